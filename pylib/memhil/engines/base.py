@@ -1,0 +1,227 @@
+"""The engine protocol: what capture, keywords and reports may ask of an emulator.
+
+This module imports nothing else of memhil but errors; engines implement the
+primitives (``_start``, ``_stop``, memory, registers, breakpoints, running) and
+inherit the shared behaviour (console expect, lifecycle checks, context manager).
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import enum
+import re
+import threading
+from pathlib import Path
+from typing import Callable, Protocol
+
+from memhil.errors import ConsoleTimeout, EngineError
+
+#: ARM core registers by GDB's numbering for Cortex-M (0-12, sp, lr, pc, xpsr=25 in QEMU's XML)
+CORE_REGS = ("r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "sp", "lr", "pc", "xpsr")
+
+
+class Capability(enum.Flag):
+    NONE = 0
+    ACCELERATION = enum.auto()
+    EXACT_RUN_FOR = enum.auto()  # the firmware's time barrier was found
+    BREAKPOINTS = enum.auto()
+    MEMORY_WRITE = enum.auto()
+
+
+class StopContext(Protocol):
+    """What a breakpoint callback sees. The target stays stopped while the callback runs."""
+
+    pc: int
+    regs: dict[str, int]  # at least r0-r3, sp, lr, pc; more are fetched lazily by read_registers()
+
+    def read_memory(self, address: int, size: int) -> bytes: ...
+
+    def write_memory(self, address: int, data: bytes) -> None: ...
+
+    def read_registers(self) -> dict[str, int]: ...
+
+
+BreakpointCallback = Callable[[StopContext], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class Breakpoint:
+    address: int
+    callback: BreakpointCallback
+    id: int
+
+
+class EngineState(enum.Enum):
+    NEW = "new"
+    RUNNING = "running"  # started: the emulator process exists (target may be halted between run_for calls)
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+class ConsoleLog:
+    """The console transcript: the saved artifact *and* the expect buffer.
+
+    Engines feed received bytes with :meth:`feed` (from any thread); waits match
+    against the text after the last consumed position, so what a test matched is
+    exactly what the log file shows.
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self._file = open(path, "ab", buffering=0) if path else None
+        self._buf = bytearray()
+        self._pos = 0  # start of the not-yet-consumed text
+        self._cond = threading.Condition()
+
+    def feed(self, data: bytes) -> None:
+        if not data:
+            return
+        with self._cond:
+            self._buf += data
+            if self._file:
+                self._file.write(data)
+            self._cond.notify_all()
+
+    def text(self) -> str:
+        with self._cond:
+            return self._buf.decode("utf-8", "replace")
+
+    def tail(self, lines: int = 20) -> str:
+        return "\n".join(self.text().replace("\r", "").splitlines()[-lines:])
+
+    def search(self, pattern: str | re.Pattern[str], *, consume: bool = True) -> re.Match[str] | None:
+        """Find ``pattern`` in the unconsumed text; on a match, consume up to its end."""
+        regex = re.compile(pattern, re.MULTILINE) if isinstance(pattern, str) else pattern
+        with self._cond:
+            text = self._buf[self._pos :].decode("utf-8", "replace").replace("\r", "")
+            match = regex.search(text)
+            if match and consume:
+                consumed = text[: match.end()]
+                # map the consumed text back to a byte offset (\r were removed)
+                self._pos += _byte_len_with_cr(self._buf, self._pos, consumed)
+            return match
+
+    def wait_changed(self, timeout: float) -> None:
+        """Block (wall clock) until new bytes arrive or ``timeout`` passes."""
+        with self._cond:
+            size = len(self._buf)
+            self._cond.wait_for(lambda: len(self._buf) != size, timeout)
+
+    def close(self) -> None:
+        if self._file:
+            self._file.close()
+            self._file = None
+
+
+def _byte_len_with_cr(buf: bytearray, start: int, consumed: str) -> int:
+    want = len(consumed.encode("utf-8", "replace"))
+    pos = start
+    seen = 0
+    while seen < want and pos < len(buf):
+        if buf[pos] != 0x0D:
+            seen += 1
+        pos += 1
+    return pos - start
+
+
+class Engine(abc.ABC):
+    """An emulator running one firmware image on one platform.
+
+    Times are virtual seconds (floats) since the target's reset; ``run_for`` is exact
+    to one firmware tick where the firmware has a time barrier. Everything a test or
+    keyword sees must be the same whichever engine runs.
+    """
+
+    name: str = "engine"
+
+    def __init__(self) -> None:
+        self.state = EngineState.NEW
+        self.console: ConsoleLog = ConsoleLog()
+        self.capabilities = Capability.NONE
+
+    # -- lifecycle ---------------------------------------------------------------
+    @abc.abstractmethod
+    def start(self, platform, elf: Path, *, accelerate: bool = True, workdir: Path | None = None) -> None:
+        """Start the emulator with ``elf`` loaded on ``platform``, halted at reset."""
+
+    @abc.abstractmethod
+    def stop(self) -> None:
+        """Stop the emulator and release every process, socket and file. Idempotent."""
+
+    @abc.abstractmethod
+    def reset(self) -> None:
+        """Reset the target (virtual time back to 0, memory reloaded)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- time --------------------------------------------------------------------
+    @abc.abstractmethod
+    def run_for(self, seconds: float) -> None:
+        """Run the target for ``seconds`` of virtual time, then halt it."""
+
+    @abc.abstractmethod
+    def virtual_time(self) -> float:
+        """Virtual seconds since reset (the firmware's clock, at least one-tick resolution)."""
+
+    @abc.abstractmethod
+    def set_acceleration(self, enabled: bool) -> None:
+        """Skip idle time (WFI) instead of waiting it out. Some engines fix this at start."""
+
+    # -- state ---------------------------------------------------------------------
+    @abc.abstractmethod
+    def read_memory(self, address: int, size: int) -> bytes: ...
+
+    @abc.abstractmethod
+    def write_memory(self, address: int, data: bytes) -> None: ...
+
+    @abc.abstractmethod
+    def read_registers(self) -> dict[str, int]: ...
+
+    # -- hooks ---------------------------------------------------------------------
+    @abc.abstractmethod
+    def add_breakpoint(self, address: int, callback: BreakpointCallback) -> Breakpoint:
+        """Call ``callback`` each time execution reaches ``address`` (Thumb bit ignored)."""
+
+    @abc.abstractmethod
+    def remove_breakpoint(self, bp: Breakpoint) -> None: ...
+
+    # -- console ---------------------------------------------------------------------
+    @abc.abstractmethod
+    def console_write(self, data: bytes | str) -> None: ...
+
+    def wait_for_line(self, pattern: str, timeout: float = 10.0) -> re.Match[str]:
+        """Run the target until a console line matches ``pattern`` (a regex searched within one line).
+
+        ``timeout`` is virtual seconds. Raises :class:`ConsoleTimeout` with the console
+        tail and the log path.
+        """
+        regex = re.compile(rf"^[^\n]*?(?:{pattern})[^\n]*\n", re.MULTILINE)
+        match = self._run_until_console(regex, timeout)
+        if match is None:
+            raise ConsoleTimeout(
+                f"no console line matching {pattern!r} within {timeout:g} s of virtual time",
+                hint="check the firmware prints it (see the console log), or raise the timeout",
+                log=str(self.console.path) if self.console.path else None,
+                console_tail=self.console.tail(),
+            )
+        return match
+
+    def _run_until_console(self, regex: re.Pattern[str], timeout: float) -> re.Match[str] | None:
+        """Default: run in virtual-time slices until the regex matches. Engines may do better."""
+        deadline = self.virtual_time() + timeout
+        match = self.console.search(regex)
+        step = 0.01
+        while match is None and self.virtual_time() < deadline:
+            self.run_for(min(step, max(deadline - self.virtual_time(), 0.001)))
+            step = min(step * 2, 0.5)
+            match = self.console.search(regex)
+        return match
+
+    def check_running(self) -> None:
+        if self.state is not EngineState.RUNNING:
+            raise EngineError(f"the {self.name} engine is {self.state.value}, not running", hint="call start() first (Start Emulator in Robot)")

@@ -1,0 +1,44 @@
+"""The one event type every stage downstream of capture works on."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class EventKind(enum.IntEnum):
+    """What an allocator call did. Values are shared with the firmware trace ring and the log format."""
+
+    ALLOC = 1
+    FREE = 2
+    REALLOC = 3
+    ALIGNED_ALLOC = 4
+
+
+@dataclass(frozen=True, slots=True)
+class AllocEvent:
+    """One allocator event, as seen by hooks, the trace ring, or a log.
+
+    ``t_us`` is virtual time in microseconds since the target's reset. For a
+    realloc, ``ptr`` is the new block and ``old_ptr`` the block it replaced (equal
+    when resized in place). A realloc to size 0 is reported as a FREE, a failed
+    allocation is not reported. ``stack`` holds program counters, innermost first
+    (Thumb bit cleared); ``lrs`` the link registers the firmware itself recorded in
+    the node header (LOSCFG_MEM_LEAKCHECK), if any.
+    """
+
+    seq: int
+    t_us: int
+    kind: EventKind
+    ptr: int
+    size: int = 0
+    node_size: int = 0
+    module: int = 0
+    task: int = 0
+    stack: tuple[int, ...] = ()
+    old_ptr: int = 0
+    lrs: tuple[int, ...] = field(default=())
+
+    @property
+    def is_alloc(self) -> bool:
+        return self.kind in (EventKind.ALLOC, EventKind.ALIGNED_ALLOC)
