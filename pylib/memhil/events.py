@@ -6,6 +6,15 @@ import enum
 from dataclasses import dataclass, field
 
 
+class EventFlag(enum.IntFlag):
+    """Extra facts about an event."""
+
+    NONE = 0
+    #: allocated through the plain API (``LOS_MemAlloc``), so the firmware's per-module
+    #: statistics do not count it (seed 000's precaution); the trace ring marks it with module 0xFF
+    UNTRACKED = 1
+
+
 class EventKind(enum.IntEnum):
     """What an allocator call did. Values are shared with the firmware trace ring and the log format."""
 
@@ -24,7 +33,9 @@ class AllocEvent:
     when resized in place). A realloc to size 0 is reported as a FREE, a failed
     allocation is not reported. ``stack`` holds program counters, innermost first
     (Thumb bit cleared); ``lrs`` the link registers the firmware itself recorded in
-    the node header (LOSCFG_MEM_LEAKCHECK), if any.
+    the node header (LOSCFG_MEM_LEAKCHECK), if any. ``node_size`` is the whole node
+    (header included) as the allocator accounts it; 0 where the allocator has no nodes
+    (newlib), in which case ``size`` is used.
     """
 
     seq: int
@@ -38,6 +49,7 @@ class AllocEvent:
     stack: tuple[int, ...] = ()
     old_ptr: int = 0
     lrs: tuple[int, ...] = field(default=())
+    flags: EventFlag = EventFlag.NONE
 
     @property
     def is_alloc(self) -> bool:

@@ -1,0 +1,133 @@
+"""The ledger: live blocks by pointer and usage per module and task, built from events."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Iterable
+
+from memhil.events import AllocEvent, EventKind
+from memhil.heap.model import LiveBlock, Snapshot, UsageStat
+
+log = logging.getLogger("memhil.trace.alloc")
+
+
+@dataclass(frozen=True, slots=True)
+class Anomaly:
+    """An event the ledger could not apply cleanly (free of an unknown pointer, a gap in sequence numbers...)."""
+
+    kind: str  # "unknown-free", "double-alloc", "seq-gap", "unknown-realloc"
+    seq: int
+    ptr: int
+    detail: str
+
+
+class Ledger:
+    """Live blocks and usage, kept exactly from an :class:`AllocEvent` stream.
+
+    Module and task figures count whole nodes, as LiteOS's module statistics do
+    (``malloc(0x10)`` counts 32 bytes with a 16-byte header). Anomalies are recorded,
+    never raised, so a damaged stream still yields what it can.
+    """
+
+    def __init__(self, blocks: Iterable[LiveBlock] = (), *, t_us: int = 0) -> None:
+        self.live: dict[int, LiveBlock] = {}
+        self.total = UsageStat()
+        self.modules: dict[int, UsageStat] = {}
+        self.tasks: dict[int, UsageStat] = {}
+        self.anomalies: list[Anomaly] = []
+        self.last_seq = -1
+        self.t_us = t_us
+        self.events = 0
+        for block in blocks:
+            self._add(block)
+        # a checkpoint restores state, not history: peaks start at the restored level, counts at zero
+        for stat in (self.total, *self.modules.values(), *self.tasks.values()):
+            stat.allocs = 0
+
+    # -- applying events -------------------------------------------------------------
+    def apply(self, ev: AllocEvent) -> None:
+        if self.last_seq >= 0 and ev.seq > self.last_seq + 1:
+            missing = ev.seq - self.last_seq - 1
+            self.anomalies.append(Anomaly("seq-gap", ev.seq, 0, f"{missing} events missing before seq {ev.seq}"))
+        if ev.seq > self.last_seq:
+            self.last_seq = ev.seq
+        self.t_us = max(self.t_us, ev.t_us)
+        self.events += 1
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s", ev)
+        kind = ev.kind
+        if kind is EventKind.FREE:
+            self._free(ev.ptr, ev)
+        elif kind is EventKind.REALLOC:
+            if ev.old_ptr:
+                if ev.old_ptr in self.live:
+                    self._remove(ev.old_ptr)
+                else:
+                    self.anomalies.append(Anomaly("unknown-realloc", ev.seq, ev.old_ptr, "realloc of a block the ledger never saw allocated"))
+            self._alloc(ev)
+        else:
+            self._alloc(ev)
+
+    def apply_many(self, events: Iterable[AllocEvent]) -> None:
+        for ev in events:
+            self.apply(ev)
+
+    def _alloc(self, ev: AllocEvent) -> None:
+        if ev.ptr in self.live:
+            self.anomalies.append(Anomaly("double-alloc", ev.seq, ev.ptr, "pointer handed out twice without a free in between"))
+            self._remove(ev.ptr)
+        self._add(LiveBlock.from_event(ev))
+
+    def _free(self, ptr: int, ev: AllocEvent) -> None:
+        if ptr not in self.live:
+            self.anomalies.append(Anomaly("unknown-free", ev.seq, ptr, "free of a pointer that is not live (double free, foreign pointer, or allocated before capture)"))
+            return
+        self._remove(ptr)
+
+    def _add(self, block: LiveBlock) -> None:
+        self.live[block.ptr] = block
+        n = block.bytes
+        self.total.add(n)
+        self._stat(self.modules, block.module).add(n)
+        self._stat(self.tasks, block.task).add(n)
+
+    def _remove(self, ptr: int) -> LiveBlock:
+        block = self.live.pop(ptr)
+        n = block.bytes
+        self.total.sub(n)
+        self.modules[block.module].sub(n)
+        self.tasks[block.task].sub(n)
+        return block
+
+    @staticmethod
+    def _stat(table: dict[int, UsageStat], key: int) -> UsageStat:
+        stat = table.get(key)
+        if stat is None:
+            stat = table[key] = UsageStat()
+        return stat
+
+    # -- queries ---------------------------------------------------------------------
+    def module_used(self, module: int, *, tracked_only: bool = False) -> int:
+        """Current bytes of ``module``; ``tracked_only`` leaves out blocks the firmware's statistics do not count."""
+        if not tracked_only:
+            stat = self.modules.get(module)
+            return stat.current if stat else 0
+        return sum(b.bytes for b in self.live.values() if b.module == module and b.tracked)
+
+    def module_peak(self, module: int) -> int:
+        stat = self.modules.get(module)
+        return stat.peak if stat else 0
+
+    def snapshot(self, name: str = "") -> Snapshot:
+        return Snapshot(
+            name=name,
+            t_us=self.t_us,
+            blocks={p: _copy(b) for p, b in self.live.items()},
+            source="ledger",
+            modules={m: s.current for m, s in self.modules.items() if s.current},
+        )
+
+
+def _copy(block: LiveBlock) -> LiveBlock:
+    return LiveBlock(block.ptr, block.size, block.node_size, block.module, block.task, block.seq, block.t_us, block.stack, block.lrs, block.flags)
