@@ -1,0 +1,508 @@
+"""The QEMU engine: ``qemu-system-arm`` driven through its gdbstub and QMP.
+
+QEMU is started halted (``-S``) with the platform's machine and the ELF
+(``-kernel``); the gdbstub, QMP and the console UART are unix sockets in a private
+temporary directory, so several engines never clash. Memory, registers and
+breakpoints go through :class:`~memhil.engines.gdb_rsp.GdbClient`. Acceleration is
+``-icount shift=N,sleep=off``: virtual time follows executed instructions and idle
+(WFI) time is skipped.
+
+Exact ``run_for`` uses the firmware's time barrier: the host writes
+``g_memhil_barrier_ms = g_memhil_uptime_ms + duration`` and breaks on
+``memhil_time_barrier``, which the firmware's tick calls when uptime reaches the
+barrier -- exact to one tick. Firmware without a barrier but with
+``g_memhil_uptime_ms`` is run in short wall-clock slices and polled (may overshoot by
+a slice); firmware with neither runs for wall-clock time (virtual time then counts
+wall seconds run).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import struct
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from memhil.engines.base import CORE_REGS, Breakpoint, BreakpointCallback, Capability, ConsoleLog, Engine, EngineState
+from memhil.engines.console_socket import ConsoleSocket, connect_socket
+from memhil.engines.firmware import FirmwareInfo
+from memhil.engines.gdb_rsp import SIGINT, GdbClient, StopReply
+from memhil.engines.process import ChildProcess, find_program
+from memhil.errors import EngineError, EngineTimeout, MemhilError, ProtocolError
+
+log = logging.getLogger("memhil.engines.qemu")
+
+UPTIME_SYMBOL = "g_memhil_uptime_ms"
+BARRIER_SYMBOL = "g_memhil_barrier_ms"
+BARRIER_FUNCTION = "memhil_time_barrier"
+NO_BARRIER = (1 << 64) - 1
+
+
+class _Stop:
+    """The :class:`~memhil.engines.base.StopContext` handed to breakpoint callbacks."""
+
+    def __init__(self, engine: "QemuEngine", regs: dict[str, int]) -> None:
+        self._engine = engine
+        self.regs = regs
+        self.pc = regs["pc"]
+
+    def read_memory(self, address: int, size: int) -> bytes:
+        return self._engine._gdb_call(self._engine.client.read_memory, address, size)
+
+    def write_memory(self, address: int, data: bytes) -> None:
+        self._engine._gdb_call(self._engine.client.write_memory, address, data)
+
+    def read_registers(self) -> dict[str, int]:
+        return dict(self.regs)
+
+
+def decode_g(raw: bytes) -> dict[str, int]:
+    """Registers from a ``g`` reply of QEMU's ARM target: r0-r15, then (without target
+    XML) eight 12-byte FPA registers and fps, then cpsr/xpsr (GDB register 25)."""
+    if len(raw) < 64:
+        raise ProtocolError(f"register block of {len(raw)} bytes is too short for r0-r15", hint="the stub is not an ARM target")
+    values = struct.unpack_from("<16I", raw)
+    regs = dict(zip(CORE_REGS[:16], values))
+    if len(raw) >= 168:
+        regs["xpsr"] = struct.unpack_from("<I", raw, 164)[0]
+    elif len(raw) >= 68:
+        regs["xpsr"] = struct.unpack_from("<I", raw, 64)[0]
+    return regs
+
+
+class QemuEngine(Engine):
+    """Engine on ``qemu-system-arm``.
+
+    ``timeout``: wall seconds for any single answer from QEMU; ``run_timeout``: wall
+    seconds a ``run_for``/``wait_for_line`` may take beyond its own duration before it
+    counts as a hang; ``icount_shift``: QEMU's ``-icount shift`` when accelerated.
+    """
+
+    name = "qemu"
+    package = "qemu-system-arm"
+
+    def __init__(self, *, binary: str = "qemu-system-arm", timeout: float = 10.0, run_timeout: float = 120.0,
+                 icount_shift: int = 0, extra_args: tuple[str, ...] = (), boot_to_main: bool = True) -> None:
+        super().__init__()
+        if not 0 <= int(icount_shift) <= 10:
+            raise EngineError(f"icount shift {icount_shift} is out of range", hint="use 0..10 (0: one instruction per ns)")
+        self.binary = binary
+        self.timeout = timeout
+        self.run_timeout = run_timeout
+        self.icount_shift = int(icount_shift)
+        self.extra_args = tuple(extra_args)
+        self.boot_to_main = boot_to_main
+        self.accelerate = True
+        self.process: ChildProcess | None = None
+        self.client: GdbClient | None = None
+        self.qmp = None
+        self.firmware: FirmwareInfo | None = None
+        self.platform = None
+        self.workdir: Path | None = None
+        self._sockdir: Path | None = None
+        self._own_workdir = False
+        self._console: ConsoleSocket | None = None
+        self._breakpoints: dict[int, list[Breakpoint]] = {}
+        self._next_bp_id = 1
+        self._halted_pc: int | None = None
+        self._watch: re.Pattern[str] | None = None
+        self._watch_lock = threading.Lock()
+        self._wall_run = 0.0  # virtual time proxy when the firmware has no uptime counter
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self, platform, elf: Path, *, accelerate: bool = True, workdir: Path | None = None) -> None:
+        from memhil.platform import Platform
+
+        if self.state is EngineState.RUNNING:
+            raise EngineError("the qemu engine is already running", hint="stop() it before starting again, or create another engine")
+        binary = find_program(self.binary, self.package)
+        platform = platform if isinstance(platform, Platform) else Platform.load(platform)
+        firmware = FirmwareInfo.load(elf)
+        platform.check_segments(firmware.segments, elf=str(firmware.path))
+        self.platform, self.firmware, self.accelerate = platform, firmware, accelerate
+        self._sockdir = Path(tempfile.mkdtemp(prefix="memhil-qemu-"))
+        if workdir is None:
+            self.workdir, self._own_workdir = self._sockdir, True
+        else:
+            self.workdir = Path(workdir)
+            self.workdir.mkdir(parents=True, exist_ok=True)
+        self.console.close()
+        self.console = ConsoleLog(self.workdir / "console.log")
+        try:
+            self._launch(binary)
+            self.state = EngineState.RUNNING
+            self.capabilities = self._capabilities()
+            if self.boot_to_main and firmware.address("main") is not None:
+                self._run_to(firmware.symbols["main"])
+        except BaseException:
+            self._cleanup(EngineState.FAILED)
+            raise
+
+    def _argv(self, binary: str) -> list[str]:
+        assert self._sockdir and self.platform and self.firmware
+        serials = {self.platform.console.qemu_serial: "chardev:con0"}
+        if self.platform.trace_uart is not None:
+            serials[self.platform.trace_uart.qemu_serial] = "null"
+        argv = [
+            binary, "-M", self.platform.qemu_machine, "-kernel", str(self.firmware.path),
+            "-display", "none", "-monitor", "none", "-nodefaults", "-S",
+            "-chardev", f"socket,id=gdb0,path={self._sockdir / 'gdb.sock'},server=on,wait=off", "-gdb", "chardev:gdb0",
+            "-chardev", f"socket,id=qmp0,path={self._sockdir / 'qmp.sock'},server=on,wait=off", "-mon", "chardev=qmp0,mode=control",
+            "-chardev", f"socket,id=con0,path={self._sockdir / 'console.sock'},server=on,wait=off",
+        ]
+        for index in range(max(serials) + 1):
+            argv += ["-serial", serials.get(index, "null")]
+        if self.accelerate:
+            argv += ["-icount", f"shift={self.icount_shift},sleep=off"]
+        return argv + list(self.extra_args)
+
+    def _launch(self, binary: str) -> None:
+        from qemu.qmp.legacy import QEMUMonitorProtocol
+
+        assert self._sockdir and self.workdir
+        self.process = ChildProcess(self._argv(binary), workdir=self.workdir, name="qemu")
+        deadline = time.monotonic() + self.timeout
+        gdb_path = self._sockdir / "gdb.sock"
+        while not gdb_path.exists():
+            if not self.process.alive():
+                raise self._died("QEMU exited while starting")
+            if time.monotonic() > deadline:
+                raise self._hung(f"QEMU did not open its gdbstub within {self.timeout:g} s")
+            time.sleep(0.01)
+        sock = connect_socket(str(self._sockdir / "console.sock"), timeout=self.timeout, what="console UART")
+        self._console = ConsoleSocket(sock, self.console, on_data=self._on_console)
+        self.client = self._gdb_call(GdbClient.connect_unix, str(gdb_path), timeout=self.timeout)
+        self.client.name = "QEMU gdbstub"
+        qmp = QEMUMonitorProtocol(str(self._sockdir / "qmp.sock"))
+        try:
+            qmp.connect()
+        except Exception as exc:  # qemu.qmp raises its own ConnectError/OSError
+            raise self._died(f"cannot connect to QEMU's QMP socket: {exc}") if not self.process.alive() else EngineError(
+                f"cannot connect to QEMU's QMP socket: {exc}", hint="check QEMU's stderr", stderr_tail=self.process.stderr_tail()) from exc
+        self.qmp = qmp
+
+    def _capabilities(self) -> Capability:
+        assert self.firmware
+        caps = Capability.BREAKPOINTS | Capability.MEMORY_WRITE
+        if self.accelerate:
+            caps |= Capability.ACCELERATION
+        if self._has_barrier():
+            caps |= Capability.EXACT_RUN_FOR
+        return caps
+
+    def _has_barrier(self) -> bool:
+        fw = self.firmware
+        return fw is not None and all(fw.address(s) is not None for s in (UPTIME_SYMBOL, BARRIER_SYMBOL, BARRIER_FUNCTION))
+
+    def stop(self) -> None:
+        if self.state is EngineState.RUNNING:
+            self._cleanup(EngineState.STOPPED)
+
+    def _cleanup(self, state: EngineState) -> None:
+        if self.qmp is not None:
+            try:
+                if self.process is not None and self.process.alive():
+                    self.qmp.cmd("quit")
+            except Exception:  # noqa: BLE001 - QEMU may already be gone; we kill it below
+                pass
+            try:
+                self.qmp.close()
+            except Exception:  # noqa: BLE001
+                pass
+            self.qmp = None
+        if self.process is not None:
+            if self.process.wait(2.0) is None:
+                self.process.stop()
+            self.process.stop()
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+        if self._console is not None:
+            self._console.close()
+            self._console = None
+        self.console.close()
+        if self._sockdir is not None:
+            # without a workdir the logs lived in the socket dir: the transcript stays
+            # in memory (self.console.text()); pass workdir= to keep the files
+            shutil.rmtree(self._sockdir, ignore_errors=True)
+            self._sockdir = None
+        self.state = state
+
+    def reset(self) -> None:
+        self.check_running()
+        self._qmp("system_reset")
+        self._halted_pc = None
+        self._wall_run = 0.0
+        if self.boot_to_main and self.firmware and self.firmware.address("main") is not None:
+            self._run_to(self.firmware.symbols["main"])
+
+    def set_acceleration(self, enabled: bool) -> None:
+        if self.state is EngineState.RUNNING and enabled != self.accelerate:
+            raise EngineError("QEMU fixes acceleration (-icount) when it starts", hint="pass accelerate= to start(), or stop and start again")
+        self.accelerate = enabled
+
+    # -- diagnostics -----------------------------------------------------------------------
+    def _diagnostics(self) -> dict[str, object]:
+        proc = self.process
+        return {
+            "exit_status": proc.poll() if proc else None,
+            "tail": proc.stderr_tail() if proc else None,
+            "console_tail": self.console.tail(10),
+            "log": str(self.console.path) if self.console.path else None,
+        }
+
+    def _died(self, what: str) -> EngineError:
+        if self.process is not None:
+            self.process.wait(1.0)
+        return EngineError(what, hint="QEMU failed; read its stderr (tail below) and the console log", **self._diagnostics())
+
+    def _hung(self, what: str) -> EngineTimeout:
+        return EngineTimeout(what, hint="QEMU hangs or the machine is overloaded; raise run_timeout/timeout or check the firmware", **self._diagnostics())
+
+    def _gdb_call(self, fn: Callable, *args, **kwargs):
+        """Run a gdbstub operation; a dropped connection or hang becomes a diagnosed engine failure."""
+        try:
+            return fn(*args, **kwargs)
+        except ProtocolError as exc:
+            if self.process is not None and (not self.process.alive() or self.process.wait(1.0) is not None):
+                err = self._died(f"QEMU exited unexpectedly ({exc.message})")
+                self._cleanup(EngineState.FAILED)
+                raise err from exc
+            raise
+        except EngineTimeout as exc:
+            err = self._hung(exc.message)
+            self._cleanup(EngineState.FAILED)
+            raise err from exc
+
+    def _qmp(self, command: str, **args):
+        try:
+            return self.qmp.cmd(command, **args)  # type: ignore[union-attr]
+        except Exception as exc:  # noqa: BLE001 - qemu.qmp errors are not MemhilErrors
+            if isinstance(exc, MemhilError):
+                raise
+            raise self._died(f"QMP {command} failed: {exc}") from exc
+
+    # -- memory and registers --------------------------------------------------------------
+    def read_memory(self, address: int, size: int) -> bytes:
+        self.check_running()
+        return self._gdb_call(self.client.read_memory, address, size)  # type: ignore[union-attr]
+
+    def write_memory(self, address: int, data: bytes) -> None:
+        self.check_running()
+        self._gdb_call(self.client.write_memory, address, bytes(data))  # type: ignore[union-attr]
+
+    def read_registers(self) -> dict[str, int]:
+        self.check_running()
+        return decode_g(self._gdb_call(self.client.read_registers_raw))  # type: ignore[union-attr]
+
+    def _read_u64(self, symbol: str) -> int:
+        return struct.unpack("<Q", self.read_memory(self.firmware.symbols[symbol], 8))[0]  # type: ignore[union-attr]
+
+    def _write_u64(self, symbol: str, value: int) -> None:
+        self.write_memory(self.firmware.symbols[symbol], struct.pack("<Q", value))  # type: ignore[union-attr]
+
+    # -- breakpoints -----------------------------------------------------------------------
+    def add_breakpoint(self, address: int, callback: BreakpointCallback) -> Breakpoint:
+        self.check_running()
+        address &= ~1
+        bp = Breakpoint(address, callback, self._next_bp_id)
+        self._next_bp_id += 1
+        if not self._breakpoints.get(address) and not self._internal(address):
+            self._gdb_call(self.client.insert_breakpoint, address)  # type: ignore[union-attr]
+        self._breakpoints.setdefault(address, []).append(bp)
+        return bp
+
+    def remove_breakpoint(self, bp: Breakpoint) -> None:
+        self.check_running()
+        bps = self._breakpoints.get(bp.address, [])
+        if bp not in bps:
+            raise EngineError(f"breakpoint {bp.id} at {bp.address:#x} is not set", hint="remove each breakpoint once")
+        bps.remove(bp)
+        if not bps:
+            del self._breakpoints[bp.address]
+            if not self._internal(bp.address):
+                self._gdb_call(self.client.remove_breakpoint, bp.address)  # type: ignore[union-attr]
+
+    def _internal(self, address: int) -> bool:
+        return self._has_barrier() and address == self.firmware.symbols[BARRIER_FUNCTION]  # type: ignore[union-attr]
+
+    # -- running ---------------------------------------------------------------------------
+    def _resume(self) -> None:
+        """Continue; if halted on a breakpoint, step over it first (remove, step, re-insert)."""
+        client = self.client
+        pc = self._halted_pc
+        if pc is not None and (pc in self._breakpoints or pc == self._barrier_bp):
+            self._gdb_call(client.remove_breakpoint, pc)  # type: ignore[union-attr]
+            self._gdb_call(client.step, self.timeout)  # type: ignore[union-attr]
+            self._gdb_call(client.resume, prefix=[b"Z0,%x,2" % pc])  # type: ignore[union-attr]
+        else:
+            self._gdb_call(client.resume)  # type: ignore[union-attr]
+        self._halted_pc = None
+
+    _barrier_bp: int | None = None
+
+    def _wait(self, wall_timeout: float) -> tuple[StopReply, dict[str, int] | None]:
+        stop = self._gdb_call(self.client.wait_stop, wall_timeout)  # type: ignore[union-attr]
+        if stop.exited:
+            err = self._died(f"the target exited (stop reply {stop.kind}, status {stop.exit_status or stop.signal})")
+            self._cleanup(EngineState.FAILED)
+            raise err
+        regs = decode_g(self._gdb_call(self.client.read_registers_raw))  # type: ignore[union-attr]
+        self._halted_pc = regs["pc"]
+        return stop, regs
+
+    def _dispatch(self, regs: dict[str, int]) -> None:
+        for bp in list(self._breakpoints.get(regs["pc"], ())):
+            bp.callback(_Stop(self, regs))
+
+    def _run_loop(self, until: Callable[[StopReply, dict[str, int]], bool], wall_timeout: float) -> StopReply:
+        """Continue, dispatching breakpoint hits, until ``until(stop, regs)`` is true."""
+        deadline = time.monotonic() + wall_timeout
+        while True:
+            self._resume()
+            stop, regs = self._wait(max(deadline - time.monotonic(), 0.01))
+            if until(stop, regs):
+                return stop
+            self._dispatch(regs)
+
+    def _run_to(self, address: int) -> None:
+        """Run to ``address`` once (boot to main) with a temporary breakpoint."""
+        temp = address not in self._breakpoints
+        if temp:
+            self._gdb_call(self.client.insert_breakpoint, address)  # type: ignore[union-attr]
+        try:
+            self._run_loop(lambda stop, regs: regs["pc"] == address, self.run_timeout)
+        finally:
+            if temp and self.client is not None:
+                self._gdb_call(self.client.remove_breakpoint, address)
+
+    def run_for(self, seconds: float) -> None:
+        self.check_running()
+        if seconds < 0:
+            raise EngineError(f"cannot run for {seconds} s", hint="durations must be zero or positive")
+        self._run_for(seconds, watch=None)
+
+    def _run_for(self, seconds: float, watch: re.Pattern[str] | None) -> bool:
+        """Run ``seconds`` of virtual time; with ``watch``, stop early when the console matches.
+        Returns True when stopped by the console."""
+        ms = round(seconds * 1000)
+        wall = self.run_timeout + (0.0 if self.accelerate else seconds)
+        if watch is not None and self.console.search(watch, consume=False):
+            return True
+        if ms <= 0:
+            return False
+        if self._has_barrier():
+            return self._run_barrier(ms, watch, wall)
+        if self.firmware and self.firmware.address(UPTIME_SYMBOL) is not None:
+            return self._run_polling(ms, watch, wall)
+        return self._run_wall(seconds, watch, wall)
+
+    def _run_barrier(self, ms: int, watch, wall: float) -> bool:
+        barrier_pc = self.firmware.symbols[BARRIER_FUNCTION]  # type: ignore[union-attr]
+        target = self._read_u64(UPTIME_SYMBOL) + ms
+        self._write_u64(BARRIER_SYMBOL, target)
+        if barrier_pc not in self._breakpoints:
+            self._gdb_call(self.client.insert_breakpoint, barrier_pc)  # type: ignore[union-attr]
+        self._barrier_bp = barrier_pc
+        by_console = False
+
+        def done(stop: StopReply, regs: dict[str, int]) -> bool:
+            nonlocal by_console
+            if stop.signal == SIGINT and watch is not None:
+                by_console = True
+                return True
+            if regs["pc"] == barrier_pc and self._read_u64(UPTIME_SYMBOL) >= target:
+                return True
+            if watch is not None and self.console.search(watch, consume=False):
+                by_console = True
+                return True
+            return False
+
+        self._arm_watch(watch)
+        try:
+            self._run_loop(done, wall)
+        finally:
+            self._arm_watch(None)
+            if self.state is EngineState.RUNNING:
+                self._write_u64(BARRIER_SYMBOL, NO_BARRIER)
+                if barrier_pc not in self._breakpoints:
+                    self._gdb_call(self.client.remove_breakpoint, barrier_pc)  # type: ignore[union-attr]
+                self._barrier_bp = None
+        if self._halted_pc == barrier_pc and barrier_pc in self._breakpoints:
+            pass  # a user hook on the barrier itself is not called for the host's own stop
+        return by_console
+
+    def _run_sliced(self, reached: Callable[[], bool], watch, wall: float, slice_s: float = 0.02) -> bool:
+        deadline = time.monotonic() + wall
+        self._arm_watch(watch)
+        try:
+            while True:
+                self._resume()
+                timer = threading.Timer(slice_s, self.client.interrupt)  # type: ignore[union-attr]
+                timer.start()
+                try:
+                    stop, regs = self._wait(max(deadline - time.monotonic(), 0.01))
+                finally:
+                    timer.cancel()
+                if watch is not None and self.console.search(watch, consume=False):
+                    return True
+                if stop.signal != SIGINT:
+                    self._dispatch(regs)
+                if reached():
+                    return False
+        finally:
+            self._arm_watch(None)
+
+    def _run_polling(self, ms: int, watch, wall: float) -> bool:
+        target = self._read_u64(UPTIME_SYMBOL) + ms
+        return self._run_sliced(lambda: self._read_u64(UPTIME_SYMBOL) >= target, watch, wall)
+
+    def _run_wall(self, seconds: float, watch, wall: float) -> bool:
+        end = self._wall_run + seconds
+        started = [time.monotonic()]
+
+        def reached() -> bool:
+            now = time.monotonic()
+            self._wall_run += now - started[0]
+            started[0] = now
+            return self._wall_run >= end
+
+        return self._run_sliced(reached, watch, wall)
+
+    def virtual_time(self) -> float:
+        self.check_running()
+        if self.firmware and self.firmware.address(UPTIME_SYMBOL) is not None:
+            return self._read_u64(UPTIME_SYMBOL) / 1000.0
+        return self._wall_run
+
+    # -- console ---------------------------------------------------------------------------
+    def console_write(self, data: bytes | str) -> None:
+        self.check_running()
+        self._console.write(data.encode() if isinstance(data, str) else bytes(data))  # type: ignore[union-attr]
+
+    def _arm_watch(self, regex: re.Pattern[str] | None) -> None:
+        with self._watch_lock:
+            self._watch = regex
+
+    def _on_console(self) -> None:
+        """Reader thread: interrupt the target as soon as the awaited line is in the log."""
+        with self._watch_lock:
+            regex = self._watch
+            if regex is not None and self.client is not None and self.console.search(regex, consume=False):
+                self._watch = None
+                self.client.interrupt()
+
+    def _run_until_console(self, regex: re.Pattern[str], timeout: float) -> re.Match[str] | None:
+        self.check_running()
+        # the console bytes that made the line may still be in flight: let the reader catch up
+        self._run_for(timeout, watch=regex)
+        match = self.console.search(regex)
+        if match is None:
+            self.console.wait_changed(0.05)
+            match = self.console.search(regex)
+        return match
