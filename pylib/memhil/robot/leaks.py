@@ -1,0 +1,73 @@
+"""Keywords that find leaks between snapshots and check their call stacks."""
+
+from __future__ import annotations
+
+import fnmatch
+
+from robotlibcore import keyword
+
+from memhil.errors import AssertionFailure, ConfigError
+from memhil.robot.base import LibraryContext
+
+
+class LeakKeywords:
+    def __init__(self, ctx: LibraryContext) -> None:
+        self.ctx = ctx
+        self.last = None
+
+    @keyword
+    def get_leaks(self, before: str, after: str, suppressions: str | None = None):
+        """Returns the leak report between snapshots ``before`` and ``after``: blocks allocated after ``before``
+        and still live at ``after``, grouped by call stack (loss records), minus ``suppressions`` (a file)."""
+        self.last = self.ctx.current().leaks(before, after, suppressions=suppressions)
+        return self.last
+
+    @keyword
+    def should_have_no_leaks(self, before: str, after: str, suppressions: str | None = None) -> None:
+        """Fails, listing each leak's bytes, blocks and call stack, if anything leaked between the two snapshots."""
+        report = self.get_leaks(before, after, suppressions)
+        records = _unsuppressed(report)
+        if records:
+            from memhil.report.memcheck import format_loss_records
+
+            raise AssertionFailure(
+                f"{len(records)} leak site(s), {sum(r.bytes for r in records)} bytes between {before!r} and {after!r}:\n"
+                + format_loss_records(records),
+                hint="fix the leak, or add a suppression for a known allocation",
+            )
+
+    @keyword
+    def get_leak_count(self, before: str, after: str, suppressions: str | None = None) -> int:
+        """Returns the number of leak sites (loss records not suppressed) between the snapshots."""
+        return len(_unsuppressed(self.get_leaks(before, after, suppressions)))
+
+    @keyword
+    def leak_stack_should_contain(self, location: str, report=None) -> None:
+        """Fails unless some leak's call stack has a frame matching ``location``: a function name, ``file:line``
+        or a glob (``*app.c:*``). Uses the last report from `Get Leaks` unless one is given."""
+        report = report if report is not None else self.last
+        if report is None:
+            raise ConfigError("no leak report yet", hint="call Get Leaks or Should Have No Leaks first")
+        records = _unsuppressed(report)
+        for record in records:
+            for frame in record.frames:
+                if _frame_matches(frame, location):
+                    return
+        stacks = "\n".join("  " + " <- ".join(str(f) for f in r.frames[:6]) for r in records) or "  (no leaks)"
+        raise AssertionFailure(f"no leak call stack contains {location!r}; stacks were:\n{stacks}", hint="check the function or file:line")
+
+
+def _unsuppressed(report) -> list:
+    return [r for r in report.records if not getattr(r, "suppressed_by", None)]
+
+
+def _frame_matches(frame, location: str) -> bool:
+    function = getattr(frame, "function", None) or ""
+    file = getattr(frame, "file", None) or ""
+    line = getattr(frame, "line", None)
+    site = f"{file}:{line}" if file and line else ""
+    candidates = [function, site, file]
+    if site:
+        candidates.append(site.rsplit("/", 1)[-1])
+        candidates.append(f"{file.rsplit('/', 1)[-1]}:{line}")
+    return any(c and (c == location or fnmatch.fnmatchcase(c, location)) for c in candidates)

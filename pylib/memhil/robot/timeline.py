@@ -1,0 +1,75 @@
+"""Keywords for the memory timeline of long runs: rotating logs, local maxima per interval, reports at a time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from assertionengine import AssertionOperator, int_str_verify_assertion
+from robotlibcore import keyword
+
+from memhil.errors import ConfigError
+from memhil.robot.base import LibraryContext, to_bytes
+from memhil.units import parse_duration, parse_size
+
+
+class TimelineKeywords:
+    def __init__(self, ctx: LibraryContext) -> None:
+        self.ctx = ctx
+        self.directory: Path | None = None
+        self._reader = None
+
+    @keyword
+    def start_timeline_log(self, directory: str | None = None, max_file_size: str = "96MiB", max_files: int = 10) -> str:
+        """Starts writing every allocator event to rotating binary log files; returns the log directory.
+
+        Files rotate at ``max_file_size``; at most ``max_files`` are kept (the oldest is deleted)."""
+        if max_files < 1:
+            raise ConfigError(f"max_files must be at least 1, not {max_files}", hint="keep at least one log file")
+        self.directory = self.ctx.current().start_timeline(directory, max_bytes=parse_size(max_file_size), max_files=max_files)
+        self._reader = None
+        return str(self.directory)
+
+    @keyword
+    def stop_timeline_log(self) -> None:
+        """Stops the timeline log and closes its file."""
+        if self.ctx.session is not None:
+            self.ctx.session.stop_timeline()
+
+    def _open(self, directory: str | None, interval: str, workers: int | None):
+        from memhil.timeline.reader import TimelineReader
+
+        path = Path(directory) if directory else self.directory
+        if path is None:
+            raise ConfigError("no timeline log to read", hint="call Start Timeline Log first, or give a directory")
+        if self.ctx.session is not None and self.ctx.session.timeline is not None:
+            self.ctx.session.drain()
+            self.ctx.session.timeline.flush()
+        interval_ms = int(round(parse_duration(interval) * 1000))
+        if interval_ms <= 0:
+            raise ConfigError(f"interval {interval!r} is shorter than 1 ms", hint="use e.g. 100ms")
+        return TimelineReader(path, workers=workers, interval_ms=interval_ms)
+
+    @keyword
+    def get_all_time_size(self, module: str | None = None, directory: str | None = None, interval: str = "100ms",
+                          workers: int | None = None) -> list:
+        """Returns ``[(t_ms, bytes)]``: the local maximum of live bytes in each interval of virtual time."""
+        reader = self._open(directory, interval, workers)
+        mid = self.ctx.options.modules.id(module) if module is not None else None
+        return reader.all_time_size(module=mid)
+
+    @keyword
+    def get_memory_report_at(self, time: str, directory: str | None = None, interval: str = "100ms"):
+        """Returns live memory by allocation site at the local maximum of the interval holding ``time``."""
+        reader = self._open(directory, interval, None)
+        resolver = self.ctx.session.symbolizer if self.ctx.session is not None and self.ctx.session.image is not None else None
+        return reader.report_at(int(parse_duration(time) * 1000), resolver)
+
+    @keyword
+    def get_timeline_peak(self, module: str | None = None, assertion_operator: AssertionOperator | None = None,
+                          assertion_expected: str | None = None, directory: str | None = None) -> int:
+        """Returns the highest live bytes over the whole timeline (per module if given), optionally asserting it."""
+        series = self.get_all_time_size(module, directory)
+        peak = max((b for _, b in series), default=0)
+        if assertion_operator is None:
+            return peak
+        return int_str_verify_assertion(peak, assertion_operator, to_bytes(assertion_expected), "Timeline peak bytes")
