@@ -1,0 +1,317 @@
+"""Walk a LiteOS 5.0.0 bestfit pool from a memory snapshot, with its integrity check.
+
+The pool is read in one bulk read and parsed from a memoryview. The walk follows
+``OS_MEM_NEXT_NODE`` (node + size) from ``OS_MEM_FIRST_NODE`` to the END node at
+``pool + poolSize - head``, checking each node as ``LOS_MemIntegrityCheck`` does: the magic of
+used nodes (``magic == &node ^ ~0``), free-list links inside the pool, plausible sizes, the
+``preNode`` back-chain, and the END node. The first broken node stops the walk; it is reported
+with its neighbours and a 64-byte dump, and everything read before it is kept.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Callable
+
+from memhil.heap.layout import ALIGNED_FLAG, SIZE_MASK, USED_FLAG, NodeLayout
+from memhil.heap.model import LiveBlock, Snapshot
+from memhil.errors import HeapCorruptionError
+
+log = logging.getLogger("memhil.trace.walk")
+
+ReadMemory = Callable[[int, int], bytes]
+
+#: refuse pool sizes above this: a garbage poolSize must not make us read the whole address space
+MAX_POOL_SIZE = 1 << 28
+_DUMP_BYTES = 64
+
+
+@dataclass(slots=True)
+class HeapNode:
+    """One node of the pool. ``ptr`` is the user pointer (past the header, and the alignment gap
+    for nodes allocated by LOS_MemAllocAlign)."""
+
+    address: int
+    size: int
+    used: bool
+    aligned: bool = False
+    ptr: int = 0
+    module: int = 0
+    task: int = 0
+    lrs: tuple[int, ...] = ()
+    pre_node: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class HeapError:
+    """The first broken node: what is wrong (``kind``), its last good neighbour before it and the
+    node after it (when its size allows knowing it), and the raw bytes at the node."""
+
+    address: int
+    kind: str  # "pool-header" | "truncated" | "size" | "pre-node" | "magic" | "free-link" | "end-node"
+    detail: str
+    prev: int | None = None
+    next: int | None = None
+    dump: bytes = b""
+
+    def __str__(self) -> str:
+        around = []
+        if self.prev is not None:
+            around.append(f"previous node {self.prev:#010x}")
+        if self.next is not None:
+            around.append(f"next node {self.next:#010x}")
+        text = f"broken node head {self.address:#010x} ({self.kind}): {self.detail}"
+        if around:
+            text += " [" + ", ".join(around) + "]"
+        if self.dump:
+            text += "\n" + _hexdump(self.address, self.dump)
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class Fragmentation:
+    """Free space: bytes, block count, largest block, and a histogram ``floor(log2(size)) -> blocks``."""
+
+    free_bytes: int
+    free_blocks: int
+    largest_free: int
+    histogram: dict[int, int]
+
+    @property
+    def ratio(self) -> float:
+        """1 - largest/free: 0 when all free space is one block, near 1 when it is scattered."""
+        return 0.0 if not self.free_bytes else 1.0 - self.largest_free / self.free_bytes
+
+
+@dataclass
+class HeapWalk:
+    """Every node read from one pool, the pool's own statistics, and integrity errors (if any)."""
+
+    pool: int
+    pool_size: int
+    head_size: int
+    lr_count: int
+    nodes: list[HeapNode] = field(default_factory=list)
+    errors: list[HeapError] = field(default_factory=list)
+    end_node: int = 0
+    stat_used: int | None = None
+    stat_peak: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def used_nodes(self) -> list[HeapNode]:
+        return [n for n in self.nodes if n.used]
+
+    @property
+    def free_nodes(self) -> list[HeapNode]:
+        return [n for n in self.nodes if not n.used]
+
+    @property
+    def used(self) -> int:
+        """Bytes in used nodes (headers included), END node excluded."""
+        return sum(n.size for n in self.nodes if n.used)
+
+    @property
+    def free(self) -> int:
+        return sum(n.size for n in self.nodes if not n.used)
+
+    @property
+    def peak(self) -> int | None:
+        return self.stat_peak
+
+    @property
+    def fragmentation(self) -> Fragmentation:
+        hist: dict[int, int] = {}
+        largest = total = count = 0
+        for n in self.nodes:
+            if n.used:
+                continue
+            total += n.size
+            count += 1
+            largest = max(largest, n.size)
+            k = n.size.bit_length() - 1
+            hist[k] = hist.get(k, 0) + 1
+        return Fragmentation(total, count, largest, dict(sorted(hist.items())))
+
+    @property
+    def modules(self) -> dict[int, int]:
+        """Bytes per module id, whole nodes (as ``g_moduleMemUsedSize`` counts them)."""
+        out: dict[int, int] = {}
+        for n in self.nodes:
+            if n.used:
+                out[n.module] = out.get(n.module, 0) + n.size
+        return dict(sorted(out.items()))
+
+    def module_used(self, module: int) -> int:
+        return self.modules.get(module, 0)
+
+    def to_snapshot(self, name: str = "", t_us: int = 0) -> Snapshot:
+        """Live blocks of this walk (source ``"walk"``); the requested size is unknown, so it is the node size minus the header."""
+        blocks = {
+            n.ptr: LiveBlock(n.ptr, n.size - self.head_size, n.size, n.module, n.task, lrs=n.lrs)
+            for n in self.nodes
+            if n.used
+        }
+        return Snapshot(name, t_us, blocks, source="walk", modules=self.modules)
+
+    def memused_text(self) -> str:
+        """The shell's ``memused`` listing (OsMemUsedNodeShow): header, then each used node with its LRs.
+
+        Rows use ``%010p`` as the firmware's printf renders it: ``0x`` then 8 hex digits."""
+        lines = ["node        " + "".join(f"    LR[{i}]   " for i in range(self.lr_count))]
+        for n in self.nodes:
+            if n.used:
+                lines.append(f"0x{n.address:08x}: " + "".join(f" 0x{lr:08x} " for lr in n.lrs))
+        return "\n".join(lines) + "\n"
+
+    def raise_for_errors(self) -> None:
+        """Raise :class:`HeapCorruptionError` describing the first broken node, if any."""
+        if self.errors:
+            err = self.errors[0]
+            raise HeapCorruptionError(
+                str(err),
+                hint="the firmware overwrote a heap node header (buffer overrun or use after free); look at the code that owns the previous node",
+                pool=self.pool,
+                node=err.address,
+                nodes_read=len(self.nodes),
+            )
+
+
+class HeapWalker:
+    """Walks pools laid out as ``layout`` says. Never raises on a broken heap: see :attr:`HeapWalk.errors`."""
+
+    def __init__(self, layout: NodeLayout) -> None:
+        self.layout = layout
+
+    def walk(self, read_memory: ReadMemory, pool_addr: int) -> HeapWalk:
+        L = self.layout
+        head = L.head_size
+        info = bytes(read_memory(pool_addr, L.pool_info_size))
+        walk = HeapWalk(pool_addr, 0, head, L.lr_count)
+        if len(info) < L.pool_info_size:
+            walk.errors.append(HeapError(pool_addr, "truncated", f"read {len(info)} of {L.pool_info_size} bytes of the pool header"))
+            return walk
+        pool_field = L.pool_pool.get(info)
+        pool_size = L.pool_size.get(info)
+        walk.pool_size = pool_size
+        if L.stat_used is not None:
+            walk.stat_used = L.stat_used.get(info)
+        if L.stat_peak is not None:
+            walk.stat_peak = L.stat_peak.get(info)
+        minimum = L.first_node_offset + 2 * head
+        if pool_field != pool_addr or not minimum <= pool_size <= MAX_POOL_SIZE:
+            walk.errors.append(
+                HeapError(
+                    pool_addr,
+                    "pool-header",
+                    f"pool header says pool={pool_field:#010x} poolSize={pool_size}; expected pool={pool_addr:#010x} "
+                    f"and {minimum} <= poolSize <= {MAX_POOL_SIZE} (pool not initialised, wrong address, or overwritten)",
+                    dump=info[:_DUMP_BYTES],
+                )
+            )
+            return walk
+        data = memoryview(bytes(read_memory(pool_addr, pool_size)))
+        self._walk_nodes(walk, data)
+        log.debug("walked pool %#x: %d nodes, %d errors", pool_addr, len(walk.nodes), len(walk.errors))
+        return walk
+
+    def _walk_nodes(self, walk: HeapWalk, data: memoryview) -> None:
+        L = self.layout
+        head = L.head_size
+        pool = walk.pool
+        end = pool + walk.pool_size - head
+        walk.end_node = end
+        avail = len(data)
+        addr = pool + L.first_node_offset
+        prev: int | None = None
+        expected_pre = end  # the first node's preNode is the END node (OsMemInit)
+        saf_f, pre_f, magic_f = L.size_and_flag, L.pre_node, L.magic
+
+        def fail(at: int, kind: str, detail: str, nxt: int | None = None) -> None:
+            off = at - pool
+            walk.errors.append(HeapError(at, kind, detail, prev, nxt, bytes(data[off : off + _DUMP_BYTES])))
+
+        while addr < end:
+            off = addr - pool
+            if off + head > avail:
+                fail(addr, "truncated", f"memory read ends at {pool + avail:#010x}, inside the node header (asked for {walk.pool_size} bytes)")
+                return
+            saf = saf_f.get(data, off)
+            size = saf & SIZE_MASK
+            if size < head or size % 4 or addr + size > end:
+                fail(addr, "size", f"node size {size} (sizeAndFlag {saf:#010x}) is below the {head}-byte header, unaligned, or runs past the END node {end:#010x}")
+                return
+            pre = pre_f.get(data, off)
+            if pre != expected_pre:
+                fail(addr, "pre-node", f"preNode is {pre:#010x}, expected {expected_pre:#010x}", addr + size)
+                return
+            used = bool(saf & USED_FLAG)
+            if used:
+                magic = magic_f.get(data, off)
+                if magic != addr ^ 0xFFFFFFFF:
+                    fail(addr, "magic", f"used node magic is {magic:#010x}, expected {addr ^ 0xFFFFFFFF:#010x}", addr + size)
+                    return
+            else:
+                for name, f in (("pstPrev", L.prev), ("pstNext", L.next)):
+                    link = f.get(data, off)
+                    if not pool <= link < end:
+                        fail(addr, "free-link", f"free node {name} {link:#010x} is outside the pool [{pool:#010x}, {end:#010x})", addr + size)
+                        return
+            aligned = bool(saf & ALIGNED_FLAG)
+            ptr = addr + head
+            if aligned and used:
+                ptr += self._gap(data, off + head, size - head)
+            walk.nodes.append(
+                HeapNode(
+                    addr,
+                    size,
+                    used,
+                    aligned,
+                    ptr,
+                    L.module.get(data, off) if used else 0,
+                    L.task.get(data, off) if used else 0,
+                    L.lrs(data, off),
+                    pre,
+                )
+            )
+            prev = addr
+            expected_pre = addr
+            addr += size
+        self._check_end(walk, data, addr, end, expected_pre, fail)
+
+    def _check_end(self, walk: HeapWalk, data: memoryview, addr: int, end: int, expected_pre: int, fail: Callable[..., None]) -> None:
+        L = self.layout
+        head = L.head_size
+        off = end - walk.pool
+        if off + head > len(data):
+            fail(end, "truncated", f"memory read ends at {walk.pool + len(data):#010x}, before the END node")
+            return
+        saf = L.size_and_flag.get(data, off)
+        if saf != head | USED_FLAG:
+            fail(end, "end-node", f"END node sizeAndFlag is {saf:#010x}, expected {head | USED_FLAG:#010x}")
+            return
+        pre = L.pre_node.get(data, off)
+        if pre != expected_pre:
+            fail(end, "end-node", f"END node preNode is {pre:#010x}, expected the last node {expected_pre:#010x}")
+
+    @staticmethod
+    def _gap(data: memoryview, user_off: int, room: int) -> int:
+        """The LOS_MemAllocAlign gap: the word at ``aligned_ptr - 4`` holds ``gap | ALIGNED``."""
+        for gap in range(4, room + 1, 4):
+            word = int.from_bytes(data[user_off + gap - 4 : user_off + gap], "little")
+            if word == gap | ALIGNED_FLAG:
+                return gap
+        return 0
+
+
+def _hexdump(address: int, raw: bytes) -> str:
+    rows = []
+    for i in range(0, len(raw), 16):
+        chunk = raw[i : i + 16]
+        words = " ".join(chunk[j : j + 4][::-1].hex() for j in range(0, len(chunk), 4))
+        rows.append(f"  {address + i:#010x}: {words}")
+    return "\n".join(rows)
