@@ -1,0 +1,27 @@
+import subprocess
+import sys
+
+from memhil.cli import main
+
+
+def test_help_lists_subcommands(capsys):
+    assert main([]) == 2
+    out = capsys.readouterr().out
+    assert "run" in out and "demo" in out
+
+
+def test_run_refuses_missing_suite(capsys, tmp_path):
+    assert main(["run", str(tmp_path / "nope.robot"), "--outdir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "Hint:" in err
+
+
+def test_run_refuses_zero_processes(capsys, tmp_path):
+    suite = tmp_path / "s.robot"
+    suite.write_text("*** Test Cases ***\nT\n    No Operation\n")
+    assert main(["run", str(suite), "--processes", "0", "--outdir", str(tmp_path)]) == 2
+
+
+def test_module_entry_point_runs():
+    result = subprocess.run([sys.executable, "-m", "memhil.cli", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("memhil ")

@@ -1,0 +1,93 @@
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from memhil.errors import PlatformError
+from memhil.platform import Platform, parse_repl
+
+
+@dataclass
+class Seg:
+    vaddr: int
+    paddr: int
+    memsz: int
+    filesz: int
+
+
+def test_stm32f4_map_comes_from_the_repl_and_fits_both_engines(platform):
+    assert platform.qemu_machine == "netduinoplus2"
+    regions = {r.name: (r.base, r.size) for r in platform.regions}
+    assert regions == {"flash": (0x08000000, 0x100000), "sram": (0x20000000, 0x30000)}  # QEMU has 192 KiB
+    assert platform.console.base == 0x40011000 and platform.trace_uart.base == 0x40004400
+    assert platform.systick_hz == 168_000_000
+
+
+def test_repl_has_no_url_fetches(platform):
+    assert "http" not in platform.repl.read_text()
+
+
+def test_segments_outside_the_map_are_refused(platform):
+    platform.check_segments([Seg(0x08000000, 0x08000000, 0x1000, 0x1000), Seg(0x20000000, 0x08001000, 0x100, 0x80)])
+    with pytest.raises(PlatformError) as err:
+        platform.check_segments([Seg(0x20030000, 0x20030000, 0x100, 0x100)], elf="big.elf")  # past 192 KiB
+    assert "outside the memory" in str(err.value) and "big.elf" in str(err.value)
+
+
+def test_unknown_platform_lists_known_ones():
+    with pytest.raises(PlatformError) as err:
+        Platform.load("no-such-board")
+    assert "stm32f4" in str(err.value)
+
+
+def _board(tmp_path: Path, repl: str, toml_extra: str = "") -> Path:
+    (tmp_path / "b.repl").write_text(repl)
+    (tmp_path / "platform.toml").write_text(
+        'name = "b"\nrepl = "b.repl"\n[qemu]\nmachine = "netduinoplus2"\n[console]\nname = "usart1"\n' + toml_extra
+    )
+    return tmp_path
+
+
+GOOD = """
+sram: Memory.MappedMemory @ sysbus 0x20000000
+    size: 0x10000 // comment
+usart1: UART.STM32_UART @ sysbus <0x40011000, +0x100>
+    -> nvic@37
+"""
+
+
+def test_toml_memory_must_agree_with_repl(tmp_path):
+    _board(tmp_path, GOOD, '[[memory]]\nname = "sram"\nbase = 0x20000000\nsize = 0x20000\n')
+    with pytest.raises(PlatformError) as err:
+        Platform.load(tmp_path)
+    assert "disagrees" in str(err.value)
+
+
+def test_minimal_board_loads(tmp_path):
+    p = Platform.load(_board(tmp_path, GOOD))
+    assert p.regions[0].size == 0x10000 and p.console.base == 0x40011000
+
+
+@pytest.mark.parametrize("repl,fragment", [
+    ("using \"platforms/cpus/stm32f4.repl\"\n", "'using' imports"),
+    ("sram Memory.MappedMemory\n", "cannot read"),
+    ("    size: 0x10\n", "before any peripheral"),
+    ("sram: Memory.MappedMemory @ sysbus 0xZZ\n", "cannot read address"),
+    ("sram: Memory.MappedMemory @ sysbus 0x20000000\n", "lacks an address or size"),
+])
+def test_bad_repl_lines_name_the_line(tmp_path, repl, fragment):
+    with pytest.raises(PlatformError) as err:
+        Platform.load(_board(tmp_path, repl))
+    assert fragment in str(err.value)
+
+
+def test_uart_missing_from_repl(tmp_path):
+    with pytest.raises(PlatformError) as err:
+        Platform.load(_board(tmp_path, "sram: Memory.MappedMemory @ sysbus 0x20000000\n    size: 0x100\n"))
+    assert "usart1" in str(err.value)
+
+
+def test_parse_repl_reads_properties(platform):
+    entries = {e.name: e for e in parse_repl(platform.repl)}
+    assert entries["cpu"].props["cpuType"] == "cortex-m4"
+    assert entries["usart2"].address == 0x40004400 and entries["usart2"].size == 0x100

@@ -1,0 +1,38 @@
+import pytest
+
+from memhil.errors import ConfigError
+from memhil.units import format_duration, parse_duration, parse_size
+
+
+@pytest.mark.parametrize("text,seconds", [
+    ("6h", 21600.0), ("100ms", 0.1), ("100 ms", 0.1), ("1.5s", 1.5), ("1h 30min", 5400.0), ("2", 2.0),
+    ("250us", 0.00025), ("1d", 86400.0), (".5s", 0.5), (3, 3.0),
+])
+def test_durations(text, seconds):
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ("-5s", "negative"), ("6 parsecs", "unknown time unit"), ("", "empty"), ("soon", "cannot read"), (-1, "negative"),
+])
+def test_bad_durations_say_what_is_accepted(text, fragment):
+    with pytest.raises(ConfigError) as err:
+        parse_duration(text)
+    assert fragment in str(err.value)
+    assert "Hint:" in str(err.value)
+
+
+@pytest.mark.parametrize("text,nbytes", [("4096", 4096), ("4 KiB", 4096), ("96MiB", 96 * 2**20), ("1kb", 1000), (12, 12)])
+def test_sizes(text, nbytes):
+    assert parse_size(text) == nbytes
+
+
+@pytest.mark.parametrize("text", ["4 furlongs", "lots", "-3"])
+def test_bad_sizes(text):
+    with pytest.raises(ConfigError):
+        parse_size(text)
+
+
+def test_format_duration():
+    assert format_duration(6 * 3600 + 61) == "6h 1m 1s"
+    assert format_duration(0.25) == "250.000 ms"
