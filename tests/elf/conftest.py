@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from elf_reference import run
+from elf_reference import SRC, run
 
-SRC = Path(__file__).resolve().parent / "src"
 CFLAGS = ["-mcpu=cortex-m4", "-mthumb", "-O1", "-nostdlib", "-ffreestanding", "-T", str(SRC / "link.ld")]
 SOURCES = [str(SRC / "app.c"), str(SRC / "startup.c")]
 

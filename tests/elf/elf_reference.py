@@ -13,6 +13,8 @@ from pathlib import Path
 
 from memhil.errors import ToolMissingError
 
+SRC = Path(__file__).resolve().parent / "src"
+
 
 def tool(name: str) -> str:
     path = shutil.which(name)
@@ -126,7 +128,7 @@ def readelf_loads(elf: Path) -> list[tuple[int, int, int, int, int]]:
 
 def source_line(needle: str) -> int:
     """1-based line number of the first line of tests/elf/src/app.c containing ``needle``."""
-    src = (Path(__file__).resolve().parent / "src" / "app.c").read_text().splitlines()
+    src = (SRC / "app.c").read_text().splitlines()
     for number, text in enumerate(src, 1):
         if needle in text:
             return number

@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from elf_reference import addr2line, nm_symbols, source_line
-from conftest import SRC
+from elf_reference import SRC, addr2line, nm_symbols, source_line
+
 from memhil.elf import Frame, Image, Symbolizer
 
 
