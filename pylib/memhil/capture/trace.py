@@ -1,0 +1,212 @@
+"""Trace capture: drain the firmware's RAM ring of allocator events (``LOSCFG_MEM_TRACE``).
+
+The firmware's debug build writes one ``struct memhil_trace_rec`` per allocator event into
+``g_memhil_trace`` (``struct memhil_trace_ring``): ``head`` and ``tail`` are free-running record
+counters (slot = counter % capacity); the firmware advances ``head``, the host advances ``tail``.
+When ``head - tail >= capacity / 2`` the firmware calls ``memhil_trace_half_full()`` (and keeps
+calling it while the ring is full, so nothing is overwritten): the host stops there, reads
+[tail, head) in at most two bulk reads (wrap-around), and writes ``tail``.
+
+Offsets come from DWARF (DWARF 4 section 5.5, ``struct_layout("memhil_trace_ring")``) and are
+checked against the fixed layout below, which is also the fallback without debug info.
+A gap in sequence numbers or a nonzero ``lost`` counter is recorded in :attr:`TraceCapture.gaps`
+and logged as a warning: never silent.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable
+
+from memhil.capture.base import Capture, EventSink, read_many
+from memhil.errors import CaptureError, MemhilError
+from memhil.events import AllocEvent, EventFlag, EventKind
+
+if TYPE_CHECKING:
+    from memhil.elf import Image
+
+log = logging.getLogger("memhil.capture")
+
+RING_SYMBOL = "g_memhil_trace"
+HALF_FULL_FUNCTION = "memhil_trace_half_full"
+MAGIC = 0x4D485452  # "MHTR"
+VERSION = 1
+REC_SIZE = 40
+UNTRACKED_MODULE = 0xFF
+#: fixed layout of struct memhil_trace_ring (byte offsets), checked against DWARF
+RING_OFFSETS = {"magic": 0, "version": 4, "rec_size": 6, "capacity": 8, "enabled": 12, "head": 16, "tail": 20, "lost": 24, "recs": 28}
+_HEADER = struct.Struct("<IHHIIIII")  # magic, version, rec_size, capacity, enabled, head, tail, lost
+_REC = struct.Struct("<IIBBHIIII3I")  # seq, t_ms, kind, module, task, ptr, old_ptr, size, node_size, lr[3]
+
+
+@dataclass(frozen=True)
+class TraceGap:
+    """Events the host did not receive: ``missing`` records between ``after_seq`` and ``next_seq``
+    (a sequence gap), or ``lost`` records the firmware counted as dropped."""
+
+    after_seq: int
+    next_seq: int
+    missing: int
+    reason: str  # "seq-gap" | "lost"
+
+
+def decode_record(raw: bytes, offset: int = 0) -> AllocEvent:
+    """One ``struct memhil_trace_rec`` as an :class:`AllocEvent` (t_us = t_ms * 1000)."""
+    seq, t_ms, kind, module, task, ptr, old_ptr, size, node_size, lr0, lr1, lr2 = _REC.unpack_from(raw, offset)
+    try:
+        ekind = EventKind(kind)
+    except ValueError:
+        raise CaptureError(f"trace record seq {seq} has unknown event kind {kind}", hint="the firmware and memhil disagree on the trace format; rebuild both from one tree", seq=seq) from None
+    flags = EventFlag.NONE
+    if module == UNTRACKED_MODULE:
+        module, flags = 0, EventFlag.UNTRACKED
+    lrs = tuple(v for v in (lr0, lr1, lr2) if v)
+    return AllocEvent(seq, t_ms * 1000, ekind, ptr, size, node_size, module, task, (), old_ptr, lrs, flags)
+
+
+class TraceCapture(Capture):
+    mode = "trace"
+
+    def __init__(self, engine, image: Image, *, sinks: Iterable[EventSink] = ()) -> None:
+        super().__init__(engine, image, sinks=sinks)
+        sym = image.find_symbol(RING_SYMBOL)
+        if sym is None:
+            raise CaptureError(
+                f"the firmware has no trace ring ({RING_SYMBOL})",
+                hint="build the firmware with LOSCFG_MEM_TRACE (the debug config, firmware/build/<board>/debug/), or use hooks capture",
+                elf=str(getattr(image, "path", "")) or None,
+            )
+        self.ring = sym.address
+        self.offsets = _ring_offsets(image)
+        half = image.find_symbol(HALF_FULL_FUNCTION)
+        self.half_full_addr = half.address if half is not None else None
+        self.capacity = 0
+        self.gaps: list[TraceGap] = []
+        self.last_seq: int | None = None
+        self.lost_seen = 0
+        self.drains = 0
+        self._bp = None
+
+    # -- set-up ---------------------------------------------------------------------------
+    def attach(self) -> None:
+        if self.attached:
+            return
+        header = self._read_header(self.engine)
+        self.capacity = header["capacity"]
+        self.lost_seen = header["lost"]
+        if self.half_full_addr is not None:
+            self._bp = self.engine.add_breakpoint(self.half_full_addr, self._on_half_full)
+        else:
+            log.warning("%s not in the ELF: the ring is drained only at stops; the firmware may wait on a full ring", HALF_FULL_FUNCTION)
+        self._write_u32(self.engine, "enabled", 1)
+        self.attached = True
+
+    def detach(self) -> None:
+        if not self.attached:
+            return
+        try:
+            self.drain()
+            self._write_u32(self.engine, "enabled", 0)
+        finally:
+            if self._bp is not None:
+                try:
+                    self.engine.remove_breakpoint(self._bp)
+                except MemhilError as exc:
+                    log.debug("removing the half-full breakpoint: %s", exc)
+                self._bp = None
+            self.attached = False
+
+    # -- draining ---------------------------------------------------------------------------
+    def _on_half_full(self, ctx) -> None:
+        self.drain(ctx)
+
+    def drain(self, target=None) -> int:
+        """Read every record in [tail, head), hand the events to the sinks, advance ``tail``.
+
+        ``target`` is a breakpoint's stop context, or None for the engine (after a run).
+        Returns the number of events read.
+        """
+        target = target or self.engine
+        header = self._read_header(target)
+        head, tail, cap = header["head"], header["tail"], header["capacity"]
+        if header["lost"] != self.lost_seen:
+            lost = (header["lost"] - self.lost_seen) & 0xFFFFFFFF
+            self._gap(TraceGap(self.last_seq if self.last_seq is not None else -1, -1, lost, "lost"))
+            self.lost_seen = header["lost"]
+        count = (head - tail) & 0xFFFFFFFF
+        if count == 0:
+            return 0
+        if count > cap:
+            raise CaptureError(
+                f"trace ring holds {count} records but has room for {cap} (head={head}, tail={tail})",
+                hint="the ring header in target memory is corrupt; check the firmware for a memory overwrite near g_memhil_trace",
+            )
+        raw = self._read_records(target, tail % cap, count, cap)
+        self.drains += 1
+        for i in range(count):
+            ev = decode_record(raw, i * REC_SIZE)
+            self._check_seq(ev.seq)
+            self._emit(ev)
+        self._write_u32(target, "tail", (tail + count) & 0xFFFFFFFF)
+        return count
+
+    def _read_records(self, target, first: int, count: int, cap: int) -> bytes:
+        base = self.ring + self.offsets["recs"]
+        upto = min(count, cap - first)
+        requests = [(base + first * REC_SIZE, upto * REC_SIZE)]
+        if count > upto:
+            requests.append((base, (count - upto) * REC_SIZE))
+        return b"".join(read_many(target, requests))
+
+    def _check_seq(self, seq: int) -> None:
+        last = self.last_seq
+        if last is not None and seq != (last + 1) & 0xFFFFFFFF:
+            missing = (seq - last - 1) & 0xFFFFFFFF
+            self._gap(TraceGap(last, seq, missing, "seq-gap"))
+        self.last_seq = seq
+
+    def _gap(self, gap: TraceGap) -> None:
+        self.gaps.append(gap)
+        if gap.reason == "lost":
+            log.warning("trace ring: the firmware dropped %d event(s) after seq %d", gap.missing, gap.after_seq)
+        else:
+            log.warning("trace ring: %d event(s) missing between seq %d and %d", gap.missing, gap.after_seq, gap.next_seq)
+
+    # -- ring header ---------------------------------------------------------------------------
+    def _read_header(self, target) -> dict[str, int]:
+        raw = target.read_memory(self.ring, _HEADER.size)
+        magic, version, rec_size, capacity, enabled, head, tail, lost = _HEADER.unpack(raw)
+        if magic != MAGIC:
+            raise CaptureError(
+                f"trace ring at {self.ring:#x} has magic {magic:#010x}, expected {MAGIC:#010x}",
+                hint="the firmware has not initialised the ring yet (run it past boot), or the ELF does not match the running firmware",
+            )
+        if version != VERSION or rec_size != REC_SIZE or capacity == 0:
+            raise CaptureError(
+                f"trace ring format version {version}, record size {rec_size}, capacity {capacity} is not supported (version {VERSION}, {REC_SIZE}-byte records)",
+                hint="update memhil and the firmware together",
+            )
+        return {"magic": magic, "version": version, "rec_size": rec_size, "capacity": capacity, "enabled": enabled, "head": head, "tail": tail, "lost": lost}
+
+    def _write_u32(self, target, field: str, value: int) -> None:
+        target.write_memory(self.ring + self.offsets[field], value.to_bytes(4, "little"))
+
+
+def _ring_offsets(image: Image) -> dict[str, int]:
+    """Member offsets of memhil_trace_ring from DWARF, checked against the fixed layout."""
+    try:
+        layout = image.struct_layout("memhil_trace_ring")
+    except (MemhilError, AttributeError) as exc:
+        log.info("memhil_trace_ring not in DWARF (%s); using the fixed layout", exc)
+        return dict(RING_OFFSETS)
+    found = {name: m.offset for name, m in layout.members.items() if name in RING_OFFSETS}
+    wrong = {name: off for name, off in found.items() if off != RING_OFFSETS[name]}
+    if wrong:
+        raise CaptureError(
+            "the firmware's struct memhil_trace_ring does not have the layout memhil reads: "
+            + ", ".join(f"{n} at {o} (expected {RING_OFFSETS[n]})" for n, o in wrong.items()),
+            hint="update memhil and the firmware together",
+        )
+    return {**RING_OFFSETS, **found}
