@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from memhil.events import AllocEvent, EventKind as K
 from memhil.heap import Ledger, LiveBlock
 
+BUILD = "elf-sha1:3f2a9c0d"
+MAX_BYTES = 48 * 1024
+MAX_FILES = 10
 HOUR_US = 3600 * 1_000_000
 MIN_US = 60 * 1_000_000
 SITE_WORK = 0x08001235 & ~1
@@ -117,3 +121,15 @@ def blocks_after(events: list[AllocEvent], n: int) -> list[LiveBlock]:
     ledger = Ledger()
     ledger.apply_many(events[:n])
     return list(ledger.snapshot().blocks.values())
+
+
+def log_files(directory: Path) -> list[Path]:
+    """The log files of a directory in index order."""
+    return sorted(Path(directory).glob("memlog*.bin"), key=lambda p: int(p.stem.rsplit("-", 1)[1]))
+
+
+def first_kept_seq(directory: Path) -> int:
+    """The checkpoint sequence number of the oldest kept file (events up to it are in the checkpoint)."""
+    from memhil.timeline.scan import scan_file
+
+    return scan_file(str(log_files(directory)[0]), 100_000).first_seq
