@@ -1,0 +1,1 @@
+"""Leak analysis on snapshots: diff, growth, reachability, suppressions, loss records, ledger cross-check."""

@@ -1,0 +1,124 @@
+"""Cross-check the host's per-module figures against the firmware's own ``g_moduleMemUsedSize``.
+
+LiteOS's multi-module statistics count only memory taken through the module API
+(``LOS_MemMalloc`` and friends); memory taken with plain ``LOS_MemAlloc`` inside a module is not
+counted (seed 000: "all memory operations in the module need to call the encapsulation interface,
+otherwise the statistics may be inaccurate"). A difference is reported with the blocks that
+explain it: untracked blocks (``EventFlag.UNTRACKED``) of that module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+from memhil.errors import ConfigError
+from memhil.heap.model import LiveBlock
+
+ReadMemory = Callable[[int, int], bytes]
+
+
+class _ModuleSource(Protocol):
+    live: dict[int, LiveBlock]
+
+    def module_used(self, module: int) -> int: ...
+
+
+@dataclass
+class ModuleCheck:
+    """One module: host bytes (all blocks), firmware bytes, and the untracked blocks that explain a difference."""
+
+    module: int
+    host: int
+    firmware: int
+    untracked: list[LiveBlock] = field(default_factory=list)
+
+    @property
+    def difference(self) -> int:
+        return self.host - self.firmware
+
+    @property
+    def untracked_bytes(self) -> int:
+        return sum(b.bytes for b in self.untracked)
+
+    @property
+    def agrees(self) -> bool:
+        return self.difference == 0
+
+    @property
+    def explained(self) -> bool:
+        """The difference is exactly the untracked blocks (memory the module took without the module API)."""
+        return self.difference == self.untracked_bytes
+
+    def describe(self) -> str:
+        if self.agrees:
+            return f"module {self.module}: host {self.host} == firmware {self.firmware}"
+        text = f"module {self.module}: host {self.host} bytes, firmware g_moduleMemUsedSize[{self.module}] = {self.firmware} (difference {self.difference:+d})"
+        if self.untracked:
+            ptrs = ", ".join(f"{b.ptr:#010x} ({b.bytes} B)" for b in self.untracked[:8]) + (" ..." if len(self.untracked) > 8 else "")
+            text += f"; {len(self.untracked)} block(s), {self.untracked_bytes} bytes taken with LOS_MemAlloc instead of LOS_MemMalloc: {ptrs}"
+        if not self.explained:
+            text += f"; {self.difference - self.untracked_bytes:+d} bytes unexplained (events lost, or the firmware's accounting is wrong)"
+        return text
+
+
+@dataclass
+class CrossCheck:
+    modules: list[ModuleCheck]
+
+    @property
+    def ok(self) -> bool:
+        return all(m.agrees for m in self.modules)
+
+    @property
+    def mismatches(self) -> list[ModuleCheck]:
+        return [m for m in self.modules if not m.agrees]
+
+    def text(self) -> str:
+        if self.ok:
+            return f"module statistics agree for {len(self.modules)} module(s)"
+        return "\n".join(m.describe() for m in self.mismatches)
+
+    def as_dict(self) -> dict:
+        return {
+            "ok": self.ok,
+            "modules": [
+                {"module": m.module, "host": m.host, "firmware": m.firmware, "difference": m.difference,
+                 "untracked_bytes": m.untracked_bytes, "explained": m.explained,
+                 "untracked": [f"{b.ptr:#010x}" for b in m.untracked]}
+                for m in self.modules
+            ],
+        }
+
+
+def read_module_table(read_memory: ReadMemory, address: int, count: int) -> list[int]:
+    """The firmware's ``UINT32 g_moduleMemUsedSize[count]`` at ``address`` (one bulk read)."""
+    if count <= 0:
+        raise ConfigError(f"module table length {count} must be positive", hint="pass the array length (MEM_MODULE_MAX + 1)")
+    raw = bytes(read_memory(address, 4 * count))
+    if len(raw) < 4 * count:
+        raise ConfigError(
+            f"read {len(raw)} of {4 * count} bytes of g_moduleMemUsedSize at {address:#010x}",
+            hint="check the table address and that the target's memory is readable",
+        )
+    return [int.from_bytes(raw[4 * i : 4 * i + 4], "little") for i in range(count)]
+
+
+def crosscheck_modules(source: _ModuleSource, firmware_used: list[int], modules: list[int] | None = None) -> CrossCheck:
+    """Compare ``source.module_used(m)`` (a Ledger, or a Snapshot with ``blocks``) with ``firmware_used[m]``."""
+    live = getattr(source, "live", None)
+    if live is None:
+        live = getattr(source, "blocks", {})
+    ids = list(range(len(firmware_used))) if modules is None else list(modules)
+    out = []
+    for m in ids:
+        if not 0 <= m < len(firmware_used):
+            raise ConfigError(f"unknown module id {m}", hint=f"module ids go from 0 to {len(firmware_used) - 1} (MEM_MODULE_MAX)")
+        untracked = sorted((b for b in live.values() if b.module == m and not b.tracked), key=lambda b: b.ptr)
+        out.append(ModuleCheck(m, source.module_used(m), firmware_used[m], untracked))
+    return CrossCheck(out)
+
+
+def crosscheck_from_memory(source: _ModuleSource, read_memory: ReadMemory, table_address: int, count: int = 33, modules: list[int] | None = None) -> CrossCheck:
+    """Read ``g_moduleMemUsedSize`` from the target (address from ``image.symbol(...)``) and compare."""
+    return crosscheck_modules(source, read_module_table(read_memory, table_address, count), modules)

@@ -1,0 +1,68 @@
+import struct
+
+from fakesym import blk
+from memhil.analysis.reachability import LeakKind, Region, classify
+
+HEAP = 0x20002000
+
+
+def image():
+    """.data points at A; A points at B (start) and into C? no: C only from lost D; E only by interior pointer; F from nowhere."""
+    heap = bytearray(0x200)
+    blocks = {name: blk(HEAP + off, 32) for name, off in zip("ABCDEF", range(0, 0x180, 0x40))}
+
+    def put(addr, value):
+        struct.pack_into("<I", heap, addr - HEAP, value)
+
+    put(blocks["A"].ptr + 4, blocks["B"].ptr)  # A -> B: still reachable through A
+    put(blocks["D"].ptr + 8, blocks["C"].ptr)  # D (lost) -> C: indirectly lost
+    put(blocks["F"].ptr, 0x12345678)
+    data = bytearray(64)
+    struct.pack_into("<I", data, 8, blocks["A"].ptr)
+    struct.pack_into("<I", data, 12, blocks["E"].ptr + 12)  # interior pointer only
+    struct.pack_into("<I", data, 21, blocks["F"].ptr)  # unaligned word: not a pointer
+    return blocks, [Region(".data", 0x20000000, bytes(data))], [Region("heap", HEAP, bytes(heap))]
+
+
+def test_memcheck_classes():
+    blocks, roots, heap = image()
+    r = classify(blocks.values(), roots, heap)
+    kinds = {name: r.kind(b.ptr) for name, b in blocks.items()}
+    assert kinds == {
+        "A": LeakKind.REACHABLE,
+        "B": LeakKind.REACHABLE,
+        "C": LeakKind.INDIRECT,
+        "D": LeakKind.DEFINITE,
+        "E": LeakKind.POSSIBLE,
+        "F": LeakKind.DEFINITE,
+    }
+    assert r.leader[blocks["C"].ptr] == blocks["D"].ptr
+    assert r.indirect_bytes[blocks["D"].ptr] == 32 and r.indirect_bytes[blocks["F"].ptr] == 0
+
+
+def test_heap_inside_roots_is_not_a_root_and_cycles_terminate():
+    blocks, roots, heap = image()
+    # pass the heap as a root too: words inside live blocks must not count as roots
+    r = classify(blocks.values(), roots + heap, heap)
+    assert r.kind(blocks["D"].ptr) is LeakKind.DEFINITE
+    # a lost cycle D <-> C: one leader, one indirect
+    raw = bytearray(heap[0].data)
+    struct.pack_into("<I", raw, blocks["C"].ptr - HEAP, blocks["D"].ptr)
+    r = classify(blocks.values(), roots, [Region("heap", HEAP, bytes(raw))])
+    assert sorted([r.kind(blocks["C"].ptr), r.kind(blocks["D"].ptr)]) == sorted([LeakKind.DEFINITE, LeakKind.INDIRECT])
+
+
+def test_later_leader_absorbs_earlier_clique():
+    blocks, roots, heap = image()
+    raw = bytearray(heap[0].data)
+    # F (after D in address order) points at D: D's clique joins F's, F is the only definite one
+    struct.pack_into("<I", raw, blocks["F"].ptr - HEAP, blocks["D"].ptr)
+    r = classify(blocks.values(), roots, [Region("heap", HEAP, bytes(raw))])
+    assert r.kind(blocks["D"].ptr) is LeakKind.INDIRECT and r.kind(blocks["C"].ptr) is LeakKind.INDIRECT
+    assert r.kind(blocks["F"].ptr) is LeakKind.DEFINITE and r.indirect_bytes[blocks["F"].ptr] == 64
+
+
+def test_no_blocks_and_unreadable_contents():
+    assert classify([], [Region("d", 0, b"\0" * 8)]).kinds == {}
+    b = blk(0x30000000, 8)
+    assert classify([b], []).kind(b.ptr) is LeakKind.DEFINITE
