@@ -3,10 +3,8 @@
 #include "memhil_timer.h"
 #include "los_printf.h"
 #include "stm32_usart.h"
+#include "los_memory.h"
 
-__attribute__((weak)) void OsSysMemInit(void)
-{
-}
 
 void memhil_boot(const char *app)
 {
