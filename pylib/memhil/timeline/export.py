@@ -46,8 +46,9 @@ def to_massif(reader: "TimelineReader", path: PathLike, cmd: str = "firmware", r
     if len(series) <= max_snapshots:
         chosen = list(range(len(series)))
     else:
-        step = (len(series) - 1) / (max_snapshots - 2)
-        chosen = sorted({round(j * step) for j in range(max_snapshots - 1)} | {peak_i})
+        # the largest local maximum of each of max_snapshots - 1 equal runs of intervals, and the peak
+        edges = [round(j * len(series) / (max_snapshots - 1)) for j in range(max_snapshots)]
+        chosen = sorted({max(range(a, b), key=lambda i: series[i][1]) for a, b in zip(edges, edges[1:]) if b > a} | {peak_i})
     report = reader.report_at(peak_t, resolver)
     lines = [f"desc: memhil timeline {_massif_text(reader.run_id)} build {_massif_text(reader.build_id)} "
              f"({_massif_text(reader.platform)}, {_massif_text(reader.engine)}); interval {reader.interval_ms} ms, node bytes",

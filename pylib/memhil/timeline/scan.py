@@ -262,8 +262,10 @@ def replay(path: str | Path, pos: int) -> tuple[Ledger, fmt.FileHeader]:
                 ledger.last_seq = last_seq
             elif rtype == fmt.REC_EVENT:
                 try:
-                    ev, _ = codec.decode_event(data, p)
+                    ev, stop = codec.decode_event(data, p)
                 except (struct.error, ValueError):
+                    continue
+                if stop != rec_end:  # as scan_file: an item must fill its record exactly
                     continue
                 if ledger is None:
                     ledger = Ledger(t_us=header.t_start_us)
