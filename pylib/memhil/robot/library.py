@@ -14,6 +14,7 @@ from memhil.robot.base import LibraryContext
 from memhil.robot.emulator import EmulatorKeywords
 from memhil.robot.heap import HeapKeywords
 from memhil.robot.leaks import LeakKeywords
+from memhil.robot.targetmap import TargetMapKeywords
 from memhil.robot.timeline import TimelineKeywords
 from memhil.session import SessionOptions
 
@@ -41,7 +42,7 @@ class MemhilLibrary(DynamicCore):
         options = SessionOptions(engine=engine, platform=platform, capture=capture, profile=profile, modules=ModuleMap.parse(modules))
         self.ctx = LibraryContext(options, Path(outdir) if outdir else None)
         self.ROBOT_LIBRARY_LISTENER = self
-        super().__init__([EmulatorKeywords(self.ctx), HeapKeywords(self.ctx), LeakKeywords(self.ctx), TimelineKeywords(self.ctx)])
+        super().__init__([EmulatorKeywords(self.ctx), HeapKeywords(self.ctx), LeakKeywords(self.ctx), TimelineKeywords(self.ctx), TargetMapKeywords(self.ctx)])
 
     # -- listener: attach what a person needs to see to each test in log.html ---------------------
     def _end_test(self, data, result) -> None:

@@ -1,0 +1,46 @@
+"""Print the target memory map of a firmware, like /proc/PID/maps: one line per region (flash text and
+rodata, RAM data and bss, the heap pool, each stack, free memory), address range first.
+
+With RUN_DIR (the directory a memhil run wrote: summary.json, targetmap.json), the bytes the heap
+and each stack used in that run are shown too. --png draws the regions as bars; --html writes a page.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+NAME = "map"
+HELP = "target memory map of a firmware (and bytes used in a run)"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("firmware", help="firmware ELF")
+    p.add_argument("run_dir", nargs="?", help="run directory with summary.json / targetmap.json (optional)")
+    p.add_argument("--platform", default="stm32f4", help="board under platforms/ (default stm32f4)")
+    p.add_argument("--png", metavar="FILE", help="also draw the map as a bar picture (PNG)")
+    p.add_argument("--html", metavar="FILE", help="also write an HTML page with the picture and the table")
+    p.add_argument("--json", action="store_true", help="print the map as JSON instead of text")
+
+
+def run(args) -> int:
+    from memhil.elf import Image
+    from memhil.platform import Platform
+    from memhil.targetmap import apply_run_dir, build_map, format_html, format_maps, plot_map_png
+
+    image = Image.open(args.firmware)
+    platform = Platform.load(args.platform)
+    tmap = build_map(image, platform)
+    if args.run_dir:
+        apply_run_dir(tmap, args.run_dir)
+    if args.json:
+        print(json.dumps(tmap.as_dict(), indent=1))
+    else:
+        print(format_maps(tmap), end="")
+    if args.png:
+        print(f"# picture: {plot_map_png(tmap, Path(args.png))}")
+    if args.html:
+        path = Path(args.html)
+        path.write_text(format_html(tmap, args.png))
+        print(f"# page: {path}")
+    return 0
