@@ -46,8 +46,8 @@ def to_massif(reader: "TimelineReader", path: PathLike, cmd: str = "firmware", r
     if len(series) <= max_snapshots:
         chosen = list(range(len(series)))
     else:
-        # the largest local maximum of each of max_snapshots - 1 equal runs of intervals, and the peak
-        edges = [round(j * len(series) / (max_snapshots - 1)) for j in range(max_snapshots)]
+        # the largest local maximum of each of max_snapshots equal runs of intervals (one holds the peak)
+        edges = [round(j * len(series) / max_snapshots) for j in range(max_snapshots + 1)]
         chosen = sorted({max(range(a, b), key=lambda i: series[i][1]) for a, b in zip(edges, edges[1:]) if b > a} | {peak_i})
     report = reader.report_at(peak_t, resolver)
     lines = [f"desc: memhil timeline {_massif_text(reader.run_id)} build {_massif_text(reader.build_id)} "
