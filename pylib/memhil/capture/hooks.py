@@ -338,6 +338,9 @@ class HookCapture(Capture):
 
 
 def _make_unwinder(image):
+    if not getattr(image, "has_cfi", False):
+        log.warning("the ELF has no call-frame information: stacks hold the caller only")
+        return None
     try:
         from memhil.elf import Unwinder
     except ImportError:  # the ELF layer is older than this module
