@@ -256,11 +256,10 @@ class HeapWalker:
                     fail(addr, "magic", f"used node magic is {magic:#010x}, expected {addr ^ 0xFFFFFFFF:#010x}", addr + size)
                     return
             else:
-                for name, f in (("pstPrev", L.prev), ("pstNext", L.next)):
-                    link = f.get(data, off)
-                    if not pool <= link < end:
-                        fail(addr, "free-link", f"free node {name} {link:#010x} is outside the pool [{pool:#010x}, {end:#010x})", addr + size)
-                        return
+                problem = self._free_links(data, pool, end, addr)
+                if problem:
+                    fail(addr, "free-link", problem, addr + size)
+                    return
             aligned = bool(saf & ALIGNED_FLAG)
             ptr = addr + head
             if aligned and used:
@@ -297,6 +296,25 @@ class HeapWalker:
         pre = L.pre_node.get(data, off)
         if pre != expected_pre:
             fail(end, "end-node", f"END node preNode is {pre:#010x}, expected the last node {expected_pre:#010x}")
+
+    def _free_links(self, data: memoryview, pool: int, end: int, addr: int) -> str | None:
+        """A free node's list links must point inside the pool, past the pool header, aligned, and back
+        at the node (``pstPrev->pstNext == node`` and ``pstNext->pstPrev == node``)."""
+        L = self.layout
+        lo = pool + L.pool_info_size
+        link_at = addr + L.prev.offset  # &node->freeNodeInfo
+        off = addr - pool
+        for name, f, back_name, back in (("pstPrev", L.prev, "pstNext", L.next), ("pstNext", L.next, "pstPrev", L.prev)):
+            link = f.get(data, off)
+            if not lo <= link < end or link % L.ptr_size:
+                return f"free node {name} {link:#010x} is outside the pool lists [{lo:#010x}, {end:#010x}) or unaligned"
+            # the list entry at ``link`` is a LOS_DL_LIST; its fields sit at the same offsets as in the node
+            entry = link - L.prev.offset - pool
+            if entry + L.head_size > len(data):
+                continue  # beyond a truncated read: cannot check, the walk reports the truncation itself
+            if back.get(data, entry) != link_at:
+                return f"free node {name} {link:#010x} does not link back ({back_name} is {back.get(data, entry):#010x})"
+        return None
 
     @staticmethod
     def _gap(data: memoryview, user_off: int, room: int) -> int:
