@@ -3,6 +3,7 @@
  * merge with free neighbours on free, an END node, the aligned-allocation gap word, and the leak-check link
  * registers in each node header. Every public call is checked (pool, size flags, node magic and neighbour
  * links), so bad input returns the LiteOS error value without corrupting the pool. */
+#include <stddef.h>
 #include <string.h>
 #include "los_memory_pri.h"
 #include "los_hwi.h"
@@ -98,6 +99,11 @@ static inline VOID OsMemStatReduce(VOID *pool, UINT32 size)
 static inline VOID OsMemSetUsed(LosMemDynNode *node, const OsMemCallCtx *ctx)
 {
     node->selfNode.sizeAndFlag |= OS_MEM_NODE_USED_FLAG;
+    if (offsetof(LosMemCtlNode, sizeAndFlag) + sizeof(UINT32) != OS_MEM_NODE_HEAD_SIZE) {
+        /* 64-bit host build: the header has tail padding, the "gap word" before the user pointer is not
+         * sizeAndFlag and must read as 0 (no gap). On Cortex-M this is compiled out. */
+        *(UINT32 *)(VOID *)((UINT8 *)node + OS_MEM_NODE_HEAD_SIZE - sizeof(UINT32)) = 0U;
+    }
     node->selfNode.magic = OS_MEM_NODE_MAGIC(node);
     node->selfNode.taskId = (UINT16)g_memhil_cur_task;
     node->selfNode.moduleId = 0U;
