@@ -159,3 +159,16 @@ def test_eight_byte_pointers_round_trip(tmp_path):
     assert w.error is None
     blocks = TimelineReader(tmp_path, progress=False).live_at(0)
     assert [(b.ptr, b.stack, b.lrs, b.module) for b in blocks] == [(big, (big + 4, big + 8), (big + 4,), 7)]
+
+
+def test_default_progress_bar_draws_to_the_end():
+    import io
+
+    from memhil.timeline.reader import TtyProgress
+
+    out = io.StringIO()
+    bar = TtyProgress(out, width=10)
+    bar(1, 4, 1_000_000)
+    bar(4, 4, 4_000_000)
+    text = out.getvalue()
+    assert "[##........] 1/4 files, 1.0 MB" in text and text.endswith("[##########] 4/4 files, 4.0 MB\n")

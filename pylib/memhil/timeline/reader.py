@@ -208,8 +208,9 @@ class TimelineReader:
         self.ks = array("q")
         self.totals = array("q")
         self.end_totals = array("q")
-        self.max_at: list[tuple[int, int]] = []  # (file number, record end offset), one per interval
-        self.end_at: list[tuple[int, int]] = []
+        # where each interval's maximum (and its last state) is: file number and record end offset
+        self.max_file, self.max_pos = array("i"), array("q")
+        self.end_file, self.end_pos = array("i"), array("q")
         self.module_max: dict[int, array] = {}
         self.module_end: dict[int, array] = {}
         self._breaks: set[int] = set()  # interval positions after which a gap begins (span="all")
@@ -230,35 +231,42 @@ class TimelineReader:
             if prev_last_seq is not None and s.first_seq > prev_last_seq:
                 st.lost_events += s.first_seq - prev_last_seq
             prev_last_seq = s.last_seq
-            for i in range(len(s.ks)):
-                k = s.ks[i]
-                n = len(self.ks)
-                if n and k <= self.ks[-1] and (n - 1) not in self._breaks:
-                    j = n - 1  # same interval continues from the previous file
-                    if s.totals[i] > self.totals[j]:
-                        self.totals[j] = s.totals[i]
-                        self.max_at[j] = (fno, s.max_pos[i])
-                    self.end_totals[j] = s.end_totals[i]
-                    self.end_at[j] = (fno, s.end_pos[i])
-                    for m, col in self.module_max.items():
-                        if m not in s.modules:
-                            self.module_end[m][j] = 0  # not live anywhere in this file
-                    for m, arr in s.modules.items():
-                        col = self._module_col(m, n)
-                        col[j] = max(col[j], arr[i])
-                        self.module_end[m][j] = s.module_ends[m][i]
-                    continue
-                self.ks.append(k)
-                self.totals.append(s.totals[i])
-                self.end_totals.append(s.end_totals[i])
-                self.max_at.append((fno, s.max_pos[i]))
-                self.end_at.append((fno, s.end_pos[i]))
+            first = 0
+            n = len(self.ks)
+            # the interval a rotation split: the previous file's last one continues here
+            while first < len(s.ks) and n and s.ks[first] <= self.ks[-1] and (n - 1) not in self._breaks:
+                i, j = first, n - 1
+                if s.totals[i] > self.totals[j]:
+                    self.totals[j] = s.totals[i]
+                    self.max_file[j], self.max_pos[j] = fno, s.max_pos[i]
+                self.end_totals[j] = s.end_totals[i]
+                self.end_file[j], self.end_pos[j] = fno, s.end_pos[i]
                 for m in self.module_max:
-                    self.module_max[m].append(0)
-                    self.module_end[m].append(0)
+                    if m not in s.modules:
+                        self.module_end[m][j] = 0  # not live anywhere in this file
                 for m, arr in s.modules.items():
-                    self._module_col(m, n + 1)[n] = arr[i]
-                    self.module_end[m][n] = s.module_ends[m][i]
+                    col = self._module_col(m, n)
+                    col[j] = max(col[j], arr[i])
+                    self.module_end[m][j] = s.module_ends[m][i]
+                first += 1
+            count = len(s.ks) - first
+            self.ks.extend(s.ks[first:])
+            self.totals.extend(s.totals[first:])
+            self.end_totals.extend(s.end_totals[first:])
+            self.max_pos.extend(s.max_pos[first:])
+            self.end_pos.extend(s.end_pos[first:])
+            self.max_file.extend(array("i", [fno]) * count)
+            self.end_file.extend(array("i", [fno]) * count)
+            zeros = array("q", bytes(8 * count))
+            for m in s.modules:
+                self._module_col(m, n)
+            for m in self.module_max:
+                if m in s.modules:
+                    self.module_max[m].extend(s.modules[m][first:])
+                    self.module_end[m].extend(s.module_ends[m][first:])
+                else:
+                    self.module_max[m].extend(zeros)
+                    self.module_end[m].extend(zeros)
             if s.path in gap_after and len(self.ks):
                 self._breaks.add(len(self.ks) - 1)
 
@@ -325,11 +333,11 @@ class TimelineReader:
         if i < 0 or k > self.ks[-1]:
             raise ConfigError(f"t_ms={t_ms} is outside the timeline", hint=f"the timeline covers {lo}..{hi + self.interval_ms - 1} ms of virtual time")
         if self.ks[i] == k:
-            fno, pos = self.max_at[i]
+            fno, pos = self.max_file[i], self.max_pos[i]
         else:
             if i in self._breaks:
                 raise ConfigError(f"t_ms={t_ms} falls in a gap of missing log files", hint=f"gaps: {[g.missing for g in self.gaps]}")
-            fno, pos = self.end_at[i]
+            fno, pos = self.end_file[i], self.end_pos[i]
         return fno, pos, k * self.interval_ms
 
     def live_at(self, t_ms: int) -> list[LiveBlock]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import mmap
 import struct
+import zlib
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,13 +50,19 @@ def iter_records(data: bytes | mmap.mmap, start: int, walk: RecordWalk) -> Itera
     end = len(data)
     pos = start
     frame_size = fmt.FRAME.size
+    unpack = fmt.FRAME.unpack_from
+    crc32 = zlib.crc32
+    types = fmt.RECORD_TYPES
     while pos < end:
-        n = fmt.frame_ok(data, pos, end)
-        if n:
-            walk.records += 1
-            yield data[pos + 1], pos + frame_size, pos + n
-            pos += n
-            continue
+        # fast path: fmt.frame_ok inlined
+        if pos + frame_size <= end:
+            sync, rtype, length, crc = unpack(data, pos)
+            stop = pos + frame_size + length
+            if sync == fmt.SYNC and rtype in types and stop <= end and crc32(data[pos + frame_size: stop], crc32(data[pos + 1: pos + 6])) == crc:
+                walk.records += 1
+                yield rtype, pos + frame_size, stop
+                pos = stop
+                continue
         bad_start = pos
         walk.bad_records += 1
         pos = data.find(b"\xa5", pos + 1)
