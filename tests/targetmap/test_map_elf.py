@@ -71,3 +71,11 @@ def test_stripped_elf_measured_stack_is_none_not_zero(stripped_elf, platform):
     assert tmap.measured
     for region in tmap.by_kind("stack") + tmap.by_kind("heap"):
         assert region.used is None
+
+
+def test_uninitialised_heap_is_not_measured(firmware, platform):
+    """Target RAM of zeros (pool never initialised): the heap's use is unknown, not the whole pool."""
+    tmap = build_map(Image.open(firmware("module_stats")), platform, lambda a, n: bytes(n))
+    heap = tmap.region("[heap]")
+    assert heap.used is None and "heap walk stopped: pool-header" in heap.note
+    assert tmap.region("[stack:main]").used is None  # zeros are not the paint pattern

@@ -98,3 +98,31 @@ def test_stripped_elf_has_no_stacks_and_says_why(stripped_elf):
 )
 def test_high_water_offsets(data, expected):
     assert high_water(data, 0xCACACACA) == expected
+
+
+def _without(firmware, tmp_path, *symbols: str) -> Image:
+    import subprocess
+
+    out = tmp_path / "fw.elf"
+    argv = ["arm-none-eabi-objcopy"] + [f"--strip-symbol={s}" for s in symbols] + [str(firmware("module_stats")), str(out)]
+    subprocess.run(argv, check=True)
+    return Image.open(out)
+
+
+def test_without_descriptor_table_the_main_stack_comes_from_linker_symbols(firmware, tmp_path):
+    image = _without(firmware, tmp_path, "g_memhil_stacks", "g_memhil_stack_count")
+    lookup = find_stacks(image)
+    assert lookup.missing == ("g_memhil_stacks",)
+    (main,) = lookup.stacks
+    assert main.name == "main" and main.source == "_sstack/_estack"
+    assert (main.base, main.end) == (image.symbol("_sstack").address, image.symbol("_estack").address)
+
+
+def test_without_paint_symbol_use_is_none(firmware, tmp_path):
+    image = _without(firmware, tmp_path, "g_memhil_stack_paint")
+    main = find_stacks(image).stacks[0]
+    painted = _memory(main.base, main.size, 0xCACACACA, 200)
+    (usage,) = stack_usage(image, painted)
+    assert usage.used is None and "g_memhil_stack_paint" in usage.note
+    (usage,) = stack_usage(image, painted, paint=0xCACACACA)  # the caller knows the pattern
+    assert usage.used == 200

@@ -147,8 +147,10 @@ def _measure_heap(region: MapRegion, image: Image, read_memory: ReadMemory, tmap
         if pool_sym is None and POOL_SYMBOL not in tmap.missing:
             tmap.missing.append(POOL_SYMBOL)
         return
-    if walk.errors:
+    if walk.errors:  # a pool not yet initialised, or corrupted: no figure rather than a wrong one
         region.note = f"heap walk stopped: {walk.errors[0].kind} at {walk.errors[0].address:#010x}"
+        region.detail.update(pool=walk.pool, ok=False, nodes_read=len(walk.nodes))
+        return
     frag = walk.fragmentation
     region.used = max(region.size - frag.free_bytes, 0)  # pool header, END node and used nodes count as used
     region.detail.update(pool=walk.pool, pool_size=walk.pool_size, node_bytes=walk.used, free_bytes=frag.free_bytes,
