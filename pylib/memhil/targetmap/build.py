@@ -75,7 +75,8 @@ def build_map(image: Image, platform: Platform, read_memory: ReadMemory | None =
         if sec.name in _SYMBOL_SECTIONS:
             kind = _SYMBOL_SECTIONS[sec.name]
         used = sec.size if kind not in ("heap", "stack") else None
-        tmap.regions.append(MapRegion(sec.name, sec.addr, sec.size, _perms(sec.flags), kind, memory_of(sec.addr), used))
+        note = "section extent only: the symbols bounding it are missing" if sec.name in _SYMBOL_SECTIONS else ""
+        tmap.regions.append(MapRegion(sec.name, sec.addr, sec.size, _perms(sec.flags), kind, memory_of(sec.addr), used, note))
     _add_load_images(image, tmap, memory_of)
 
     if have_heap:
