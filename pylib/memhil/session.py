@@ -19,11 +19,12 @@ from typing import Any, Callable
 from memhil.errors import AssertionFailure, CaptureError, ConfigError, ElfError, MemhilError
 from memhil.heap import Ledger, Snapshot
 from memhil.modules import ModuleMap
+from memhil.results import RESULTS_VERSION, SiteSampler, build_summary, split_duration
 
 log = logging.getLogger("memhil.session")
 
 CAPTURE_MODES = ("hooks", "trace", "snapshot", "none")
-SUMMARY_VERSION = 1
+SUMMARY_VERSION = RESULTS_VERSION
 
 
 @dataclass
@@ -55,11 +56,16 @@ class Session:
         self.capture = None
         self.ledger = Ledger()
         self.snapshots: dict[str, Snapshot] = {}
+        self._memory: dict[str, object] = {}  # per snapshot: memory read for reachability
         self.timeline = None
         self._symbolizer = None
         self._layout = None
         self._started_wall = 0.0
         self.extra_sinks: list[Callable] = []
+        self.sampler = SiteSampler()
+        self.heap_check: dict | None = None
+        self.ended_virtual_s: float | None = None
+        self.ended_wall: float | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self, firmware: str | Path, *, capture: str | None = None) -> None:
@@ -81,6 +87,9 @@ class Session:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.ledger = Ledger()
         self.snapshots.clear()
+        self.sampler.clear()
+        self.heap_check = None
+        self.ended_virtual_s = self.ended_wall = None
         engine = create_engine(self.options.engine, **self.options.engine_options)
         self.engine = engine
         self._started_wall = time.monotonic()
@@ -120,6 +129,11 @@ class Session:
             self.stop_timeline()
             if self.engine is not None:
                 engine, self.engine = self.engine, None
+                self.ended_wall = time.monotonic()
+                try:
+                    self.ended_virtual_s = engine.virtual_time()
+                except Exception as exc:  # noqa: BLE001 - a dead engine has no time; keep stopping
+                    log.debug("no virtual time at stop: %s", exc)
                 engine.stop()
 
     def __enter__(self) -> "Session":
@@ -139,8 +153,26 @@ class Session:
 
     # -- time and console ------------------------------------------------------------------
     def run_for(self, seconds: float) -> None:
-        self._need_engine().run_for(seconds)
-        self.drain()
+        """Run ``seconds`` of virtual time; long runs go in chunks, each followed by a sample of
+        live bytes per allocation site (the growth figures of the end-of-run results)."""
+        engine = self._need_engine()
+        for part in split_duration(seconds):
+            engine.run_for(part)
+            self.drain()
+            self.sample()
+
+    def sample(self) -> None:
+        """Record live bytes per (module, allocation pc) now: from the ledger, or a heap walk in snapshot mode."""
+        mode = self.options.capture
+        if mode in ("hooks", "trace"):
+            self.sampler.take(int(self.virtual_time() * 1e6), self.ledger.live.values())
+        elif mode == "snapshot":
+            try:
+                walk = self.walk_heap()
+            except MemhilError as exc:
+                log.warning("no heap sample: %s", exc)
+                return
+            self.sampler.take(int(self.virtual_time() * 1e6), walk.to_snapshot().blocks.values())
 
     def drain(self) -> None:
         drain = getattr(self.capture, "drain", None)
@@ -247,7 +279,44 @@ class Session:
             self.drain()
             snap = self.ledger.snapshot(name)
         self.snapshots[name] = snap
+        self._memory[name] = self._read_scan_regions()
         return snap
+
+    #: symbols whose contents hold copies of pointers for the host's sake, not the program's
+    NOT_ROOTS = ("g_memhil_trace",)
+
+    def _read_scan_regions(self):
+        """Read what reachability needs at this instant: roots (.data, .bss, the live stack) and the heap pool.
+
+        Returns None where the firmware lacks what is needed (then leaks are only "not freed")."""
+        from memhil.analysis.reachability import Region
+
+        image, engine = self.image, self.engine
+        if image is None or engine is None:
+            return None
+        try:
+            roots = []
+            for sec in image.sections:
+                if sec.name in (".data", ".bss") and sec.size:
+                    data = bytearray(engine.read_memory(sec.addr, sec.size))
+                    for name in self.NOT_ROOTS:
+                        sym = image.find_symbol(name)
+                        if sym is not None and sec.addr <= sym.address < sec.addr + sec.size:
+                            lo = sym.address - sec.addr
+                            data[lo : lo + sym.size] = bytes(min(sym.size, len(data) - lo))
+                    roots.append(Region(sec.name, sec.addr, bytes(data)))
+            top = image.find_symbol("_estack")
+            sp = engine.read_registers().get("sp")
+            if top is not None and sp is not None and sp < top.address:
+                roots.append(Region.read(engine.read_memory, "stack", sp, top.address - sp))
+            heap = []
+            lo, hi = image.find_symbol("__heap_start"), image.find_symbol("__heap_end")
+            if lo is not None and hi is not None and hi.address > lo.address:
+                heap.append(Region.read(engine.read_memory, "heap", lo.address, hi.address - lo.address))
+            return roots, heap
+        except MemhilError as exc:
+            log.warning("no reachability scan for this snapshot: %s", exc)
+            return None
 
     def snapshot(self, name: str) -> Snapshot:
         try:
@@ -255,12 +324,23 @@ class Session:
         except KeyError:
             raise ConfigError(f"no snapshot named {name!r}", hint=f"take it first; known: {', '.join(self.snapshots) or 'none'}") from None
 
-    def leaks(self, before: str, after: str, *, suppressions: str | Path | None = None):
+    def leaks(self, before: str, after: str, *, suppressions: str | Path | None = None, reachability: bool = True):
+        """Blocks allocated after ``before`` and live at ``after``, as loss records.
+
+        With ``reachability`` (and the memory read when ``after`` was taken), blocks are classified as
+        memcheck does, and still-reachable ones are kept apart from the leaks."""
         from memhil.analysis.leaks import find_leaks
+        from memhil.analysis.reachability import classify
         from memhil.analysis.suppress import Suppressions
 
         supp = Suppressions.load(suppressions) if suppressions else None
-        return find_leaks(self.snapshot(before), self.snapshot(after), self.symbolizer, supp)
+        first, last = self.snapshot(before), self.snapshot(after)
+        reach = None
+        scan = self._memory.get(after) if reachability else None
+        if scan is not None:
+            roots, heap = scan
+            reach = classify(last.blocks.values(), roots, heap)
+        return find_leaks(first, last, self.symbolizer, supp, reach)
 
     # -- timeline ------------------------------------------------------------------------------
     def start_timeline(self, directory: str | Path | None = None, *, max_bytes: int | None = None, max_files: int | None = None) -> Path:
@@ -295,32 +375,43 @@ class Session:
             raise AssertionFailure(f"module {name} uses {actual} bytes, expected {op} {expected}", hint="see the heap report attached to the test", module=name, source=self._source(source))
         return actual
 
+    def check_heap(self) -> dict:
+        """Walk the heap and record its integrity (needs the node layout from DWARF); never raises."""
+        if self.engine is None or self.image is None:
+            return self.heap_check or {"checked": False, "reason": "no firmware running"}
+        try:
+            walk = self.walk_heap()
+        except MemhilError as exc:
+            self.heap_check = {"checked": False, "reason": str(exc).splitlines()[0]}
+        else:
+            self.heap_check = {
+                "checked": True, "ok": walk.ok, "errors": [str(e) for e in walk.errors], "nodes": len(walk.nodes),
+                "used": walk.used, "free": walk.free,
+            }
+        return self.heap_check
+
     def summary(self) -> dict:
-        """What the CI gate needs, as plain data."""
-        modules = {}
-        fw = {}
-        for mid in sorted(set(self.ledger.modules) | set(self.options.modules.by_id)):
-            stat = self.ledger.modules.get(mid)
-            entry = {"name": self.options.modules.name(mid), "current": stat.current if stat else 0, "peak": stat.peak if stat else 0}
-            modules[str(mid)] = entry
-        if self.engine is not None and self.image is not None and self.image.find_symbol("g_moduleMemUsedSize"):
-            for mid in modules:
-                fw[mid] = self.firmware_module_used(int(mid))
-        return {
-            "version": SUMMARY_VERSION,
-            "firmware": str(self.firmware),
-            "build_id": self.image.build_id if self.image else None,
-            "engine": self.options.engine,
-            "platform": self.options.platform,
-            "capture": self.options.capture,
-            "virtual_s": self.virtual_time() if self.engine else None,
-            "wall_s": time.monotonic() - self._started_wall,
-            "modules": modules,
-            "firmware_modules": fw,
-            "total": {"current": self.ledger.total.current, "peak": self.ledger.total.peak, "allocs": self.ledger.total.allocs, "frees": self.ledger.total.frees},
-            "anomalies": [a.__dict__ if hasattr(a, "__dict__") else {"kind": a.kind, "seq": a.seq, "ptr": a.ptr, "detail": a.detail} for a in self.ledger.anomalies[:100]],
-            "snapshots": list(self.snapshots),
-        }
+        """What the CI gate needs, as plain data (schema in :mod:`memhil.results`).
+
+        While the firmware runs this takes a last sample, walks the heap and reads the firmware's
+        own module figures; afterwards it reports what was recorded.
+        """
+        running = self.engine is not None
+        if running:
+            self.drain()
+            self.sample()
+            self.check_heap()
+        return build_summary(self, firmware_modules=self._firmware_modules() if running else {})
+
+    def _firmware_modules(self) -> dict[int, int]:
+        if self.image is None or not self.image.find_symbol("g_moduleMemUsedSize"):
+            return {}
+        mids = set(self.ledger.modules) | set(self.options.modules.by_id)
+        try:
+            return {mid: self.firmware_module_used(mid) for mid in sorted(mids)}
+        except MemhilError as exc:
+            log.warning("cannot read the firmware's module figures: %s", exc)
+            return {}
 
     def write_summary(self, extra: dict | None = None) -> Path:
         data = self.summary()

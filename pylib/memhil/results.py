@@ -1,0 +1,383 @@
+"""End-of-run results: the ``summary.json`` every run directory holds, and what the CI gate reads.
+
+Schema (``version`` 2; everything a person looks at is spelled out, addresses as hex strings)::
+
+    version, firmware, build_id, engine, platform, capture
+    virtual_s, wall_s, virtual / wall        seconds, and the same in words ("10.000 s")
+    modules: {"1": {name, current, peak, firmware, growth_per_hour, leak_per_hour}}
+    total: {current, peak, allocs, frees}
+    samples: {count, times_s}                the instants per-site live bytes were sampled
+    leak_sites: [ {site, file, line, function, module, module_name, bytes, blocks, grown_bytes,
+                   first_seen_s, rises, bytes_per_hour, series, pcs, stacks: [{bytes, blocks, frames}]} ]
+                 or null when the capture mode sees no allocations (then "leak_sites_reason")
+    heap: {checked, ok, errors, nodes, used, free} (or {checked: false, reason})
+    anomalies: [{kind, seq, ptr, detail}], anomaly_count
+    snapshots: [names]
+
+A *leak site* is an allocation site (innermost caller pc, symbolized to ``file:line`` only at the
+end of the run) whose live bytes never decreased from one sample to the next and rose at least
+once (``rises`` says how often; the gate asks for ``[leaks] min_rises``, default 2 — seed 001's
+"used nodes keep increasing"). ``bytes_per_hour`` is the least-squares slope of its live bytes
+from the last sample before the first rise, per virtual hour.
+
+:class:`SiteSampler` keeps the per-sample figures (live bytes and blocks keyed by module and
+allocation pc, module current bytes); :func:`build_results` turns a session's state into the
+schema; :func:`load_run` and :func:`find_runs` read it back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from memhil.errors import ConfigError
+from memhil.heap.model import LiveBlock
+
+log = logging.getLogger("memhil.results")
+
+RESULTS_VERSION = 2
+SUMMARY_NAME = "summary.json"
+US_PER_HOUR = 3_600_000_000
+#: samples kept per run; beyond this every other one is dropped (first and last always kept)
+MAX_SAMPLES = 256
+#: a run_for is split into this many chunks (each followed by a sample) when long enough
+SAMPLE_CHUNKS = 8
+#: the shortest chunk worth a sample, seconds of virtual time
+MIN_CHUNK_S = 0.1
+#: stacks stored per leak site
+MAX_STACKS = 4
+
+SiteKey = tuple[int, int]  # (module, allocation pc or -1)
+
+
+@dataclass
+class Sample:
+    """Live bytes and blocks per (module, allocation pc) and module current bytes, at ``t_us``."""
+
+    t_us: int
+    sites: dict[SiteKey, tuple[int, int]]
+    modules: dict[int, int]
+
+
+@dataclass
+class SiteSampler:
+    """Samples a session's live blocks over virtual time, cheaply (no symbolizing until the end)."""
+
+    samples: list[Sample] = field(default_factory=list)
+    max_samples: int = MAX_SAMPLES
+
+    def take(self, t_us: int, blocks: Iterable[LiveBlock]) -> Sample:
+        sites: dict[SiteKey, tuple[int, int]] = {}
+        modules: dict[int, int] = {}
+        for b in blocks:
+            key = (b.module, b.callers[0] if b.callers else -1)
+            nbytes, nblocks = sites.get(key, (0, 0))
+            sites[key] = (nbytes + b.bytes, nblocks + 1)
+            modules[b.module] = modules.get(b.module, 0) + b.bytes
+        sample = Sample(t_us, sites, modules)
+        if self.samples and self.samples[-1].t_us == t_us:
+            self.samples[-1] = sample  # same instant: the newer view wins
+        else:
+            self.samples.append(sample)
+        if len(self.samples) > self.max_samples:
+            last = self.samples[-1]
+            self.samples = self.samples[:-1:2] + [last]
+        return sample
+
+    def clear(self) -> None:
+        self.samples.clear()
+
+
+def split_duration(seconds: float, *, chunks: int = SAMPLE_CHUNKS, min_chunk: float = MIN_CHUNK_S) -> list[float]:
+    """Split ``seconds`` into up to ``chunks`` parts on whole milliseconds (a firmware tick), summing exactly."""
+    if seconds <= 0:
+        return [seconds]
+    n = max(1, min(chunks, int(seconds / min_chunk)))
+    bounds = [round(seconds * i / n, 3) for i in range(n)] + [seconds]
+    parts = [b - a for a, b in zip(bounds, bounds[1:]) if b > a]
+    return parts or [seconds]
+
+
+# -- growth -------------------------------------------------------------------------------------
+def slope(xs: list[int], ys: list[int]) -> float:
+    """Least-squares slope of ``ys`` over ``xs``."""
+    n = len(xs)
+    if n < 2:
+        return 0.0
+    mx, my = sum(xs) / n, sum(ys) / n
+    var = sum((x - mx) ** 2 for x in xs)
+    if not var:
+        return 0.0
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / var
+
+
+def growth(series: list[int]) -> tuple[int, int]:
+    """``(rises, start)`` for a series that never decreases (``(-1, 0)`` when it ever does);
+    ``start`` is the index of the last value before the first rise."""
+    rises, start = 0, -1
+    for i, (a, b) in enumerate(zip(series, series[1:])):
+        if b < a:
+            return -1, 0
+        if b > a:
+            rises += 1
+            if start < 0:
+                start = i
+    return rises, max(start, 0)
+
+
+def per_hour(times_us: list[int], series: list[int], start: int = 0) -> float:
+    return slope(times_us[start:], series[start:]) * US_PER_HOUR
+
+
+# -- building ---------------------------------------------------------------------------------------
+def _hex(pc: int) -> str:
+    return f"{pc:#010x}"
+
+
+def _frame_dict(frame, symbolizer) -> dict:
+    file = getattr(frame, "file", None)
+    if file and symbolizer is not None and hasattr(symbolizer, "relative"):
+        file = symbolizer.relative(file)
+    return {"pc": _hex(frame.address), "function": frame.function, "file": file, "line": frame.line}
+
+
+def symbolize_stack(pcs: Iterable[int], symbolizer) -> list[dict]:
+    """Frames of a call stack (return addresses, innermost first); inlined frames expanded."""
+    out: list[dict] = []
+    for pc in pcs:
+        if symbolizer is None:
+            out.append({"pc": _hex(pc), "function": None, "file": None, "line": None})
+            continue
+        many = getattr(symbolizer, "frames", None)
+        frames = many(pc, is_return_address=True) if many else [symbolizer.frame(pc, is_return_address=True)]
+        out.extend(_frame_dict(f, symbolizer) for f in frames)
+    return out
+
+
+def leak_sites(samples: list[Sample], live: Iterable[LiveBlock], symbolizer, modules_name) -> list[dict]:
+    """Sites whose live bytes never decreased across ``samples`` and rose at least once, fastest first."""
+    if len(samples) < 2:
+        return []
+    times = [s.t_us for s in samples]
+    keys = set().union(*(s.sites for s in samples))
+    growing: dict[SiteKey, tuple[list[int], int, int]] = {}
+    for key in keys:
+        series = [s.sites.get(key, (0, 0))[0] for s in samples]
+        rises, start = growth(series)
+        if rises > 0:
+            growing[key] = (series, rises, start)
+    if not growing:
+        return []
+    by_key: dict[SiteKey, list[LiveBlock]] = {k: [] for k in growing}
+    for b in live:
+        key = (b.module, b.callers[0] if b.callers else -1)
+        if key in by_key:
+            by_key[key].append(b)
+    rows: dict[tuple[str, int], dict] = {}
+    for (module, pc), (series, rises, start) in growing.items():
+        blocks = by_key[(module, pc)]
+        site, file, line, function = _site(pc, symbolizer)
+        row = rows.get((site, module))
+        if row is None:
+            row = rows[(site, module)] = {
+                "site": site, "file": file, "line": line, "function": function, "module": module,
+                "module_name": modules_name(module), "bytes": 0, "blocks": 0, "grown_bytes": 0,
+                "first_seen_s": None, "rises": rises, "bytes_per_hour": 0.0, "series": [0] * len(series),
+                "pcs": [], "_stacks": {},
+            }
+        row["pcs"].append(_hex(pc) if pc >= 0 else None)
+        row["series"] = [a + b for a, b in zip(row["series"], series)]
+        row["rises"] = min(row["rises"], rises)
+        row["bytes_per_hour"] += per_hour(times, series, start)
+        row["grown_bytes"] += series[-1] - series[0]
+        for b in blocks:
+            row["bytes"] += b.bytes
+            row["blocks"] += 1
+            t = b.t_us / 1e6 if b.seq >= 0 else None
+            if t is not None and (row["first_seen_s"] is None or t < row["first_seen_s"]):
+                row["first_seen_s"] = t
+            agg = row["_stacks"].setdefault(tuple(b.callers), [0, 0])
+            agg[0] += b.bytes
+            agg[1] += 1
+    out = []
+    for row in rows.values():
+        stacks = sorted(row.pop("_stacks").items(), key=lambda kv: (-kv[1][0], kv[0]))[:MAX_STACKS]
+        row["stacks"] = [{"bytes": v[0], "blocks": v[1], "frames": symbolize_stack(k, symbolizer)} for k, v in stacks]
+        row["bytes_per_hour"] = round(row["bytes_per_hour"], 3)
+        out.append(row)
+    return sorted(out, key=lambda r: (-r["bytes_per_hour"], -r["grown_bytes"], r["site"]))
+
+
+def _site(pc: int, symbolizer) -> tuple[str, str | None, int | None, str | None]:
+    if pc < 0:
+        return "<unknown>", None, None, None
+    if symbolizer is None:
+        return _hex(pc), None, None, None
+    frame = symbolizer.frame(pc, is_return_address=True)
+    file = symbolizer.relative(frame.file) if frame.file and hasattr(symbolizer, "relative") else frame.file
+    if file and frame.line:
+        return f"{file}:{frame.line}", file, frame.line, frame.function
+    if frame.function:
+        return f"{frame.function}+{pc:#x}", None, None, frame.function
+    return _hex(pc), None, None, None
+
+
+def module_growth(samples: list[Sample]) -> dict[int, float]:
+    """Slope of each module's current bytes across the samples, bytes per virtual hour."""
+    if len(samples) < 2:
+        return {}
+    times = [s.t_us for s in samples]
+    mids = set().union(*(s.modules for s in samples))
+    return {m: round(per_hour(times, [s.modules.get(m, 0) for s in samples]), 3) for m in sorted(mids)}
+
+
+# -- reading -------------------------------------------------------------------------------------------
+@dataclass
+class RunResults:
+    """One run directory's ``summary.json``: ``name`` is its path relative to the directory searched."""
+
+    path: Path
+    name: str
+    data: dict[str, Any]
+
+    @property
+    def modules(self) -> dict[str, dict]:
+        return self.data.get("modules") or {}
+
+    @property
+    def leak_sites(self) -> list[dict] | None:
+        return self.data.get("leak_sites")
+
+    @property
+    def heap(self) -> dict | None:
+        return self.data.get("heap")
+
+    def module(self, key: str) -> dict | None:
+        """A module entry by id (``"1"``) or name (``"NET"``, any case)."""
+        if key in self.modules:
+            return self.modules[key]
+        for entry in self.modules.values():
+            if str(entry.get("name", "")).upper() == key.upper():
+                return entry
+        return None
+
+
+def load_run(directory: str | Path, *, name: str | None = None) -> RunResults:
+    """Read ``<directory>/summary.json``; :class:`ConfigError` says what is missing or unreadable."""
+    d = Path(directory)
+    path = d / SUMMARY_NAME if d.is_dir() or not d.name.endswith(".json") else d
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"no {SUMMARY_NAME} in {d}", hint="run the suite with memhil (Stop Emulator writes it), or point at its run directory", file=str(path)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}", hint="check the path and permissions", file=str(path)) from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})", hint="the run was probably interrupted while writing; rerun it", file=str(path), line=exc.lineno) from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a JSON object", hint="this is not a memhil summary.json", file=str(path))
+    return RunResults(path, name or path.parent.name, data)
+
+
+def find_runs(root: str | Path) -> list[RunResults]:
+    """Every run under ``root``: ``root/summary.json`` itself, or each ``root/**/summary.json``."""
+    r = Path(root)
+    if not r.exists():
+        raise ConfigError(f"run directory {r} does not exist", hint="give the directory memhil wrote (e.g. out/robot/memhil)", file=str(r))
+    if r.is_file() or (r / SUMMARY_NAME).is_file():
+        run = load_run(r)
+        return [RunResults(run.path, run.path.parent.name, run.data)]
+    paths = sorted(r.glob(f"**/{SUMMARY_NAME}"))
+    if not paths:
+        raise ConfigError(f"no {SUMMARY_NAME} under {r}", hint="the suites wrote no results: did they call Stop Emulator? is this the right directory?", file=str(r))
+    return [load_run(p.parent, name=p.parent.relative_to(r).as_posix()) for p in paths]
+
+
+# -- the summary -----------------------------------------------------------------------------------
+def _seconds(value: float | None) -> str | None:
+    from memhil.units import format_duration
+
+    return format_duration(value) if value is not None else None
+
+
+def build_summary(session, *, firmware_modules: dict[int, int] | None = None) -> dict:
+    """The version-2 summary of ``session`` (a :class:`memhil.session.Session`), as plain data."""
+    import time
+
+    opts = session.options
+    ledger = session.ledger
+    samples = session.sampler.samples
+    firmware_modules = firmware_modules or {}
+    capture_sees = opts.capture in ("hooks", "trace")
+    if session.engine is not None:
+        virtual_s: float | None = session.virtual_time()
+        wall_s = time.monotonic() - session._started_wall
+    else:
+        virtual_s = session.ended_virtual_s
+        wall_s = (session.ended_wall or time.monotonic()) - session._started_wall
+    symbolizer = None
+    if session.image is not None and samples:
+        try:
+            symbolizer = session.symbolizer
+        except Exception as exc:  # noqa: BLE001 - results must still be written without symbols
+            log.warning("no symbolizer for the results: %s", exc)
+    name = opts.modules.name
+    sites = None
+    reason = None
+    if opts.capture == "none":
+        reason = "capture mode 'none' sees no allocations; use hooks, trace or snapshot"
+    else:
+        live = ledger.live.values() if capture_sees else _last_walk_blocks(session)
+        sites = leak_sites(samples, live, symbolizer, name)
+    growth_by_module = module_growth(samples)
+    leak_by_module: dict[int, float] = {}
+    for row in sites or ():
+        leak_by_module[row["module"]] = round(leak_by_module.get(row["module"], 0.0) + row["bytes_per_hour"], 3)
+    mids = set(ledger.modules) | set(opts.modules.by_id) | set(firmware_modules)
+    if samples:
+        mids |= set(samples[-1].modules)
+    modules = {}
+    for mid in sorted(mids):
+        stat = ledger.modules.get(mid)
+        if capture_sees:
+            current, peak = (stat.current, stat.peak) if stat else (0, 0)
+        else:  # no peaks without every event; current from the last heap sample
+            current, peak = (samples[-1].modules.get(mid, 0) if samples else None), None
+        modules[str(mid)] = {
+            "name": name(mid), "current": current, "peak": peak, "firmware": firmware_modules.get(mid),
+            "growth_per_hour": growth_by_module.get(mid), "leak_per_hour": leak_by_module.get(mid, 0.0) if sites is not None else None,
+        }
+    data = {
+        "version": RESULTS_VERSION,
+        "firmware": str(session.firmware) if session.firmware else None,
+        "build_id": session.image.build_id if session.image else None,
+        "engine": opts.engine,
+        "platform": opts.platform,
+        "capture": opts.capture,
+        "virtual_s": virtual_s,
+        "virtual": _seconds(virtual_s),
+        "wall_s": round(wall_s, 3),
+        "wall": _seconds(wall_s),
+        "modules": modules,
+        "total": {"current": ledger.total.current, "peak": ledger.total.peak, "allocs": ledger.total.allocs, "frees": ledger.total.frees},
+        "samples": {"count": len(samples), "times_s": [round(s.t_us / 1e6, 6) for s in samples]},
+        "leak_sites": sites,
+        "heap": session.heap_check or {"checked": False, "reason": "the heap was not walked (the run ended before the results were written)"},
+        "anomaly_count": len(ledger.anomalies),
+        "anomalies": [{"kind": a.kind, "seq": a.seq, "ptr": _hex(a.ptr), "detail": a.detail} for a in ledger.anomalies[:100]],
+        "snapshots": list(session.snapshots),
+    }
+    if reason:
+        data["leak_sites_reason"] = reason
+    return data
+
+
+def _last_walk_blocks(session) -> list[LiveBlock]:
+    try:
+        return list(session.walk_heap().to_snapshot().blocks.values()) if session.engine is not None else []
+    except Exception as exc:  # noqa: BLE001
+        log.warning("no final heap walk: %s", exc)
+        return []

@@ -1,0 +1,268 @@
+"""memhil gate on hand-made run directories: pass, each kind of violation, baseline, bad input."""
+
+from __future__ import annotations
+
+import copy
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from gate_rundirs import BUDGETS, LEAK_SITE, leaky, summary, write_run
+from memhil.cli import main
+
+
+@pytest.fixture
+def budgets(tmp_path: Path) -> Path:
+    path = tmp_path / "budgets.toml"
+    path.write_text(BUDGETS)
+    return path
+
+
+def gate(capsys, *args) -> tuple[int, str, str]:
+    code = main(["gate", *map(str, args)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_clean_run_passes(tmp_path, budgets, capsys):
+    run = write_run(tmp_path / "runs" / "Boot", summary())
+    code, out, _ = gate(capsys, run, "--budgets", budgets)
+    assert code == 0
+    assert "memhil gate: passed: 1 run(s)" in out
+    assert "0 failed" in out
+
+
+def test_module_current_over_budget_fails(tmp_path, budgets, capsys):
+    data = summary()
+    data["modules"]["1"]["current"] = 9000  # NET budget 8 KiB = 8192
+    run = write_run(tmp_path / "r", data)
+    code, out, _ = gate(capsys, run, "--budgets", budgets)
+    assert code == 1
+    assert "module NET current: current bytes 9000" in out
+    assert "> budget 8192" in out
+
+
+def test_module_peak_over_default_budget_fails(tmp_path, budgets, capsys):
+    data = summary()
+    data["modules"]["0"]["peak"] = 100 * 1024  # defaults peak 96 KiB
+    code, out, _ = gate(capsys, write_run(tmp_path / "r", data), "--budgets", budgets)
+    assert code == 1
+    assert "module SYS peak" in out
+
+
+def test_leak_fails_with_call_stack(tmp_path, budgets, capsys):
+    code, out, _ = gate(capsys, write_run(tmp_path / "r", leaky()), "--budgets", budgets)
+    assert code == 1
+    assert "apps/leak_demo/app.c:42" in out
+    assert "#1 0x08001301 in app_task (apps/leak_demo/app.c:77)" in out
+    # the module's leak rate budget (defaults leak_per_hour = 0) fails too
+    assert "module APP leak_per_hour" in out
+
+
+def test_suppressed_leak_passes(tmp_path, budgets, capsys):
+    supp = tmp_path / "leaks.supp"
+    supp.write_text("{\n   demo-leak\n   memhil:Leak\n   fun:leak_tick\n   ...\n}\n")
+    code, out, _ = gate(capsys, write_run(tmp_path / "r", leaky()), "--budgets", budgets, "--suppressions", supp)
+    assert code == 0, out
+
+
+def test_suppression_of_another_function_does_not_hide_the_leak(tmp_path, budgets, capsys):
+    supp = tmp_path / "leaks.supp"
+    supp.write_text("{\n   other\n   fun:shell_*\n}\n")
+    code, out, _ = gate(capsys, write_run(tmp_path / "r", leaky()), "--budgets", budgets, "--suppressions", supp)
+    assert code == 1
+    assert "leak_tick" in out
+
+
+def test_site_with_too_few_rises_is_not_a_leak(tmp_path, budgets, capsys):
+    data = leaky()
+    data["leak_sites"][0]["rises"] = 1  # default min_rises = 2
+    code, out, _ = gate(capsys, write_run(tmp_path / "r", data), "--budgets", budgets)
+    assert code == 0, out
+
+
+def test_broken_heap_fails(tmp_path, budgets, capsys):
+    heap = {"checked": True, "ok": False, "errors": ["broken node head 0x20001000 (magic): bad magic"], "nodes": 3}
+    code, out, _ = gate(capsys, write_run(tmp_path / "r", summary(heap=heap)), "--budgets", budgets)
+    assert code == 1
+    assert "heap integrity: broken node head 0x20001000" in out
+
+
+def test_unwalked_heap_is_skipped_not_failed(tmp_path, budgets, capsys):
+    heap = {"checked": False, "reason": "no DWARF"}
+    code, out, _ = gate(capsys, write_run(tmp_path / "r", summary(heap=heap)), "--budgets", budgets)
+    assert code == 0
+    assert "1 skipped" in out
+
+
+def test_many_runs_under_one_directory(tmp_path, budgets, capsys):
+    root = tmp_path / "memhil"
+    write_run(root / "Boot", summary())
+    write_run(root / "Leak_Demo", leaky())
+    code, out, _ = gate(capsys, root, "--budgets", budgets)
+    assert code == 1
+    assert "2 run(s)" in out
+    assert "FAIL Leak_Demo: leaks" in out
+    assert "FAIL Boot" not in out
+
+
+def test_baseline_growth_beyond_tolerance_fails(tmp_path, budgets, capsys):
+    base = write_run(tmp_path / "base" / "Suite", summary())
+    now = summary()
+    now["modules"]["1"]["current"] = 4096 + 400  # +9.8% > 5%
+    now["modules"]["3"]["peak"] = 800 + 20  # +2.5%: within tolerance
+    run = write_run(tmp_path / "now" / "Suite", now)
+    code, out, _ = gate(capsys, tmp_path / "now", "--budgets", budgets, "--baseline", tmp_path / "base")
+    assert code == 1
+    assert "baseline module NET current: current 4496 vs baseline 4096: +400 B (+9.8%)" in out
+    assert "baseline module APP peak" not in out
+    code, out, _ = gate(capsys, run, "--budgets", budgets, "--baseline", base)
+    assert code == 1
+
+
+def test_baseline_tolerance_in_bytes(tmp_path, capsys):
+    budgets = tmp_path / "b.toml"
+    budgets.write_text('[baseline]\ntolerance_bytes = "1 KiB"\n[leaks]\nfail = true\n')
+    base = write_run(tmp_path / "base", summary())
+    now = summary()
+    now["modules"]["1"]["current"] = 4096 + 1000
+    code, out, _ = gate(capsys, write_run(tmp_path / "now", now), "--budgets", budgets, "--baseline", base)
+    assert code == 0, out
+    now["modules"]["1"]["current"] = 4096 + 1100
+    code, out, _ = gate(capsys, write_run(tmp_path / "now", now), "--budgets", budgets, "--baseline", base)
+    assert code == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "what"),
+    [
+        ('[modules.NET]\ncurrent = "8 KiB"\npeak = "12 KiBB"\n', 3, "unknown size unit"),
+        ("[defaults]\ncurrent = 1\n\n[modules.NET]\ncurent = 5\n", 5, "unknown key 'curent'"),
+        ("[defaults]\ncurrent = \n", 2, "invalid TOML"),
+        ("[baseline]\ntolerance_pct = -3\n", 2, "tolerance_pct must be a number"),
+        ("[leaks]\nmin_rises = 0\n", 2, "min_rises must be an integer >= 1"),
+        ("[heap]\nintegrity = 1\n", 2, "integrity must be true or false"),
+        ("[limits]\nx = 1\n", 1, "unknown section"),
+        ("\n\n[modules.NETT]\ncurrent = 1\n", 3, "module 'NETT' is not a module of any run"),
+    ],
+)
+def test_bad_budgets_exit_2_with_line(tmp_path, capsys, text, line, what):
+    budgets = tmp_path / "budgets.toml"
+    budgets.write_text(text)
+    code, _, err = gate(capsys, write_run(tmp_path / "r", summary()), "--budgets", budgets)
+    assert code == 2
+    assert f"{budgets}:{line}" in err
+    assert what in err
+
+
+def test_unreadable_budgets_exit_2(tmp_path, capsys):
+    code, _, err = gate(capsys, write_run(tmp_path / "r", summary()), "--budgets", tmp_path / "nope.toml")
+    assert code == 2
+    assert "cannot read budget file" in err
+
+
+def test_bad_suppressions_exit_2_with_line(tmp_path, budgets, capsys):
+    supp = tmp_path / "bad.supp"
+    supp.write_text("{\n   name\n   fun:x\n")
+    code, _, err = gate(capsys, write_run(tmp_path / "r", summary()), "--budgets", budgets, "--suppressions", supp)
+    assert code == 2
+    assert f"{supp}:1" in err
+    assert "not closed" in err
+
+
+def test_missing_results_exit_2_naming_them(tmp_path, budgets, capsys):
+    old = summary(version=1)
+    del old["leak_sites"]
+    del old["heap"]
+    old["modules"]["1"]["peak"] = None
+    code, _, err = gate(capsys, write_run(tmp_path / "r", old), "--budgets", budgets)
+    assert code == 2
+    assert "results version 2" in err
+    assert "leak sites" in err
+    assert "heap integrity" in err
+    assert "peak bytes of module NET" in err
+
+
+def test_capture_none_says_why_leak_sites_are_missing(tmp_path, capsys):
+    budgets = tmp_path / "b.toml"
+    budgets.write_text("[leaks]\nfail = true\n")
+    data = summary(capture="none", leak_sites=None, leak_sites_reason="capture mode 'none' sees no allocations")
+    code, _, err = gate(capsys, write_run(tmp_path / "r", data), "--budgets", budgets)
+    assert code == 2
+    assert "capture mode 'none'" in err
+
+
+def test_run_dir_without_results_exit_2(tmp_path, budgets, capsys):
+    (tmp_path / "empty").mkdir()
+    code, _, err = gate(capsys, tmp_path / "empty", "--budgets", budgets)
+    assert code == 2
+    assert "no summary.json under" in err
+    code, _, err = gate(capsys, tmp_path / "absent", "--budgets", budgets)
+    assert code == 2
+    assert "does not exist" in err
+
+
+def test_corrupt_summary_exit_2_with_line(tmp_path, budgets, capsys):
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "summary.json").write_text('{\n  "version": 2,\n  "modules": {\n')
+    code, _, err = gate(capsys, run, "--budgets", budgets)
+    assert code == 2
+    assert "summary.json:4: not valid JSON" in err
+
+
+def test_junit_has_one_case_per_check(tmp_path, budgets, capsys):
+    root = tmp_path / "memhil"
+    write_run(root / "Boot", summary())
+    write_run(root / "Leak", leaky())
+    xml = tmp_path / "out" / "gate.xml"
+    code, out, _ = gate(capsys, root, "--budgets", budgets, "--junit", xml)
+    assert code == 1
+    tree = ET.parse(xml).getroot()
+    cases = tree.findall(".//testcase")
+    total = int(out.split(" checks")[0].rsplit(", ", 1)[1])
+    assert len(cases) == total == int(tree.get("tests"))
+    names = [(c.get("classname"), c.get("name")) for c in cases]
+    assert len(set(names)) == len(names)
+    failed = [c for c in cases if c.find("failure") is not None]
+    assert int(tree.get("failures")) == len(failed) >= 2
+    leak = next(c for c in failed if c.get("name") == "leaks")
+    assert "apps/leak_demo/app.c:42" in leak.find("failure").text
+    assert {s.get("name") for s in tree.findall("testsuite")} == {"memhil gate: Boot", "memhil gate: Leak"}
+
+
+def test_markdown_table_and_stack_details(tmp_path, budgets, capsys):
+    md = tmp_path / "gate.md"
+    code, _, _ = gate(capsys, write_run(tmp_path / "r", leaky()), "--budgets", budgets, "--markdown", md)
+    assert code == 1
+    text = md.read_text()
+    assert text.startswith("### memhil memory gate: ❌ **failed**")
+    assert "| Result | Run | Check | Detail |" in text
+    rows = [l for l in text.splitlines() if l.startswith("| ❌") or l.startswith("| ✅") or l.startswith("| ⚪")]
+    assert rows and rows[0].startswith("| ❌")  # failures first
+    assert "<details><summary>r: leaks</summary>" in text
+    assert "in leak_tick (apps/leak_demo/app.c:42)" in text
+
+
+def test_markdown_passed_verdict(tmp_path, budgets, capsys):
+    md = tmp_path / "gate.md"
+    gate(capsys, write_run(tmp_path / "r", summary()), "--budgets", budgets, "--markdown", md)
+    assert "✅ **passed**" in md.read_text()
+    assert "<details>" not in md.read_text()
+
+
+def test_shipped_budgets_and_suppressions_parse():
+    from memhil.analysis.suppress import Suppressions
+    from memhil.gate import Budgets
+
+    root = Path(__file__).resolve().parents[2]
+    budgets = Budgets.load(root / "ci" / "budgets.toml")
+    assert budgets.for_module("NET").current is not None
+    supp = Suppressions.load(root / "ci" / "leaks.supp")
+    site = copy.deepcopy(LEAK_SITE)
+    from memhil.gate.checks import _suppressed_by
+
+    assert _suppressed_by(site, supp) is None  # the planted leak is never suppressed
+    assert json.dumps(summary())  # fixture sanity
