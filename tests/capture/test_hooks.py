@@ -267,3 +267,20 @@ def test_bad_settings_and_modes():
     none = create_capture("none", FakeEngine(), liteos_image())
     none.attach()
     assert none.drain() == 0
+
+
+def test_free_of_a_block_that_is_not_used_is_rejected_like_the_allocator_does(rig):
+    eng, cap, events, _ = rig
+    eng.put32(0x20004800 - 4, 64)  # USED clear: already freed
+    eng.hit(FREE, r0=0x20002000, r1=0x20004800, sp=SP, lr=CALLER)
+    assert events == [] and cap.stats["rejected_frees"] == 1
+
+
+def test_realloc_of_null_is_an_alloc(rig):
+    eng, cap, events, _ = rig
+    put_node(eng, 0x20004900, 48)
+    eng.hit(REALLOC, r0=0x20002000, r1=0, r2=20, sp=SP, lr=CALLER)
+    eng.hit(ALLOC, r0=0x20002000, r1=20, sp=SP - 16, lr=REALLOC + 3)
+    eng.hit(ALLOC_RET, r0=0x20004900, sp=SP - 32)
+    eng.hit(REALLOC_RET, r0=0x20004900, sp=SP - 16)
+    assert [(e.kind, e.ptr, e.old_ptr, e.size) for e in events] == [(EventKind.ALLOC, 0x20004900, 0, 20)]

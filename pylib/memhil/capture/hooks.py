@@ -102,7 +102,7 @@ class HookCapture(Capture):
         self._breakpoints: list = []
         self._return_sites: dict[int, tuple[FunctionPlan, int]] = {}
         self._ret_addr_bps: dict[int, object] = {}
-        self.stats = {"stops": 0, "entries": 0, "nested": 0, "returns": 0, "foreign_returns": 0, "stale_frames": 0, "extra_reads": 0}
+        self.stats = {"stops": 0, "entries": 0, "nested": 0, "returns": 0, "foreign_returns": 0, "stale_frames": 0, "extra_reads": 0, "rejected_frees": 0}
 
     # -- set-up ---------------------------------------------------------------------------
     def plan(self) -> dict[str, FunctionPlan]:
@@ -214,6 +214,9 @@ class HookCapture(Capture):
             ptr = spec.arg(regs, spec.ptr)
             if ptr:
                 info, stack, t_us = self._read_state(ctx, ptr, regs, plan, sp)
+                if self.nodes is not None and info is None:
+                    self._rejected(spec.name, ptr)
+                    return
                 self._emit_event(spec, EventKind.FREE, ptr, 0, info, stack, t_us, spec.arg(regs, spec.module))
             return
         stale = self._frames.pop(sp, None)
@@ -262,10 +265,21 @@ class HookCapture(Capture):
         if ret == 0:
             if spec.kind is EventKind.REALLOC and frame.size == 0 and frame.old_ptr and frame.pre is not None:
                 info, stack, t_us = frame.pre
+                if self.nodes is not None and info is None:
+                    self._rejected(spec.name, frame.old_ptr)
+                    return
                 self._emit_event(spec, EventKind.FREE, frame.old_ptr, 0, info, stack, t_us, frame.module)
             return  # a failed allocation is not an event
         info, stack, t_us = self._read_state(ctx, ret, frame.regs, frame.plan, frame.sp, frame.boundary)
-        self._emit_event(spec, spec.kind, ret, frame.size, info, stack, t_us, frame.module, frame.old_ptr)
+        kind = spec.kind
+        if kind is EventKind.REALLOC and not frame.old_ptr:
+            kind = EventKind.ALLOC  # realloc(NULL, n) is malloc(n), as the firmware's trace records it
+        self._emit_event(spec, kind, ret, frame.size, info, stack, t_us, frame.module, frame.old_ptr)
+
+    def _rejected(self, name: str, ptr: int) -> None:
+        """A free of a pointer whose header is not a used node: the allocator refuses it, so no event."""
+        self.stats["rejected_frees"] += 1
+        log.warning("%s(%#x): not a used block (double free or foreign pointer); the allocator rejects it, no event", name, ptr)
 
     # -- reading the target ----------------------------------------------------------------------
     def _read_state(self, ctx, ptr: int, regs: dict[str, int], plan: FunctionPlan, sp: int, boundary: int = 0) -> tuple[NodeInfo | None, tuple[int, ...], int]:
