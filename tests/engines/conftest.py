@@ -11,16 +11,34 @@ import pytest
 HERE = Path(__file__).resolve().parent
 
 
-@pytest.fixture(scope="session")
-def minifw(tmp_path_factory) -> Path:
-    """The engine tests' own small firmware (same contract as firmware/: banner, uptime, barrier)."""
-    out = tmp_path_factory.mktemp("minifw") / "minifw.elf"
+def build_minifw(out: Path, *defines: str, ram_origin: int = 0x20000000) -> Path:
+    script = (HERE / "minifw" / "minifw.ld").read_text().replace("0x20000000", hex(ram_origin))
+    (out.parent / "minifw.ld").write_text(script)
     subprocess.run(
-        ["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-O1", "-g", "-nostdlib", "-ffreestanding",
-         "-T", str(HERE / "minifw" / "minifw.ld"), str(HERE / "minifw" / "minifw.c"), "-o", str(out)],
+        ["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-O1", "-g", "-nostdlib", "-ffreestanding", *defines,
+         "-T", str(out.parent / "minifw.ld"), str(HERE / "minifw" / "minifw.c"), "-o", str(out)],
         check=True, capture_output=True,
     )
     return out
+
+
+@pytest.fixture(scope="session")
+def minifw(tmp_path_factory) -> Path:
+    """The engine tests' own small firmware (same contract as firmware/: banner, uptime, barrier),
+    with a fake LOS_MemMalloc(g_pool, 24, 7) called every 10 ms of virtual time."""
+    return build_minifw(tmp_path_factory.mktemp("minifw") / "minifw.elf")
+
+
+@pytest.fixture(scope="session")
+def minifw_no_barrier(tmp_path_factory) -> Path:
+    """minifw without memhil_time_barrier: the engine must fall back to polling uptime."""
+    return build_minifw(tmp_path_factory.mktemp("minifw_nb") / "minifw.elf", "-DMINIFW_NO_BARRIER")
+
+
+@pytest.fixture(scope="session")
+def minifw_outside_map(tmp_path_factory) -> Path:
+    """minifw linked for RAM at 0x10000000 (CCM, which netduinoplus2 lacks)."""
+    return build_minifw(tmp_path_factory.mktemp("minifw_ccm") / "minifw.elf", ram_origin=0x10000000)
 
 
 @pytest.fixture

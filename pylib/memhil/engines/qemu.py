@@ -179,6 +179,7 @@ class QemuEngine(Engine):
         self.client = self._gdb_call(GdbClient.connect_unix, str(gdb_path), timeout=self.timeout)
         self.client.name = "QEMU gdbstub"
         qmp = QEMUMonitorProtocol(str(self._sockdir / "qmp.sock"))
+        qmp.settimeout(self.timeout)
         try:
             qmp.connect()
         except Exception as exc:  # qemu.qmp raises its own ConnectError/OSError
@@ -206,7 +207,8 @@ class QemuEngine(Engine):
     def _cleanup(self, state: EngineState) -> None:
         if self.qmp is not None:
             try:
-                if self.process is not None and self.process.alive():
+                # a failed QEMU (hung, stopped) gets killed, not asked
+                if state is not EngineState.FAILED and self.process is not None and self.process.alive():
                     self.qmp.cmd("quit")
             except Exception:  # noqa: BLE001 - QEMU may already be gone; we kill it below
                 pass

@@ -12,13 +12,17 @@
 #define SYST_CVR (*(volatile uint32_t *)0xE000E018)
 
 volatile uint64_t g_memhil_uptime_ms;
-volatile uint64_t g_memhil_barrier_ms;
+volatile uint64_t g_memhil_barrier_ms = ~0ull;
 volatile uint32_t g_alloc_calls;
 uint8_t g_pool[256];
 
 extern uint32_t _estack, _sidata, _sdata, _edata, _sbss, _ebss;
 
+#ifndef MINIFW_NO_BARRIER
 void __attribute__((noinline)) memhil_time_barrier(void) { __asm volatile("" ::: "memory"); }
+#else
+#define memhil_time_barrier() ((void)0)
+#endif
 
 void *__attribute__((noinline)) LOS_MemMalloc(void *pool, uint32_t size, uint32_t module)
 {
@@ -48,7 +52,6 @@ int main(void)
 {
     USART1_BRR = 0x2d9;
     USART1_CR1 = (1u << 13) | (1u << 3) | (1u << 2);
-    g_memhil_barrier_ms = ~0ull;
     SYST_RVR = 168000 - 1;
     SYST_CVR = 0;
     SYST_CSR = 7;

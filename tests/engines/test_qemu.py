@@ -1,0 +1,240 @@
+"""The QEMU engine against real qemu-system-arm: the project firmware and the tests' minifw."""
+
+from __future__ import annotations
+
+import os
+import signal
+import struct
+import subprocess
+import threading
+
+import pytest
+
+from memhil.engines.base import Capability, EngineState
+from memhil.engines.firmware import FirmwareInfo
+from memhil.engines.gdb_rsp import TargetError
+from memhil.engines.qemu import QemuEngine
+from memhil.errors import ConsoleTimeout, ElfError, EngineError, EngineTimeout, PlatformError, ToolMissingError
+
+pytestmark = pytest.mark.emulator
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    # a zombie still answers kill(0): check its state
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().split()[2] == "Z"
+
+
+def test_boots_project_firmware_and_runs_exactly(qemu_engine, firmware, platform, tmp_path):
+    elf = firmware("module_stats")
+    engine = qemu_engine()
+    engine.start(platform, elf, workdir=tmp_path)
+    assert Capability.EXACT_RUN_FOR in engine.capabilities
+    match = engine.wait_for_line(r"memhil module_stats debug stm32f4 ready", timeout=2)
+    assert match.group(0).startswith("memhil module_stats")
+    before = engine.virtual_time()
+    engine.run_for(2.5)
+    assert round((engine.virtual_time() - before) * 1000) == 2500
+    engine.stop()
+    assert "memhil module_stats debug stm32f4 ready" in (tmp_path / "console.log").read_text()
+    assert (tmp_path / "qemu.stderr").exists()
+
+
+def test_run_for_is_exact_repeatedly(qemu_engine, minifw, platform):
+    engine = qemu_engine()
+    engine.start(platform, minifw)
+    start = engine.virtual_time()
+    for step_ms in (1, 7, 250, 1000):
+        engine.run_for(step_ms / 1000)
+    assert round((engine.virtual_time() - start) * 1000) == 1258
+
+
+def test_breakpoint_sees_arguments_and_target_stays_stopped(qemu_engine, minifw, platform):
+    info = FirmwareInfo.load(minifw)
+    engine = qemu_engine()
+    engine.start(platform, minifw)
+    seen = []
+
+    def on_alloc(ctx):
+        uptime = struct.unpack("<Q", ctx.read_memory(info.symbols["g_memhil_uptime_ms"], 8))[0]
+        seen.append((ctx.pc, ctx.regs["r0"], ctx.regs["r1"], ctx.regs["r2"], uptime, len(ctx.read_memory(ctx.regs["sp"], 64))))
+
+    bp = engine.add_breakpoint(info.symbols["LOS_MemMalloc"] | 1, on_alloc)  # Thumb bit ignored
+    engine.run_for(1.0)
+    # one call every 10 ms; the one at 1000 ms comes after the barrier stops the tick at 1000
+    assert [s[4] for s in seen] == list(range(10, 1000, 10))
+    assert all(s[:4] == (info.symbols["LOS_MemMalloc"], info.symbols["g_pool"], 24, 7) for s in seen)
+    assert all(s[5] == 64 for s in seen)
+    engine.remove_breakpoint(bp)
+    engine.run_for(0.5)
+    assert len(seen) == 99
+    with pytest.raises(EngineError, match="not set"):
+        engine.remove_breakpoint(bp)
+
+
+def test_memory_and_registers(qemu_engine, minifw, platform):
+    info = FirmwareInfo.load(minifw)
+    engine = qemu_engine()
+    engine.start(platform, minifw)
+    pool = info.symbols["g_pool"]
+    engine.write_memory(pool, bytes(range(200)))
+    assert engine.read_memory(pool, 200) == bytes(range(200))
+    assert engine.read_memory(0x08000000, 8)[:4] == struct.pack("<I", 0x20030000)  # initial SP
+    regs = engine.read_registers()
+    assert regs["pc"] == info.symbols["main"] and 0x20000000 <= regs["sp"] <= 0x20030000
+    with pytest.raises(TargetError):
+        engine.read_memory(0x20030000, 4)  # past the 192 KiB SRAM
+
+
+def test_console_write_and_wait_with_virtual_timeout(qemu_engine, minifw, platform):
+    engine = qemu_engine()
+    engine.start(platform, minifw)
+    engine.wait_for_line("ready", timeout=1)
+    engine.console_write("hello memhil\r")
+    assert engine.wait_for_line("echo: (\\w+ memhil)", timeout=1).group(1) == "hello memhil"
+    before = engine.virtual_time()
+    with pytest.raises(ConsoleTimeout, match="never printed") as info:
+        engine.wait_for_line("never printed", timeout=0.75)
+    assert round((engine.virtual_time() - before) * 1000) == 750
+    assert "echo: hello memhil" in info.value.console_tail
+
+
+def test_polling_fallback_without_barrier(qemu_engine, minifw_no_barrier, platform):
+    engine = qemu_engine()
+    engine.start(platform, minifw_no_barrier)
+    assert Capability.EXACT_RUN_FOR not in engine.capabilities
+    before = engine.virtual_time()
+    engine.run_for(0.5)
+    assert engine.virtual_time() - before >= 0.5
+
+
+def test_without_acceleration_no_icount(qemu_engine, minifw, platform):
+    engine = qemu_engine()
+    engine.start(platform, minifw, accelerate=False)
+    assert "-icount" not in engine.process.argv
+    assert Capability.ACCELERATION not in engine.capabilities
+    engine.run_for(0.1)
+    assert round(engine.virtual_time() * 1000) == 100
+    with pytest.raises(EngineError, match="fixes acceleration"):
+        engine.set_acceleration(True)
+
+
+def test_reset_restarts_time(qemu_engine, minifw, platform):
+    engine = qemu_engine()
+    engine.start(platform, minifw)
+    engine.run_for(0.3)
+    engine.reset()
+    assert engine.virtual_time() == 0.0
+    engine.wait_for_line("ready", timeout=1)
+
+
+def test_killed_emulator_gives_diagnosed_error_and_no_process(qemu_engine, minifw, platform):
+    info = FirmwareInfo.load(minifw)
+    engine = qemu_engine()
+    engine.start(platform, minifw)
+    engine.wait_for_line("ready", timeout=1)
+    pid = engine.process.pid
+    engine.add_breakpoint(info.symbols["LOS_MemMalloc"], lambda ctx: os.kill(pid, signal.SIGKILL))
+    with pytest.raises(EngineError) as err:
+        engine.run_for(1.0)
+    assert err.value.exit_status == -signal.SIGKILL
+    assert "ready" in err.value.console_tail
+    assert hasattr(err.value, "tail")
+    assert engine.state is EngineState.FAILED
+    assert _gone(pid)
+    engine.stop()  # idempotent after a failure
+
+
+def test_killed_while_running_freely(qemu_engine, minifw, platform):
+    engine = qemu_engine()
+    engine.start(platform, minifw)
+    pid = engine.process.pid
+    timer = threading.Timer(0.3, os.kill, (pid, signal.SIGKILL))
+    timer.start()
+    try:
+        with pytest.raises(EngineError, match="exited unexpectedly|exited") as err:
+            engine.run_for(1e6)  # ~hours of wall time: only the kill ends it
+    finally:
+        timer.cancel()
+    assert err.value.exit_status == -signal.SIGKILL
+    assert _gone(pid)
+
+
+def test_hung_emulator_times_out_and_is_stopped(qemu_engine, minifw, platform):
+    engine = qemu_engine(timeout=1.0, run_timeout=1.0)
+    engine.start(platform, minifw)
+    pid = engine.process.pid
+    os.kill(pid, signal.SIGSTOP)
+    with pytest.raises(EngineTimeout) as err:
+        engine.run_for(10)
+    assert "console_tail" in err.value.fields
+    assert engine.state is EngineState.FAILED
+    assert _gone(pid)
+
+
+def test_missing_binary(qemu_engine, minifw, platform, monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ToolMissingError) as err:
+        qemu_engine().start(platform, minifw)
+    assert err.value.program == "qemu-system-arm" and err.value.package == "qemu-system-arm"
+
+
+def test_not_an_elf(qemu_engine, platform, tmp_path):
+    path = tmp_path / "fw.bin"
+    path.write_bytes(b"\x00\x00\x03\x20" * 64)
+    with pytest.raises(ElfError, match="not an ELF"):
+        qemu_engine().start(platform, path)
+
+
+def test_host_elf_refused(qemu_engine, platform, tmp_path):
+    (tmp_path / "x.c").write_text("int main(void){return 0;}\n")
+    subprocess.run(["gcc", "-o", str(tmp_path / "x"), str(tmp_path / "x.c")], check=True)
+    engine = qemu_engine()
+    with pytest.raises(ElfError, match="not 32-bit ARM"):
+        engine.start(platform, tmp_path / "x")
+    assert engine.process is None
+
+
+def test_elf_outside_memory_map(qemu_engine, minifw_outside_map, platform):
+    engine = qemu_engine()
+    with pytest.raises(PlatformError, match="outside the memory"):
+        engine.start(platform, minifw_outside_map)
+    assert engine.process is None
+
+
+def test_missing_elf(qemu_engine, platform, tmp_path):
+    with pytest.raises(ElfError, match="does not exist"):
+        qemu_engine().start(platform, tmp_path / "none.elf")
+
+
+def test_four_engines_at_once(qemu_engine, minifw, platform):
+    engines = [qemu_engine() for _ in range(4)]
+    for engine in engines:
+        engine.start(platform, minifw)
+    for n, engine in enumerate(engines):
+        engine.run_for(0.1 * (n + 1))
+    assert [round(e.virtual_time() * 1000) for e in engines] == [100, 200, 300, 400]
+    for engine in engines:
+        engine.wait_for_line("ready", timeout=0.1)
+    pids = [e.process.pid for e in engines]
+    assert len(set(pids)) == 4
+    for engine in engines:
+        engine.stop()
+    assert all(_gone(pid) for pid in pids)
+
+
+def test_engine_from_entry_point():
+    from memhil.engines import get_engine_class
+
+    assert get_engine_class("qemu") is QemuEngine
+
+
+def test_calls_before_start_refused(platform):
+    engine = QemuEngine()
+    with pytest.raises(EngineError, match="not running"):
+        engine.run_for(1)
+    engine.stop()  # stopping a never-started engine is fine
