@@ -135,17 +135,28 @@ class HookCapture(Capture):
         self._ranges = sorted((p.address, p.end) for p in self.plans.values())
         return self.plans
 
+    def _return_catchers(self) -> set[str]:
+        """Functions whose return sites get breakpoints: each reliable function that needs its result,
+        and the hooked functions it tail-calls (their returns are its returns). Callees reached by a
+        normal call return into their caller, so they get none: fewer wasted stops."""
+        entries = {p.address: name for name, p in self.plans.items()}
+        out: set[str] = set()
+        todo = [n for n, p in self.plans.items() if p.spec.needs_return and p.reliable]
+        while todo:
+            name = todo.pop()
+            if name in out:
+                continue
+            out.add(name)
+            todo.extend(entries[t] for t in self.plans[name].scan.tail_calls if t in entries)
+        return out
+
     def attach(self) -> None:
         if self.attached:
             return
         self.plan()
         if self._unwinder is None:
             self._unwinder = _make_unwinder(self.image)
-        need_returns: set[str] = set()
-        for name, p in self.plans.items():
-            if p.spec.needs_return and p.reliable:
-                need_returns.add(name)
-                need_returns.update(c for c in self.profile.calls_closure(name) if c in self.plans and self.plans[c].reliable)
+        need_returns = self._return_catchers()
         try:
             for name, p in self.plans.items():
                 self._breakpoints.append(self.engine.add_breakpoint(p.address, self._entry_callback(p)))
