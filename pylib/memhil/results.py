@@ -95,7 +95,7 @@ def split_duration(seconds: float, *, chunks: int = SAMPLE_CHUNKS, min_chunk: fl
     """Split ``seconds`` into up to ``chunks`` parts on whole milliseconds (a firmware tick), summing exactly."""
     if seconds <= 0:
         return [seconds]
-    n = max(1, min(chunks, int(seconds / min_chunk)))
+    n = max(1, min(chunks, int(seconds / min_chunk + 1e-9)))
     bounds = [round(seconds * i / n, 3) for i in range(n)] + [seconds]
     parts = [b - a for a, b in zip(bounds, bounds[1:]) if b > a]
     return parts or [seconds]
@@ -348,7 +348,7 @@ def build_summary(session, *, firmware_modules: dict[int, int] | None = None) ->
             current, peak = (samples[-1].modules.get(mid, 0) if samples else None), None
         modules[str(mid)] = {
             "name": name(mid), "current": current, "peak": peak, "firmware": firmware_modules.get(mid),
-            "growth_per_hour": growth_by_module.get(mid), "leak_per_hour": leak_by_module.get(mid, 0.0) if sites is not None else None,
+            "growth_per_hour": growth_by_module.get(mid, 0.0 if len(samples) >= 2 else None), "leak_per_hour": leak_by_module.get(mid, 0.0) if sites is not None else None,
         }
     data = {
         "version": RESULTS_VERSION,
