@@ -266,3 +266,14 @@ def test_shipped_budgets_and_suppressions_parse():
 
     assert _suppressed_by(site, supp) is None  # the planted leak is never suppressed
     assert json.dumps(summary())  # fixture sanity
+
+
+@pytest.mark.parametrize("workflow", ["github-actions.yml", "gitlab-ci.yml"])
+def test_workflows_run_the_suites_and_the_gate(workflow):
+    text = (Path(__file__).resolve().parents[2] / "ci" / workflow).read_text()
+    assert "make firmware" in text
+    assert "memhil run robot-tests --processes 2 --outdir out/robot" in text
+    assert "memhil gate out/robot/memhil --budgets ci/budgets.toml --suppressions ci/leaks.supp" in text
+    assert "--junit out/gate.xml --markdown out/gate.md" in text
+    for artifact in ("out/robot/log.html", "out/robot/memhil/", "out/gate.md"):
+        assert artifact in text
