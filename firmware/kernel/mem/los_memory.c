@@ -411,6 +411,11 @@ static inline LosMemDynNode *OsMemNodeOf(VOID *pool, VOID *ptr)
 }
 
 /* ---- public API: one LR record and one trace record per call ---- */
+
+/* Trace records of the plain API (LOS_MemAlloc & co.) carry this module id: the node itself gets
+ * module 0, as LiteOS does, but the host learns the block is not in the module statistics. */
+#define OS_MEM_TRACE_MODULE_UNTRACKED 0xFFU
+
 VOID *OsMemAllocTagged(VOID *pool, UINT32 size, UINT32 boundary, UINT32 module)
 {
     OsMemCallCtx ctx;
@@ -421,7 +426,7 @@ VOID *OsMemAllocTagged(VOID *pool, UINT32 size, UINT32 boundary, UINT32 module)
     UINT32 nodeSize = 0U;
     if (ptr != NULL) {
         LosMemDynNode *node = OsMemNodeOf(pool, ptr);
-        node->selfNode.moduleId = (UINT16)module;
+        node->selfNode.moduleId = (UINT16)((module == OS_MEM_TRACE_MODULE_UNTRACKED) ? 0U : module);
         nodeSize = OsMemNodeSize(node);
     }
     LOS_IntRestore(intSave);
@@ -435,7 +440,7 @@ VOID *OsMemAllocTagged(VOID *pool, UINT32 size, UINT32 boundary, UINT32 module)
 
 VOID *LOS_MemAlloc(VOID *pool, UINT32 size)
 {
-    return OsMemAllocTagged(pool, size, 0U, 0U);
+    return OsMemAllocTagged(pool, size, 0U, OS_MEM_TRACE_MODULE_UNTRACKED);
 }
 
 VOID *LOS_MemAllocAlign(VOID *pool, UINT32 size, UINT32 boundary)
@@ -443,7 +448,7 @@ VOID *LOS_MemAllocAlign(VOID *pool, UINT32 size, UINT32 boundary)
     if (boundary == 0U) {
         return NULL;
     }
-    return OsMemAllocTagged(pool, size, boundary, 0U);
+    return OsMemAllocTagged(pool, size, boundary, OS_MEM_TRACE_MODULE_UNTRACKED);
 }
 
 UINT32 LOS_MemFree(VOID *pool, VOID *ptr)
@@ -486,8 +491,14 @@ VOID *OsMemReallocTagged(VOID *pool, VOID *ptr, UINT32 size, UINT32 module)
         LosMemDynNode *newNode = OsMemNodeOf(pool, newPtr);
         if (module != OS_NULL_INT) {
             newNode->selfNode.moduleId = (UINT16)module;
+            module = newNode->selfNode.moduleId;
+        } else {
+            /* plain LOS_MemRealloc: the block keeps its module; a module-0 block is an untracked one */
+            module = newNode->selfNode.moduleId;
+            if (module == 0U) {
+                module = OS_MEM_TRACE_MODULE_UNTRACKED;
+            }
         }
-        module = newNode->selfNode.moduleId;
         nodeSize = OsMemNodeSize(newNode);
     }
     LOS_IntRestore(intSave);
