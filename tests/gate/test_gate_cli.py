@@ -185,13 +185,28 @@ def test_missing_results_exit_2_naming_them(tmp_path, budgets, capsys):
     assert "peak bytes of module NET" in err
 
 
-def test_capture_none_says_why_leak_sites_are_missing(tmp_path, capsys):
-    budgets = tmp_path / "b.toml"
-    budgets.write_text("[leaks]\nfail = true\n")
-    data = summary(capture="none", leak_sites=None, leak_sites_reason="capture mode 'none' sees no allocations")
-    code, _, err = gate(capsys, write_run(tmp_path / "r", data), "--budgets", budgets)
+def test_capture_none_runs_are_skipped_and_alone_exit_2(tmp_path, budgets, capsys):
+    none = summary(capture="none", leak_sites=None, leak_sites_reason="capture mode 'none' sees no allocations",
+                   heap={"checked": False, "reason": "no DWARF"})
+    for entry in none["modules"].values():
+        entry["current"] = entry["peak"] = None
+    write_run(tmp_path / "all" / "Boot", none)
+    code, _, err = gate(capsys, tmp_path / "all", "--budgets", budgets)
     assert code == 2
-    assert "capture mode 'none'" in err
+    assert "no run recorded memory results" in err and "capture 'none'" in err
+    write_run(tmp_path / "all" / "Leak", leaky())
+    code, out, _ = gate(capsys, tmp_path / "all", "--budgets", budgets)
+    assert code == 1
+    assert "FAIL Boot" not in out and "FAIL Leak: leaks" in out
+
+
+def test_snapshot_capture_skips_peaks(tmp_path, budgets, capsys):
+    data = summary(capture="snapshot")
+    for entry in data["modules"].values():
+        entry["peak"] = None
+    code, out, _ = gate(capsys, write_run(tmp_path / "r", data), "--budgets", budgets)
+    assert code == 0, out
+    assert "3 skipped" in out  # SYS, NET, APP peaks
 
 
 def test_run_dir_without_results_exit_2(tmp_path, budgets, capsys):

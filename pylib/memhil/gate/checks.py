@@ -108,13 +108,15 @@ def missing_results(run: RunResults, budgets: Budgets, *, baseline: bool = False
     if not isinstance(data.get("modules"), dict):
         out.append("module figures ('modules')")
         return out
+    if records_nothing(run):
+        return out
     for key in _module_keys(run, budgets):
         name, entry = _find_module(run, key, budgets)
         if entry is None:
             continue
         limits = budgets.for_module(key)
         for metric in ("current", "peak"):
-            if getattr(limits, metric) is not None and entry.get(metric) is None:
+            if getattr(limits, metric) is not None and entry.get(metric) is None and _sees_every_call(run):
                 out.append(f"{metric} bytes of module {name} (capture {data.get('capture')!r} does not record them; use hooks or trace)")
     needs_sites = budgets.leaks_fail or any(budgets.for_module(k).leak_per_hour is not None for k in _module_keys(run, budgets))
     if needs_sites and data.get("leak_sites") is None:
@@ -124,6 +126,15 @@ def missing_results(run: RunResults, budgets: Budgets, *, baseline: bool = False
     if budgets.max_anomalies is not None and data.get("anomaly_count") is None:
         out.append("anomaly count ('anomaly_count')")
     return out
+
+
+def records_nothing(run: RunResults) -> bool:
+    """A run started with capture 'none' measured no allocations on purpose: its checks are skipped, not missing."""
+    return run.data.get("capture") == "none"
+
+
+def _sees_every_call(run: RunResults) -> bool:
+    return run.data.get("capture") in ("hooks", "trace")
 
 
 def check_inputs(runs: list[RunResults], budgets: Budgets, baseline: list[RunResults] | None) -> None:
@@ -148,6 +159,12 @@ def run_gate(runs: list[RunResults], budgets: Budgets, *, suppressions=None, bas
     check_inputs(runs, budgets, baseline)
     result = GateResult(runs=[r.name for r in runs])
     for run in runs:
+        if records_nothing(run):
+            result.checks.append(Check(run.name, "memory results", SKIP,
+                                       "capture 'none': this run recorded no allocations (start it with capture=trace or hooks to gate it)"))
+            if budgets.heap_integrity and isinstance(run.heap, dict):
+                result.checks.append(_heap_check(run))
+            continue
         leaks, suppressed = _leaks(run, budgets, suppressions)
         result.checks += _module_checks(run, budgets, leaks)
         result.checks.append(_leak_check(run, budgets, leaks, suppressed))
@@ -157,6 +174,10 @@ def run_gate(runs: list[RunResults], budgets: Budgets, *, suppressions=None, bas
             result.checks.append(_anomaly_check(run, budgets.max_anomalies))
         if baseline is not None:
             result.checks += _baseline_checks(run, _match(run, runs, baseline), budgets)
+    if result.checks and all(c.status == SKIP for c in result.checks):
+        raise ConfigError("no run recorded memory results the gate can check: every check was skipped:\n  "
+                          + "\n  ".join(f"{c.run}: {c.name}: {c.message}" for c in result.checks),
+                          hint="start the suites' firmware with capture=trace (or hooks), run it with Run For, end with Stop Emulator")
     return result
 
 
@@ -171,7 +192,10 @@ def _module_checks(run: RunResults, budgets: Budgets, leaks: list[dict]) -> list
             limit = getattr(limits, metric)
             if limit is None:
                 continue
-            value = entry.get(metric) or 0
+            value = entry.get(metric, 0)
+            if value is None:
+                out.append(Check(run.name, f"module {name} {metric}", SKIP, f"capture {run.data.get('capture')!r} records no {label}"))
+                continue
             ok = value <= limit
             out.append(Check(run.name, f"module {name} {metric}", PASS if ok else FAIL,
                              f"{label} {value} ({_size(value)}) {'<=' if ok else '>'} budget {limit} ({_size(limit)})"))
