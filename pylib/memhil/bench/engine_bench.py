@@ -1,0 +1,135 @@
+"""Benchmarks on the emulator: capture overhead (hooks, trace) against a free run of the same
+workload, the accelerated 24 h soak with trace capture and the timeline log, and the cost of
+``run_for`` in many steps against one run of the same virtual time.
+
+Every figure is a wall-clock ratio or rate taken in this process, side by side, on one machine.
+Sessions are always stopped (``with Session``), also when a step fails.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+from memhil.session import Session, SessionOptions
+
+Progress = Callable[[str], None]
+#: return addresses kept from the soak run for the symbolize benchmark
+MAX_ADDRESSES = 200_000
+
+
+def _session(mode: str, run_dir: Path) -> Session:
+    return Session(SessionOptions(capture=mode), run_dir=run_dir)
+
+
+def capture_run(elf: Path, mode: str, virtual_s: float, workdir: Path) -> dict[str, float | int]:
+    """Run ``elf`` for ``virtual_s`` with capture ``mode``; wall seconds of the run (start excluded) and events."""
+    with _session(mode, workdir / f"capture-{mode}") as session:
+        session.start(elf)
+        before = session.capture.events if session.capture else 0
+        started = time.perf_counter()
+        session.run_for(virtual_s)
+        wall = time.perf_counter() - started
+        events = (session.capture.events if session.capture else 0) - before
+        stats = dict(getattr(session.capture, "stats", {}) or {})
+        stops = stats.get("stops")
+        virtual = session.virtual_time()
+    out: dict[str, float | int] = {"wall_s": wall, "events": events, "virtual_s": virtual}
+    if stops is not None:
+        out["stops"] = stops
+    return out
+
+
+def capture_overhead(elf: Path, virtual_s: float, workdir: Path, progress: Progress | None = None) -> dict[str, object]:
+    """Free run, trace capture and hook capture of the same firmware for the same virtual time."""
+    runs: dict[str, dict[str, float | int]] = {}
+    for mode in ("none", "trace", "hooks"):
+        if progress:
+            progress(f"{elf.stem}: {virtual_s:g} s virtual with capture {mode}")
+        runs[mode] = capture_run(elf, mode, virtual_s, workdir)
+    free = runs["none"]["wall_s"]
+    trace, hooks = runs["trace"], runs["hooks"]
+    out: dict[str, object] = {
+        "capture_workload": f"{elf.stem} ({elf.parent.name}) for {virtual_s:g} s of virtual time",
+        "capture_runs": runs,
+        "free_wall_s": free,
+        "trace_events": trace["events"],
+        "hook_calls": hooks["events"],
+        "trace_events_per_s": trace["events"] / trace["wall_s"],
+        "hook_calls_per_s": hooks["events"] / hooks["wall_s"],
+        "overhead_trace_ratio": trace["wall_s"] / free,
+        "overhead_hooks_ratio": hooks["wall_s"] / free,
+    }
+    added = trace["wall_s"] - free
+    # the host's cost per traced event, and the rate that cost alone would allow
+    out["trace_added_us_per_event"] = added / trace["events"] * 1e6 if trace["events"] else None
+    out["trace_capacity_events_per_s"] = trace["events"] / added if added > 0 and trace["events"] else None
+    if hooks.get("stops") and hooks["events"]:
+        out["hook_stops_per_call"] = hooks["stops"] / hooks["events"]
+        out["hook_us_per_stop"] = hooks["wall_s"] / hooks["stops"] * 1e6
+    return out
+
+
+def soak(elf: Path, virtual_s: float, chunk_s: float, workdir: Path, progress: Progress | None = None) -> dict[str, object]:
+    """The soak firmware with trace capture and the timeline log on, run ``virtual_s`` in ``chunk_s`` pieces.
+
+    Also keeps up to :data:`MAX_ADDRESSES` return addresses (the firmware-recorded LRs) of the events,
+    in order, as the address mix for the symbolize benchmark."""
+    addresses: list[int] = []
+
+    def keep(event) -> None:
+        if len(addresses) < MAX_ADDRESSES:
+            addresses.extend(event.lrs)
+
+    with tempfile.TemporaryDirectory(prefix="memhil-bench-soak-") as tmp, _session("trace", workdir / "soak") as session:
+        session.start(elf)
+        session.extra_sinks.append(keep)
+        session.start_timeline(Path(tmp) / "timeline")
+        v0 = session.virtual_time()
+        started = time.perf_counter()
+        done = 0.0
+        while done < virtual_s:
+            step = min(chunk_s, virtual_s - done)
+            session.run_for(step)
+            done += step
+            if progress:
+                wall = time.perf_counter() - started
+                progress(f"soak: {done / 3600:.2f} h of {virtual_s / 3600:.2f} h virtual in {wall:.1f} s wall ({done / wall:.0f}x)")
+        wall = time.perf_counter() - started
+        virtual = session.virtual_time() - v0
+        events = session.capture.events if session.capture else 0
+        writer = session.timeline
+        log_bytes = writer.bytes_written if writer is not None else 0
+        log_error = str(writer.error) if writer is not None and writer.error else None
+        gaps = len(getattr(session.capture, "gaps", []))
+        session.stop()
+    return {
+        "soak_virtual_s": virtual, "soak_wall_s": wall, "acceleration_factor": virtual / wall,
+        "soak_events": events, "soak_events_per_wall_s": events / wall, "soak_log_bytes": log_bytes,
+        "soak_log_error": log_error, "soak_trace_gaps": gaps, "_addresses": addresses,
+    }
+
+
+def run_for_overhead(elf: Path, virtual_s: float, step_s: float, workdir: Path, progress: Progress | None = None) -> dict[str, object]:
+    """``run_for(virtual_s)`` once against ``virtual_s / step_s`` calls of ``run_for(step_s)``, no capture, each from reset."""
+    walls: dict[str, float] = {}
+    for name, steps in (("one", 1), ("steps", max(1, round(virtual_s / step_s)))):
+        if progress:
+            progress(f"run_for: {virtual_s:g} s virtual in {steps} call(s)")
+        with _session("none", workdir / f"run_for-{name}") as session:
+            session.start(elf)
+            engine = session.engine
+            each = virtual_s / steps
+            started = time.perf_counter()
+            for _ in range(steps):
+                engine.run_for(each)
+            walls[name] = time.perf_counter() - started
+    steps = max(1, round(virtual_s / step_s))
+    return {
+        "run_for_workload": f"{elf.stem}: {virtual_s:g} s virtual, once vs {steps} x {virtual_s / steps:g} s",
+        "run_for_one_wall_s": walls["one"], "run_for_steps_wall_s": walls["steps"], "run_for_steps": steps,
+        "run_for_overhead_ratio": walls["steps"] / walls["one"],
+        "run_for_ms_per_call": (walls["steps"] - walls["one"]) / max(steps - 1, 1) * 1e3,
+    }
