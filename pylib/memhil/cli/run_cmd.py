@@ -48,7 +48,7 @@ def robot_command(args, outdir: Path) -> list[str]:
     for name in args.test:
         common += ["--test", name]
     if args.processes > 1:
-        return [sys.executable, "-m", "pabot.pabot", "--processes", str(args.processes), *common, *args.suites]
+        return [sys.executable, "-m", "pabot.pabot", "--no-pabotlib", "--processes", str(args.processes), *common, *args.suites]
     return [sys.executable, "-m", "robot", *common, *args.suites]
 
 
@@ -57,6 +57,8 @@ def run(args) -> int:
     outdir.mkdir(parents=True, exist_ok=True)
     cmd = robot_command(args, outdir)
     env = dict(os.environ)
+    # pabot starts `robot` by name: make it the one beside this interpreter (the venv's)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     result = subprocess.run(cmd, env=env)
     print(f"memhil run: report {outdir / 'report.html'}, log {outdir / 'log.html'}, JUnit {outdir / 'junit.xml'}, memory reports {outdir / 'memhil'}")
     return result.returncode
