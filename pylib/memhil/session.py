@@ -191,9 +191,14 @@ class Session:
         return match
 
     def command(self, text: str, *, prompt: str = r"LiteOS # ", timeout: float = 5.0) -> str:
-        """Send a shell command and return its output (the lines up to the next prompt)."""
+        """Send a shell command and return its output (the lines up to the next prompt).
+
+        Waits first for the shell's prompt, so output still coming from start-up is not taken for the answer.
+        """
         engine = self._need_engine()
-        engine.console.search(r"[\s\S]*")  # consume everything seen so far
+        ready = re.compile(rf"[\s\S]*{prompt}")  # greedy: consume through the last prompt seen
+        if engine.console.search(ready) is None:
+            _wait_for_text(engine, ready.pattern, timeout)
         self.write_line(text)
         match = _wait_for_text(engine, rf"^(?:{re.escape(text)}\n)?([\s\S]*?){prompt}", timeout)
         self.drain()
