@@ -28,7 +28,7 @@ class EmulatorKeywords:
         | platform | board under ``platforms/``, default ``stm32f4`` |
         | capture | ``hooks`` (exact, slowest), ``trace`` (firmware RAM ring), ``snapshot`` (heap walks only) or ``none`` |
         | accelerate | skip idle time instead of waiting it out (virtual time runs faster than wall time) |
-        | name | name of the run directory under the output directory; default: the suite name |
+        | name | name of the run directory under the output directory; default: the suite's name, and the test's below it when started inside a test, so every test keeps its own results |
 
         Example: ``Start Emulator    ${FW}/leak_demo.elf    capture=trace``
         """
@@ -39,8 +39,8 @@ class EmulatorKeywords:
             engine=engine or base.engine, platform=platform or base.platform, capture=capture or base.capture,
             profile=base.profile, accelerate=accelerate, modules=base.modules, engine_options=dict(base.engine_options),
         )
-        run_name = name or _suite_name()
-        session = Session(options, run_dir=self.ctx.output_dir() / _safe(run_name))
+        run_dir = self.ctx.output_dir().joinpath(*(_safe(part) for part in ([name] if name else _run_names())))
+        session = Session(options, run_dir=run_dir)
         self.ctx.session = session
         path = Path(firmware)
         if not path.is_file():
@@ -96,13 +96,19 @@ class EmulatorKeywords:
         return self.ctx.current().engine.console.text()
 
 
-def _suite_name() -> str:
+def _run_names() -> list[str]:
+    """``[suite]`` in a suite setup, ``[suite, test]`` inside a test."""
     try:
         from robot.libraries.BuiltIn import BuiltIn
 
-        return BuiltIn().get_variable_value("${SUITE NAME}") or "run"
-    except Exception:
-        return "run"
+        builtin = BuiltIn()
+        names = [builtin.get_variable_value("${SUITE NAME}") or "run"]
+        test = builtin.get_variable_value("${TEST NAME}")
+        if test:
+            names.append(test)
+        return names
+    except Exception:  # outside a Robot run
+        return ["run"]
 
 
 def _safe(name: str) -> str:

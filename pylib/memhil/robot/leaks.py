@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 
+from assertionengine import AssertionOperator, int_str_verify_assertion
 from robotlibcore import keyword
 
 from memhil.errors import AssertionFailure, ConfigError
@@ -37,9 +38,14 @@ class LeakKeywords:
             )
 
     @keyword
-    def get_leak_count(self, before: str, after: str, suppressions: str | None = None) -> int:
-        """Returns the number of leak sites (loss records not suppressed) between the snapshots."""
-        return len(_unsuppressed(self.get_leaks(before, after, suppressions)))
+    def get_leak_count(self, before: str, after: str, assertion_operator: AssertionOperator | None = None,
+                       assertion_expected: str | None = None, suppressions: str | None = None) -> int:
+        """Returns the number of leak sites (loss records not suppressed) between the snapshots, optionally asserting it.
+
+        | Get Leak Count    before    after    ==    0    suppressions=ci/leaks.supp
+        """
+        count = len(_unsuppressed(self.get_leaks(before, after, suppressions)))
+        return int_str_verify_assertion(count, assertion_operator, assertion_expected, "Leak sites")
 
     @keyword
     def leak_stack_should_contain(self, location: str, report=None) -> None:
