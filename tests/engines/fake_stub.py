@@ -47,9 +47,10 @@ class FakeStub:
                 if not data:
                     return
                 self.chunks.append(data)
-                if data == b"\x03":  # the client writes the interrupt byte on its own
+                # the interrupt byte, alone or right after a complete packet (outside any packet)
+                if data == b"\x03" or (data.endswith(b"\x03") and len(data) > 3 and data[-4:-3] == b"#"):
                     self.interrupts += 1
-                    data = b""
+                    data = data[:-1]
                     if self.on_interrupt:
                         reply = self.on_interrupt()
                         if reply is not None:

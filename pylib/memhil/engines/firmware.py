@@ -35,12 +35,31 @@ class FirmwareInfo:
 
     @classmethod
     def load(cls, path: Path | str) -> "FirmwareInfo":
-        from elftools.common.exceptions import ELFError
-        from elftools.elf.elffile import ELFFile
-
         path = Path(path)
         if not path.is_file():
             raise ElfError(f"firmware {path} does not exist", hint="build it (make -C firmware) or fix the path", path=str(path))
+        try:
+            from memhil.elf.image import Image
+        except ImportError:
+            return cls._load_pyelftools(path)
+        image = Image.open(path)
+        segments = tuple(Segment(s.vaddr, s.paddr, s.memsz, s.filesz) for s in image.load_segments if s.memsz)
+        if not segments:
+            raise ElfError(f"{path} has no loadable segment", hint="pass a linked executable, not an object file", path=str(path))
+        symbols: dict[str, int] = {}
+        sizes: dict[str, int] = {}
+        for sym in image.symbols():
+            if sym.kind in ("func", "object"):
+                best = image.find_symbol(sym.name) or sym  # globals win over same-named locals
+                symbols[sym.name] = best.address
+                sizes[sym.name] = best.size
+        return cls(path, segments, symbols, sizes)
+
+    @classmethod
+    def _load_pyelftools(cls, path: Path) -> "FirmwareInfo":
+        from elftools.common.exceptions import ELFError
+        from elftools.elf.elffile import ELFFile
+
         try:
             with open(path, "rb") as f:
                 if f.read(4) != b"\x7fELF":

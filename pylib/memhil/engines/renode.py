@@ -357,6 +357,24 @@ class RenodeEngine(Engine):
             del self._breakpoints[bp.address]
 
     # -- console ---------------------------------------------------------------------------
+    def _run_until_console(self, regex: re.Pattern[str], timeout: float) -> re.Match[str] | None:
+        """Run in growing virtual-time slices; UART bytes reach the PTY a little after
+        RunFor returns, so each slice waits briefly (wall clock) for bytes in flight."""
+        self.check_running()
+        deadline = self._machine_time() + timeout
+        step = 0.01
+        while True:
+            match = self.console.search(regex)
+            if match is not None:
+                return match
+            now = self._machine_time()
+            if now >= deadline:
+                self.console.wait_changed(0.2)
+                return self.console.search(regex)
+            self.run_for(min(step, deadline - now))
+            step = min(step * 2, 0.5)
+            self.console.wait_changed(0.005)
+
     def console_write(self, data: bytes | str) -> None:
         self.check_running()
         self._console_reader.write(data.encode() if isinstance(data, str) else bytes(data))  # type: ignore[union-attr]
