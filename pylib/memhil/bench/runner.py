@@ -130,7 +130,7 @@ def run_bench(scale: Scale, *, firmware_dir: Path = DEFAULT_FIRMWARE_DIR, out: T
              (("run_for_overhead_ratio", "x"), ("run_for_ms_per_call", "ms")))
         addresses = soak.get("_addresses") or []
         step("symbolize", lambda: offline.symbolize(soak_elf, addresses, scale.symbolize_addrs),  # type: ignore[arg-type]
-             (("symbolize_addrs_per_s", "addr/s"), ("symbolize_1m_s", "s")))
+             (("symbolize_addrs_per_s", "addr/s"), ("symbolize_1m_s", "s"), ("symbolize_frame_addrs_per_s", "addr/s")))
         step("timeline", lambda: _timeline(base, scale, table), (("write_mb_per_s", "MB/s"), ("parse_mb_per_s_1worker", "MB/s"),
                                                                  ("parse_mb_per_s_2workers", "MB/s"), ("reader_peak_rss_mb", "MB")))
     results["total_wall_s"] = time.perf_counter() - started
