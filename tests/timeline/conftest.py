@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from memhil.timeline import TimelineWriter
-from timeline_synth import BUILD, MAX_BYTES, MAX_FILES, soak_events
+from timeline_synth import BLOCK_EVENTS, BUILD, MAX_BYTES, MAX_FILES, soak_events
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +22,7 @@ def soak_log(soak, tmp_path_factory):
     """``(directory, writer)`` of the soak written with rotation (more than MAX_FILES files made)."""
     directory = tmp_path_factory.mktemp("soaklog")
     writer = TimelineWriter(directory, build_id=BUILD, platform="stm32f4", engine="qemu", max_bytes=MAX_BYTES,
-                            max_files=MAX_FILES, run_id="5F43FAFD5D7FF")
+                            max_files=MAX_FILES, run_id="5F43FAFD5D7FF", block_events=BLOCK_EVENTS)
     writer.write_many(soak)
     writer.close()
     assert writer.error is None

@@ -17,8 +17,8 @@ from memhil.errors import ConfigError, LogFormatError
 from memhil.events import AllocEvent, EventKind as K
 from memhil.timeline import TimelineReader, TimelineWriteError, TimelineWriter
 from memhil.timeline import format as fmt
-from memhil.timeline.scan import scan_file
-from timeline_synth import BUILD, log_files
+from memhil.timeline.scan import RecordWalk, iter_records, scan_file
+from timeline_synth import BLOCK_EVENTS, BUILD, log_files
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,7 +43,7 @@ def test_truncated_file_keeps_everything_before_the_cut(soak_copy):
     assert r.stats.bad_records == 1 and r.stats.unclosed_files == [str(last)]
 
 
-def test_bit_flip_skips_one_record_and_resynchronises(soak_copy):
+def test_bit_flip_skips_one_block_and_resynchronises(soak_copy):
     f = log_files(soak_copy)[3]
     intact = scan_file(str(f), 100_000)
     data = bytearray(f.read_bytes())
@@ -52,21 +52,47 @@ def test_bit_flip_skips_one_record_and_resynchronises(soak_copy):
     damaged = scan_file(str(f), 100_000)
     assert damaged.walk.bad_records == 1
     assert damaged.walk.records == intact.walk.records - 1
-    assert damaged.events == intact.events - 1
-    assert damaged.lost_events == 1 and damaged.walk.ended
+    # the whole block is lost (BLOCK_EVENTS events), and shows as a gap in sequence numbers
+    assert damaged.lost_events == BLOCK_EVENTS == intact.events - damaged.events
+    assert damaged.walk.ended and damaged.bad_events == 0
+    # later blocks carry the writer's levels: intervals after the damage are exact again
+    whole, cut = dict(zip(intact.ks, intact.totals)), dict(zip(damaged.ks, damaged.totals))
+    later = list(damaged.ks)[-5:]
+    assert [cut[k] for k in later] == [whole[k] for k in later]
+    assert len(cut) < len(whole)  # the lost block's own intervals are gone
     r = TimelineReader(soak_copy, workers=2, progress=False)
-    assert r.stats.bad_records == 1 and r.stats.lost_events == 1
+    assert r.stats.bad_records == 1 and r.stats.lost_events == BLOCK_EVENTS
     assert r.stats.events == sum(scan_file(str(p), 100_000).events for p in log_files(soak_copy))
 
 
-def test_damaged_checkpoint_still_reads_the_events(soak_copy):
+def test_damaged_checkpoint_still_reads_the_events_at_the_right_level(soak_copy):
     f = log_files(soak_copy)[2]
+    intact = scan_file(str(f), 100_000)
     data = bytearray(f.read_bytes())
     head = fmt.decode_header(bytes(data[:4096]))
-    data[head.length + fmt.FRAME.size + 3] ^= 0xFF
+    data[head.records_start + fmt.FRAME.size + 3] ^= 0xFF
     f.write_bytes(bytes(data))
     s = scan_file(str(f), 100_000)
-    assert not s.has_checkpoint and s.walk.bad_records == 1 and s.events > 0
+    assert not s.has_checkpoint and s.walk.bad_records == 1 and s.events == intact.events
+    assert list(s.totals)[-10:] == list(intact.totals)[-10:]  # block levels stand in for the checkpoint
+
+
+def test_block_with_a_good_crc_but_bad_content_is_counted_undecodable(tmp_path):
+    with TimelineWriter(tmp_path, build_id="b", platform="p", engine="e", block_events=2) as w:
+        w.write_many(_events(6))
+    path = log_files(tmp_path)[0]
+    data = bytearray(path.read_bytes())
+    head = fmt.decode_header(bytes(data))
+    offs = [(t, off, p, n) for t, off, p, n in iter_records(bytes(data), head.records_start, RecordWalk())]
+    _, off, p, n = [r for r in offs if r[0] == fmt.REC_BLOCK][1]
+    payload = bytearray(data[p:p + n])
+    payload[fmt.BLOCK_HEAD.size + 16] = 9  # kind 9 of the first entry, then a fresh CRC
+    data[off:off + fmt.align8(fmt.FRAME.size + n)] = fmt.frame(fmt.REC_BLOCK, bytes(payload))
+    path.write_bytes(bytes(data))
+    s = scan_file(str(path), 100_000)
+    assert (s.bad_events, s.walk.bad_records, s.events, s.lost_events) == (1, 0, 4, 2)
+    r = TimelineReader(tmp_path, progress=False)
+    assert r.stats.undecodable == 1 and r.stats.events == 4
 
 
 def test_missing_middle_file_is_a_gap_not_merged(soak_copy):
@@ -117,6 +143,13 @@ def test_not_a_log_and_unknown_version_are_skipped_or_refused(tmp_path):
     head = fmt.FileHeader("b", "p", "e", "R", 0.0, 0, 0, version=9).encode()
     with pytest.raises(LogFormatError, match="version 9"):
         fmt.decode_header(head)
+    v1 = fmt.FileHeader("b", "p", "e", "R", 0.0, 0, 0, version=1).encode()
+    with pytest.raises(LogFormatError, match="version 1 .* no longer read") as info:
+        fmt.decode_header(v1)
+    assert "9b34b6e" in str(info.value)
+    (tmp_path / "memlog20240101_OLD-0.bin").write_bytes(v1 + bytes(64))
+    r = TimelineReader(tmp_path, progress=False)
+    assert str(tmp_path / "memlog20240101_OLD-0.bin") in r.stats.unreadable_files
     bad_crc = bytearray(fmt.FileHeader("b", "p", "e", "R", 0.0, 0, 0).encode())
     bad_crc[20] ^= 1
     with pytest.raises(LogFormatError, match="checksum"):
@@ -146,6 +179,9 @@ def test_bad_writer_arguments(tmp_path):
         TimelineWriter(tmp_path, build_id="b", platform="p", engine="e", max_files=0)
     with pytest.raises(ConfigError):
         TimelineWriter(tmp_path, build_id="b", platform="p", engine="e", run_id="../x")
+    for bad in (0, 70_000, "4"):
+        with pytest.raises(ConfigError, match="block_events"):
+            TimelineWriter(tmp_path, build_id="b", platform="p", engine="e", block_events=bad)
     w = TimelineWriter(tmp_path, build_id="b", platform="p", engine="e", max_bytes="2KiB")
     assert w.max_bytes == 2048
     w.close()
@@ -173,12 +209,13 @@ def test_disk_full_stops_logging_without_raising(tmp_path, caplog):
             return _FullDisk(3000 if self.index == 0 else 0)
 
     caplog.set_level(logging.WARNING, logger="memhil.timeline")
-    w = Writer(tmp_path, build_id="b", platform="p", engine="e")
+    w = Writer(tmp_path, build_id="b", platform="p", engine="e", block_events=4)
     for ev in _events(200):  # unbuffered fake: the 3000 bytes run out after ~40 events
         w.write(ev)
     assert isinstance(w.error, TimelineWriteError) and isinstance(w.error, LogFormatError)
     assert "disk is full" in str(w.error) and "carried on" in str(w.error)
-    assert w.dropped > 100 and w.events + w.dropped + 1 == 200
+    # the events of the block that failed to write count as dropped, with all later ones
+    assert w.dropped > 100 and w.events + w.dropped == 200 and w.events % 4 == 0 and w.events > 0
     assert len([r for r in caplog.records if "timeline logging stopped" in r.getMessage()]) == 1
     w.close()  # safe after an error
     assert not w.active
@@ -202,9 +239,12 @@ def test_unwritable_directory_sets_error(tmp_path, caplog):
 
 def test_event_that_does_not_fit_the_format_stops_logging_cleanly(tmp_path):
     w = TimelineWriter(tmp_path, build_id="b", platform="p", engine="e")
-    w.write(AllocEvent(0, 0, K.ALLOC, 1 << 40, 8, 24, 1))
+    w.write_many(_events(3))
+    w.write(AllocEvent(3, 0, K.ALLOC, 1 << 40, 8, 24, 1))
     assert w.error is not None and "does not fit" in str(w.error)
+    assert (w.events, w.dropped) == (3, 0)
     w.close()
+    assert TimelineReader(tmp_path, progress=False).stats.events == 3  # the events before it were kept
 
 
 def test_file_size_limit_in_a_subprocess_behaves_like_a_full_disk(tmp_path):

@@ -12,6 +12,7 @@ from memhil.heap import Ledger, LiveBlock
 BUILD = "elf-sha1:3f2a9c0d"
 MAX_BYTES = 48 * 1024
 MAX_FILES = 10
+BLOCK_EVENTS = 64  # several blocks per 48 KiB file, so intervals span blocks
 HOUR_US = 3600 * 1_000_000
 MIN_US = 60 * 1_000_000
 SITE_WORK = 0x08001235 & ~1

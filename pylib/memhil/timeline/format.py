@@ -1,14 +1,16 @@
-"""The timeline log format (memhil issue 7; seed 004's LOG mode), version 1.
+"""The timeline log format (memhil issue 7; seed 004's LOG mode), version 2: block records.
 
 A log is a run of files ``memlog<YYYYMMDD>_<RUNID>-<n>.bin``. Every file parses on its
 own: it starts with a header and then a CHECKPOINT record holding every live block.
-All integers are little-endian.
+All integers are little-endian. Version 1 (one record per event) is refused with a
+:class:`LogFormatError` that names the version: read such logs with the memhil that wrote
+them (commit 9b34b6e or older).
 
-File header::
+File header (unchanged from version 1 but for the version number)::
 
     offset  size  field
     0       8     magic  b"MEMHILTL"
-    8       2     format version (u16, currently 1)
+    8       2     format version (u16, currently 2)
     10      2     header length in bytes, CRC included (u16)
     12      1     pointer width in bytes (u8: 4 or 8) for ptr/size/stack fields
     13      3     reserved, zero
@@ -18,31 +20,43 @@ File header::
     36      ...   four strings, each u16 length + UTF-8: build id, platform, engine, run id
     end-4   4     CRC32 (zlib.crc32) of every header byte before it
 
-Records follow, each framed as::
+Records follow, each starting at an offset that is a multiple of 8 (zero padding after the
+previous record's payload, outside its CRC)::
 
-    0  1  sync byte 0xA5
-    1  1  record type (u8)
-    2  4  payload length (u32)
-    6  4  CRC32 of bytes 1..6 (type and length) followed by the payload
-    10 .. payload
+    0  4  sync marker b"\\xa5MHB"
+    4  1  record type (u8)
+    5  3  reserved, zero
+    8  4  payload length (u32)
+    12 4  CRC32 of the type byte and the length (u32), then the payload
+    16 .. payload
 
-A record whose frame or CRC is wrong is skipped: the reader resynchronises on the next
-sync byte that starts a valid record and counts the damaged stretch as one bad record.
+A record whose frame or CRC is wrong is skipped whole: the reader resynchronises on the next
+sync marker that starts a valid record and counts the damaged stretch as one bad record.
+The events of a skipped BLOCK are lost; they show as a gap in sequence numbers.
 
 Record types:
 
-- ``EVENT`` (1): one :class:`~memhil.events.AllocEvent` as an *item* (below).
-- ``CHECKPOINT`` (2): ``last_seq`` (i64), ``t_us`` (u64), block count (u32), then one item
-  per live block (kind ALLOC, old_ptr 0). First record of every file.
+- ``BLOCK`` (5): up to :data:`MAX_BLOCK_EVENTS` events as a *block body* (below).
+- ``CHECKPOINT`` (2): ``last_seq`` (i64), ``t_us`` (u64), then a block body with one ALLOC
+  entry per live block (its own seq and t_us; old_ptr, freed and stale 0). First record of
+  every file.
 - ``TICK`` (3): ``t_us`` (u64): virtual time went on without allocator events.
 - ``END`` (4): ``last_seq`` (i64), ``t_us`` (u64), events in this file (u64), reason (u8:
-  0 closed, 1 rotated). A file without END was cut short (crash, disk full).
+  0 closed, 1 rotated), 7 bytes zero. A file without END was cut short (crash, disk full).
 
-Item (event or block), with ``P`` the pointer width (``I`` or ``Q``)::
+Block body (all parts 8-byte aligned, so ``numpy.frombuffer`` maps each part at once)::
 
-    seq i64, t_us u64, kind u8, flags u8, module u16, task u16,
-    ptr P, size P, node_size P, old_ptr P, n_stack u8, n_lrs u8,
-    stack P * n_stack, lrs P * n_lrs
+    count u32, n_words u32, n_levels u32, reserved u32, total_before i64
+    n_levels x (module u32, reserved u32, level i64)     module levels before the block (non-zero only)
+    count x entry                                        fixed size, see entry_dtype()
+    n_words x P                                          call stacks and LRs, P = pointer width
+
+``total_before`` and the level table are the writer's live bytes (node sizes) before the
+block, so a block parses without the blocks before it. An entry carries what its event
+removed from the live set, which the writer knows from its own ledger: ``freed`` bytes of
+module ``freed_module`` (the block a FREE released, or a REALLOC's old block) and ``stale``
+bytes of ``stale_module`` (a block an allocation displaced at the same pointer). Its words
+are ``stack`` (``n_stack``) then ``lrs`` (``n_lrs``) starting at ``word_off``.
 """
 
 from __future__ import annotations
@@ -50,47 +64,70 @@ from __future__ import annotations
 import struct
 import zlib
 from dataclasses import dataclass
-from typing import Iterable
+
+import numpy as np
 
 from memhil.errors import LogFormatError
-from memhil.events import AllocEvent, EventFlag, EventKind
-from memhil.heap.model import LiveBlock
 
 MAGIC = b"MEMHILTL"
-VERSION = 1
-SYNC = 0xA5
+VERSION = 2
+SYNC = b"\xa5MHB"
 
-REC_EVENT = 1
 REC_CHECKPOINT = 2
 REC_TICK = 3
 REC_END = 4
-RECORD_TYPES = frozenset({REC_EVENT, REC_CHECKPOINT, REC_TICK, REC_END})
+REC_BLOCK = 5
+RECORD_TYPES = frozenset({REC_CHECKPOINT, REC_TICK, REC_END, REC_BLOCK})
 
 END_CLOSED = 0
 END_ROTATED = 1
 
-#: refuse absurd lengths when resynchronising (a checkpoint of 1M blocks is ~50 MB)
+#: refuse absurd lengths when resynchronising (a checkpoint of 1M blocks is ~60 MB)
 MAX_RECORD = 256 * 1024 * 1024
+#: the most events one BLOCK may hold (positions keep the event index below POS_SCALE)
+MAX_BLOCK_EVENTS = 65535
+#: a position in a file is ``record_offset * POS_SCALE + events_applied_from_that_record``
+POS_SCALE = 1 << 20
 
-FRAME = struct.Struct("<BBII")  # sync, type, length, crc
+FRAME = struct.Struct("<4sB3xII")  # sync, type, length, crc
 _TYPE_LEN = struct.Struct("<BI")
 _HEAD_FIXED = struct.Struct("<8sHHB3xdQI")
 _STR_LEN = struct.Struct("<H")
 _CRC = struct.Struct("<I")
-CHECKPOINT_HEAD = struct.Struct("<qQI")
+BLOCK_HEAD = struct.Struct("<IIIIq")  # count, n_words, n_levels, reserved, total_before
+CHECKPOINT_HEAD = struct.Struct("<qQ")  # last_seq, t_us
 TICK = struct.Struct("<Q")
-END = struct.Struct("<qQQB")
+END = struct.Struct("<qQQB7x")
 
-_KINDS = {k.value: k for k in EventKind}
+LEVEL_DTYPE = np.dtype([("module", "<u4"), ("reserved", "<u4"), ("level", "<i8")])
 
 
-def item_struct(ptr_width: int) -> struct.Struct:
-    """The fixed part of an item for a pointer width of 4 or 8 bytes."""
+def align8(n: int) -> int:
+    return (n + 7) & ~7
+
+
+def _check_width(ptr_width: int) -> str:
     if ptr_width == 4:
-        return struct.Struct("<qQBBHHIIIIBB")
+        return "I"
     if ptr_width == 8:
-        return struct.Struct("<qQBBHHQQQQBB")
+        return "Q"
     raise LogFormatError(f"unsupported pointer width {ptr_width}", hint="memhil logs use 4- or 8-byte pointers", ptr_width=ptr_width)
+
+
+def entry_struct(ptr_width: int) -> struct.Struct:
+    """One fixed-size entry for :func:`struct.pack`; the same layout as :func:`entry_dtype`."""
+    p = _check_width(ptr_width)
+    return struct.Struct(f"<qQBBBBHH{p * 6}HHI")
+
+
+def entry_dtype(ptr_width: int) -> np.dtype:
+    """The numpy dtype of one entry (56 bytes with 4-byte pointers, 80 with 8-byte ones)."""
+    p = "<u4" if _check_width(ptr_width) == "I" else "<u8"
+    dt = np.dtype([("seq", "<i8"), ("t_us", "<u8"), ("kind", "u1"), ("flags", "u1"), ("n_stack", "u1"), ("n_lrs", "u1"),
+                   ("module", "<u2"), ("task", "<u2"), ("ptr", p), ("size", p), ("node_size", p), ("old_ptr", p),
+                   ("freed", p), ("stale", p), ("freed_module", "<u2"), ("stale_module", "<u2"), ("word_off", "<u4")])
+    assert dt.itemsize == entry_struct(ptr_width).size
+    return dt
 
 
 @dataclass(frozen=True)
@@ -109,10 +146,15 @@ class FileHeader:
     length: int = 0  # bytes on disk, filled in by :func:`decode_header`
 
     def encode(self) -> bytes:
+        """The header bytes, padded with zeros so the first record starts 8-byte aligned."""
         strings = b"".join(_STR_LEN.pack(len(b)) + b for b in (s.encode("utf-8") for s in (self.build_id, self.platform, self.engine, self.run_id)))
         length = _HEAD_FIXED.size + len(strings) + _CRC.size
         body = _HEAD_FIXED.pack(MAGIC, self.version, length, self.ptr_width, self.wall_start, self.t_start_us, self.index) + strings
-        return body + _CRC.pack(zlib.crc32(body))
+        return body + _CRC.pack(zlib.crc32(body)) + bytes(align8(length) - length)
+
+    @property
+    def records_start(self) -> int:
+        return align8(self.length)
 
 
 def decode_header(data: bytes | memoryview, *, path: object = None) -> FileHeader:
@@ -122,14 +164,19 @@ def decode_header(data: bytes | memoryview, *, path: object = None) -> FileHeade
     magic, version, length, width, wall, t0, index = _HEAD_FIXED.unpack_from(data, 0)
     if magic != MAGIC:
         raise LogFormatError("not a memhil timeline log (bad magic)", hint="point the reader at a directory of memlog*.bin files written by memhil", path=path)
+    if version == 1:
+        raise LogFormatError("timeline log format version 1 (one record per event) is no longer read; this memhil reads version 2 (block records)",
+                             hint="read the log with the memhil that wrote it (commit 9b34b6e or older), or record it again", path=path, version=version)
     if version != VERSION:
         raise LogFormatError(f"timeline log format version {version} is not supported (this memhil reads version {VERSION})",
-                             hint="read the log with the memhil version that wrote it", path=path)
+                             hint="read the log with the memhil version that wrote it", path=path, version=version)
     if length > len(data) or length < _HEAD_FIXED.size + 4 * _STR_LEN.size + _CRC.size:
         raise LogFormatError("timeline log header is truncated or has a bad length", hint="the file header is damaged; the file cannot be used", path=path)
     (crc,) = _CRC.unpack_from(data, length - _CRC.size)
     if zlib.crc32(bytes(data[: length - _CRC.size])) != crc:
         raise LogFormatError("timeline log header checksum mismatch", hint="the file header is damaged; the file cannot be used", path=path)
+    if width not in (4, 8):
+        raise LogFormatError(f"unsupported pointer width {width}", hint="memhil logs use 4- or 8-byte pointers", path=path)
     pos = _HEAD_FIXED.size
     strings = []
     for _ in range(4):
@@ -143,14 +190,15 @@ def decode_header(data: bytes | memoryview, *, path: object = None) -> FileHeade
     return FileHeader(build_id, platform, engine, run_id, wall, t0, index, width, version, length)
 
 
-def frame(rtype: int, payload: bytes) -> bytes:
-    """One framed record: sync, type, length, CRC, payload."""
-    crc = zlib.crc32(payload, zlib.crc32(_TYPE_LEN.pack(rtype, len(payload))))
-    return FRAME.pack(SYNC, rtype, len(payload), crc) + payload
+def frame(rtype: int, payload: bytes | bytearray | memoryview) -> bytes:
+    """One framed record: sync, type, length, CRC, payload, zero padding to a multiple of 8."""
+    n = len(payload)
+    crc = zlib.crc32(payload, zlib.crc32(_TYPE_LEN.pack(rtype, n)))
+    return b"".join((FRAME.pack(SYNC, rtype, n, crc), payload, bytes(align8(n) - n)))
 
 
 def frame_ok(data: bytes | memoryview, pos: int, end: int) -> int:
-    """Length of the valid record at ``pos`` (frame included), or 0 if there is none."""
+    """Bytes from ``pos`` to the end of the valid record there (padding included, cut at ``end``), or 0 if none."""
     if pos + FRAME.size > end:
         return 0
     sync, rtype, length, crc = FRAME.unpack_from(data, pos)
@@ -159,72 +207,97 @@ def frame_ok(data: bytes | memoryview, pos: int, end: int) -> int:
     stop = pos + FRAME.size + length
     if stop > end:
         return 0
-    if zlib.crc32(data[pos + FRAME.size: stop], zlib.crc32(data[pos + 1: pos + 6])) != crc:
+    if zlib.crc32(data[pos + FRAME.size: stop], zlib.crc32(_TYPE_LEN.pack(rtype, length))) != crc:
         return 0
-    return FRAME.size + length
+    return min(align8(stop), end) - pos
 
 
-class ItemCodec:
-    """Encodes and decodes items (events and checkpoint blocks) for one pointer width."""
+@dataclass
+class Block:
+    """A decoded block body: numpy views of its level table, entries and words (no copies)."""
+
+    total_before: int
+    levels: np.ndarray  # LEVEL_DTYPE
+    entries: np.ndarray  # entry_dtype(width)
+    words: np.ndarray  # u4 or u8
+
+
+def decode_block(data, offset: int, length: int, ptr_width: int) -> Block | None:
+    """The block body at ``data[offset:offset+length]``, or None if it is not well formed.
+
+    Checks that the parts fill the payload exactly, every kind is 1..4 and the word offsets run
+    on from 0 to ``n_words``; the scan and the replay both use this, so they accept the same blocks.
+    """
+    if length < BLOCK_HEAD.size:
+        return None
+    count, n_words, n_levels, _, total = BLOCK_HEAD.unpack_from(data, offset)
+    dt = entry_dtype(ptr_width)
+    if count > MAX_RECORD // dt.itemsize or n_levels > 65536:
+        return None
+    p_lev = offset + BLOCK_HEAD.size
+    p_ent = p_lev + n_levels * LEVEL_DTYPE.itemsize
+    p_words = p_ent + count * dt.itemsize
+    if p_words + n_words * ptr_width != offset + length:
+        return None
+    levels = np.frombuffer(data, LEVEL_DTYPE, n_levels, p_lev)
+    entries = np.frombuffer(data, dt, count, p_ent)
+    words = np.frombuffer(data, "<u4" if ptr_width == 4 else "<u8", n_words, p_words)
+    if count:
+        kind = entries["kind"]
+        if int(kind.min()) < 1 or int(kind.max()) > 4:
+            return None
+        n = entries["n_stack"].astype(np.int64) + entries["n_lrs"]
+        ends = np.cumsum(n)
+        off = entries["word_off"]
+        if ends[-1] != n_words or off[0] != 0 or not np.array_equal(off[1:], ends[:-1]):
+            return None
+    elif n_words:
+        return None
+    return Block(total, levels, entries, words)
+
+
+class BlockBuilder:
+    """Collects events (already packed as entries) into one block body, as the writer fills it."""
 
     def __init__(self, ptr_width: int = 4) -> None:
         self.width = ptr_width
-        self.fixed = item_struct(ptr_width)
-        self._pc = "I" if ptr_width == 4 else "Q"
-        self._limit = 1 << (8 * ptr_width)
+        self.entry = entry_struct(ptr_width)
+        self._pack_words = "<%d" + ("I" if ptr_width == 4 else "Q")
+        self.entries = bytearray()
+        self.words: list[int] = []
+        self.count = 0
 
-    def encode(self, seq: int, t_us: int, kind: int, flags: int, module: int, task: int, ptr: int, size: int,
-               node_size: int, old_ptr: int, stack: tuple[int, ...], lrs: tuple[int, ...]) -> bytes:
-        """Raises ``struct.error`` or ``ValueError`` when a value does not fit the format."""
-        stack = stack[:255]
-        lrs = lrs[:255]
-        head = self.fixed.pack(seq, t_us, kind, flags, module, task, ptr, size, node_size, old_ptr, len(stack), len(lrs))
+    @property
+    def nbytes(self) -> int:
+        """Size of the body built so far (with an empty level table)."""
+        return BLOCK_HEAD.size + len(self.entries) + self.width * len(self.words)
+
+    def add(self, seq: int, t_us: int, kind: int, flags: int, module: int, task: int, ptr: int, size: int, node_size: int,
+            old_ptr: int, stack: tuple[int, ...], lrs: tuple[int, ...], freed: int = 0, freed_module: int = 0,
+            stale: int = 0, stale_module: int = 0) -> None:
+        """Append one entry. Raises ``struct.error`` (nothing appended) when a value does not fit the format."""
+        stack = tuple(stack[:255])
+        lrs = tuple(lrs[:255])
+        entry = self.entry.pack(seq, t_us, kind, flags, len(stack), len(lrs), module, task, ptr, size, node_size, old_ptr,
+                                freed, stale, freed_module, stale_module, len(self.words))
         if stack or lrs:
-            return head + struct.pack(f"<{len(stack) + len(lrs)}{self._pc}", *stack, *lrs)
-        return head
+            struct.pack(self._pack_words % (len(stack) + len(lrs)), *stack, *lrs)  # range check before appending
+        self.entries += entry
+        self.words.extend(stack)
+        self.words.extend(lrs)
+        self.count += 1
 
-    def encode_event(self, ev: AllocEvent) -> bytes:
-        return self.encode(ev.seq, ev.t_us, int(ev.kind), int(ev.flags), ev.module, ev.task, ev.ptr, ev.size,
-                           ev.node_size, ev.old_ptr, tuple(ev.stack), tuple(ev.lrs))
+    def body(self, total_before: int = 0, levels: dict[int, int] | None = None) -> bytes:
+        """The block body with the writer's levels before its first event (non-zero levels only)."""
+        lev = sorted((m, v) for m, v in (levels or {}).items() if v)
+        parts = [BLOCK_HEAD.pack(self.count, len(self.words), len(lev), 0, total_before)]
+        parts += [struct.pack("<IIq", m, 0, v) for m, v in lev]
+        parts.append(bytes(self.entries))
+        if self.words:
+            parts.append(struct.pack(self._pack_words % len(self.words), *self.words))
+        return b"".join(parts)
 
-    def encode_block(self, b: LiveBlock) -> bytes:
-        return self.encode(b.seq, b.t_us, int(EventKind.ALLOC), int(b.flags), b.module, b.task, b.ptr, b.size,
-                           b.node_size, 0, tuple(b.stack), tuple(b.lrs))
-
-    def decode(self, data: bytes | memoryview, pos: int) -> tuple[tuple, tuple[int, ...], tuple[int, ...], int]:
-        """Return (fixed fields, stack, lrs, next position). Raises ``struct.error`` on short data."""
-        fields = self.fixed.unpack_from(data, pos)
-        pos += self.fixed.size
-        ns, nl = fields[10], fields[11]
-        if ns or nl:
-            words = struct.unpack_from(f"<{ns + nl}{self._pc}", data, pos)
-            pos += (ns + nl) * self.width
-            return fields, words[:ns], words[ns:], pos
-        return fields, (), (), pos
-
-    def decode_event(self, data: bytes | memoryview, pos: int) -> tuple[AllocEvent, int]:
-        f, stack, lrs, pos = self.decode(data, pos)
-        kind = _KINDS.get(f[2])
-        if kind is None:
-            raise ValueError(f"unknown event kind {f[2]}")
-        return AllocEvent(f[0], f[1], kind, f[6], f[7], f[8], f[4], f[5], stack, f[9], lrs, EventFlag(f[3])), pos
-
-    def decode_block(self, data: bytes | memoryview, pos: int) -> tuple[LiveBlock, int]:
-        f, stack, lrs, pos = self.decode(data, pos)
-        return LiveBlock(f[6], f[7], f[8], f[4], f[5], f[0], f[1], stack, lrs, EventFlag(f[3])), pos
-
-    def encode_checkpoint(self, last_seq: int, t_us: int, blocks: Iterable[LiveBlock]) -> bytes:
-        items = [self.encode_block(b) for b in blocks]
-        return CHECKPOINT_HEAD.pack(last_seq, t_us, len(items)) + b"".join(items)
-
-    def decode_checkpoint(self, payload: bytes | memoryview) -> tuple[int, int, list[LiveBlock]]:
-        """Raises ``struct.error``/``ValueError`` if the payload does not hold what its head says."""
-        last_seq, t_us, count = CHECKPOINT_HEAD.unpack_from(payload, 0)
-        pos = CHECKPOINT_HEAD.size
-        blocks = []
-        for _ in range(count):
-            block, pos = self.decode_block(payload, pos)
-            blocks.append(block)
-        if pos != len(payload):
-            raise ValueError("checkpoint payload longer than its blocks")
-        return last_seq, t_us, blocks
+    def clear(self) -> None:
+        self.entries = bytearray()
+        self.words = []
+        self.count = 0

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterable
 
 from memhil.errors import ConfigError, LogFormatError
-from memhil.events import AllocEvent
+from memhil.events import AllocEvent, EventKind
 from memhil.heap.ledger import Ledger
 from memhil.timeline import format as fmt
 from memhil.units import parse_size
@@ -28,6 +28,7 @@ trace = logging.getLogger("memhil.trace.timeline")
 
 DEFAULT_MAX_BYTES = 96 * 1024 * 1024
 DEFAULT_MAX_FILES = 10
+DEFAULT_BLOCK_EVENTS = 4096
 _BUFFER = 1 << 20
 
 
@@ -43,20 +44,25 @@ def log_file_name(date: str, run_id: str, index: int) -> str:
 class TimelineWriter:
     """Writes :class:`AllocEvent` s to rotating log files in ``directory``.
 
-    A new file is started once the current one holds ``max_bytes`` or more; it opens
-    with a checkpoint of all live blocks (kept in the writer's own :class:`Ledger`).
-    Files of this run beyond the newest ``max_files`` are deleted. Writes are buffered;
-    nothing is fsync'ed per record.
+    Events are gathered into BLOCK records of up to ``block_events`` events (format version 2);
+    a block is written when full, before a tick, on :meth:`flush` and :meth:`close`, so a crash
+    loses at most the block being filled. Each entry carries the bytes its event freed, taken
+    from the writer's own :class:`Ledger`, which lets the reader sum live bytes with numpy.
+    A new file is started once the current one (with the block being filled) reaches
+    ``max_bytes``; it opens with a checkpoint of all live blocks. Files of this run beyond the
+    newest ``max_files`` are deleted. Writes are buffered; nothing is fsync'ed per record.
     """
 
     def __init__(self, directory: str | os.PathLike[str], *, build_id: str, platform: str, engine: str,
                  max_bytes: int | str = DEFAULT_MAX_BYTES, max_files: int = DEFAULT_MAX_FILES,
-                 run_id: str | None = None, ptr_width: int = 4) -> None:
+                 run_id: str | None = None, ptr_width: int = 4, block_events: int = DEFAULT_BLOCK_EVENTS) -> None:
         self.max_bytes = parse_size(max_bytes)
         if self.max_bytes < 1024:
             raise ConfigError(f"log rotation size {self.max_bytes} bytes is too small", hint="use at least 1 KiB (default 96 MiB)")
         if not isinstance(max_files, int) or max_files < 1:
             raise ConfigError(f"max_files must be a positive integer, got {max_files!r}", hint="keep at least 1 log file (default 10)")
+        if not isinstance(block_events, int) or not 1 <= block_events <= fmt.MAX_BLOCK_EVENTS:
+            raise ConfigError(f"block_events must be 1..{fmt.MAX_BLOCK_EVENTS}, got {block_events!r}", hint="the default is 4096 events per block")
         if run_id is not None and (not run_id or not run_id.isalnum()):
             raise ConfigError(f"run id {run_id!r} must be letters and digits only", hint="leave run_id unset to get a random one")
         self.directory = Path(directory)
@@ -65,14 +71,18 @@ class TimelineWriter:
         self.engine = engine
         self.max_files = max_files
         self.run_id = run_id or secrets.token_hex(7).upper()[:13]
-        self.codec = fmt.ItemCodec(ptr_width)
+        self.ptr_width = ptr_width
+        self.block_events = block_events
+        self._block = fmt.BlockBuilder(ptr_width)
+        self._block_total = 0  # live bytes before the block being filled
+        self._block_levels: dict[int, int] = {}
         self.ledger = Ledger()
         self.error: LogFormatError | None = None
         self.index = -1
         self.path: Path | None = None
         self.paths: list[Path] = []
-        self.events = 0  # events written, all files
-        self.dropped = 0  # events not written because logging stopped
+        self.events = 0  # events written (in blocks handed to the file), all files
+        self.dropped = 0  # events not written because logging stopped (with those of a block that failed to write)
         self.bytes_written = 0  # all files
         self._file: BinaryIO | None = None
         self._file_bytes = 0
@@ -101,12 +111,17 @@ class TimelineWriter:
     def tick(self, t_us: int) -> None:
         """Record that virtual time reached ``t_us`` with no allocator event (extends the timeline)."""
         if self.active and t_us > self.ledger.t_us:
-            self.ledger.t_us = t_us
-            self._guard(self._emit, fmt.REC_TICK, fmt.TICK.pack(t_us))
+            self._guard(self._write_block)
+            if self.active:
+                self.ledger.t_us = t_us
+                self._guard(self._emit, fmt.REC_TICK, fmt.TICK.pack(t_us))
 
     def flush(self) -> None:
+        """Write the block being filled and flush the file, so a reader sees every event so far."""
         if self.active and self._file is not None:
-            self._guard(self._file.flush)
+            self._guard(self._write_block)
+            if self.active and self._file is not None:
+                self._guard(self._file.flush)
 
     def close(self) -> None:
         """Finish the current file with an END record. Safe to call twice, and after an error."""
@@ -134,7 +149,19 @@ class TimelineWriter:
         except (OSError, ValueError, OverflowError, struct.error) as exc:
             self._fail(exc)
 
+    def _take_block(self) -> int:
+        """Forget the block being filled (it failed to write); returns how many events it held."""
+        n = self._block.count
+        self._block.clear()
+        return n
+
     def _fail(self, exc: BaseException) -> None:
+        if not isinstance(exc, OSError) and self._file is not None:
+            try:  # an event that does not fit: keep the events before it
+                self._write_block()
+                self._file.flush()
+            except (OSError, ValueError, struct.error):
+                pass
         if isinstance(exc, OSError):
             if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
                 why, hint = "the disk is full", "free space on the log disk or lower max_files/max_bytes; the run itself carried on"
@@ -144,6 +171,9 @@ class TimelineWriter:
                 why, hint = f"an OS error ({exc.strerror or exc})", "check the log directory; the run itself carried on"
         else:
             why, hint = f"an event that does not fit the log format ({exc})", "report this: an event field is out of range for the log format"
+        lost = self._take_block()
+        self.events -= lost
+        self.dropped += lost
         self.error = TimelineWriteError(f"timeline logging stopped: {why}", hint=hint, path=str(self.path or self.directory),
                                         events_written=self.events)
         log.warning("%s", self.error)
@@ -166,10 +196,9 @@ class TimelineWriter:
         self._file_bytes = 0
         self._file_events = 0
         header = fmt.FileHeader(self.build_id, self.platform, self.engine, self.run_id, time.time(), self.ledger.t_us,
-                                self.index, self.codec.width)
+                                self.index, self.ptr_width)
         self._put(header.encode())
-        payload = self.codec.encode_checkpoint(self.ledger.last_seq, self.ledger.t_us, self.ledger.live.values())
-        self._emit(fmt.REC_CHECKPOINT, payload)
+        self._emit(fmt.REC_CHECKPOINT, self._checkpoint())
         trace.debug("opened %s with %d live blocks", self.path, len(self.ledger.live))
         self._prune()
 
@@ -192,18 +221,55 @@ class TimelineWriter:
     def _emit(self, rtype: int, payload: bytes) -> None:
         self._put(fmt.frame(rtype, payload))
 
+    def _checkpoint(self) -> bytes:
+        cp = fmt.BlockBuilder(self.ptr_width)
+        for b in self.ledger.live.values():
+            cp.add(b.seq, b.t_us, int(EventKind.ALLOC), int(b.flags), b.module, b.task, b.ptr, b.size, b.node_size, 0, b.stack, b.lrs)
+        return fmt.CHECKPOINT_HEAD.pack(self.ledger.last_seq, self.ledger.t_us) + cp.body()
+
     def _write_event(self, event: AllocEvent) -> None:
-        payload = self.codec.encode_event(event)  # may raise struct.error before anything changes
-        self._emit(fmt.REC_EVENT, payload)
+        live = self.ledger.live
+        freed = freed_mod = stale = stale_mod = 0
+        kind = event.kind
+        if kind is EventKind.FREE:
+            old = live.get(event.ptr)
+            if old is not None:
+                freed, freed_mod = old.bytes, old.module
+        else:
+            gone = event.old_ptr if kind is EventKind.REALLOC else 0
+            if gone:
+                old = live.get(gone)
+                if old is not None:
+                    freed, freed_mod = old.bytes, old.module
+            if event.ptr != gone:
+                old = live.get(event.ptr)
+                if old is not None:  # double alloc: the ledger drops the stale block
+                    stale, stale_mod = old.bytes, old.module
+        if not self._block.count:
+            self._block_total = self.ledger.total.current
+            self._block_levels = {m: s.current for m, s in self.ledger.modules.items() if s.current}
+        # may raise struct.error before anything changes
+        self._block.add(event.seq, event.t_us, int(kind), int(event.flags), event.module, event.task, event.ptr, event.size,
+                        event.node_size, event.old_ptr, event.stack, event.lrs, freed, freed_mod, stale, stale_mod)
         self.ledger.apply(event)
         self.events += 1
         self._file_events += 1
-        if self._file_bytes >= self.max_bytes:
+        if self._file_bytes + self._block.nbytes + fmt.FRAME.size >= self.max_bytes:
+            self._write_block()
             self._finish(fmt.END_ROTATED)
             self._drop_file()
             self._open_next()
+        elif self._block.count >= self.block_events:
+            self._write_block()
+
+    def _write_block(self) -> None:
+        if self._block.count and self._file is not None:
+            body = self._block.body(self._block_total, self._block_levels)
+            self._emit(fmt.REC_BLOCK, body)
+            self._block.clear()
 
     def _finish(self, reason: int) -> None:
+        self._write_block()
         self._emit(fmt.REC_END, fmt.END.pack(self.ledger.last_seq, self.ledger.t_us, self._file_events, reason))
         assert self._file is not None
         self._file.flush()
