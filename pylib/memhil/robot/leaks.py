@@ -48,6 +48,35 @@ class LeakKeywords:
         return int_str_verify_assertion(count, assertion_operator, assertion_expected, "Leak sites")
 
     @keyword
+    def get_leak_sites(self, before: str, after: str, suppressions: str | None = None) -> list[dict]:
+        """Returns one dictionary per leak site between the snapshots, largest first, with keys ``site``
+        (file:line), ``function``, ``module``, ``kind``, ``bytes``, ``blocks``, ``first_s`` and ``last_s``
+        (virtual seconds the first and last leaked block were allocated) and ``blocks_per_hour`` (the rate
+        over that span; 0 for a single block).
+
+        | ${sites} =    Get Leak Sites    at_6h    at_24h
+        | Should Be Equal    ${sites}[0][function]    app_remember_session
+        """
+        report = self.get_leaks(before, after, suppressions)
+        sites = []
+        for record in _unsuppressed(report):
+            times = sorted(b.t_us for b in record.blocks)
+            span_h = (times[-1] - times[0]) / 3.6e9 if times else 0.0
+            top = record.frames[0] if record.frames else None
+            sites.append({
+                "site": f"{top.file}:{top.line}" if top is not None and top.file and top.line else (str(top) if top else "?"),
+                "function": getattr(top, "function", None),
+                "module": self.ctx.options.modules.name(record.blocks[0].module) if record.blocks else None,
+                "kind": str(record.kind),
+                "bytes": record.bytes,
+                "blocks": len(record.blocks),
+                "first_s": times[0] / 1e6 if times else None,
+                "last_s": times[-1] / 1e6 if times else None,
+                "blocks_per_hour": (len(times) - 1) / span_h if span_h > 0 else 0.0,
+            })
+        return sorted(sites, key=lambda s: -s["bytes"])
+
+    @keyword
     def leak_stack_should_contain(self, location: str, report=None) -> None:
         """Fails unless some leak's call stack has a frame matching ``location``: a function name, ``file:line``
         or a glob (``*app.c:*``). Uses the last report from `Get Leaks` unless one is given."""

@@ -65,6 +65,24 @@ class TimelineKeywords:
         return reader.report_at(int(parse_duration(time) * 1000), resolver)
 
     @keyword
+    def save_timeline_plot(self, path: str, leak_sites: list | None = None, directory: str | None = None) -> str:
+        """Draws live bytes over virtual time (total and per module, leak sites marked) to a PNG at ``path``,
+        embeds it in the log, and returns the path. ``leak_sites`` are ``file:line`` strings, e.g. from `Get Leak Sites`."""
+        from robot.api import logger
+
+        from memhil.timeline.export import plot_png
+
+        reader = self._open(directory, "100ms", None)
+        session = self.ctx.session
+        resolver = session.symbolizer if session is not None and session.image is not None else None
+        sites = [s["site"] if isinstance(s, dict) else s for s in (leak_sites or [])]
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        plot_png(reader, out, sites, resolver=resolver, module_names=self.ctx.options.modules.by_id)
+        logger.info(f'<img src="{out.resolve().as_uri()}" width="800">', html=True)
+        return str(out)
+
+    @keyword
     def get_timeline_peak(self, module: str | None = None, assertion_operator: AssertionOperator | None = None,
                           assertion_expected: str | None = None, directory: str | None = None) -> int:
         """Returns the highest live bytes over the whole timeline (per module if given), optionally asserting it."""
