@@ -26,6 +26,7 @@ class Symbolizer:
     def __init__(self, image: Image, *, source_root: str | Path | None = None) -> None:
         self.image = image
         self._cache: dict[tuple[int, bool], tuple[Frame, ...]] = {}
+        self._sites: dict[tuple[int, bool], str] = {}  # finished "file:line" strings, formatted once
         self._warned = False
         self._lines = image.lines if image.has_dwarf else None
         if source_root is not None:
@@ -54,10 +55,13 @@ class Symbolizer:
     def site(self, pc: int, *, is_return_address: bool = False) -> str:
         """``file:line`` of ``pc`` with the file relative to the firmware source root when possible;
         ``function+0x..`` or the raw address when there is no line information."""
-        fr = self._lookup(pc, is_return_address)[0]
-        if fr.file is None or fr.line is None:
-            return str(fr)
-        return f"{self.relative(fr.file)}:{fr.line}"
+        key = (pc, is_return_address)
+        hit = self._sites.get(key)
+        if hit is None:
+            fr = self._lookup(pc, is_return_address)[0]
+            hit = str(fr) if fr.file is None or fr.line is None else f"{self.relative(fr.file)}:{fr.line}"
+            self._sites[key] = hit
+        return hit
 
     def relative(self, file: str) -> str:
         root = self.source_root
