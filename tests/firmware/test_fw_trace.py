@@ -37,7 +37,7 @@ def traced(host_libs):
 
 def test_ring_header(traced):
     _, ring, _ = traced
-    assert (ring.magic, ring.version, ring.rec_size, ring.capacity) == (0x4D485452, 1, 40, 512)
+    assert (ring.magic, ring.version, ring.rec_size, ring.capacity) == (0x4D485452, 1, 40, 1024)
     assert ctypes.sizeof(Rec) == 40
 
 

@@ -8,7 +8,7 @@
 #define MEMHIL_TRACE_MAGIC 0x4D485452U /* "MHTR" */
 #define MEMHIL_TRACE_VERSION 1U
 #ifndef MEMHIL_TRACE_CAPACITY
-#define MEMHIL_TRACE_CAPACITY 512U /* power of two */
+#define MEMHIL_TRACE_CAPACITY 1024U /* power of two */
 #endif
 
 struct memhil_trace_rec {
