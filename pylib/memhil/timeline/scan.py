@@ -183,19 +183,22 @@ class _Segments:
         gmax = np.maximum.reduceat(mx, starts)
         seg_of = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(ks))))
         first = _first_true(mx == gmax[seg_of], seg_of)
+        del mx, self.mx[:]
         s.ks = _arr(ks[starts])
         s.totals = _arr(gmax)
         s.max_pos = _arr(np.concatenate(self.mpos)[first])
         s.end_totals = _arr(np.concatenate(self.end)[ends])
         s.end_pos = _arr(np.concatenate(self.epos)[ends])
-        for m, (cmax, cend) in sorted(self.mods.items()):
+        del ks, self.ks[:], self.mpos[:], self.end[:], self.epos[:]
+        for m in sorted(self.mods):
+            cmax, cend = self.mods.pop(m)  # free each module's pieces once merged
             s.modules[m] = _arr(np.maximum.reduceat(np.concatenate(cmax), starts))
             s.module_ends[m] = _arr(np.concatenate(cend)[ends])
 
 
 def _arr(a: np.ndarray) -> array:
     out = array("q")
-    out.frombytes(np.ascontiguousarray(a, dtype="<i8").tobytes())
+    out.frombytes(memoryview(np.ascontiguousarray(a, dtype="<i8")).cast("B"))
     return out
 
 
