@@ -357,12 +357,9 @@ class Session:
         kwargs = {k: v for k, v in (("max_bytes", max_bytes), ("max_files", max_files)) if v is not None}
         self.drain()
         self.timeline = TimelineWriter(
-            directory, build_id=self._need_image().build_id, platform=self.options.platform, engine=self.options.engine, **kwargs
+            directory, build_id=self._need_image().build_id, platform=self.options.platform, engine=self.options.engine,
+            start_from=self.ledger, **kwargs,
         )
-        # the writer starts from the live blocks captured so far (its first checkpoint)
-        seed = getattr(self.timeline, "seed", None)
-        if seed is not None:
-            seed(self.ledger)
         return directory
 
     def stop_timeline(self) -> None:

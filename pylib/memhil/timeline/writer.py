@@ -55,7 +55,8 @@ class TimelineWriter:
 
     def __init__(self, directory: str | os.PathLike[str], *, build_id: str, platform: str, engine: str,
                  max_bytes: int | str = DEFAULT_MAX_BYTES, max_files: int = DEFAULT_MAX_FILES,
-                 run_id: str | None = None, ptr_width: int = 4, block_events: int = DEFAULT_BLOCK_EVENTS) -> None:
+                 run_id: str | None = None, ptr_width: int = 4, block_events: int = DEFAULT_BLOCK_EVENTS,
+                 start_from: Ledger | None = None) -> None:
         self.max_bytes = parse_size(max_bytes)
         if self.max_bytes < 1024:
             raise ConfigError(f"log rotation size {self.max_bytes} bytes is too small", hint="use at least 1 KiB (default 96 MiB)")
@@ -76,7 +77,10 @@ class TimelineWriter:
         self._block = fmt.BlockBuilder(ptr_width)
         self._block_total = 0  # live bytes before the block being filled
         self._block_levels: dict[int, int] = {}
-        self.ledger = Ledger()
+        # a log started mid-run begins from what is live already: its first checkpoint holds those blocks
+        self.ledger = Ledger(start_from.live.values(), t_us=start_from.t_us) if start_from is not None else Ledger()
+        if start_from is not None:
+            self.ledger.last_seq = start_from.last_seq
         self.error: LogFormatError | None = None
         self.index = -1
         self.path: Path | None = None
