@@ -12,6 +12,7 @@ def test_log_started_mid_run_checkpoints_the_live_blocks(tmp_path):
     ledger.apply(AllocEvent(1, 2_000, EventKind.ALLOC, 0x20002000, 48, 64, 3))
     with TimelineWriter(tmp_path, build_id="b", platform="p", engine="e", start_from=ledger) as writer:
         writer.write(AllocEvent(2, 500_000, EventKind.FREE, 0x20001000, 0, 116, 2))
+        writer.tick(800_000)
     reader = TimelineReader(tmp_path, workers=1)
     assert reader.stats.bad_records == 0
     series = dict(reader.all_time_size())
