@@ -288,3 +288,17 @@ def test_parse_stop_replies(payload, expected):
 def test_parse_bad_stop_replies(payload):
     with pytest.raises(ProtocolError):
         parse_stop_reply(payload)
+
+
+def test_lazy_acks_never_send_a_byte_while_running(make_client, target):
+    """QEMU 7.2 mode: ack mode, but acks ride on the next write so nothing reaches a running target."""
+    client, stub = make_client(no_ack=False)
+    client.lazy_acks = True
+    first = len(stub.chunks)
+    client.resume(prefix=[b"Z0,8000094,2"])  # pipelined with 'c' despite ack mode
+    assert b"$Z0,8000094,2#" in stub.chunks[first] and b"$c#" in stub.chunks[first]
+    client.wait_stop()
+    time.sleep(0.05)
+    assert len(stub.chunks) == first + 1  # no ack was written while the target ran
+    assert client.read_memory(MEMORY_BASE, 2) == b"\x00\x01"
+    assert stub.chunks[first + 1].startswith(b"++$m")  # the OK and the stop reply, acked late

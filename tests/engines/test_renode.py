@@ -229,3 +229,9 @@ def test_entry_point():
     from memhil.engines import get_engine_class
 
     assert get_engine_class("renode") is RenodeEngine
+
+
+def test_sub_microsecond_run_is_a_no_op(engine, fake):
+    before = len(fake.commands)
+    engine.run_for(1e-9)
+    assert not any(c.startswith("emulation RunFor") for c in fake.commands[before:])

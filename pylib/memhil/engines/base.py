@@ -109,9 +109,10 @@ class ConsoleLog:
             self._cond.wait_for(lambda: len(self._buf) != size, timeout)
 
     def close(self) -> None:
-        if self._file:
-            self._file.close()
-            self._file = None
+        with self._cond:  # a reader thread may be feeding right now
+            if self._file:
+                self._file.close()
+                self._file = None
 
 
 def _byte_len_with_cr(buf: bytearray, start: int, consumed: str) -> int:

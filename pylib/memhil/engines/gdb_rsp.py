@@ -108,6 +108,11 @@ class GdbClient:
         self._send_lock = threading.Lock()
         self._x_supported: bool | None = None
         self._vcont: set[str] = set()
+        #: defer our '+' acks to the front of the next write (never while the target runs).
+        #: Only for stubs that do not wait for acks: QEMU's system-mode gdbstub (which,
+        #: in 7.2, lacks QStartNoAckMode and stops a running VM on any byte it reads).
+        self.lazy_acks = False
+        self._pending_acks = 0
         self.running = False
         self.closed = False
         if sock.family in (socket.AF_INET, socket.AF_INET6):
@@ -171,6 +176,12 @@ class GdbClient:
 
     # -- raw I/O -------------------------------------------------------------------------
     def _write(self, data: bytes) -> None:
+        if self._pending_acks:
+            data = ACK * self._pending_acks + data
+            self._pending_acks = 0
+        self._write_raw(data)
+
+    def _write_raw(self, data: bytes) -> None:
         if self.closed:
             raise ProtocolError(f"the {self.name} connection is closed", hint="the engine was stopped; start it again")
         try:
@@ -214,7 +225,10 @@ class GdbClient:
             if frame.kind != "packet":
                 continue
             if self.ack_mode:
-                self._write(ACK)
+                if self.lazy_acks:
+                    self._pending_acks += 1
+                else:
+                    self._write(ACK)
             trace.debug("<- %r", frame.payload[:200])
             return frame.payload
 
@@ -320,7 +334,7 @@ class GdbClient:
             cmd = b"vCont;s" if "s" in self._vcont else b"s"
         else:
             cmd = b"vCont;c" if "c" in self._vcont else b"c"
-        if self.ack_mode and prefix:
+        if self.ack_mode and prefix and not self.lazy_acks:
             # in ack mode our '+' for a prefix reply would reach the stub after the
             # continue, and a byte received while running stops the target (QEMU
             # 7.2 gdbstub): finish the prefix before continuing
@@ -348,7 +362,14 @@ class GdbClient:
         """Send the out-of-band 0x03 (E.8); the stub stops the target and sends a stop reply."""
         if self.running and not self.closed:
             trace.debug("-> ^C")
-            self._write(INTERRUPT)
+            self._write_raw(INTERRUPT)
+
+    def step_over_breakpoint(self, address: int, kind: int = 2, timeout: float | None = None) -> None:
+        """Leave a breakpoint the target is halted on: remove it and single-step (one write),
+        then re-insert it and continue (a second write). Returns with the target running."""
+        self.resume(step=True, prefix=[b"z0,%x,%x" % (address, kind)])
+        self.wait_stop(timeout)
+        self.resume(prefix=[b"Z0,%x,%x" % (address, kind)])
 
     def step(self, timeout: float | None = None) -> StopReply:
         self.resume(step=True)

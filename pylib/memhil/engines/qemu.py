@@ -25,6 +25,7 @@ import struct
 import tempfile
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Callable
 
@@ -126,6 +127,8 @@ class QemuEngine(Engine):
         platform.check_segments(firmware.segments, elf=str(firmware.path))
         self.platform, self.firmware, self.accelerate = platform, firmware, accelerate
         self._sockdir = Path(tempfile.mkdtemp(prefix="memhil-qemu-"))
+        # removed by stop(); also when the engine is collected or at interpreter exit
+        self._dir_finalizer = weakref.finalize(self, shutil.rmtree, str(self._sockdir), True)
         if workdir is None:
             self.workdir, self._own_workdir = self._sockdir, True
         else:
@@ -178,6 +181,7 @@ class QemuEngine(Engine):
         self._console = ConsoleSocket(sock, self.console, on_data=self._on_console)
         self.client = self._gdb_call(GdbClient.connect_unix, str(gdb_path), timeout=self.timeout)
         self.client.name = "QEMU gdbstub"
+        self.client.lazy_acks = self.client.ack_mode  # QEMU 7.2: no QStartNoAckMode, acks not awaited
         qmp = QEMUMonitorProtocol(str(self._sockdir / "qmp.sock"))
         qmp.settimeout(self.timeout)
         try:
@@ -231,7 +235,7 @@ class QemuEngine(Engine):
         if self._sockdir is not None:
             # without a workdir the logs lived in the socket dir: the transcript stays
             # in memory (self.console.text()); pass workdir= to keep the files
-            shutil.rmtree(self._sockdir, ignore_errors=True)
+            self._dir_finalizer()
             self._sockdir = None
         self.state = state
 
@@ -339,9 +343,7 @@ class QemuEngine(Engine):
         client = self.client
         pc = self._halted_pc
         if pc is not None and (pc in self._breakpoints or pc == self._barrier_bp):
-            self._gdb_call(client.remove_breakpoint, pc)  # type: ignore[union-attr]
-            self._gdb_call(client.step, self.timeout)  # type: ignore[union-attr]
-            self._gdb_call(client.resume, prefix=[b"Z0,%x,2" % pc])  # type: ignore[union-attr]
+            self._gdb_call(client.step_over_breakpoint, pc, 2, self.timeout)  # type: ignore[union-attr]
         else:
             self._gdb_call(client.resume)  # type: ignore[union-attr]
         self._halted_pc = None

@@ -102,10 +102,15 @@ class _PtyReader:
         self._thread.start()
 
     def _run(self) -> None:
+        import select
+
         while not self.closed:
             try:
+                ready, _, _ = select.select([self.fd], [], [], 0.1)
+                if not ready:
+                    continue
                 data = os.read(self.fd, 65536)
-            except OSError:
+            except (OSError, ValueError):
                 return
             if not data:
                 return
@@ -117,6 +122,7 @@ class _PtyReader:
     def close(self) -> None:
         if not self.closed:
             self.closed = True
+            self._thread.join(timeout=1)
             try:
                 os.close(self.fd)
             except OSError:
@@ -278,7 +284,7 @@ class RenodeEngine(Engine):
         time_arg(seconds)  # validates
         end = self._machine_time() + seconds
         remaining = seconds
-        while remaining > 0:
+        while round(remaining * 1_000_000) > 0:
             self.execute(f"emulation RunFor {time_arg(remaining)}", timeout=self.timeout + (0 if self.accelerate else remaining))
             hits = self._new_hook_records()
             for bp_id, regs in hits:
@@ -368,7 +374,7 @@ class RenodeEngine(Engine):
             if match is not None:
                 return match
             now = self._machine_time()
-            if now >= deadline:
+            if now >= deadline - 0.5e-6:  # RunFor has microsecond resolution
                 self.console.wait_changed(0.2)
                 return self.console.search(regex)
             self.run_for(min(step, deadline - now))
