@@ -3,6 +3,7 @@ can be installed here): command strings, reply parsing, error surfacing, hooks, 
 
 from __future__ import annotations
 
+import importlib.machinery
 import os
 import stat
 import sys
@@ -235,3 +236,35 @@ def test_sub_microsecond_run_is_a_no_op(engine, fake):
     before = len(fake.commands)
     engine.run_for(1e-9)
     assert not any(c.startswith("emulation RunFor") for c in fake.commands[before:])
+
+
+def test_pyrenode3_backend_when_importable(minifw, platform, tmp_path, monkeypatch):
+    """pyrenode3 is git-only and needs Renode: a stand-in module answers like FakeRenode."""
+    import types
+
+    fake = FakeRenode(uptime_address=FirmwareInfo.load(minifw).symbols["g_memhil_uptime_ms"])
+
+    class Monitor:
+        def execute(self, cmd):
+            out = fake.handle(cmd)
+            return ("", out) if "\x1b[31" in out else (out, "")
+
+    package = types.ModuleType("pyrenode3")
+    wrappers = types.ModuleType("pyrenode3.wrappers")
+    wrappers.Monitor = Monitor  # type: ignore[attr-defined]
+    package.wrappers = wrappers  # type: ignore[attr-defined]
+    package.__spec__ = importlib.machinery.ModuleSpec("pyrenode3", None)
+    monkeypatch.setitem(sys.modules, "pyrenode3", package)
+    monkeypatch.setitem(sys.modules, "pyrenode3.wrappers", wrappers)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no renode binary needed
+    eng = RenodeEngine(timeout=5)
+    try:
+        eng.start(platform, minifw, workdir=tmp_path)
+        eng.run_for(0.25)
+        assert eng.virtual_time() == 0.25 and eng.process is None
+        assert 'emulation RunFor "00:00:00.250000"' in eng.monitor.commands
+        with pytest.raises(RenodeCommandError, match="No such command"):
+            eng.execute("bogus")
+    finally:
+        eng.stop()
+        fake.close()

@@ -5,8 +5,9 @@ against the protocol only (tests/engines/test_renode.py with a fake monitor that
 replies as reference/renode.md documents). What has run against a real Renode: nothing.
 
 How it works
-  * start: ``renode --disable-gui --plain --port N`` on a free loopback port (or attach
-    to a running monitor with ``monitor_port=``); then ``mach create``, ``machine
+  * start: ``renode --disable-gui --plain --port N`` on a free loopback port, or attach
+    to a running monitor with ``monitor_port=``, or -- when ``pyrenode3`` is importable
+    (``backend="auto"``/``"pyrenode3"``) -- Renode loaded in-process; then ``mach create``, ``machine
     LoadPlatformDescription @<board>.repl``, ``sysbus LoadELF @<elf>``, ``machine
     SetAdvanceImmediately true`` (acceleration), and the console UART on a PTY
     (``emulation CreateUartPtyTerminal`` + ``connector Connect``) -- a PTY, not a
@@ -25,6 +26,7 @@ How it works
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import socket
@@ -36,7 +38,7 @@ from pathlib import Path
 from memhil.engines.base import CORE_REGS, Breakpoint, BreakpointCallback, Capability, ConsoleLog, Engine, EngineState
 from memhil.engines.firmware import FirmwareInfo
 from memhil.engines.process import ChildProcess, find_program
-from memhil.engines.renode_monitor import MonitorClient, ident, int_arg, parse_bytes, parse_int, parse_time, path_arg, time_arg
+from memhil.engines.renode_monitor import MonitorClient, PyRenodeMonitor, ident, int_arg, parse_bytes, parse_int, parse_time, path_arg, time_arg
 from memhil.errors import EngineError, ProtocolError
 
 RENODE_PACKAGE = "renode (from renode.io; not in Debian)"
@@ -136,8 +138,11 @@ class RenodeEngine(Engine):
     name = "renode"
 
     def __init__(self, *, renode_binary: str = "renode", monitor_port: int | None = None, timeout: float = 60.0,
-                 machine: str = "memhil") -> None:
+                 machine: str = "memhil", backend: str = "auto") -> None:
         super().__init__()
+        if backend not in ("auto", "telnet", "pyrenode3"):
+            raise EngineError(f"unknown Renode backend {backend!r}", hint="use 'auto', 'telnet' or 'pyrenode3'")
+        self.backend = backend
         self.renode_binary = renode_binary
         self.monitor_port = monitor_port
         self.timeout = timeout
@@ -163,16 +168,21 @@ class RenodeEngine(Engine):
         platform = platform if isinstance(platform, Platform) else Platform.load(platform)
         firmware = FirmwareInfo.load(elf)
         platform.check_segments(firmware.segments, elf=str(firmware.path))
-        binary = None if self.monitor_port else find_program(self.renode_binary, RENODE_PACKAGE)
+        use_pyrenode3 = self.backend == "pyrenode3" or (
+            self.backend == "auto" and self.monitor_port is None and importlib.util.find_spec("pyrenode3") is not None)
+        binary = None if (self.monitor_port or use_pyrenode3) else find_program(self.renode_binary, RENODE_PACKAGE)
         self.platform, self.firmware, self.accelerate = platform, firmware, accelerate
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="memhil-renode-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.console.close()
         self.console = ConsoleLog(self.workdir / "console.log")
         try:
-            port = self.monitor_port or self._launch(binary)  # type: ignore[arg-type]
-            if self.monitor is None:
-                self.monitor = MonitorClient.connect("127.0.0.1", port, timeout=self.timeout, retry_for=self.timeout)
+            if use_pyrenode3:
+                self.monitor = PyRenodeMonitor()  # type: ignore[assignment]
+            else:
+                port = self.monitor_port or self._launch(binary)  # type: ignore[arg-type]
+                if self.monitor is None:
+                    self.monitor = MonitorClient.connect("127.0.0.1", port, timeout=self.timeout, retry_for=self.timeout)
             self.state = EngineState.RUNNING
             self._setup_machine()
         except BaseException:
@@ -240,7 +250,7 @@ class RenodeEngine(Engine):
         if self.monitor is not None:
             if self.process is not None and state is not EngineState.FAILED:
                 try:
-                    self.monitor.sock.sendall(b"quit\n")
+                    self.monitor.sock.sendall(b"quit\n")  # type: ignore[union-attr]
                 except OSError:
                     pass
             self.monitor.close()

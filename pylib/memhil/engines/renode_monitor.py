@@ -230,3 +230,43 @@ class MonitorClient:
                 self.sock.close()
             except OSError:
                 pass
+
+
+class PyRenodeMonitor:
+    """The same ``execute`` interface over pyrenode3 (Renode loaded into this Python process):
+    ``pyrenode3.wrappers.Monitor().execute(cmd) -> (output, error)``. Commands run in-process
+    and block; the ``timeout`` argument cannot interrupt them."""
+
+    def __init__(self) -> None:
+        try:
+            from pyrenode3.wrappers import Monitor  # type: ignore[import-not-found]
+
+            self._monitor = Monitor()
+        except Exception as exc:  # noqa: BLE001 - pyrenode3 raises .NET and loader errors
+            raise EngineError(f"pyrenode3 could not load Renode: {exc}", hint="set PYRENODE_PKG/PYRENODE_BIN/PYRENODE_BUILD_DIR (see pyrenode3's README) or use backend='telnet'") from exc
+        self.prompt = "(pyrenode3)"
+        self.commands: list[str] = []
+        self.closed = False
+
+    def execute(self, cmd: str, *, timeout: float | None = None) -> str:
+        if self.closed:
+            raise ProtocolError("the pyrenode3 monitor is closed", hint="start the engine again")
+        if "\n" in cmd or "\r" in cmd:
+            raise EngineError("a monitor command must be one line", hint="split it into several commands", command=cmd)
+        if any(word in cmd for word in _FORBIDDEN):
+            raise EngineError("memhil never starts Renode's GDB server: it binds every network interface", hint="use monitor hooks (cpu AddHook) instead", command=cmd)
+        trace.debug("-> %s", cmd)
+        self.commands.append(cmd)
+        out, err = self._monitor.execute(cmd)
+        out, err = clean(str(out or "")).strip(), clean(str(err or "")).strip()
+        if err or is_error(out):
+            raise RenodeCommandError(f"Renode refused `{cmd}`: {(err or out)[:300]}", hint="check the command's arguments and the platform/ELF paths", command=cmd)
+        return out
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            try:
+                self._monitor.execute("emulation Clear")
+            except Exception:  # noqa: BLE001 - best effort on the way out
+                pass
