@@ -175,9 +175,12 @@ class Session:
             self.sampler.take(int(self.virtual_time() * 1e6), walk.to_snapshot().blocks.values())
 
     def drain(self) -> None:
+        """Take in what the capture holds; the timeline log then extends to the current virtual time."""
         drain = getattr(self.capture, "drain", None)
         if drain is not None:
             drain()
+        if self.timeline is not None and self.engine is not None:
+            self.timeline.tick(int(round(self.engine.virtual_time() * 1e6)))
 
     def virtual_time(self) -> float:
         return self._need_engine().virtual_time()

@@ -90,6 +90,16 @@ class HeapKeywords:
         return self.ctx.current().walk_heap().memused_text()
 
     @keyword
+    def get_snapshot_site_report(self, snapshot: str):
+        """Returns live memory by allocation site at a named snapshot as a report object (``total_size``, ``rows``;
+        ``as_dict()``), comparable with what `Get Memory Report At` returns from the timeline."""
+        from memhil.report.memreport import site_report
+
+        session = self.ctx.current()
+        snap = session.snapshot(snapshot)
+        return site_report(snap.blocks.values(), session.symbolizer, t_us=snap.t_us)
+
+    @keyword
     def get_heap_report(self, snapshot: str | None = None) -> str:
         """Returns live memory by allocation site (``file line:N size:N``), now or at a named snapshot."""
         from memhil.report.memreport import format_mem_report, site_report

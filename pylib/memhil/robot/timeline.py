@@ -52,7 +52,12 @@ class TimelineKeywords:
     @keyword
     def get_all_time_size(self, module: str | None = None, directory: str | None = None, interval: str = "100ms",
                           workers: int | None = None) -> list:
-        """Returns ``[(t_ms, bytes)]``: the local maximum of live bytes in each interval of virtual time."""
+        """Returns ``[(t_ms, bytes)]``: the local maximum of live bytes in each interval of virtual time
+        (intervals without events are left out: the level holds). ``workers`` parses the files in parallel."""
+        if workers is not None:
+            workers = int(workers)
+            if workers < 1:
+                raise ConfigError(f"workers must be at least 1, not {workers}", hint="use 1 or more parsing processes")
         reader = self._open(directory, interval, workers)
         mid = self.ctx.options.modules.id(module) if module is not None else None
         return reader.all_time_size(module=mid)
@@ -63,6 +68,20 @@ class TimelineKeywords:
         reader = self._open(directory, interval, None)
         resolver = self.ctx.session.symbolizer if self.ctx.session is not None and self.ctx.session.image is not None else None
         return reader.report_at(int(parse_duration(time) * 1000), resolver)
+
+    @keyword
+    def get_timeline_files(self, directory: str | None = None) -> list[str]:
+        """Returns the log files of the running timeline log (or all in ``directory``), oldest first."""
+        path = Path(directory) if directory else self.directory
+        if path is None:
+            raise ConfigError("no timeline log", hint="call Start Timeline Log first, or give a directory")
+        pattern = "memlog*.bin"
+        writer = self.ctx.session.timeline if self.ctx.session is not None else None
+        if writer is not None:
+            self.ctx.session.drain()
+            writer.flush()
+            pattern = f"memlog*_{writer.run_id}-*.bin"  # this run's files, not those of earlier runs kept beside them
+        return sorted((str(p) for p in path.glob(pattern)), key=lambda p: int(p.rsplit("-", 1)[1].split(".")[0]))
 
     @keyword
     def save_timeline_plot(self, path: str, leak_sites: list | None = None, directory: str | None = None) -> str:
