@@ -53,9 +53,10 @@ def test_run_for_is_exact_repeatedly(qemu_engine, minifw, platform):
     assert round((engine.virtual_time() - start) * 1000) == 1258
 
 
-def test_breakpoint_sees_arguments_and_target_stays_stopped(qemu_engine, minifw, platform):
+@pytest.mark.parametrize("emulate_entry", [True, False], ids=["entry-emulated", "single-step"])
+def test_breakpoint_sees_arguments_and_target_stays_stopped(qemu_engine, minifw, platform, emulate_entry):
     info = FirmwareInfo.load(minifw)
-    engine = qemu_engine()
+    engine = qemu_engine(emulate_entry=emulate_entry)
     engine.start(platform, minifw)
     seen = []
 

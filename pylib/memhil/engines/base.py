@@ -202,11 +202,21 @@ class Engine(abc.ABC):
         tail and the log path.
         """
         regex = re.compile(rf"^[^\n]*?(?:{pattern})[^\n]*\n", re.MULTILINE)
+        return self.wait_for_text(regex, timeout, what=f"console line matching {pattern!r}",
+                                  hint="check the firmware prints it (see the console log), or raise the timeout")
+
+    def wait_for_text(self, regex: str | re.Pattern[str], timeout: float, *, what: str | None = None,
+                      hint: str = "see the console log") -> re.Match[str]:
+        """Run the target until the unconsumed console text matches ``regex`` (may span lines); consume it.
+
+        ``timeout`` is virtual seconds; on timeout, :class:`ConsoleTimeout` carries the console tail and log path."""
+        if isinstance(regex, str):
+            regex = re.compile(regex, re.MULTILINE)
         match = self._run_until_console(regex, timeout)
         if match is None:
             raise ConsoleTimeout(
-                f"no console line matching {pattern!r} within {timeout:g} s of virtual time",
-                hint="check the firmware prints it (see the console log), or raise the timeout",
+                f"no {what or f'console text matching {regex.pattern!r}'} within {timeout:g} s of virtual time",
+                hint=hint,
                 log=str(self.console.path) if self.console.path else None,
                 console_tail=self.console.tail(),
             )

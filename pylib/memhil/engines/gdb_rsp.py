@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import socket
+import struct
 import threading
 import time
 from typing import Iterable, Sequence
@@ -115,6 +116,7 @@ class GdbClient:
         self._pending_acks = 0
         self.running = False
         self.closed = False
+        self.target_xml = b""
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
@@ -161,9 +163,29 @@ class GdbClient:
         if self.features.get("QStartNoAckMode") != "-":
             if self.transact(b"QStartNoAckMode") == b"OK":
                 self.ack_mode = False
+        if self.features.get("qXfer:features:read") == "+":
+            # reading the target description is what GDB does; QEMU only accepts 'P'
+            # register writes from a client that has read it (and drops the legacy FPA
+            # registers from 'g' replies then)
+            self.target_xml = self.read_xfer(b"features", b"target.xml")
         vcont = self.transact(b"vCont?")
         if vcont.startswith(b"vCont"):
             self._vcont = {a for a in vcont[5:].decode("ascii", "replace").split(";") if a}
+
+    def read_xfer(self, obj: bytes, annex: bytes) -> bytes:
+        """``qXfer:<obj>:read:<annex>:offset,length`` until the last chunk (E.4)."""
+        out = bytearray()
+        while True:
+            reply = self.transact(b"qXfer:%s:read:%s:%x,%x" % (obj, annex, len(out), self.packet_size - 8))
+            if not reply or reply[:1] not in (b"m", b"l"):
+                self._check_error(reply, f"reading {obj.decode()}:{annex.decode()}")
+                return bytes(out)
+            out += reply[1:]
+            if reply[:1] == b"l" or len(out) > 1 << 20:
+                return bytes(out)
+
+    def write_register(self, number: int, value: int) -> None:
+        self._check_ok(self.transact(b"P%x=" % number + struct.pack("<I", value & 0xFFFFFFFF).hex().encode()), f"writing register {number}")
 
     def close(self) -> None:
         if self.closed:
@@ -344,6 +366,7 @@ class GdbClient:
         for p in prefix + [cmd]:
             trace.debug("-> %r", p)
         self._write(b"".join(encode_packet(p) for p in prefix + [cmd]))
+        self.running = True  # even if a prefix reply is bad below: the continue was sent
         for p in prefix:
             self._check_ok(self.recv_packet(), p.decode("ascii", "replace"))
         self.running = True

@@ -29,6 +29,7 @@ import weakref
 from pathlib import Path
 from typing import Callable
 
+from memhil.engines import thumb_emulate
 from memhil.engines.base import CORE_REGS, Breakpoint, BreakpointCallback, Capability, ConsoleLog, Engine, EngineState
 from memhil.engines.console_socket import ConsoleSocket, connect_socket
 from memhil.engines.firmware import FirmwareInfo
@@ -88,7 +89,8 @@ class QemuEngine(Engine):
     package = "qemu-system-arm"
 
     def __init__(self, *, binary: str = "qemu-system-arm", timeout: float = 10.0, run_timeout: float = 120.0,
-                 icount_shift: int = 0, extra_args: tuple[str, ...] = (), boot_to_main: bool = True) -> None:
+                 icount_shift: int = 0, extra_args: tuple[str, ...] = (), boot_to_main: bool = True,
+                 emulate_entry: bool = True) -> None:
         super().__init__()
         if not 0 <= int(icount_shift) <= 10:
             raise EngineError(f"icount shift {icount_shift} is out of range", hint="use 0..10 (0: one instruction per ns)")
@@ -111,6 +113,11 @@ class QemuEngine(Engine):
         self._breakpoints: dict[int, list[Breakpoint]] = {}
         self._next_bp_id = 1
         self._halted_pc: int | None = None
+        self._halted_regs: dict[str, int] | None = None
+        #: leave breakpoints by executing a PUSH/NOP entry on the host instead of stepping
+        self.emulate_entry = emulate_entry
+        self._entry_code: dict[int, thumb_emulate.EntryInstruction | None] = {}
+        self._p_ok: bool | None = None
         self._watch: re.Pattern[str] | None = None
         self._watch_lock = threading.Lock()
         self._wall_run = 0.0  # virtual time proxy when the firmware has no uptime counter
@@ -243,6 +250,7 @@ class QemuEngine(Engine):
         self.check_running()
         self._qmp("system_reset")
         self._halted_pc = None
+        self._halted_regs = None
         self._wall_run = 0.0
         if self.boot_to_main and self.firmware and self.firmware.address("main") is not None:
             self._run_to(self.firmware.symbols["main"])
@@ -300,6 +308,7 @@ class QemuEngine(Engine):
 
     def write_memory(self, address: int, data: bytes) -> None:
         self.check_running()
+        self._entry_code.clear()  # code may have changed
         self._gdb_call(self.client.write_memory, address, bytes(data))  # type: ignore[union-attr]
 
     def read_registers(self) -> dict[str, int]:
@@ -343,12 +352,39 @@ class QemuEngine(Engine):
         client = self.client
         pc = self._halted_pc
         if pc is not None and (pc in self._breakpoints or pc == self._barrier_bp):
-            self._gdb_call(client.step_over_breakpoint, pc, 2, self.timeout)  # type: ignore[union-attr]
+            prefix = self._emulated_entry(pc)
+            if prefix is not None:
+                self._gdb_call(client.resume, prefix=prefix)  # type: ignore[union-attr]
+            else:
+                self._gdb_call(client.step_over_breakpoint, pc, 2, self.timeout)  # type: ignore[union-attr]
         else:
             self._gdb_call(client.resume)  # type: ignore[union-attr]
         self._halted_pc = None
+        self._halted_regs = None
 
     _barrier_bp: int | None = None
+
+    def _emulated_entry(self, pc: int) -> list[bytes] | None:
+        """Requests that perform the instruction at ``pc`` on the host (see thumb_emulate)."""
+        if not self.emulate_entry or self._halted_regs is None:
+            return None
+        if pc not in self._entry_code:
+            self._entry_code[pc] = thumb_emulate.decode(self._gdb_call(self.client.read_memory, pc, 4))  # type: ignore[union-attr]
+        insn = self._entry_code[pc]
+        regs = self._halted_regs
+        if self._p_ok is None:  # probe 'P' once, writing pc with its own value
+            self._p_ok = self._gdb_call(self.client.transact, b"Pf=" + struct.pack("<I", pc).hex().encode()) == b"OK"  # type: ignore[union-attr]
+        if not self._p_ok:
+            return None
+        if insn is None or thumb_emulate.in_it_block(regs.get("xpsr", 0)):
+            return None
+        sp, data, new_pc = thumb_emulate.execute(insn, [regs[name] for name in CORE_REGS[:16]], pc)
+        prefix = []
+        if data:
+            prefix.append(b"M%x,%x:" % (sp, len(data)) + data.hex().encode())
+            prefix.append(b"Pd=" + struct.pack("<I", sp).hex().encode())
+        prefix.append(b"Pf=" + struct.pack("<I", new_pc).hex().encode())
+        return prefix
 
     def _wait(self, wall_timeout: float) -> tuple[StopReply, dict[str, int] | None]:
         stop = self._gdb_call(self.client.wait_stop, wall_timeout)  # type: ignore[union-attr]
@@ -358,6 +394,7 @@ class QemuEngine(Engine):
             raise err
         regs = decode_g(self._gdb_call(self.client.read_registers_raw))  # type: ignore[union-attr]
         self._halted_pc = regs["pc"]
+        self._halted_regs = regs
         return stop, regs
 
     def _dispatch(self, regs: dict[str, int]) -> None:
