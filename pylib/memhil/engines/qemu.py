@@ -474,8 +474,6 @@ class QemuEngine(Engine):
                 if barrier_pc not in self._breakpoints:
                     self._gdb_call(self.client.remove_breakpoint, barrier_pc)  # type: ignore[union-attr]
                 self._barrier_bp = None
-        if self._halted_pc == barrier_pc and barrier_pc in self._breakpoints:
-            pass  # a user hook on the barrier itself is not called for the host's own stop
         return by_console
 
     def _run_sliced(self, reached: Callable[[], bool], watch, wall: float, slice_s: float = 0.02) -> bool:
