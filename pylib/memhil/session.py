@@ -201,9 +201,10 @@ class Session:
         engine = self._need_engine()
         ready = re.compile(rf"[\s\S]*{prompt}")  # greedy: consume through the last prompt seen
         if engine.console.search(ready) is None:
-            _wait_for_text(engine, ready.pattern, timeout)
+            engine.wait_for_text(ready, timeout, what="shell prompt", hint="check the firmware runs its shell (see the console log)")
         self.write_line(text)
-        match = _wait_for_text(engine, rf"^(?:{re.escape(text)}\n)?([\s\S]*?){prompt}", timeout)
+        match = engine.wait_for_text(rf"^(?:{re.escape(text)}\n)?([\s\S]*?){prompt}", timeout,
+                                     what=f"answer to {text!r}", hint="check the command exists in the firmware shell (see the console log)")
         self.drain()
         return match.group(1)
 
@@ -448,18 +449,3 @@ def _compare(actual: int, op: str, expected: int) -> bool:
         return _OPS[op](actual, expected)
     except KeyError:
         raise ConfigError(f"unknown comparison {op!r}", hint=f"use one of {' '.join(_OPS)}") from None
-
-
-def _wait_for_text(engine, pattern: str, timeout: float):
-    from memhil.errors import ConsoleTimeout
-
-    regex = re.compile(pattern)
-    match = engine._run_until_console(regex, timeout)
-    if match is None:
-        raise ConsoleTimeout(
-            f"no answer matching {pattern!r} within {timeout:g} s of virtual time",
-            hint="check the command exists in the firmware shell (see the console log)",
-            log=str(engine.console.path) if engine.console.path else None,
-            console_tail=engine.console.tail(),
-        )
-    return match
