@@ -407,9 +407,12 @@ class QemuEngine(Engine):
         while True:
             self._resume()
             stop, regs = self._wait(max(deadline - time.monotonic(), 0.01))
-            if until(stop, regs):
-                return stop
+            finished = until(stop, regs)
+            # a stop on a user breakpoint is a hit whatever else ended the run (console match, interrupt):
+            # the next resume steps over the instruction, so a hit not dispatched now would be lost
             self._dispatch(regs)
+            if finished:
+                return stop
 
     def _run_to(self, address: int) -> None:
         """Run to ``address`` once (boot to main) with a temporary breakpoint."""
@@ -488,10 +491,9 @@ class QemuEngine(Engine):
                     stop, regs = self._wait(max(deadline - time.monotonic(), 0.01))
                 finally:
                     timer.cancel()
+                self._dispatch(regs)  # a no-op unless stopped on a user breakpoint (also when interrupted there)
                 if watch is not None and self.console.search(watch, consume=False):
                     return True
-                if stop.signal != SIGINT:
-                    self._dispatch(regs)
                 if reached():
                     return False
         finally:
