@@ -8,8 +8,10 @@ cd "$(dirname "$0")/.."
 need=()
 command -v qemu-system-arm   >/dev/null || need+=(qemu-system-arm)
 command -v arm-none-eabi-gcc >/dev/null || need+=(gcc-arm-none-eabi)
-[ -e /usr/lib/arm-none-eabi/newlib/libc.a ] || [ -d /usr/lib/arm-none-eabi/lib ] || need+=(libnewlib-arm-none-eabi)
-command -v valgrind          >/dev/null || need+=(valgrind)
+[ -e /usr/lib/arm-none-eabi/newlib/libc.a ] || need+=(libnewlib-arm-none-eabi)
+command -v valgrind          >/dev/null || need+=(valgrind)          # memcheck, ms_print, <valgrind/memcheck.h>
+command -v gdb-multiarch     >/dev/null || need+=(gdb-multiarch)     # the reference the unwinder is tested against
+command -v pgrep             >/dev/null || need+=(procps)
 command -v gcc               >/dev/null || need+=(gcc)
 command -v make              >/dev/null || need+=(make)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
