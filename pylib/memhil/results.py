@@ -369,10 +369,24 @@ def build_summary(session, *, firmware_modules: dict[int, int] | None = None) ->
         "anomaly_count": len(ledger.anomalies),
         "anomalies": [{"kind": a.kind, "seq": a.seq, "ptr": _hex(a.ptr), "detail": a.detail} for a in ledger.anomalies[:100]],
         "snapshots": list(session.snapshots),
+        "stacks": _stacks(session),
     }
     if reason:
         data["leak_sites_reason"] = reason
     return data
+
+
+def _stacks(session) -> dict:
+    """High-water marks of the target's painted stacks (``used`` None where a stack is not painted)."""
+    if session.engine is None or session.image is None:
+        return {}
+    from memhil.targetmap.rundir import stack_summary
+
+    try:
+        return stack_summary(session)
+    except Exception as exc:  # noqa: BLE001 - the results must still be written
+        log.warning("no stack high-water marks: %s", exc)
+        return {}
 
 
 def _last_walk_blocks(session) -> list[LiveBlock]:

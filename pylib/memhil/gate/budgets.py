@@ -22,6 +22,9 @@ The file is TOML. Sizes are integers (bytes) or strings with a unit (``"8 KiB"``
     integrity = true           # a broken heap node found by the walk at stop fails the gate (default true)
     max_anomalies = 100        # ledger anomalies (unknown frees, lost events) allowed; default: not checked
 
+    [stacks]                   # stack high-water marks (firmware that paints its stacks), by stack name
+    main = "6 KiB"
+
     [baseline]                 # only with --baseline RUN_DIR
     tolerance_pct = 5          # module current/peak may grow this many percent over the baseline...
     tolerance_bytes = "512 B"  # ...or this many bytes; growth beyond every tolerance given fails
@@ -81,6 +84,7 @@ class Budgets:
     max_anomalies: int | None = None
     tolerance_pct: float | None = None
     tolerance_bytes: int | None = None
+    stacks: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: str | Path) -> "Budgets":
@@ -145,9 +149,9 @@ class _Reader:
     def read(self, doc: dict[str, Any]) -> Budgets:
         b = Budgets(self.source)
         for name, value in doc.items():
-            if name not in _SECTIONS and name not in ("modules", "module_names"):
+            if name not in _SECTIONS and name not in ("modules", "module_names", "stacks"):
                 raise self.error(name if isinstance(value, dict) else None, None if isinstance(value, dict) else name,
-                                 f"unknown section or key {name!r}", f"use {', '.join(['modules', 'module_names', *_SECTIONS])}")
+                                 f"unknown section or key {name!r}", f"use {', '.join(['modules', 'module_names', 'stacks', *_SECTIONS])}")
             if not isinstance(value, dict):
                 raise self.error(None, name, f"{name!r} must be a table ([{name}])", f"write [{name}] and its keys below it")
         for key, value in doc.get("module_names", {}).items():
@@ -161,6 +165,8 @@ class _Reader:
                 raise self.error("modules", key, f"modules.{key} must be a table", f"write [modules.{key}] with current/peak/leak_per_hour below it")
             b.modules[key.upper()] = self.module(table, value)
             b.module_lines[key.upper()] = self.line_of(table) or 0
+        for key, value in doc.get("stacks", {}).items():
+            b.stacks[key] = self.size("stacks", key, value)
         leaks = doc.get("leaks", {})
         self.only("leaks", leaks)
         b.leaks_fail = self.boolean("leaks", "fail", leaks.get("fail", True))

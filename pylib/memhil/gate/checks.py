@@ -172,6 +172,7 @@ def run_gate(runs: list[RunResults], budgets: Budgets, *, suppressions=None, bas
             result.checks.append(_heap_check(run))
         if budgets.max_anomalies is not None:
             result.checks.append(_anomaly_check(run, budgets.max_anomalies))
+        result.checks += _stack_checks(run, budgets)
         if baseline is not None:
             result.checks += _baseline_checks(run, _match(run, runs, baseline), budgets)
     if result.checks and all(c.status == SKIP for c in result.checks):
@@ -278,6 +279,24 @@ def _heap_check(run: RunResults) -> Check:
         return Check(run.name, "heap integrity", PASS, f"{heap.get('nodes', '?')} nodes walked, no broken node")
     errors = heap.get("errors") or ["(no detail)"]
     return Check(run.name, "heap integrity", FAIL, errors[0].splitlines()[0], "\n".join(errors))
+
+
+def _stack_checks(run: RunResults, budgets: Budgets) -> list[Check]:
+    """One check per budgeted stack: its high-water mark stays below the limit."""
+    stacks = run.data.get("stacks") or {}
+    checks = []
+    for name, limit in budgets.stacks.items():
+        entry = stacks.get(name)
+        if entry is None:
+            known = ", ".join(stacks) or "none recorded"
+            checks.append(Check(run.name, f"stack {name}", SKIP, f"no stack named {name!r} in this run (stacks: {known})"))
+        elif entry.get("used") is None:
+            checks.append(Check(run.name, f"stack {name}", SKIP, f"not measurable: {entry.get('note') or 'the stack is not painted'}"))
+        else:
+            used = int(entry["used"])
+            checks.append(Check(run.name, f"stack {name}", PASS if used < limit else FAIL,
+                                f"high-water mark {_size(used)} of {_size(entry.get('size'))} (limit {_size(limit)})"))
+    return checks
 
 
 def _anomaly_check(run: RunResults, limit: int) -> Check:
