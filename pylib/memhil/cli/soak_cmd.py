@@ -1,0 +1,102 @@
+"""Run a firmware for a long stretch of virtual time (e.g. 24 h in about a minute) with trace capture and the
+timeline log on, then report what grew: leak sites with their call stacks and rate per virtual hour, module
+usage, the emulator's and memhil's own cost, and the timeline as a picture (timeline.png, timeline.html)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from memhil.units import format_duration, parse_duration, parse_size
+
+NAME = "soak"
+HELP = "run a firmware for hours of virtual time and report leaks and the memory timeline"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("firmware", help="firmware ELF")
+    p.add_argument("--duration", default="24h", help="virtual time to run, e.g. 24h, 90min (default 24h)")
+    p.add_argument("--engine", default="qemu", help="emulator engine: qemu (default) or renode")
+    p.add_argument("--platform", default="stm32f4", help="board under platforms/ (default stm32f4)")
+    p.add_argument("--capture", default="trace", choices=("trace", "hooks"), help="capture mode (default trace: cheapest that sees every call)")
+    p.add_argument("--outdir", default="out/soak", help="run directory (default out/soak)")
+    p.add_argument("--max-file-size", default="96MiB", help="timeline log rotation size (default 96MiB)")
+    p.add_argument("--max-files", type=int, default=10, help="timeline log files kept (default 10)")
+    p.add_argument("--modules", default=None, help="module names, e.g. NET=1,FS=2 (default the product's)")
+    p.add_argument("--steps", type=int, default=48, help="progress steps (each one a sample of live memory)")
+
+
+def run(args) -> int:
+    from memhil.errors import ConfigError
+    from memhil.modules import ModuleMap
+    from memhil.resources import engine_usage, self_usage
+    from memhil.session import Session, SessionOptions
+
+    seconds = parse_duration(args.duration)
+    if seconds <= 0:
+        raise ConfigError(f"--duration {args.duration!r} is zero", hint="give a positive duration, e.g. 24h")
+    if args.steps < 1:
+        raise ConfigError(f"--steps must be at least 1, not {args.steps}", hint="e.g. --steps 48")
+    max_bytes = parse_size(args.max_file_size)
+    out = Path(args.outdir)
+    options = SessionOptions(engine=args.engine, platform=args.platform, capture=args.capture, modules=ModuleMap.parse(args.modules))
+    session = Session(options, run_dir=out)
+    wall0 = time.monotonic()
+    with session:
+        session.start(args.firmware)
+        log_dir = session.start_timeline(out / "timeline", max_bytes=max_bytes, max_files=args.max_files)
+        step = seconds / args.steps
+        for i in range(args.steps):
+            session.run_for(step if i < args.steps - 1 else seconds - step * (args.steps - 1))
+            _progress(i + 1, args.steps, session.virtual_time(), time.monotonic() - wall0, session.ledger.total.current)
+        emulator = engine_usage(session.engine)
+        session.stop_timeline()
+        summary_path = session.write_summary()
+        data = session.summary()
+    sys.stderr.write("\n")
+    wall = time.monotonic() - wall0
+    print(f"memhil soak: {format_duration(seconds)} of virtual time in {wall:.1f} s wall ({seconds / wall:.0f}x)")
+    _print_leaks(data)
+    print("modules: " + ", ".join(f"{m['name']} {m['current']} B (peak {m['peak']})" for m in data["modules"].values() if m.get("peak")))
+    if emulator is not None:
+        print(emulator.format())
+    print(self_usage().format())
+    pictures = _timeline_pictures(log_dir, data, session)
+    print(f"results: {summary_path}" + "".join(f", {p}" for p in pictures))
+    return 0
+
+
+def _progress(done: int, total: int, virtual_s: float, wall_s: float, live: int) -> None:
+    width = 30
+    filled = width * done // total
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {format_duration(virtual_s):>12} virtual, "
+                     f"{wall_s:6.1f} s wall, {live} B live")
+    sys.stderr.flush()
+
+
+def _print_leaks(data: dict) -> None:
+    sites = data.get("leak_sites") or []
+    if not sites:
+        print("no growing leak site")
+        return
+    print(f"{len(sites)} growing leak site(s):")
+    for site in sites:
+        print(f"  {site['site']} ({site.get('function')}), module {site.get('module_name')}: {site['bytes']} B in {site['blocks']} blocks, "
+              f"{site['bytes_per_hour']:.0f} B per virtual hour, first seen at {format_duration(site.get('first_seen_s') or 0)}")
+        for stack in (site.get("stacks") or [])[:1]:
+            for f in stack.get("frames", [])[:8]:
+                print(f"      at {f.get('function')} ({f.get('file')}:{f.get('line')})")
+
+
+def _timeline_pictures(log_dir: Path, data: dict, session) -> list[Path]:
+    from memhil.timeline.export import plot_png, to_html
+    from memhil.timeline.reader import TimelineReader
+
+    reader = TimelineReader(log_dir, progress=False)
+    sites = [s["site"] for s in data.get("leak_sites") or []]
+    png, page = session.run_dir / "timeline.png", session.run_dir / "timeline.html"
+    names = session.options.modules.by_id
+    plot_png(reader, png, sites, resolver=session.symbolizer, module_names=names, title="memhil soak")
+    to_html(reader, page, leak_sites=sites, resolver=session.symbolizer, module_names=names)
+    return [png, page]

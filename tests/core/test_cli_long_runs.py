@@ -1,0 +1,60 @@
+"""memhil soak, timeline and report: a short real soak, then the queries on what it wrote, and bad input."""
+
+import json
+
+import pytest
+
+from memhil.cli import main
+
+
+@pytest.fixture(scope="module")
+def soak_dir(tmp_path_factory, firmware):
+    out = tmp_path_factory.mktemp("soak")
+    elf = firmware("leak_demo")
+    assert main(["soak", str(elf), "--duration", "40s", "--steps", "4", "--outdir", str(out)]) == 0
+    return out, elf
+
+
+@pytest.mark.emulator
+def test_soak_reports_the_leak_and_draws_the_timeline(soak_dir, capsys):
+    out, _ = soak_dir
+    data = json.loads((out / "summary.json").read_text())
+    assert [s["function"] for s in data["leak_sites"]] == ["app_build_response"]
+    assert data["leak_sites"][0]["site"].endswith("apps/leak_demo/app.c:20")
+    assert 39.9 <= data["virtual_s"] <= 40.1
+    assert (out / "timeline.png").stat().st_size > 10_000 and (out / "timeline.html").read_text().startswith("<!")
+    assert list((out / "timeline").glob("memlog*.bin"))
+
+
+@pytest.mark.emulator
+def test_timeline_report_at_a_time_and_series(soak_dir, capsys, tmp_path):
+    out, elf = soak_dir
+    assert main(["timeline", str(out / "timeline"), "--elf", str(elf), "--at", "30s"]) == 0
+    text = capsys.readouterr().out
+    assert "app.c" in text and "line:20" in text and "app_build_response" in text
+    assert main(["timeline", str(out / "timeline"), "--module", "APP", "--csv", str(tmp_path / "t.csv")]) == 0
+    assert "peak" in capsys.readouterr().out
+    assert (tmp_path / "t.csv").read_text().count("\n") > 100
+
+
+@pytest.mark.emulator
+def test_report_text_and_json(soak_dir, capsys):
+    out, _ = soak_dir
+    assert main(["report", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "LEAK" in text and "app_build_response" in text and "heap: intact" in text and "stack main: high-water" in text
+    assert main(["report", str(out), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["soak", "x.elf", "--duration", "0s"], "is zero"),
+    (["soak", "x.elf", "--duration", "3 fortnights"], "unknown time unit"),
+    (["soak", "x.elf", "--steps", "0"], "--steps must be at least 1"),
+    (["timeline", "/nonexistent/logs"], "does not exist"),
+    (["timeline", "/tmp", "--interval", "10us"], "shorter than 1 ms"),
+    (["report", "/nonexistent/run"], "does not exist"),
+])
+def test_bad_input_exits_2_with_a_reason(argv, fragment, capsys):
+    assert main(argv) == 2
+    assert fragment in capsys.readouterr().err
