@@ -47,6 +47,8 @@ MAX_SAMPLES = 256
 SAMPLE_CHUNKS = 8
 #: the shortest chunk worth a sample, seconds of virtual time
 MIN_CHUNK_S = 0.1
+#: fragmentation samples kept in a summary (the newest)
+MAX_FRAGMENTATION_SAMPLES = 1000
 #: stacks stored per leak site
 MAX_STACKS = 4
 
@@ -370,6 +372,8 @@ def build_summary(session, *, firmware_modules: dict[int, int] | None = None) ->
         "anomalies": [{"kind": a.kind, "seq": a.seq, "ptr": _hex(a.ptr), "detail": a.detail} for a in ledger.anomalies[:100]],
         "snapshots": list(session.snapshots),
         "stacks": _stacks(session),
+        "fragmentation": [{"t_s": round(f.t_us / 1e6, 6), "free": f.free_bytes, "largest_free": f.largest_free}
+                          for f in session.fragmentation[-MAX_FRAGMENTATION_SAMPLES:]],
     }
     if reason:
         data["leak_sites_reason"] = reason

@@ -56,6 +56,8 @@ class Session:
         self.capture = None
         self.ledger = Ledger()
         self.snapshots: dict[str, Snapshot] = {}
+        self.fragmentation: list = []  # FragmentationSample per sample (memhil.targetmap.render)
+        self._walk_unavailable = False
         self._memory: dict[str, object] = {}  # per snapshot: memory read for reachability
         self.timeline = None
         self._symbolizer = None
@@ -162,17 +164,31 @@ class Session:
             self.sample()
 
     def sample(self) -> None:
-        """Record live bytes per (module, allocation pc) now: from the ledger, or a heap walk in snapshot mode."""
+        """Record live bytes per (module, allocation pc) now (from the ledger, or a heap walk in snapshot mode),
+        and the heap's fragmentation (free bytes, largest free block) from a walk where the ELF allows one."""
         mode = self.options.capture
+        if mode == "none":
+            return
+        t_us = int(self.virtual_time() * 1e6)
+        walk = self._sample_walk()
         if mode in ("hooks", "trace"):
-            self.sampler.take(int(self.virtual_time() * 1e6), self.ledger.live.values())
-        elif mode == "snapshot":
-            try:
-                walk = self.walk_heap()
-            except MemhilError as exc:
-                log.warning("no heap sample: %s", exc)
-                return
-            self.sampler.take(int(self.virtual_time() * 1e6), walk.to_snapshot().blocks.values())
+            self.sampler.take(t_us, self.ledger.live.values())
+        elif walk is not None:
+            self.sampler.take(t_us, walk.to_snapshot().blocks.values())
+        if walk is not None:
+            from memhil.targetmap.render import fragmentation_sample
+
+            self.fragmentation.append(fragmentation_sample(walk, t_us))
+
+    def _sample_walk(self):
+        if self._walk_unavailable:
+            return None
+        try:
+            return self.walk_heap()
+        except MemhilError as exc:  # e.g. no DWARF: say it once, keep sampling the ledger
+            log.warning("no heap walk for samples: %s", exc)
+            self._walk_unavailable = True
+            return None
 
     def drain(self) -> None:
         """Take in what the capture holds; the timeline log then extends to the current virtual time."""

@@ -58,3 +58,15 @@ def test_report_text_and_json(soak_dir, capsys):
 def test_bad_input_exits_2_with_a_reason(argv, fragment, capsys):
     assert main(argv) == 2
     assert fragment in capsys.readouterr().err
+
+
+@pytest.mark.emulator
+def test_fragmentation_is_sampled_and_drawn_under_the_map(soak_dir, capsys, tmp_path):
+    out, elf = soak_dir
+    frag = json.loads((out / "summary.json").read_text())["fragmentation"]
+    assert len(frag) >= 4
+    assert all(0 < f["largest_free"] <= f["free"] < 96 * 1024 for f in frag)
+    assert [f["t_s"] for f in frag] == sorted(f["t_s"] for f in frag)
+    png = tmp_path / "map.png"
+    assert main(["map", str(elf), str(out), "--png", str(png)]) == 0
+    assert "[heap]" in capsys.readouterr().out and png.stat().st_size > 10_000

@@ -38,9 +38,23 @@ def run(args) -> int:
     else:
         print(format_maps(tmap), end="")
     if args.png:
-        print(f"# picture: {plot_map_png(tmap, Path(args.png))}")
+        print(f"# picture: {plot_map_png(tmap, Path(args.png), _fragmentation(args.run_dir))}")
     if args.html:
         path = Path(args.html)
         path.write_text(format_html(tmap, args.png))
         print(f"# page: {path}")
     return 0
+
+
+def _fragmentation(run_dir: str | None) -> list:
+    """Fragmentation samples a run recorded (summary.json), for the picture's lower panel."""
+    from memhil.targetmap.render import FragmentationSample
+
+    summary = Path(run_dir) / "summary.json" if run_dir else None
+    if summary is None or not summary.is_file():
+        return []
+    try:
+        items = json.loads(summary.read_text()).get("fragmentation") or []
+        return [FragmentationSample(int(i["t_s"] * 1e6), int(i["free"]), int(i["largest_free"])) for i in items]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return []  # an older or damaged summary: the map is still drawn, without the curve
