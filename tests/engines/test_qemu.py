@@ -241,3 +241,16 @@ def test_calls_before_start_refused(platform):
     with pytest.raises(EngineError, match="not running"):
         engine.run_for(1)
     engine.stop()  # stopping a never-started engine is fine
+
+
+def test_early_line_never_costs_the_whole_timeout(qemu_engine, firmware, platform):
+    """A line already printed (or printed while the target is halted) ends the wait at once, in virtual time:
+    the wait must not run on to its timeout barrier because the reader's interrupt found the target halted."""
+    elf = firmware("module_stats", "release")
+    for _ in range(6):
+        engine = qemu_engine()
+        engine.start(platform, elf)
+        engine.wait_for_line("memhil module_stats release stm32f4 ready", timeout=30)
+        engine.wait_for_line("module 7 mem used size", timeout=30)
+        assert engine.virtual_time() < 1.0
+        engine.stop()

@@ -401,11 +401,16 @@ class QemuEngine(Engine):
         for bp in list(self._breakpoints.get(regs["pc"], ())):
             bp.callback(_Stop(self, regs))
 
-    def _run_loop(self, until: Callable[[StopReply, dict[str, int]], bool], wall_timeout: float) -> StopReply:
-        """Continue, dispatching breakpoint hits, until ``until(stop, regs)`` is true."""
+    def _run_loop(self, until: Callable[[StopReply, dict[str, int]], bool], wall_timeout: float,
+                  watch: re.Pattern[str] | None = None) -> StopReply:
+        """Continue, dispatching breakpoint hits, until ``until(stop, regs)`` is true. With ``watch``, a console
+        match that arrived while the target was halted (the reader's interrupt then had nothing to stop)
+        interrupts it right after the resume."""
         deadline = time.monotonic() + wall_timeout
         while True:
             self._resume()
+            if watch is not None and self.console.search(watch, consume=False):
+                self.client.interrupt()  # type: ignore[union-attr]
             stop, regs = self._wait(max(deadline - time.monotonic(), 0.01))
             finished = until(stop, regs)
             # a stop on a user breakpoint is a hit whatever else ended the run (console match, interrupt):
@@ -469,7 +474,11 @@ class QemuEngine(Engine):
 
         self._arm_watch(watch)
         try:
-            self._run_loop(done, wall)
+            # the awaited text may have come after the caller's check but before the watch was armed:
+            # the reader would then never interrupt, and the run would go on to the timeout barrier
+            if watch is not None and self.console.search(watch, consume=False):
+                return True
+            self._run_loop(done, wall, watch)
         finally:
             self._arm_watch(None)
             if self.state is EngineState.RUNNING:
@@ -484,6 +493,8 @@ class QemuEngine(Engine):
         self._arm_watch(watch)
         try:
             while True:
+                if watch is not None and self.console.search(watch, consume=False):
+                    return True  # matched before the watch was armed, or between slices
                 self._resume()
                 timer = threading.Timer(slice_s, self.client.interrupt)  # type: ignore[union-attr]
                 timer.start()
