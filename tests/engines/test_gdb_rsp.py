@@ -310,3 +310,15 @@ def test_lazy_acks_never_send_a_byte_while_running(make_client, target):
     mark = len(stub.chunks)
     assert client.read_memory(MEMORY_BASE, 2) == b"\x00\x01"
     assert b"".join(stub.chunks[mark:]).startswith(b"++$m")  # the OK and the stop reply, acked late
+
+
+def test_several_ranges_read_in_one_write(make_client, target):
+    """read_memory_many: every range (each split by PacketSize) goes out in a single pipelined write."""
+    client, stub = make_client(packet_size=0x44)
+    time.sleep(0.05)
+    first = len(stub.chunks)
+    header, empty, stack = client.read_memory_many([(MEMORY_BASE + 4, 8), (MEMORY_BASE, 0), (MEMORY_BASE + 40, 70)])
+    assert header == bytes(target.mem[4:12]) and empty == b"" and stack == bytes(target.mem[40:110])
+    sent = b"".join(stub.chunks[first:])
+    assert sent.count(b"$m") == 4  # 1 for the header, 3 for the 70-byte stack (32 bytes per m)
+    assert len([c for c in stub.chunks[first:] if b"$m" in c]) == 1

@@ -45,6 +45,31 @@ class StopContext(Protocol):
 BreakpointCallback = Callable[[StopContext], None]
 
 
+class EngineStop:
+    """The :class:`StopContext` every engine hands its breakpoint callbacks: memory goes through the
+    engine's own methods (so its caches stay right), registers are the ones captured at the stop when
+    ``complete`` (QEMU's ``g`` reply), else read from the engine on demand (Renode's hook record holds
+    only r0-r3, sp, lr, pc)."""
+
+    def __init__(self, engine: "Engine", regs: dict[str, int], *, complete: bool) -> None:
+        self._engine = engine
+        self._complete = complete
+        self.regs = regs
+        self.pc = regs["pc"]
+
+    def read_memory(self, address: int, size: int) -> bytes:
+        return self._engine.read_memory(address, size)
+
+    def read_memory_many(self, ranges: list[tuple[int, int]]) -> list[bytes]:
+        return self._engine.read_memory_many(ranges)
+
+    def write_memory(self, address: int, data: bytes) -> None:
+        self._engine.write_memory(address, data)
+
+    def read_registers(self) -> dict[str, int]:
+        return dict(self.regs) if self._complete else self._engine.read_registers()
+
+
 @dataclasses.dataclass(frozen=True)
 class Breakpoint:
     address: int
@@ -176,6 +201,10 @@ class Engine(abc.ABC):
     # -- state ---------------------------------------------------------------------
     @abc.abstractmethod
     def read_memory(self, address: int, size: int) -> bytes: ...
+
+    def read_memory_many(self, ranges: list[tuple[int, int]]) -> list[bytes]:
+        """Several ranges at once; engines that can pipeline the reads override this."""
+        return [self.read_memory(address, size) for address, size in ranges]
 
     @abc.abstractmethod
     def write_memory(self, address: int, data: bytes) -> None: ...

@@ -287,24 +287,41 @@ class GdbClient:
         return max((self.packet_size - 4) // 2, 16)
 
     def read_memory(self, address: int, size: int) -> bytes:
-        if size <= 0:
-            return b""
-        _check_range(address, size)
-        step = self.max_read
-        requests = [b"m%x,%x" % (a, min(step, address + size - a)) for a in range(address, address + size, step)]
-        out = bytearray()
-        for request, reply in zip(requests, self.transact_many(requests)):
-            self._check_error(reply, f"reading memory ({request.decode()})")
-            try:
-                chunk = bytes.fromhex(reply.decode("ascii"))
-            except ValueError:
-                raise ProtocolError(f"memory read reply is not hex: {reply[:60]!r}", hint="the stub sent a malformed reply") from None
-            if not chunk:
-                raise TargetError(f"reading memory ({request.decode()}) returned nothing", hint="check the address is mapped on this platform")
-            out += chunk
-        if len(out) != size:
-            raise ProtocolError(f"memory read returned {len(out)} bytes, asked for {size}", hint="the stub truncated a reply", address=address)
-        return bytes(out)
+        return self.read_memory_many([(address, size)])[0]
+
+    def read_memory_many(self, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
+        """Read several ranges in ONE pipelined write: every range split by PacketSize into ``m``
+        requests, all sent together, the replies read in order (E.2 'm')."""
+        requests: list[bytes] = []
+        spans: list[tuple[int, int, int]] = []  # (address, size, number of requests) per range
+        for address, size in ranges:
+            if size <= 0:
+                spans.append((address, 0, 0))
+                continue
+            _check_range(address, size)
+            step = self.max_read
+            parts = [b"m%x,%x" % (a, min(step, address + size - a)) for a in range(address, address + size, step)]
+            requests += parts
+            spans.append((address, size, len(parts)))
+        replies = iter(self.transact_many(requests) if requests else [])
+        chunks = iter(requests)
+        out: list[bytes] = []
+        for address, size, count in spans:
+            data = bytearray()
+            for _ in range(count):
+                request, reply = next(chunks), next(replies)
+                self._check_error(reply, f"reading memory ({request.decode()})")
+                try:
+                    chunk = bytes.fromhex(reply.decode("ascii"))
+                except ValueError:
+                    raise ProtocolError(f"memory read reply is not hex: {reply[:60]!r}", hint="the stub sent a malformed reply") from None
+                if not chunk:
+                    raise TargetError(f"reading memory ({request.decode()}) returned nothing", hint="check the address is mapped on this platform")
+                data += chunk
+            if len(data) != size:
+                raise ProtocolError(f"memory read returned {len(data)} bytes, asked for {size}", hint="the stub truncated a reply", address=address)
+            out.append(bytes(data))
+        return out
 
     def write_memory(self, address: int, data: bytes) -> None:
         if not data:

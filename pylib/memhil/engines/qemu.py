@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Callable
 
 from memhil.engines import thumb_emulate
-from memhil.engines.base import CORE_REGS, Breakpoint, BreakpointCallback, Capability, ConsoleLog, Engine, EngineState
+from memhil.engines.base import CORE_REGS, Breakpoint, BreakpointCallback, Capability, ConsoleLog, Engine, EngineState, EngineStop
 from memhil.engines.console_socket import ConsoleSocket, connect_socket
 from memhil.engines.firmware import FirmwareInfo
 from memhil.engines.gdb_rsp import SIGINT, GdbClient, StopReply
@@ -43,24 +43,6 @@ UPTIME_SYMBOL = "g_memhil_uptime_ms"
 BARRIER_SYMBOL = "g_memhil_barrier_ms"
 BARRIER_FUNCTION = "memhil_time_barrier"
 NO_BARRIER = (1 << 64) - 1
-
-
-class _Stop:
-    """The :class:`~memhil.engines.base.StopContext` handed to breakpoint callbacks."""
-
-    def __init__(self, engine: "QemuEngine", regs: dict[str, int]) -> None:
-        self._engine = engine
-        self.regs = regs
-        self.pc = regs["pc"]
-
-    def read_memory(self, address: int, size: int) -> bytes:
-        return self._engine._gdb_call(self._engine.client.read_memory, address, size)
-
-    def write_memory(self, address: int, data: bytes) -> None:
-        self._engine._gdb_call(self._engine.client.write_memory, address, data)
-
-    def read_registers(self) -> dict[str, int]:
-        return dict(self.regs)
 
 
 def decode_g(raw: bytes) -> dict[str, int]:
@@ -306,6 +288,10 @@ class QemuEngine(Engine):
         self.check_running()
         return self._gdb_call(self.client.read_memory, address, size)  # type: ignore[union-attr]
 
+    def read_memory_many(self, ranges: list[tuple[int, int]]) -> list[bytes]:
+        self.check_running()
+        return self._gdb_call(self.client.read_memory_many, ranges)  # type: ignore[union-attr]
+
     def write_memory(self, address: int, data: bytes) -> None:
         self.check_running()
         self._entry_code.clear()  # code may have changed
@@ -399,7 +385,7 @@ class QemuEngine(Engine):
 
     def _dispatch(self, regs: dict[str, int]) -> None:
         for bp in list(self._breakpoints.get(regs["pc"], ())):
-            bp.callback(_Stop(self, regs))
+            bp.callback(EngineStop(self, regs, complete=True))
 
     def _run_loop(self, until: Callable[[StopReply, dict[str, int]], bool], wall_timeout: float,
                   watch: re.Pattern[str] | None = None) -> StopReply:

@@ -35,7 +35,7 @@ import threading
 import time
 from pathlib import Path
 
-from memhil.engines.base import CORE_REGS, Breakpoint, BreakpointCallback, Capability, ConsoleLog, Engine, EngineState
+from memhil.engines.base import CORE_REGS, Breakpoint, BreakpointCallback, Capability, ConsoleLog, Engine, EngineState, EngineStop
 from memhil.engines.firmware import FirmwareInfo
 from memhil.engines.process import ChildProcess, find_program
 from memhil.engines.renode_monitor import MonitorClient, PyRenodeMonitor, ident, int_arg, parse_bytes, parse_int, parse_time, path_arg, time_arg
@@ -63,22 +63,6 @@ def hook_script(bp_id: int, log_path: Path) -> str:
         f"f.write('memhil-hook %d %d %d %d %d %d %d %d\\n' % ({int(bp_id)},pc,{regs},self.GetRegisterUlong(13),self.GetRegisterUlong(14)));"
         "f.close();machine.PauseAndRequestEmulationPause()"
     )
-
-
-class _RenodeStop:
-    def __init__(self, engine: "RenodeEngine", regs: dict[str, int]) -> None:
-        self._engine = engine
-        self.regs = regs
-        self.pc = regs["pc"]
-
-    def read_memory(self, address: int, size: int) -> bytes:
-        return self._engine.read_memory(address, size)
-
-    def write_memory(self, address: int, data: bytes) -> None:
-        self._engine.write_memory(address, data)
-
-    def read_registers(self) -> dict[str, int]:
-        return self._engine.read_registers()
 
 
 class _PtyReader:
@@ -299,7 +283,7 @@ class RenodeEngine(Engine):
             hits = self._new_hook_records()
             for bp_id, regs in hits:
                 for bp in [b for bps in self._breakpoints.values() for b in bps if b.id == bp_id]:
-                    bp.callback(_RenodeStop(self, regs))
+                    bp.callback(EngineStop(self, regs, complete=False))
             remaining = round(end - self._machine_time(), 6)
             if not hits:
                 break
