@@ -143,6 +143,15 @@ def parse_bytes(text: str, expected: int) -> bytes:
     return bytes(values)
 
 
+def check_command(cmd: str) -> None:
+    """Refuse what no monitor command of memhil's may be: several lines, or Renode's GDB server
+    (it binds every network interface)."""
+    if "\n" in cmd or "\r" in cmd:
+        raise EngineError("a monitor command must be one line", hint="split it into several commands", command=cmd)
+    if any(word in cmd for word in _FORBIDDEN):
+        raise EngineError("memhil never starts Renode's GDB server: it binds every network interface", hint="use monitor hooks (cpu AddHook) instead", command=cmd)
+
+
 class MonitorClient:
     """One telnet connection to Renode's monitor (loopback only)."""
 
@@ -202,10 +211,7 @@ class MonitorClient:
         """Run one monitor command; return its output without prompt, echo and colours."""
         if self.closed:
             raise ProtocolError("the Renode monitor connection is closed", hint="start the engine again")
-        if "\n" in cmd or "\r" in cmd:
-            raise EngineError("a monitor command must be one line", hint="split it into several commands", command=cmd)
-        if any(word in cmd for word in _FORBIDDEN):
-            raise EngineError("memhil never starts Renode's GDB server: it binds every network interface", hint="use monitor hooks (cpu AddHook) instead", command=cmd)
+        check_command(cmd)
         trace.debug("-> %s", cmd)
         self.commands.append(cmd)
         try:
@@ -251,10 +257,7 @@ class PyRenodeMonitor:
     def execute(self, cmd: str, *, timeout: float | None = None) -> str:
         if self.closed:
             raise ProtocolError("the pyrenode3 monitor is closed", hint="start the engine again")
-        if "\n" in cmd or "\r" in cmd:
-            raise EngineError("a monitor command must be one line", hint="split it into several commands", command=cmd)
-        if any(word in cmd for word in _FORBIDDEN):
-            raise EngineError("memhil never starts Renode's GDB server: it binds every network interface", hint="use monitor hooks (cpu AddHook) instead", command=cmd)
+        check_command(cmd)
         trace.debug("-> %s", cmd)
         self.commands.append(cmd)
         out, err = self._monitor.execute(cmd)
