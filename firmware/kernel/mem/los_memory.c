@@ -451,17 +451,28 @@ VOID *LOS_MemAllocAlign(VOID *pool, UINT32 size, UINT32 boundary)
     return OsMemAllocTagged(pool, size, boundary, OS_MEM_TRACE_MODULE_UNTRACKED);
 }
 
+/* Common start of the calls that take a block back (free, realloc): record the caller's LRs, lock, and find
+ * the used node of ptr. Returns NULL, with the lock released again, for a pointer that is not a used block. */
+static LosMemDynNode *OsMemLockUsedNode(VOID *pool, VOID *ptr, OsMemCallCtx *ctx, UINT32 *intSave)
+{
+    OsMemRecordLR(ctx);
+    *intSave = LOS_IntLock();
+    LosMemDynNode *node = OsMemUsedNodeGet(pool, ptr, TRUE);
+    if (node == NULL) {
+        LOS_IntRestore(*intSave);
+    }
+    return node;
+}
+
 UINT32 LOS_MemFree(VOID *pool, VOID *ptr)
 {
     OsMemCallCtx ctx;
     if (pool == NULL || ptr == NULL || !OS_MEM_IS_ALIGNED(ptr, sizeof(UINT32))) {
         return LOS_NOK;
     }
-    OsMemRecordLR(&ctx);
-    UINT32 intSave = LOS_IntLock();
-    LosMemDynNode *node = OsMemUsedNodeGet(pool, ptr, TRUE);
+    UINT32 intSave;
+    LosMemDynNode *node = OsMemLockUsedNode(pool, ptr, &ctx, &intSave);
     if (node == NULL) {
-        LOS_IntRestore(intSave);
         return LOS_NOK;
     }
     UINT32 nodeSize = OsMemNodeSize(node);
@@ -477,11 +488,9 @@ UINT32 LOS_MemFree(VOID *pool, VOID *ptr)
 VOID *OsMemReallocTagged(VOID *pool, VOID *ptr, UINT32 size, UINT32 module)
 {
     OsMemCallCtx ctx;
-    OsMemRecordLR(&ctx);
-    UINT32 intSave = LOS_IntLock();
-    LosMemDynNode *node = OsMemUsedNodeGet(pool, ptr, TRUE);
+    UINT32 intSave;
+    LosMemDynNode *node = OsMemLockUsedNode(pool, ptr, &ctx, &intSave);
     if (node == NULL) {
-        LOS_IntRestore(intSave);
         return NULL;
     }
     UINT32 oldUsable = OsMemUsable(node, ptr);
