@@ -44,27 +44,25 @@ def symbolize(elf: Path, addresses: Sequence[int], count: int) -> dict[str, floa
     if not addresses:
         raise MemhilError("no addresses to symbolize", hint="the soak run produced no events with call stacks")
     image = Image.open(elf)
-    sym = Symbolizer(image)
     seq = list(addresses)
-    started = time.perf_counter()
-    done = 0
-    while done < count:
-        for pc in islice(seq, min(len(seq), count - done)):
-            sym.site(pc, is_return_address=True)
-        done += min(len(seq), count - done)
-    seconds = time.perf_counter() - started
+    seconds = _time_lookups(Symbolizer(image).site, seq, count)
     # the same through frame() (no file:line string): shows what site()'s path formatting costs
-    sym = Symbolizer(image)
-    started = time.perf_counter()
-    done = 0
-    while done < count:
-        for pc in islice(seq, min(len(seq), count - done)):
-            sym.frame(pc, is_return_address=True)
-        done += min(len(seq), count - done)
-    frame_s = time.perf_counter() - started
+    frame_s = _time_lookups(Symbolizer(image).frame, seq, count)
     return {"symbolize_addrs": count, "symbolize_distinct": len(set(seq)), "symbolize_s": seconds,
             "symbolize_addrs_per_s": count / seconds, "symbolize_1m_s": seconds * 1_000_000 / count,
             "symbolize_frame_addrs_per_s": count / frame_s}
+
+
+def _time_lookups(lookup: Callable[..., object], seq: Sequence[int], count: int) -> float:
+    """Seconds for ``count`` lookups of return addresses, cycling through ``seq`` (a fresh cache per call)."""
+    started = time.perf_counter()
+    done = 0
+    while done < count:
+        n = min(len(seq), count - done)
+        for pc in islice(seq, n):
+            lookup(pc, is_return_address=True)
+        done += n
+    return time.perf_counter() - started
 
 
 def synthetic_events(seed: int = 1, lrs: Sequence[int] = (0x08001001, 0x08002003, 0x08003005)) -> Iterator[AllocEvent]:
