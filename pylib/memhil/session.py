@@ -16,15 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from memhil.errors import AssertionFailure, CaptureError, ConfigError, ElfError, MemhilError
+from memhil.errors import CaptureError, ConfigError, ElfError, MemhilError
 from memhil.heap import Ledger, Snapshot
 from memhil.modules import ModuleMap
-from memhil.results import RESULTS_VERSION, SiteSampler, build_summary, split_duration
+from memhil.results import SiteSampler, build_summary, split_duration
 
 log = logging.getLogger("memhil.session")
 
 CAPTURE_MODES = ("hooks", "trace", "snapshot", "none")
-SUMMARY_VERSION = RESULTS_VERSION
 
 
 @dataclass
@@ -248,8 +247,11 @@ class Session:
     def firmware_module_used(self, module: str | int) -> int:
         """The firmware's own figure, ``g_moduleMemUsedSize[module]`` read from target memory."""
         mid = self.options.modules.id(module)
+        return self.read_u32(self._module_table_address() + 4 * mid)
+
+    def _module_table_address(self) -> int:
         try:
-            return self.read_symbol_u32("g_moduleMemUsedSize", mid)
+            return self._need_image().symbol("g_moduleMemUsedSize").address
         except ElfError as exc:
             raise ConfigError(
                 "this firmware keeps no per-module statistics (no g_moduleMemUsedSize)",
@@ -390,12 +392,6 @@ class Session:
                 log.warning("the timeline log stopped early: %s", writer.error)
 
     # -- results ----------------------------------------------------------------------------------
-    def assert_module_used(self, module: str | int, op: str, expected: int, *, source: str = "auto") -> int:
-        actual = self.module_used(module, source=source)
-        if not _compare(actual, op, expected):
-            name = self.options.modules.name(self.options.modules.id(module))
-            raise AssertionFailure(f"module {name} uses {actual} bytes, expected {op} {expected}", hint="see the heap report attached to the test", module=name, source=self._source(source))
-        return actual
 
     def check_heap(self) -> dict:
         """Walk the heap and record its integrity (needs the node layout from DWARF); never raises."""
@@ -430,10 +426,27 @@ class Session:
             return {}
         mids = set(self.ledger.modules) | set(self.options.modules.by_id)
         try:
-            return {mid: self.firmware_module_used(mid) for mid in sorted(mids)}
+            table = self._firmware_module_table()
         except MemhilError as exc:
             log.warning("cannot read the firmware's module figures: %s", exc)
             return {}
+        return {mid: table[mid] for mid in sorted(mids) if mid < len(table)}
+
+    def _firmware_module_table(self) -> list[int]:
+        """``g_moduleMemUsedSize[0..MEM_MODULE_MAX]`` in one read."""
+        from memhil.analysis.crosscheck import read_module_table
+        from memhil.modules import MEM_MODULE_MAX
+
+        return read_module_table(self._need_engine().read_memory, self._module_table_address(), MEM_MODULE_MAX + 1)
+
+    def crosscheck(self, *modules: str | int):
+        """The host ledger against the firmware's own module figures (all known modules when none given);
+        a difference comes with the untracked blocks (plain ``LOS_MemAlloc``) that explain it."""
+        from memhil.analysis.crosscheck import crosscheck_modules
+
+        self.drain()
+        mids = [self.options.modules.id(m) for m in modules] or sorted(set(self.ledger.modules) | set(self.options.modules.by_id))
+        return crosscheck_modules(self.ledger, self._firmware_module_table(), mids)
 
     def write_summary(self, extra: dict | None = None) -> Path:
         data = self.summary()
@@ -452,16 +465,3 @@ def _json_default(value):
     if isinstance(value, Path):
         return str(value)
     return repr(value)
-
-
-_OPS = {
-    "==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
-}
-
-
-def _compare(actual: int, op: str, expected: int) -> bool:
-    try:
-        return _OPS[op](actual, expected)
-    except KeyError:
-        raise ConfigError(f"unknown comparison {op!r}", hint=f"use one of {' '.join(_OPS)}") from None

@@ -4,6 +4,7 @@ usage, the emulator's and memhil's own cost, and the timeline as a picture (time
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -53,7 +54,7 @@ def run(args) -> int:
         emulator = engine_usage(session.engine)
         session.stop_timeline()
         summary_path = session.write_summary()
-        data = session.summary()
+    data = json.loads(summary_path.read_text())
     sys.stderr.write("\n")
     wall = time.monotonic() - wall0
     print(f"memhil soak: {format_duration(seconds)} of virtual time in {wall:.1f} s wall ({seconds / wall:.0f}x)")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Union
+from typing import TYPE_CHECKING, Iterable, Union
 
 from memhil.heap.model import LiveBlock, Snapshot
 
-BlockSource = Union["LeakReport", Snapshot, Iterable[LiveBlock]]  # noqa: F821
+if TYPE_CHECKING:
+    from memhil.analysis.leaks import LeakReport
+
+BlockSource = Union["LeakReport", Snapshot, Iterable[LiveBlock]]
 
 
 def blocks_of(source: object) -> list[LiveBlock]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 
 from robotlibcore import DynamicCore
@@ -73,8 +72,6 @@ def _heap_report_html(session) -> str:
         rows.append(f"<tr><td>{html.escape(session.options.modules.name(mid))}</td><td>{stat.current}</td><td>{stat.peak}</td><td>{stat.blocks}</td></tr>")
     report = site_report(session.ledger.live.values(), session.symbolizer)
     sites = "".join(f"<tr><td>{html.escape(r.site)}</td><td>{html.escape(r.function or '')}</td><td>{r.size}</td><td>{r.blocks}</td></tr>" for r in report.rows[:15])
-    path = session.run_dir / "modules.json"
-    path.write_text(json.dumps({str(m): {"current": s.current, "peak": s.peak} for m, s in session.ledger.modules.items()}))
     return (
         "<b>memhil: module usage</b><table border=1><tr><th>module</th><th>bytes</th><th>peak</th><th>blocks</th></tr>"
         + "".join(rows) + "</table><b>live memory by site</b><table border=1><tr><th>site</th><th>function</th><th>bytes</th><th>blocks</th></tr>"
