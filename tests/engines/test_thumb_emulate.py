@@ -1,5 +1,6 @@
-"""Host execution of entry instructions (ARMv7-M ARM A7.7.99 PUSH T1/T2, A7.7.88 NOP), checked
-against encodings assembled by arm-none-eabi-as in the firmware (objdump shows the same words)."""
+"""Host execution of entry and return instructions (ARMv7-M ARM A7.7.99 PUSH T1/T2, A7.7.88 NOP,
+A7.7.98 POP T1/T2/T3 into PC, A7.7.20 BX LR), checked against encodings assembled by arm-none-eabi-as
+in the firmware (objdump shows the same words)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import struct
 
 import pytest
 
-from memhil.engines.thumb_emulate import EntryInstruction, decode, execute, in_it_block
+from memhil.engines.thumb_emulate import Effect, HostInstruction, decode, execute, in_it_block
 
 
 def hw(*halfwords: int) -> bytes:
@@ -17,12 +18,17 @@ def hw(*halfwords: int) -> bytes:
 @pytest.mark.parametrize(
     "code, expected",
     [
-        (hw(0xBF00), EntryInstruction(2)),  # nop
-        (hw(0xB570), EntryInstruction(2, (4, 5, 6, 14))),  # push {r4, r5, r6, lr}
-        (hw(0xB508), EntryInstruction(2, (3, 14))),  # push {r3, lr}
-        (hw(0xB401), EntryInstruction(2, (0,))),  # push {r0}
-        (hw(0xE92D, 0x47F0), EntryInstruction(4, (4, 5, 6, 7, 8, 9, 10, 14))),  # stmdb sp!, {r4-r10, lr}
-        (hw(0xE92D, 0x41F0), EntryInstruction(4, (4, 5, 6, 7, 8, 14))),
+        (hw(0xBF00), HostInstruction(2)),  # nop
+        (hw(0xB570), HostInstruction(2, (4, 5, 6, 14))),  # push {r4, r5, r6, lr}
+        (hw(0xB508), HostInstruction(2, (3, 14))),  # push {r3, lr}
+        (hw(0xB401), HostInstruction(2, (0,))),  # push {r0}
+        (hw(0xE92D, 0x47F0), HostInstruction(4, (4, 5, 6, 7, 8, 9, 10, 14))),  # stmdb sp!, {r4-r10, lr}
+        (hw(0xE92D, 0x41F0), HostInstruction(4, (4, 5, 6, 7, 8, 14))),
+        (hw(0x4770), HostInstruction(2, branch_lr=True)),  # bx lr
+        (hw(0xBD70), HostInstruction(2, popped=(4, 5, 6, 15))),  # pop {r4, r5, r6, pc}
+        (hw(0xBD00), HostInstruction(2, popped=(15,))),  # pop {pc}
+        (hw(0xE8BD, 0x81F0), HostInstruction(4, popped=(4, 5, 6, 7, 8, 15))),  # pop.w {r4-r8, pc}
+        (hw(0xF85D, 0xFB04), HostInstruction(4, popped=(15,))),  # ldr.w pc, [sp], #4
     ],
 )
 def test_decode_supported(code, expected):
@@ -36,6 +42,10 @@ def test_decode_supported(code, expected):
         hw(0xE92D, 0x8010),  # pushes PC: refused
         hw(0xE92D, 0x2010),  # includes SP: refused
         hw(0xE92D, 0x0010),  # one register with T2: UNPREDICTABLE
+        hw(0xBC70),  # pop {r4-r6} without pc: not a return
+        hw(0xE8BD, 0xC010),  # pop.w {r4, lr, pc}: UNPREDICTABLE
+        hw(0xE8BD, 0x8000),  # pop.w {pc}: a single register takes T3, not T2
+        hw(0x4708),  # bx r1: not lr
         hw(0xF1B2, 0x4F80),  # cmp.w: not emulated
         hw(0x4605),  # mov r5, r0
         b"\xb5",  # too short
@@ -48,13 +58,41 @@ def test_decode_refused(code):
 def test_execute_push_stores_ascending_below_sp():
     regs = list(range(100, 116))
     regs[13] = 0x20001000
-    sp, data, pc = execute(EntryInstruction(2, (4, 5, 14)), regs, 0x08000100)
-    assert sp == 0x20001000 - 12 and pc == 0x08000102
-    assert struct.unpack("<3I", data) == (104, 105, 114)
+    effect = execute(HostInstruction(2, (4, 5, 14)), regs, 0x08000100)
+    assert effect.registers == {13: 0x20001000 - 12, 15: 0x08000102}
+    address, data = effect.store
+    assert address == 0x20001000 - 12 and struct.unpack("<3I", data) == (104, 105, 114)
 
 
 def test_execute_nop_only_moves_pc():
-    assert execute(EntryInstruction(2), [0] * 16, 0x08000200) == (0, b"", 0x08000202)
+    assert execute(HostInstruction(2), [0] * 16, 0x08000200) == Effect({15: 0x08000202})
+
+
+def test_execute_pop_loads_registers_and_returns_to_thumb_address():
+    regs = [0] * 16
+    regs[13] = 0x20000FF0
+    stack = struct.pack("<4I", 0x44, 0x55, 0x66, 0x08000ABD)
+    effect = execute(decode(hw(0xBD70)), regs, 0x08000CB8, stack)
+    assert effect.store is None
+    assert effect.registers == {4: 0x44, 5: 0x55, 6: 0x66, 13: 0x20001000, 15: 0x08000ABC}
+
+
+@pytest.mark.parametrize("target", [0xFFFFFFF9, 0x08000ABC], ids=["exc-return", "arm-state"])
+def test_execute_refuses_exception_return_and_cleared_thumb_bit(target):
+    regs = [0] * 16
+    regs[13], regs[14] = 0x20000FF0, target
+    assert execute(decode(hw(0xBD00)), regs, 0x08000100, struct.pack("<I", target)) is None
+    assert execute(decode(hw(0x4770)), regs, 0x08000100) is None
+
+
+def test_execute_pop_needs_the_stack_words():
+    assert execute(decode(hw(0xBD70)), [0] * 16, 0x08000100, b"\x00" * 12) is None
+
+
+def test_execute_bx_lr_branches_to_lr():
+    regs = [0] * 16
+    regs[14] = 0x08000321
+    assert execute(decode(hw(0x4770)), regs, 0x08000100) == Effect({15: 0x08000320})
 
 
 def test_it_block_detection():

@@ -39,6 +39,8 @@ log = logging.getLogger("memhil.capture")
 
 #: an entry this close below a live frame's SP, on a function that frame may call, is nested in it
 NEST_WINDOW = 2048
+#: most bytes a return site's SP may lie below the entry SP for them to be read with the stack
+MAX_LEAD = 256
 
 
 @dataclass(frozen=True)
@@ -281,7 +283,11 @@ class HookCapture(Capture):
                     return
                 self._emit_event(spec, EventKind.FREE, frame.old_ptr, 0, info, stack, t_us, frame.module)
             return  # a failed allocation is not an event
-        info, stack, t_us = self._read_state(ctx, ret, frame.regs, frame.plan, frame.sp, frame.boundary)
+        # also read the words between the SP now and the entry SP: the POP that returns needs them,
+        # and the engine takes them from this read rather than asking again
+        lead = frame.sp - ctx.regs["sp"]
+        info, stack, t_us = self._read_state(ctx, ret, frame.regs, frame.plan, frame.sp, frame.boundary,
+                                             lead=lead if 0 < lead <= MAX_LEAD else 0)
         kind = spec.kind
         if kind is EventKind.REALLOC and not frame.old_ptr:
             kind = EventKind.ALLOC  # realloc(NULL, n) is malloc(n), as the firmware's trace records it
@@ -293,8 +299,10 @@ class HookCapture(Capture):
         log.warning("%s(%#x): not a used block (double free or foreign pointer); the allocator rejects it, no event", name, ptr)
 
     # -- reading the target ----------------------------------------------------------------------
-    def _read_state(self, ctx, ptr: int, regs: dict[str, int], plan: FunctionPlan, sp: int, boundary: int = 0) -> tuple[NodeInfo | None, tuple[int, ...], int]:
-        """Node header of ``ptr``, the stack at the entry ``sp``, and the uptime: one pipelined read."""
+    def _read_state(self, ctx, ptr: int, regs: dict[str, int], plan: FunctionPlan, sp: int, boundary: int = 0,
+                    *, lead: int = 0) -> tuple[NodeInfo | None, tuple[int, ...], int]:
+        """Node header of ``ptr``, the stack at the entry ``sp`` (and ``lead`` bytes below it), and the
+        uptime: one pipelined read."""
         requests: list[tuple[int, int]] = []
         if self.nodes is not None:
             requests.append(self.nodes.window(ptr, boundary))
@@ -302,7 +310,7 @@ class HookCapture(Capture):
         if self.stack_top is not None and sp < self.stack_top:
             nstack = min(nstack, self.stack_top - sp)
         if nstack > 0:
-            requests.append((sp, nstack))
+            requests.append((sp - lead, nstack + lead))
         if self.uptime is not None:
             requests.append(self.uptime)
         blobs = read_many(ctx, requests) if requests else []
@@ -312,7 +320,7 @@ class HookCapture(Capture):
             addr, _ = requests[0]
             info = self.nodes.decode(ptr, blobs[0], addr, self._counted_reader(ctx))
             i = 1
-        stack_buf = blobs[i] if nstack > 0 else b""
+        stack_buf = blobs[i][lead:] if nstack > 0 else b""
         if self.uptime is not None:
             t_us = int.from_bytes(blobs[-1], "little") * 1000
         else:

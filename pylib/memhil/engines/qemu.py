@@ -96,10 +96,11 @@ class QemuEngine(Engine):
         self._next_bp_id = 1
         self._halted_pc: int | None = None
         self._halted_regs: dict[str, int] | None = None
-        #: leave breakpoints by executing a PUSH/NOP entry on the host instead of stepping
+        #: leave breakpoints by executing a PUSH/NOP/POP/BX LR on the host instead of stepping
         self.emulate_entry = emulate_entry
         self._entry_code: dict[int, thumb_emulate.EntryInstruction | None] = {}
         self._p_ok: bool | None = None
+        self._stop_reads: list[tuple[int, bytes]] = []
         self._watch: re.Pattern[str] | None = None
         self._watch_lock = threading.Lock()
         self._wall_run = 0.0  # virtual time proxy when the firmware has no uptime counter
@@ -290,11 +291,15 @@ class QemuEngine(Engine):
 
     def read_memory_many(self, ranges: list[tuple[int, int]]) -> list[bytes]:
         self.check_running()
-        return self._gdb_call(self.client.read_memory_many, ranges)  # type: ignore[union-attr]
+        blobs = self._gdb_call(self.client.read_memory_many, ranges)  # type: ignore[union-attr]
+        if self._halted_pc is not None:  # kept for leaving this stop (a POP reads the stack)
+            self._stop_reads.extend(zip((a for a, _ in ranges), blobs))
+        return blobs
 
     def write_memory(self, address: int, data: bytes) -> None:
         self.check_running()
         self._entry_code.clear()  # code may have changed
+        self._stop_reads.clear()
         self._gdb_call(self.client.write_memory, address, bytes(data))  # type: ignore[union-attr]
 
     def read_registers(self) -> dict[str, int]:
@@ -338,7 +343,7 @@ class QemuEngine(Engine):
         client = self.client
         pc = self._halted_pc
         if pc is not None and (pc in self._breakpoints or pc == self._barrier_bp):
-            prefix = self._emulated_entry(pc)
+            prefix = self._emulated_step(pc)
             if prefix is not None:
                 self._gdb_call(client.resume, prefix=prefix)  # type: ignore[union-attr]
             else:
@@ -347,11 +352,14 @@ class QemuEngine(Engine):
             self._gdb_call(client.resume)  # type: ignore[union-attr]
         self._halted_pc = None
         self._halted_regs = None
+        self._stop_reads.clear()
 
     _barrier_bp: int | None = None
 
-    def _emulated_entry(self, pc: int) -> list[bytes] | None:
-        """Requests that perform the instruction at ``pc`` on the host (see thumb_emulate)."""
+    def _emulated_step(self, pc: int) -> list[bytes] | None:
+        """Requests that perform the instruction at ``pc`` on the host (see thumb_emulate), or None
+        when it must be stepped. A POP takes the words at SP from what a callback read during this
+        stop, else reads them."""
         if not self.emulate_entry or self._halted_regs is None:
             return None
         if pc not in self._entry_code:
@@ -364,13 +372,27 @@ class QemuEngine(Engine):
             return None
         if insn is None or thumb_emulate.in_it_block(regs.get("xpsr", 0)):
             return None
-        sp, data, new_pc = thumb_emulate.execute(insn, [regs[name] for name in CORE_REGS[:16]], pc)
+        stack = b""
+        if insn.stack_bytes:
+            stack = self._stop_read(regs["sp"], insn.stack_bytes)
+        effect = thumb_emulate.execute(insn, [regs[name] for name in CORE_REGS[:16]], pc, stack)
+        if effect is None:
+            return None
         prefix = []
-        if data:
-            prefix.append(b"M%x,%x:" % (sp, len(data)) + data.hex().encode())
-            prefix.append(b"Pd=" + struct.pack("<I", sp).hex().encode())
-        prefix.append(b"Pf=" + struct.pack("<I", new_pc).hex().encode())
+        if effect.store is not None:
+            address, data = effect.store
+            prefix.append(b"M%x,%x:" % (address, len(data)) + data.hex().encode())
+        for number, value in sorted(effect.registers.items()):  # PC last
+            prefix.append(b"P%x=" % number + struct.pack("<I", value & 0xFFFFFFFF).hex().encode())
         return prefix
+
+    def _stop_read(self, address: int, size: int) -> bytes:
+        """``size`` bytes at ``address`` from the reads made during this stop, else from the target."""
+        for start, data in self._stop_reads:
+            off = address - start
+            if 0 <= off and off + size <= len(data):
+                return data[off : off + size]
+        return self._gdb_call(self.client.read_memory, address, size)  # type: ignore[union-attr]
 
     def _wait(self, wall_timeout: float) -> tuple[StopReply, dict[str, int] | None]:
         stop = self._gdb_call(self.client.wait_stop, wall_timeout)  # type: ignore[union-attr]
