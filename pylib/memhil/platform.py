@@ -72,6 +72,8 @@ class Platform:
     trace_uart: Uart | None
     repl: Path
     resc: Path | None
+    #: SysTick's reference clock (CLKSOURCE=0 input, ARM ARMv7-M B3.3.3); 0 when the engines provide none
+    systick_ref_hz: int = 0
 
     @classmethod
     def load(cls, name_or_dir: str | os.PathLike[str]) -> "Platform":
@@ -99,18 +101,20 @@ class Platform:
             uarts = {e.name: e for e in entries if e.type.split(".")[-1].endswith("UART")}
             console = _uart(data["console"], uarts, toml_path)
             trace = _uart(data["trace_uart"], uarts, toml_path) if "trace_uart" in data else None
+            systick_hz, systick_ref_hz = _systick(data, entries, toml_path)
             return cls(
                 name=data.get("name", directory.name),
                 directory=directory,
                 description=data.get("description", ""),
                 qemu_machine=data["qemu"]["machine"],
                 cpu=data["qemu"].get("cpu", "cortex-m4"),
-                systick_hz=int(data.get("systick_hz", 0)) or _systick_from_repl(entries),
+                systick_hz=systick_hz,
                 regions=regions,
                 console=console,
                 trace_uart=trace,
                 repl=repl,
                 resc=(directory / data["resc"]) if "resc" in data else None,
+                systick_ref_hz=systick_ref_hz,
             )
         except KeyError as exc:
             raise PlatformError(f"{toml_path} lacks the key {exc}", hint="see platforms/stm32f4/platform.toml for the keys a board needs", path=str(toml_path)) from exc
@@ -239,6 +243,29 @@ def _uart(spec: dict, uarts: dict[str, ReplEntry], toml_path: Path) -> Uart:
     if entry is None or entry.address is None:
         raise PlatformError(f"{toml_path}: UART {spec['name']!r} is not in the .repl", hint=f"use one of {', '.join(uarts) or '(none)'}", path=str(toml_path))
     return Uart(spec["name"], entry.address, int(spec.get("qemu_serial", 0)))
+
+
+def _systick(data: dict, entries: list[ReplEntry], toml_path: Path) -> tuple[int, int]:
+    """``(systick_hz, systick_ref_hz)``: the processor clock SysTick counts with CLKSOURCE=1 (the .repl's
+    ``systickFrequency``, which platform.toml may repeat but not contradict) and the reference clock on
+    CLKSOURCE=0 (ARM ARMv7-M B3.3.3), 0 when there is none. Both must be whole counts per millisecond:
+    the firmware's tickless timer keeps uptime in whole milliseconds from them."""
+    repl_hz = _systick_from_repl(entries)
+    stated = data.get("systick_hz")
+    ref = data.get("systick_ref_hz", 0)
+    for key, value in (("systick_hz", stated), ("systick_ref_hz", ref)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0 or value % 1000):
+            raise PlatformError(f"{toml_path}: {key} = {value!r} is not a whole number of kHz",
+                                hint="give the clock in Hz as an integer multiple of 1000, e.g. 168000000", path=str(toml_path))
+    if stated and repl_hz and stated != repl_hz:
+        raise PlatformError(f"{toml_path}: systick_hz = {stated} disagrees with the .repl's systickFrequency {repl_hz}",
+                            hint="keep platform.toml's systick_hz equal to the nvic's systickFrequency in the .repl",
+                            path=str(toml_path), stated=stated, repl=repl_hz)
+    hz = stated or repl_hz
+    if ref and hz and ref > hz:
+        raise PlatformError(f"{toml_path}: systick_ref_hz = {ref} is faster than the processor clock {hz}",
+                            hint="the reference clock is a divided clock (HCLK/8 on the STM32F4); check the value", path=str(toml_path))
+    return hz, ref
 
 
 def _systick_from_repl(entries: list[ReplEntry]) -> int:

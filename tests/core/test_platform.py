@@ -91,3 +91,44 @@ def test_parse_repl_reads_properties(platform):
     entries = {e.name: e for e in parse_repl(platform.repl)}
     assert entries["cpu"].props["cpuType"] == "cortex-m4"
     assert entries["usart2"].address == 0x40004400 and entries["usart2"].size == 0x100
+
+
+NVIC = "nvic: IRQControllers.NVIC @ sysbus 0xE000E000\n    systickFrequency: 168000000\n"
+
+
+def _clock_board(tmp_path: Path, top: str = "") -> Path:
+    """A board whose platform.toml has ``top`` as top-level keys (before any table) and a .repl with an NVIC."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "b.repl").write_text(GOOD + NVIC)
+    (tmp_path / "platform.toml").write_text(
+        'name = "b"\nrepl = "b.repl"\n' + top + '[qemu]\nmachine = "netduinoplus2"\n[console]\nname = "usart1"\n'
+    )
+    return tmp_path
+
+
+def test_stm32f4_systick_reference_clock_is_hclk_over_8(platform):
+    assert platform.systick_ref_hz * 8 == platform.systick_hz
+
+
+def test_toml_systick_must_agree_with_repl(tmp_path):
+    board = _clock_board(tmp_path, "systick_hz = 72000000\n")
+    with pytest.raises(PlatformError) as err:
+        Platform.load(board)
+    assert "systickFrequency 168000000" in str(err.value) and "72000000" in str(err.value)
+
+
+def test_systick_from_repl_when_toml_is_silent(tmp_path):
+    p = Platform.load(_clock_board(tmp_path, "systick_ref_hz = 21000000\n"))
+    assert (p.systick_hz, p.systick_ref_hz) == (168_000_000, 21_000_000)
+    assert Platform.load(_clock_board(tmp_path / "b2")).systick_ref_hz == 0
+
+
+@pytest.mark.parametrize("extra, words", [
+    ("systick_ref_hz = 336000000\n", "faster than the processor clock"),
+    ("systick_ref_hz = 21000500\n", "whole number of kHz"),
+    ('systick_hz = "fast"\n', "whole number of kHz"),
+])
+def test_bad_systick_clocks_are_refused(tmp_path, extra, words):
+    with pytest.raises(PlatformError) as err:
+        Platform.load(_clock_board(tmp_path, extra))
+    assert words in str(err.value)
