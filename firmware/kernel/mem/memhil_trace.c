@@ -15,6 +15,10 @@ struct memhil_trace_ring g_memhil_trace = {
     .recs = {[MEMHIL_TRACE_CAPACITY - 1U] = {0}},
 };
 
+/* Fill level at which memhil_trace_half_full() is called: half the ring unless the host writes another value
+ * (1..capacity; the host that drains at a breakpoint writes the capacity: half as many stops). */
+volatile UINT32 g_memhil_trace_drain_at = MEMHIL_TRACE_CAPACITY / 2U;
+
 #ifndef __arm__
 /* Host build: tests install a drain callback here. */
 void (*g_memhil_host_half_full)(void);
@@ -56,7 +60,11 @@ VOID OsMemTraceRecord(UINT32 kind, UINT32 module, const VOID *ptr, const VOID *o
     }
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     r->head = seq + 1U;
-    if (r->head - r->tail >= MEMHIL_TRACE_CAPACITY / 2U) {
+    UINT32 drainAt = g_memhil_trace_drain_at;
+    if (drainAt == 0U || drainAt > MEMHIL_TRACE_CAPACITY) {
+        drainAt = MEMHIL_TRACE_CAPACITY / 2U;
+    }
+    if (r->head - r->tail >= drainAt) {
         memhil_trace_half_full();
     }
 }

@@ -37,7 +37,10 @@ struct memhil_trace_ring {
 };
 
 extern struct memhil_trace_ring g_memhil_trace;
-/* Called when the ring is at least half full, and repeatedly while it is full; the host breakpoints here. */
+/* Fill level (records) at which memhil_trace_half_full() is called; CAPACITY/2 unless the host writes another
+ * value in 1..CAPACITY (out of range: CAPACITY/2). */
+extern volatile UINT32 g_memhil_trace_drain_at;
+/* Called when the ring is at least g_memhil_trace_drain_at full, and repeatedly while it is full; the host breakpoints here. */
 void memhil_trace_half_full(void);
 
 #endif

@@ -43,6 +43,23 @@ class Capture:
         for sink in self.sinks:
             sink(event)
 
+    def _emit_many(self, events: Sequence[AllocEvent]) -> None:
+        """Hand ``events`` to the sinks in order, as :meth:`_emit` one by one would (each event to every
+        sink before the next event), with the per-event checks done once per batch."""
+        self.events += len(events)
+        if trace.isEnabledFor(logging.DEBUG):
+            for event in events:
+                trace.debug("%s %s", self.mode, event)
+        sinks = self.sinks
+        if len(sinks) == 1:
+            sink = sinks[0]
+            for event in events:
+                sink(event)
+        elif sinks:
+            for event in events:
+                for sink in sinks:
+                    sink(event)
+
     def attach(self) -> None:
         self.attached = True
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import logging
 import struct
-from dataclasses import dataclass
+import types
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Iterable
 
 from memhil.capture.base import Capture, EventSink, read_many
@@ -31,6 +32,8 @@ log = logging.getLogger("memhil.capture")
 
 RING_SYMBOL = "g_memhil_trace"
 HALF_FULL_FUNCTION = "memhil_trace_half_full"
+#: fill level at which the firmware calls HALF_FULL_FUNCTION (absent in older firmware: half the ring)
+DRAIN_AT_SYMBOL = "g_memhil_trace_drain_at"
 MAGIC = 0x4D485452  # "MHTR"
 VERSION = 1
 REC_SIZE = 40
@@ -66,6 +69,80 @@ def decode_record(raw: bytes, offset: int = 0) -> AllocEvent:
     return AllocEvent(seq, t_ms * 1000, ekind, ptr, size, node_size, module, task, (), old_ptr, lrs, flags)
 
 
+_KINDS: tuple[EventKind | None, ...] = (None, EventKind.ALLOC, EventKind.FREE, EventKind.REALLOC, EventKind.ALIGNED_ALLOC)
+_NO_FLAGS, _UNTRACKED = EventFlag.NONE, EventFlag.UNTRACKED
+
+
+def _slot_setters() -> tuple | None:
+    """The slot descriptors' setters of AllocEvent in field order, or None when it has no slots (then the
+    batch decoder goes through the constructor). Filling slots directly skips the frozen dataclass's
+    ``object.__setattr__`` per field: the same object, a third of the cost."""
+    names = [f.name for f in fields(AllocEvent)]
+    if hasattr(AllocEvent, "__post_init__"):
+        return None
+    descs = [AllocEvent.__dict__.get(n) for n in names]
+    if not all(isinstance(d, types.MemberDescriptorType) for d in descs):
+        return None
+    if names != ["seq", "t_us", "kind", "ptr", "size", "node_size", "module", "task", "stack", "old_ptr", "lrs", "flags"]:
+        return None
+    return tuple(d.__set__ for d in descs)  # type: ignore[union-attr]
+
+
+_SETTERS = _slot_setters()
+
+
+def decode_records(raw: bytes | bytearray | memoryview, count: int | None = None) -> list[AllocEvent]:
+    """``count`` consecutive records (all of ``raw`` when None) as events, equal to :func:`decode_record` on
+    each. Raises :class:`CaptureError` on a record with an unknown kind (nothing decoded is returned then;
+    :meth:`TraceCapture.drain` falls back to one record at a time to keep the records before it)."""
+    view = memoryview(raw)
+    if count is not None:
+        view = view[: count * REC_SIZE]
+    if len(view) % REC_SIZE:
+        raise CaptureError(f"trace records: {len(view)} bytes is not a whole number of {REC_SIZE}-byte records",
+                           hint="read the ring in whole records (rec_size from the ring header)")
+    kinds, untracked_module, no_flags, untracked = _KINDS, UNTRACKED_MODULE, _NO_FLAGS, _UNTRACKED
+    out: list[AllocEvent] = []
+    append = out.append
+    setters = _SETTERS
+    if setters is None:
+        for seq, t_ms, kind, module, task, ptr, old_ptr, size, node_size, lr0, lr1, lr2 in _REC.iter_unpack(view):
+            ekind = kinds[kind] if kind < 5 else None
+            if ekind is None:
+                decode_record(bytes(view[len(out) * REC_SIZE :][:REC_SIZE]))  # raises the usual error
+            flags = no_flags
+            if module == untracked_module:
+                module, flags = 0, untracked
+            lrs = (lr0, lr1, lr2) if lr0 and lr1 and lr2 else tuple(v for v in (lr0, lr1, lr2) if v)
+            append(AllocEvent(seq, t_ms * 1000, ekind, ptr, size, node_size, module, task, (), old_ptr, lrs, flags))
+        return out
+    s_seq, s_t, s_kind, s_ptr, s_size, s_node, s_mod, s_task, s_stack, s_old, s_lrs, s_flags = setters
+    new, cls, empty = object.__new__, AllocEvent, ()
+    for seq, t_ms, kind, module, task, ptr, old_ptr, size, node_size, lr0, lr1, lr2 in _REC.iter_unpack(view):
+        ekind = kinds[kind] if kind < 5 else None
+        if ekind is None:
+            decode_record(bytes(view[len(out) * REC_SIZE :][:REC_SIZE]))  # raises the usual error
+        ev = new(cls)
+        s_seq(ev, seq)
+        s_t(ev, t_ms * 1000)
+        s_kind(ev, ekind)
+        s_ptr(ev, ptr)
+        s_size(ev, size)
+        s_node(ev, node_size)
+        if module == untracked_module:
+            s_mod(ev, 0)
+            s_flags(ev, untracked)
+        else:
+            s_mod(ev, module)
+            s_flags(ev, no_flags)
+        s_task(ev, task)
+        s_stack(ev, empty)
+        s_old(ev, old_ptr)
+        s_lrs(ev, (lr0, lr1, lr2) if lr0 and lr1 and lr2 else tuple(v for v in (lr0, lr1, lr2) if v))
+        append(ev)
+    return out
+
+
 class TraceCapture(Capture):
     mode = "trace"
 
@@ -82,6 +159,11 @@ class TraceCapture(Capture):
         self.offsets = _ring_offsets(image)
         half = image.find_symbol(HALF_FULL_FUNCTION)
         self.half_full_addr = half.address if half is not None else None
+        drain_at = image.find_symbol(DRAIN_AT_SYMBOL)
+        self.drain_at_addr = drain_at.address if drain_at is not None else None
+        #: records per drain stop the host asks for: the whole ring (the firmware halts at the breakpoint,
+        #: so nothing is overwritten); None keeps the firmware's default (half the ring)
+        self.drain_at: int | None = None
         self.capacity = 0
         self.gaps: list[TraceGap] = []
         self.last_seq: int | None = None
@@ -98,6 +180,9 @@ class TraceCapture(Capture):
         self.lost_seen = header["lost"]
         if self.half_full_addr is not None:
             self._bp = self.engine.add_breakpoint(self.half_full_addr, self._on_half_full)
+            if self.drain_at_addr is not None:
+                self.drain_at = self.capacity
+                self.engine.write_memory(self.drain_at_addr, self.capacity.to_bytes(4, "little"))
         else:
             log.warning("%s not in the ELF: the ring is drained only at stops; the firmware may wait on a full ring", HALF_FULL_FUNCTION)
         self._write_u32(self.engine, "enabled", 1)
@@ -145,12 +230,34 @@ class TraceCapture(Capture):
             )
         raw = self._read_records(target, tail % cap, count, cap)
         self.drains += 1
+        try:
+            events = decode_records(raw, count)
+        except CaptureError:
+            self._drain_one_by_one(raw, count)  # emits the records before the bad one, then raises
+            raise
+        self._check_seqs(events)
+        self._emit_many(events)
+        self._write_u32(target, "tail", (tail + count) & 0xFFFFFFFF)
+        return count
+
+    def _drain_one_by_one(self, raw: bytes, count: int) -> None:
         for i in range(count):
             ev = decode_record(raw, i * REC_SIZE)
             self._check_seq(ev.seq)
             self._emit(ev)
-        self._write_u32(target, "tail", (tail + count) & 0xFFFFFFFF)
-        return count
+
+    def _check_seqs(self, events: list[AllocEvent]) -> None:
+        """:meth:`_check_seq` on each event, cheaply when the batch is consecutive (the usual case)."""
+        if not events:
+            return
+        first, last = events[0].seq, events[-1].seq
+        n = len(events)
+        expected = (self.last_seq + 1) & 0xFFFFFFFF if self.last_seq is not None else first
+        if first == expected and last - first == n - 1 and all(ev.seq == first + i for i, ev in enumerate(events)):
+            self.last_seq = last
+            return
+        for ev in events:
+            self._check_seq(ev.seq)
 
     def _read_records(self, target, first: int, count: int, cap: int) -> bytes:
         base = self.ring + self.offsets["recs"]
