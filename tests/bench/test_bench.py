@@ -53,7 +53,11 @@ def test_figures_agree_with_each_other(tiny_results):
     assert r["acceleration_factor"] == pytest.approx(r["soak_virtual_s"] / r["soak_wall_s"])
     assert r["soak_virtual_s"] == pytest.approx(Scale.tiny().soak_virtual_s, abs=0.002)
     runs = r["capture_runs"]
-    assert r["overhead_trace_ratio"] == pytest.approx(runs["trace"]["wall_s"] / runs["none"]["wall_s"])
+    dense = r["trace_runs"]  # the trace figures come from the burst workload
+    assert r["overhead_trace_ratio"] == pytest.approx(dense["trace"]["wall_s"] / dense["none"]["wall_s"])
+    assert r["trace_events_per_s"] == pytest.approx(dense["trace"]["events"] / dense["trace"]["wall_s"])
+    assert r["leak_demo_overhead_trace_ratio"] == pytest.approx(runs["trace"]["wall_s"] / runs["none"]["wall_s"])
+    assert dense["trace"]["events"] > runs["trace"]["events"] and dense["none"]["events"] == 0
     # the same firmware for the same virtual time: hooks and trace see the same allocator calls
     assert runs["hooks"]["events"] == runs["trace"]["events"] > 0
     assert runs["none"]["events"] == 0

@@ -35,41 +35,71 @@ def capture_run(elf: Path, mode: str, virtual_s: float, workdir: Path) -> dict[s
         events = (session.capture.events if session.capture else 0) - before
         stats = dict(getattr(session.capture, "stats", {}) or {})
         stops = stats.get("stops")
+        drains = getattr(session.capture, "drains", None)
         virtual = session.virtual_time()
     out: dict[str, float | int] = {"wall_s": wall, "events": events, "virtual_s": virtual}
     if stops is not None:
         out["stops"] = stops
+    if mode == "trace" and isinstance(drains, int):
+        out["drains"] = drains
     return out
 
 
-def capture_overhead(elf: Path, virtual_s: float, workdir: Path, progress: Progress | None = None) -> dict[str, object]:
-    """Free run, trace capture and hook capture of the same firmware for the same virtual time."""
+def capture_overhead(elf: Path, virtual_s: float, workdir: Path, progress: Progress | None = None, *,
+                     trace_elf: Path | None = None, trace_virtual_s: float | None = None) -> dict[str, object]:
+    """Free run, trace capture and hook capture of ``elf`` for the same virtual time; with ``trace_elf``
+    the trace figures (``trace_events_per_s``, ``overhead_trace_ratio``, capacity) come from a free run and
+    a trace run of that workload for ``trace_virtual_s`` (a dense one: ``elf`` may make too few events to
+    measure capture), and ``elf``'s own trace figures are kept under ``<stem>_`` keys."""
     runs: dict[str, dict[str, float | int]] = {}
     for mode in ("none", "trace", "hooks"):
         if progress:
             progress(f"{elf.stem}: {virtual_s:g} s virtual with capture {mode}")
         runs[mode] = capture_run(elf, mode, virtual_s, workdir)
     free = runs["none"]["wall_s"]
-    trace, hooks = runs["trace"], runs["hooks"]
+    hooks = runs["hooks"]
     out: dict[str, object] = {
         "capture_workload": f"{elf.stem} ({elf.parent.name}) for {virtual_s:g} s of virtual time",
         "capture_runs": runs,
         "free_wall_s": free,
-        "trace_events": trace["events"],
         "hook_calls": hooks["events"],
-        "trace_events_per_s": trace["events"] / trace["wall_s"],
         "hook_calls_per_s": hooks["events"] / hooks["wall_s"],
-        "overhead_trace_ratio": trace["wall_s"] / free,
         "overhead_hooks_ratio": hooks["wall_s"] / free,
     }
-    added = trace["wall_s"] - free
-    # the host's cost per traced event, and the rate that cost alone would allow
-    out["trace_added_us_per_event"] = added / trace["events"] * 1e6 if trace["events"] else None
-    out["trace_capacity_events_per_s"] = trace["events"] / added if added > 0 and trace["events"] else None
+    own = _trace_figures(runs["none"], runs["trace"])
+    if trace_elf is None:
+        out.update(own)
+    else:
+        out.update({f"{elf.stem}_{k}": v for k, v in own.items()})
+        tv = trace_virtual_s if trace_virtual_s is not None else virtual_s
+        trace_runs: dict[str, dict[str, float | int]] = {}
+        for mode in ("none", "trace"):
+            if progress:
+                progress(f"{trace_elf.stem}: {tv:g} s virtual with capture {mode}")
+            trace_runs[mode] = capture_run(trace_elf, mode, tv, workdir / trace_elf.stem)
+        out["trace_workload"] = f"{trace_elf.stem} ({trace_elf.parent.name}) for {tv:g} s of virtual time"
+        out["trace_runs"] = trace_runs
+        out.update(_trace_figures(trace_runs["none"], trace_runs["trace"]))
     if hooks.get("stops") and hooks["events"]:
         out["hook_stops_per_call"] = hooks["stops"] / hooks["events"]
         out["hook_us_per_stop"] = hooks["wall_s"] / hooks["stops"] * 1e6
     return out
+
+
+def _trace_figures(free: dict[str, float | int], trace: dict[str, float | int]) -> dict[str, object]:
+    """Trace events per wall second, wall against the free run, and the host's cost per event
+    (the wall the trace run adds, per event) with the rate that cost alone would allow."""
+    events = trace["events"]
+    added = trace["wall_s"] - free["wall_s"]
+    return {
+        "trace_events": events,
+        "trace_events_per_s": events / trace["wall_s"],
+        "overhead_trace_ratio": trace["wall_s"] / free["wall_s"],
+        "trace_added_us_per_event": added / events * 1e6 if events else None,
+        "trace_capacity_events_per_s": events / added if added > 0 and events else None,
+        "trace_drain_stops": trace.get("drains"),
+        "trace_events_per_virtual_s": events / trace["virtual_s"] if trace["virtual_s"] else None,
+    }
 
 
 def soak(elf: Path, virtual_s: float, chunk_s: float, workdir: Path, progress: Progress | None = None) -> dict[str, object]:

@@ -30,7 +30,7 @@ class Scale:
     """How big each benchmark is. ``full`` is what the targets speak of; ``quick`` is scaled down."""
 
     name: str
-    capture_virtual_s: float  # leak_demo with none / trace / hooks
+    capture_virtual_s: float  # leak_demo with none / trace / hooks (trace figures: burst, trace_virtual_s)
     soak_virtual_s: float  # soak with trace + timeline (24 h in full)
     soak_chunk_s: float
     run_for_virtual_s: float
@@ -38,19 +38,20 @@ class Scale:
     symbolize_addrs: int
     log_bytes: int
     log_max_bytes: int  # rotation size of the synthetic log
+    trace_virtual_s: float = 2.0  # burst (dense allocator workload) free and with trace capture
 
     @classmethod
     def full(cls) -> "Scale":
-        return cls("full", 20.0, 86_400.0, 3_600.0, 600.0, 1.0, 1_000_000, 256 * 1024 * 1024, 96 * 1024 * 1024)
+        return cls("full", 20.0, 86_400.0, 3_600.0, 600.0, 1.0, 1_000_000, 256 * 1024 * 1024, 96 * 1024 * 1024, 4.0)
 
     @classmethod
     def quick(cls) -> "Scale":
-        return cls("quick", 5.0, 3_600.0, 600.0, 120.0, 1.0, 200_000, 24 * 1024 * 1024, 6 * 1024 * 1024)
+        return cls("quick", 5.0, 3_600.0, 600.0, 120.0, 1.0, 200_000, 24 * 1024 * 1024, 6 * 1024 * 1024, 1.0)
 
     @classmethod
     def tiny(cls) -> "Scale":
         """For the tests: every code path, seconds in all."""
-        return cls("tiny", 0.5, 60.0, 30.0, 4.0, 1.0, 2_000, 2 * 1024 * 1024, 512 * 1024)
+        return cls("tiny", 0.5, 60.0, 30.0, 4.0, 1.0, 2_000, 2 * 1024 * 1024, 512 * 1024, 0.1)
 
 
 class Table:
@@ -80,8 +81,8 @@ def run_bench(scale: Scale, *, firmware_dir: Path = DEFAULT_FIRMWARE_DIR, out: T
               workdir: Path | None = None) -> dict[str, object]:
     """Run every benchmark at ``scale``; returns the results (see :func:`write_json`)."""
     firmware_dir = Path(firmware_dir)
-    leak_demo, soak_elf = firmware_dir / "leak_demo.elf", firmware_dir / "soak.elf"
-    for elf in (leak_demo, soak_elf):
+    leak_demo, soak_elf, burst = firmware_dir / "leak_demo.elf", firmware_dir / "soak.elf", firmware_dir / "burst.elf"
+    for elf in (leak_demo, soak_elf, burst):
         if not elf.is_file():
             raise ConfigError(f"benchmark firmware {elf} is missing", hint="build it first: make -C firmware -j2")
     table = Table(out)
@@ -120,10 +121,12 @@ def run_bench(scale: Scale, *, firmware_dir: Path = DEFAULT_FIRMWARE_DIR, out: T
             return got
 
         step("elf_load", lambda: offline.elf_load(soak_elf), (("elf_load_s", "s"), ("elf_lines_s", "s")))
-        step("capture", lambda: engine_bench.capture_overhead(leak_demo, scale.capture_virtual_s, base, table.say),
+        step("capture", lambda: engine_bench.capture_overhead(leak_demo, scale.capture_virtual_s, base, table.say,
+                                                              trace_elf=burst, trace_virtual_s=scale.trace_virtual_s),
              (("hook_calls_per_s", "calls/s"), ("overhead_hooks_ratio", "x"), ("hook_stops_per_call", "stops"),
               ("hook_us_per_stop", "us"), ("trace_events_per_s", "ev/s"), ("overhead_trace_ratio", "x"),
-              ("trace_capacity_events_per_s", "ev/s")))
+              ("trace_capacity_events_per_s", "ev/s"), ("trace_added_us_per_event", "us"),
+              ("leak_demo_trace_events_per_s", "ev/s"), ("leak_demo_overhead_trace_ratio", "x")))
         soak = step("soak", lambda: engine_bench.soak(soak_elf, scale.soak_virtual_s, scale.soak_chunk_s, base, table.say),
                     (("soak_virtual_s", "s"), ("soak_wall_s", "s"), ("acceleration_factor", "x"), ("soak_events", "events")))
         step("run_for", lambda: engine_bench.run_for_overhead(soak_elf, scale.run_for_virtual_s, scale.run_for_step_s, base, table.say),
