@@ -111,9 +111,9 @@ class Session:
         self.capture.attach()
 
     def _on_event(self, event) -> None:
-        self.ledger.apply(event)
         if self.timeline is not None:
-            self.timeline.write(event)
+            self.timeline.write(event)  # first: the writer follows self.ledger and reads it before the event
+        self.ledger.apply(event)
         for sink in self.extra_sinks:
             sink(event)
 
@@ -380,7 +380,7 @@ class Session:
         self.drain()
         self.timeline = TimelineWriter(
             directory, build_id=self._need_image().build_id, platform=self.options.platform, engine=self.options.engine,
-            start_from=self.ledger, **kwargs,
+            follow=self.ledger, **kwargs,
         )
         return directory
 
