@@ -19,11 +19,13 @@ from typing import Any, Callable
 from memhil.errors import CaptureError, ConfigError, ElfError, MemhilError
 from memhil.heap import Ledger, Snapshot
 from memhil.modules import ModuleMap
-from memhil.results import SiteSampler, build_summary, split_duration
+from memhil.results import MIN_CHUNK_S, SAMPLE_CHUNKS, SiteSampler, build_summary, split_duration
 
 log = logging.getLogger("memhil.session")
 
 CAPTURE_MODES = ("hooks", "trace", "snapshot", "none")
+#: growth samples a run of any length is cut into, at most (see Session.sample_gap)
+SAMPLES_PER_RUN = 64
 
 
 @dataclass
@@ -57,6 +59,7 @@ class Session:
         self.snapshots: dict[str, Snapshot] = {}
         self.fragmentation: list = []  # FragmentationSample per sample (memhil.targetmap.render)
         self._walk_unavailable = False
+        self._last_walk_us: int | None = None
         self._memory: dict[str, object] = {}  # per snapshot: memory read for reachability
         self.timeline = None
         self._symbolizer = None
@@ -89,6 +92,7 @@ class Session:
         self.ledger = Ledger()
         self.snapshots.clear()
         self.sampler.clear()
+        self._last_walk_us = None
         self.heap_check = None
         self.ended_virtual_s = self.ended_wall = None
         engine = create_engine(self.options.engine, **self.options.engine_options)
@@ -155,21 +159,42 @@ class Session:
     # -- time and console ------------------------------------------------------------------
     def run_for(self, seconds: float) -> None:
         """Run ``seconds`` of virtual time; long runs go in chunks, each followed by a sample of
-        live bytes per allocation site (the growth figures of the end-of-run results)."""
+        live bytes per allocation site (the growth figures of the end-of-run results).
+
+        Samples are spaced in virtual time, not per call: a run is cut into at most ``SAMPLE_CHUNKS``
+        chunks no shorter than :meth:`sample_gap`, so a soak made of many ``run_for`` calls stops the
+        engine (and walks the heap) about ``SAMPLES_PER_RUN`` times, not eight times per call."""
         engine = self._need_engine()
-        for part in split_duration(seconds):
+        if self.options.capture == "none":  # nothing to sample: one run, one barrier
+            engine.run_for(seconds)
+            return
+        gap = self.sample_gap(engine.virtual_time() + max(seconds, 0.0))
+        chunks = max(1, min(SAMPLE_CHUNKS, int(seconds / gap + 1e-9))) if seconds > 0 else 1
+        for part in split_duration(seconds, chunks=chunks):
             engine.run_for(part)
             self.drain()
-            self.sample()
+            self.sample(min_walk_gap_s=gap)
 
-    def sample(self) -> None:
+    @staticmethod
+    def sample_gap(horizon_s: float) -> float:
+        """Virtual seconds between useful samples in a run reaching ``horizon_s``: ``horizon / SAMPLES_PER_RUN``,
+        at least ``MIN_CHUNK_S`` (denser samples would only be thinned away by the sampler, see MAX_SAMPLES)."""
+        return max(MIN_CHUNK_S, horizon_s / SAMPLES_PER_RUN)
+
+    def sample(self, *, min_walk_gap_s: float = 0.0) -> None:
         """Record live bytes per (module, allocation pc) now (from the ledger, or a heap walk in snapshot mode),
-        and the heap's fragmentation (free bytes, largest free block) from a walk where the ELF allows one."""
+        and the heap's fragmentation (free bytes, largest free block) from a walk where the ELF allows one.
+
+        In hooks/trace mode the walk (only needed for fragmentation) is skipped when the last one is less
+        than ``min_walk_gap_s`` of virtual time ago."""
         mode = self.options.capture
         if mode == "none":
             return
         t_us = int(self.virtual_time() * 1e6)
-        walk = self._sample_walk()
+        due = mode == "snapshot" or self._last_walk_us is None or t_us - self._last_walk_us >= min_walk_gap_s * 1e6
+        walk = self._sample_walk() if due else None
+        if walk is not None:
+            self._last_walk_us = t_us
         if mode in ("hooks", "trace"):
             self.sampler.take(t_us, self.ledger.live.values())
         elif walk is not None:
