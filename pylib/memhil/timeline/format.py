@@ -263,29 +263,31 @@ class BlockBuilder:
         self.width = ptr_width
         self.entry = entry_struct(ptr_width)
         self._pack_words = "<%d" + ("I" if ptr_width == 4 else "Q")
+        self._word_max = (1 << (8 * ptr_width)) - 1
         self.entries = bytearray()
         self.words: list[int] = []
         self.count = 0
-
-    @property
-    def nbytes(self) -> int:
-        """Size of the body built so far (with an empty level table)."""
-        return BLOCK_HEAD.size + len(self.entries) + self.width * len(self.words)
+        self.nbytes = BLOCK_HEAD.size  #: size of the body built so far (with an empty level table)
 
     def add(self, seq: int, t_us: int, kind: int, flags: int, module: int, task: int, ptr: int, size: int, node_size: int,
             old_ptr: int, stack: tuple[int, ...], lrs: tuple[int, ...], freed: int = 0, freed_module: int = 0,
             stale: int = 0, stale_module: int = 0) -> None:
         """Append one entry. Raises ``struct.error`` (nothing appended) when a value does not fit the format."""
-        stack = tuple(stack[:255])
-        lrs = tuple(lrs[:255])
+        if len(stack) > 255:
+            stack = stack[:255]
+        if len(lrs) > 255:
+            lrs = lrs[:255]
+        words = self.words
         entry = self.entry.pack(seq, t_us, kind, flags, len(stack), len(lrs), module, task, ptr, size, node_size, old_ptr,
-                                freed, stale, freed_module, stale_module, len(self.words))
-        if stack or lrs:
-            struct.pack(self._pack_words % (len(stack) + len(lrs)), *stack, *lrs)  # range check before appending
+                                freed, stale, freed_module, stale_module, len(words))
+        for w in (*stack, *lrs):  # range check before appending (what struct.pack of the words would refuse)
+            if not 0 <= w <= self._word_max:
+                raise struct.error(f"address {w!r} does not fit a {self.width}-byte word")
         self.entries += entry
-        self.words.extend(stack)
-        self.words.extend(lrs)
+        words.extend(stack)
+        words.extend(lrs)
         self.count += 1
+        self.nbytes += len(entry) + self.width * (len(stack) + len(lrs))
 
     def body(self, total_before: int = 0, levels: dict[int, int] | None = None) -> bytes:
         """The block body with the writer's levels before its first event (non-zero levels only)."""
@@ -301,3 +303,4 @@ class BlockBuilder:
         self.entries = bytearray()
         self.words = []
         self.count = 0
+        self.nbytes = BLOCK_HEAD.size

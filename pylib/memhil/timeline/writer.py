@@ -266,7 +266,8 @@ class TimelineWriter:
             self._open_next()
 
     def _write_event(self, event: AllocEvent) -> None:
-        self._settle()
+        if self._rotate_due:
+            self._settle()
         live = self.ledger.live
         freed = freed_mod = stale = stale_mod = 0
         kind = event.kind
@@ -288,8 +289,9 @@ class TimelineWriter:
             self._block_total = self.ledger.total.current
             self._block_levels = {m: s.current for m, s in self.ledger.modules.items() if s.current}
         # may raise struct.error before anything changes
-        self._block.add(event.seq, event.t_us, int(kind), int(event.flags), event.module, event.task, event.ptr, event.size,
-                        event.node_size, event.old_ptr, event.stack, event.lrs, freed, freed_mod, stale, stale_mod)
+        block = self._block
+        block.add(event.seq, event.t_us, kind, event.flags, event.module, event.task, event.ptr, event.size,
+                  event.node_size, event.old_ptr, event.stack, event.lrs, freed, freed_mod, stale, stale_mod)
         if self._owns_ledger:
             self.ledger.apply(event)
         self._block_last_seq = event.seq
@@ -297,7 +299,7 @@ class TimelineWriter:
             self._t_us = event.t_us
         self.events += 1
         self._file_events += 1
-        if self._file_bytes + self._block.nbytes + fmt.FRAME.size >= self.max_bytes:
+        if self._file_bytes + block.nbytes + fmt.FRAME.size >= self.max_bytes:
             self._write_block()
             self._finish(fmt.END_ROTATED)
             if self._owns_ledger:
@@ -305,7 +307,7 @@ class TimelineWriter:
                 self._open_next()
             else:
                 self._rotate_due = True
-        elif self._block.count >= self.block_events:
+        elif block.count >= self.block_events:
             self._write_block()
 
     def _write_block(self) -> None:
