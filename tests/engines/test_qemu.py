@@ -254,3 +254,15 @@ def test_early_line_never_costs_the_whole_timeout(qemu_engine, firmware, platfor
         engine.wait_for_line("module 7 mem used size", timeout=30)
         assert engine.virtual_time() < 1.0
         engine.stop()
+
+
+def test_firmware_without_barrier_reset_keeps_the_breakpoint(qemu_engine, minifw, platform):
+    """minifw calls memhil_time_barrier without resetting g_memhil_barrier_ms: the first run sees the
+    breakpoint, not the watchpoint, and the engine keeps the breakpoint, exact either way."""
+    engine = qemu_engine()
+    engine.start(platform, minifw)
+    start = engine.virtual_time()
+    engine.run_for(0.01)
+    assert engine._watch_ok is False
+    engine.run_for(0.02)
+    assert round((engine.virtual_time() - start) * 1000) == 30

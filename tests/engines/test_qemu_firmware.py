@@ -43,3 +43,24 @@ def test_pool_memory_matches_memused(qemu_engine, firmware, platform):
         words = list(struct.unpack("<8I", header))
         start = words.index(lrs[0])  # the node header holds the recorded LRs, as memused printed them
         assert words[start : start + len(lrs)] == lrs
+
+
+def test_time_barrier_by_write_watchpoint_is_exact(qemu_engine, firmware, platform):
+    """The project firmware resets the barrier before calling memhil_time_barrier: the engine stops there
+    with a write watchpoint (no translation-cache flush), skips the firmware's own store and stays exact,
+    also when a user breakpoint is hit during the run."""
+    elf = firmware("leak_demo")
+    info = FirmwareInfo.load(elf)
+    engine = qemu_engine()
+    engine.start(platform, elf)
+    hits = []
+    engine.add_breakpoint(info.symbols["LOS_MemMalloc"], lambda ctx: hits.append(ctx.pc))
+    start = engine.virtual_time()
+    for step_ms in (1, 7, 250, 1000, 3):
+        engine.run_for(step_ms / 1000)
+    assert engine._watch_ok is True  # the first run saw the firmware's reset through the watchpoint
+    assert round((engine.virtual_time() - start) * 1000) == 1261
+    assert hits  # leak_demo allocates every 10 ms
+    barrier = struct.unpack("<Q", engine.read_memory(info.symbols["g_memhil_barrier_ms"], 8))[0]
+    assert barrier == (1 << 64) - 1  # no deadline left behind
+    assert engine.read_registers()["pc"] != info.symbols["memhil_time_barrier"] & ~1

@@ -7,9 +7,16 @@
 
 /* Milliseconds since reset, exact to the 1 ms tick. Written only by thread context. */
 extern volatile uint64_t g_memhil_uptime_ms;
-/* Deadline written by the host; UINT64_MAX = none. When reached, set back to UINT64_MAX and
- * memhil_time_barrier() is called (the host breakpoints there). */
-extern volatile uint64_t g_memhil_barrier_ms;
+/* Deadline written by the host (.ms); UINT64_MAX = none. When reached, set back to UINT64_MAX and
+ * memhil_time_barrier() is called. The host stops there with a write watchpoint on .ms (QEMU 7.2
+ * flushes its whole translation cache on every breakpoint stop, not on a watchpoint stop), or with a
+ * breakpoint on memhil_time_barrier. QEMU takes every access to a watched 1 KiB page the slow way,
+ * so the deadline has its page to itself. */
+struct memhil_barrier {
+    volatile uint64_t ms;
+    uint8_t rest_of_page[1024U - sizeof(uint64_t)];
+};
+extern struct memhil_barrier g_memhil_barrier_ms;
 /* Task/context id of the running work item; stored in each allocated node's taskId. */
 extern volatile UINT32 g_memhil_cur_task;
 /* Number of wake-ups from WFI (the cost of virtual time). */

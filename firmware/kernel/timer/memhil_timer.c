@@ -3,7 +3,7 @@
 #include "shell.h"
 
 volatile uint64_t g_memhil_uptime_ms;
-volatile uint64_t g_memhil_barrier_ms = UINT64_MAX;
+struct memhil_barrier g_memhil_barrier_ms __attribute__((aligned(1024))) = {.ms = UINT64_MAX};
 volatile UINT32 g_memhil_cur_task = MEMHIL_TASK_IDLE;
 volatile UINT32 g_memhil_wakeups;
 
@@ -72,14 +72,14 @@ void memhil_os_run(void)
 {
     for (;;) {
         uint64_t next = run_expired();
-        if (g_memhil_uptime_ms >= g_memhil_barrier_ms) {
-            g_memhil_barrier_ms = UINT64_MAX;
+        if (g_memhil_uptime_ms >= g_memhil_barrier_ms.ms) {
+            g_memhil_barrier_ms.ms = UINT64_MAX;
             memhil_time_barrier();
             continue; /* the host may have written a new barrier */
         }
         shell_poll();
         uint64_t now = g_memhil_uptime_ms;
-        uint64_t barrier = g_memhil_barrier_ms;
+        uint64_t barrier = g_memhil_barrier_ms.ms;
         if (barrier < next) {
             next = barrier;
         }

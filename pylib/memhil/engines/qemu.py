@@ -101,6 +101,8 @@ class QemuEngine(Engine):
         self._entry_code: dict[int, thumb_emulate.EntryInstruction | None] = {}
         self._p_ok: bool | None = None
         self._stop_reads: list[tuple[int, bytes]] = []
+        self._resume_prefix: list[bytes] = []  # requests pipelined before the next continue (each answers OK)
+        self._watch_ok: bool | None = None  # the stub takes write watchpoints (Z2)
         self._watch: re.Pattern[str] | None = None
         self._watch_lock = threading.Lock()
         self._wall_run = 0.0  # virtual time proxy when the firmware has no uptime counter
@@ -342,14 +344,18 @@ class QemuEngine(Engine):
         """Continue; if halted on a breakpoint, step over it first (remove, step, re-insert)."""
         client = self.client
         pc = self._halted_pc
+        extra, self._resume_prefix = self._resume_prefix, []  # requests to send before this continue
         if pc is not None and (pc in self._breakpoints or pc == self._barrier_bp):
             prefix = self._emulated_step(pc)
             if prefix is not None:
-                self._gdb_call(client.resume, prefix=prefix)  # type: ignore[union-attr]
+                self._gdb_call(client.resume, prefix=extra + prefix)  # type: ignore[union-attr]
             else:
+                if extra:
+                    for p, reply in zip(extra, self._gdb_call(client.transact_many, extra)):  # type: ignore[union-attr]
+                        GdbClient._check_ok(reply, p.decode("ascii", "replace"))
                 self._gdb_call(client.step_over_breakpoint, pc, 2, self.timeout)  # type: ignore[union-attr]
         else:
-            self._gdb_call(client.resume)  # type: ignore[union-attr]
+            self._gdb_call(client.resume, prefix=extra)  # type: ignore[union-attr]
         self._halted_pc = None
         self._halted_regs = None
         self._stop_reads.clear()
@@ -460,12 +466,39 @@ class QemuEngine(Engine):
         return self._run_wall(seconds, watch, wall)
 
     def _run_barrier(self, ms: int, watch, wall: float) -> bool:
+        """Run to the time barrier. The firmware contract resets ``g_memhil_barrier_ms`` to NO_BARRIER just
+        before it calls ``memhil_time_barrier``: a write watchpoint on that word stops it there. QEMU 7.2's
+        gdbstub flushes the whole translation cache on every breakpoint stop but not on a watchpoint stop,
+        so the code after the stop is not retranslated. The first run sets both the watchpoint and the
+        breakpoint: a firmware whose breakpoint is reached without the write (or a stub without
+        watchpoints) keeps the breakpoint from then on."""
+        self._arm_watch(watch)
+        try:
+            # the awaited text may have come after the caller's check but before the watch was armed:
+            # the reader would then never interrupt, and the run would go on to the timeout barrier
+            if watch is not None and self.console.search(watch, consume=False):
+                return True
+            target = self._read_u64(UPTIME_SYMBOL) + ms
+            return self._run_to_barrier(target, watch, wall)
+        finally:
+            self._arm_watch(None)
+
+    def _run_to_barrier(self, target: int, watch, wall: float) -> bool:
         barrier_pc = self.firmware.symbols[BARRIER_FUNCTION]  # type: ignore[union-attr]
-        target = self._read_u64(UPTIME_SYMBOL) + ms
-        self._write_u64(BARRIER_SYMBOL, target)
-        if barrier_pc not in self._breakpoints:
-            self._gdb_call(self.client.insert_breakpoint, barrier_pc)  # type: ignore[union-attr]
-        self._barrier_bp = barrier_pc
+        var = self.firmware.symbols[BARRIER_SYMBOL]  # type: ignore[union-attr]
+        set_watch, unset_watch = b"Z2,%x,4" % var, b"z2,%x,4" % var
+        if self._watch_ok is None:  # probe: does the stub take a write watchpoint?
+            if self._gdb_call(self.client.transact, set_watch) != b"OK":  # type: ignore[union-attr]
+                self._watch_ok = False
+        watchpoint = self._watch_ok is not False
+        breakpoint = self._watch_ok is not True
+        if watchpoint and self._watch_ok:
+            self._resume_prefix.append(set_watch)  # sent with the continue, in one write
+        self._resume_prefix.insert(0, b"M%x,8:" % var + struct.pack("<Q", target).hex().encode())
+        if breakpoint:
+            if barrier_pc not in self._breakpoints:
+                self._gdb_call(self.client.insert_breakpoint, barrier_pc)  # type: ignore[union-attr]
+            self._barrier_bp = barrier_pc
         by_console = False
 
         def done(stop: StopReply, regs: dict[str, int]) -> bool:
@@ -473,28 +506,54 @@ class QemuEngine(Engine):
             if stop.signal == SIGINT and watch is not None:
                 by_console = True
                 return True
-            if regs["pc"] == barrier_pc and self._read_u64(UPTIME_SYMBOL) >= target:
+            watched = watchpoint and "watch" in stop.info
+            if (watched or breakpoint and regs["pc"] == barrier_pc) and self._read_u64(UPTIME_SYMBOL) >= target:
+                if self._watch_ok is None:
+                    self._watch_ok = watched
+                    log.debug("time barrier by %s", "write watchpoint" if watched else "breakpoint (no barrier reset seen)")
                 return True
             if watch is not None and self.console.search(watch, consume=False):
                 by_console = True
                 return True
             return False
 
-        self._arm_watch(watch)
+        last: list[StopReply] = []
         try:
-            # the awaited text may have come after the caller's check but before the watch was armed:
-            # the reader would then never interrupt, and the run would go on to the timeout barrier
-            if watch is not None and self.console.search(watch, consume=False):
-                return True
-            self._run_loop(done, wall, watch)
+            last.append(self._run_loop(done, wall, watch))
         finally:
-            self._arm_watch(None)
+            self._resume_prefix.clear()
             if self.state is EngineState.RUNNING:
-                self._write_u64(BARRIER_SYMBOL, NO_BARRIER)
-                if barrier_pc not in self._breakpoints:
-                    self._gdb_call(self.client.remove_breakpoint, barrier_pc)  # type: ignore[union-attr]
-                self._barrier_bp = None
+                requests = [b"M%x,8:" % var + struct.pack("<Q", NO_BARRIER).hex().encode()]
+                if watchpoint:
+                    requests.insert(0, unset_watch)
+                    if last and "watch" in last[0].info:
+                        requests += self._skip_barrier_store()
+                if breakpoint:
+                    if barrier_pc not in self._breakpoints:
+                        requests.append(b"z0,%x,2" % barrier_pc)
+                    self._barrier_bp = None
+                for reply in self._gdb_call(self.client.transact_many, requests):  # type: ignore[union-attr]
+                    GdbClient._check_ok(reply, "leaving the time barrier")
         return by_console
+
+    def _skip_barrier_store(self) -> list[bytes]:
+        """QEMU stops on a write watchpoint *before* the store: halted on the firmware's
+        ``g_memhil_barrier_ms = NO_BARRIER``, whose effect the host writes itself. Requests that move PC
+        past it (a plain store, see thumb_emulate); anything else is stepped now, watchpoint removed."""
+        pc = self._halted_pc
+        assert pc is not None
+        length = thumb_emulate.plain_store_length(self._gdb_call(self.client.read_memory, pc, 4))  # type: ignore[union-attr]
+        if length is None:
+            GdbClient._check_ok(self._gdb_call(self.client.transact, b"z2,%x,4" % self.firmware.symbols[BARRIER_SYMBOL]), "removing the barrier watchpoint")  # type: ignore[union-attr]
+            self._gdb_call(self.client.step, self.timeout)  # type: ignore[union-attr]
+            self._halted_regs = decode_g(self._gdb_call(self.client.read_registers_raw))  # type: ignore[union-attr]
+            self._halted_pc = self._halted_regs["pc"]
+            GdbClient._check_ok(self._gdb_call(self.client.transact, b"Z2,%x,4" % self.firmware.symbols[BARRIER_SYMBOL]), "re-inserting the barrier watchpoint")  # type: ignore[union-attr]
+            return []  # the caller's z2 removes it
+        self._halted_pc = (pc + length) & 0xFFFFFFFF
+        if self._halted_regs is not None:
+            self._halted_regs["pc"] = self._halted_pc
+        return [b"Pf=" + struct.pack("<I", self._halted_pc).hex().encode()]
 
     def _run_sliced(self, reached: Callable[[], bool], watch, wall: float, slice_s: float = 0.02) -> bool:
         deadline = time.monotonic() + wall

@@ -104,3 +104,22 @@ def execute(insn: HostInstruction, regs: list[int], pc: int, stack: bytes = b"")
             return None
         return Effect({PC: target & ~1})
     return Effect({PC: (pc + insn.length) & 0xFFFFFFFF})  # NOP
+
+
+def plain_store_length(code: bytes) -> int | None:
+    """Length of the instruction at the start of ``code`` if it is a store whose only effect is the
+    store itself (no base write-back), so skipping it and writing its bytes from the host is the
+    same: STR/STRB/STRH immediate T1 (A7.7.158/160/167) and T2 (SP-relative STR), STR.W/STRB.W/STRH.W
+    immediate T3 (12-bit offset), STRD immediate T1 with P=1, W=0. Else None."""
+    if len(code) < 4:
+        return None
+    hw1, hw2 = struct.unpack_from("<HH", code)
+    top5 = hw1 >> 11
+    if top5 in (0b01100, 0b01110, 0b10000, 0b10010):  # STR/STRB/STRH (imm) T1, STR (SP) T2
+        return 2
+    if hw1 & 0xFF90 == 0xF880 and hw1 & 0x0060 != 0x0060:  # STRB.W/STRH.W/STR.W (imm12) T2/T3
+        return 4
+    if hw1 & 0xFFF0 in (0xE9C0, 0xE940) and hw1 & 0xF != 0xF:  # STRD (imm) T1, P=1 W=0 (offset form)
+        return 4
+    del hw2
+    return None
