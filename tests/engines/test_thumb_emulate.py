@@ -8,7 +8,7 @@ import struct
 
 import pytest
 
-from memhil.engines.thumb_emulate import Effect, HostInstruction, decode, execute, in_it_block
+from memhil.engines.thumb_emulate import Effect, HostInstruction, Store, decode, decode_store, execute, in_it_block, perform_store
 
 
 def hw(*halfwords: int) -> bytes:
@@ -99,3 +99,48 @@ def test_it_block_detection():
     assert not in_it_block(0x01000000)  # Thumb bit only
     assert in_it_block(0x01000000 | (0b0100 << 10))
     assert in_it_block(0x01000000 | (1 << 25))
+
+
+@pytest.mark.parametrize(
+    "code, expected",
+    [
+        (hw(0x60C1), Store(2, 1, 0, 12)),  # str r1, [r0, #12]
+        (hw(0x8091), Store(2, 1, 2, 4, 2)),  # strh r1, [r2, #4]
+        (hw(0x7058), Store(2, 0, 3, 1, 1)),  # strb r0, [r3, #1]
+        (hw(0x9301), Store(2, 3, 13, 4)),  # str r3, [sp, #4]
+        (hw(0xF8C0, 0x14B0), Store(4, 1, 0, 1200)),  # str.w r1, [r0, #1200]
+        (hw(0xF883, 0x13E8), Store(4, 1, 3, 1000, 1)),  # strb.w r1, [r3, #1000]
+        (hw(0xE9C3, 0x0100), Store(4, 0, 3, 0, 4, 1)),  # strd r0, r1, [r3]
+        (hw(0xE943, 0x0102), Store(4, 0, 3, -8, 4, 1)),  # strd r0, r1, [r3, #-8]
+    ],
+)
+def test_decode_store(code, expected):
+    assert decode_store(code) == expected
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        hw(0xE9E3, 0x0102),  # strd r0, r1, [r3, #8]! : write-back
+        hw(0xE9D3, 0x0100),  # ldrd: a load
+        hw(0xF843, 0x0F04),  # str r0, [r3, #4]! : write-back (T4)
+        hw(0x5098),  # str r0, [r3, r2] : register offset
+        hw(0x6818),  # ldr r0, [r3]
+    ],
+)
+def test_decode_store_refused(code):
+    assert decode_store(code) is None
+
+
+def test_perform_strd_writes_both_words_and_moves_pc():
+    regs = [0] * 16
+    regs[0], regs[1], regs[3] = 0xFFFFFFFF, 0x12345678, 0x2000A400
+    effect = perform_store(decode_store(hw(0xE9C3, 0x0100)), regs, 0x0800154E)
+    assert effect.store == (0x2000A400, struct.pack("<II", 0xFFFFFFFF, 0x12345678))
+    assert effect.registers == {15: 0x08001552}
+
+
+def test_perform_strb_keeps_the_low_byte():
+    regs = [0] * 16
+    regs[0], regs[3] = 0x1FF, 0x20000000
+    assert perform_store(decode_store(hw(0x7058)), regs, 0x08000100).store == (0x20000001, b"\xff")

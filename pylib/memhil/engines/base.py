@@ -27,6 +27,7 @@ class Capability(enum.Flag):
     EXACT_RUN_FOR = enum.auto()  # the firmware's time barrier was found
     BREAKPOINTS = enum.auto()
     MEMORY_WRITE = enum.auto()
+    WATCHPOINTS = enum.auto()  # add_watchpoint: stop on writes to an address
 
 
 class StopContext(Protocol):
@@ -219,6 +220,14 @@ class Engine(abc.ABC):
 
     @abc.abstractmethod
     def remove_breakpoint(self, bp: Breakpoint) -> None: ...
+
+    def add_watchpoint(self, address: int, size: int, callback: BreakpointCallback) -> Breakpoint:
+        """Call ``callback`` each time the target writes to ``[address, address + size)``; the callback sees
+        memory as it was before the write. Engines with :attr:`Capability.WATCHPOINTS` implement it."""
+        raise EngineError(f"the {self.name} engine has no write watchpoints", hint="check Capability.WATCHPOINTS and use a breakpoint instead")
+
+    def remove_watchpoint(self, wp: Breakpoint) -> None:
+        raise EngineError(f"the {self.name} engine has no write watchpoints", hint="check Capability.WATCHPOINTS")
 
     # -- console ---------------------------------------------------------------------
     @abc.abstractmethod

@@ -102,7 +102,10 @@ class QemuEngine(Engine):
         self._p_ok: bool | None = None
         self._stop_reads: list[tuple[int, bytes]] = []
         self._resume_prefix: list[bytes] = []  # requests pipelined before the next continue (each answers OK)
-        self._watch_ok: bool | None = None  # the stub takes write watchpoints (Z2)
+        self._watch_ok: bool | None = None  # the barrier stops by write watchpoint (Z2)
+        self._watchpoints: dict[tuple[int, int], list[Breakpoint]] = {}
+        self._halted_watch: int | None = None  # the address of the write watchpoint the target is halted on
+        self._barrier_watching = False  # the barrier's own watchpoint is inserted
         self._watch: re.Pattern[str] | None = None
         self._watch_lock = threading.Lock()
         self._wall_run = 0.0  # virtual time proxy when the firmware has no uptime counter
@@ -185,7 +188,7 @@ class QemuEngine(Engine):
 
     def _capabilities(self) -> Capability:
         assert self.firmware
-        caps = Capability.BREAKPOINTS | Capability.MEMORY_WRITE
+        caps = Capability.BREAKPOINTS | Capability.MEMORY_WRITE | Capability.WATCHPOINTS
         if self.accelerate:
             caps |= Capability.ACCELERATION
         if self._has_barrier():
@@ -336,6 +339,33 @@ class QemuEngine(Engine):
             if not self._internal(bp.address):
                 self._gdb_call(self.client.remove_breakpoint, bp.address)  # type: ignore[union-attr]
 
+    def add_watchpoint(self, address: int, size: int, callback: BreakpointCallback) -> Breakpoint:
+        """A write watchpoint (``Z2``). QEMU stops before the store and, unlike a breakpoint stop, does not
+        flush its translation cache; the engine performs the store on the host when it resumes."""
+        self.check_running()
+        if size not in (1, 2, 4, 8) or address % size:
+            raise EngineError(f"cannot watch {size} bytes at {address:#x}", hint="watch 1, 2, 4 or 8 bytes at an address aligned to the size")
+        wp = Breakpoint(address, callback, self._next_bp_id)
+        self._next_bp_id += 1
+        key = (address, size)
+        if not self._watchpoints.get(key):
+            reply = self._gdb_call(self.client.transact, b"Z2,%x,%x" % key)  # type: ignore[union-attr]
+            if reply != b"OK":
+                raise EngineError(f"QEMU refused a write watchpoint at {address:#x} ({reply[:40]!r})", hint="use a breakpoint instead")
+        self._watchpoints.setdefault(key, []).append(wp)
+        return wp
+
+    def remove_watchpoint(self, wp: Breakpoint) -> None:
+        self.check_running()
+        for key, wps in self._watchpoints.items():
+            if wp in wps:
+                wps.remove(wp)
+                if not wps:
+                    del self._watchpoints[key]
+                    GdbClient._check_ok(self._gdb_call(self.client.transact, b"z2,%x,%x" % key), f"removing the watchpoint at {key[0]:#x}")  # type: ignore[union-attr]
+                return
+        raise EngineError(f"watchpoint {wp.id} at {wp.address:#x} is not set", hint="remove each watchpoint once")
+
     def _internal(self, address: int) -> bool:
         return self._has_barrier() and address == self.firmware.symbols[BARRIER_FUNCTION]  # type: ignore[union-attr]
 
@@ -345,7 +375,9 @@ class QemuEngine(Engine):
         client = self.client
         pc = self._halted_pc
         extra, self._resume_prefix = self._resume_prefix, []  # requests to send before this continue
-        if pc is not None and (pc in self._breakpoints or pc == self._barrier_bp):
+        if pc is not None and self._halted_watch is not None:
+            self._gdb_call(client.resume, prefix=self._leave_store() + extra)  # type: ignore[union-attr]
+        elif pc is not None and (pc in self._breakpoints or pc == self._barrier_bp):
             prefix = self._emulated_step(pc)
             if prefix is not None:
                 self._gdb_call(client.resume, prefix=extra + prefix)  # type: ignore[union-attr]
@@ -358,6 +390,7 @@ class QemuEngine(Engine):
             self._gdb_call(client.resume, prefix=extra)  # type: ignore[union-attr]
         self._halted_pc = None
         self._halted_regs = None
+        self._halted_watch = None
         self._stop_reads.clear()
 
     _barrier_bp: int | None = None
@@ -409,9 +442,18 @@ class QemuEngine(Engine):
         regs = decode_g(self._gdb_call(self.client.read_registers_raw))  # type: ignore[union-attr]
         self._halted_pc = regs["pc"]
         self._halted_regs = regs
+        watched = stop.info.get("watch")
+        self._halted_watch = int(watched, 16) if watched else None
         return stop, regs
 
     def _dispatch(self, regs: dict[str, int]) -> None:
+        if self._halted_watch is not None:
+            hit = self._halted_watch
+            for (address, size), wps in list(self._watchpoints.items()):
+                if address <= hit < address + size:
+                    for wp in list(wps):
+                        wp.callback(EngineStop(self, regs, complete=True))
+            return
         for bp in list(self._breakpoints.get(regs["pc"], ())):
             bp.callback(EngineStop(self, regs, complete=True))
 
@@ -492,6 +534,7 @@ class QemuEngine(Engine):
                 self._watch_ok = False
         watchpoint = self._watch_ok is not False
         breakpoint = self._watch_ok is not True
+        self._barrier_watching = watchpoint
         if watchpoint and self._watch_ok:
             self._resume_prefix.append(set_watch)  # sent with the continue, in one write
         self._resume_prefix.insert(0, b"M%x,8:" % var + struct.pack("<Q", target).hex().encode())
@@ -506,7 +549,7 @@ class QemuEngine(Engine):
             if stop.signal == SIGINT and watch is not None:
                 by_console = True
                 return True
-            watched = watchpoint and "watch" in stop.info
+            watched = watchpoint and self._halted_watch is not None and var <= self._halted_watch < var + 4
             if (watched or breakpoint and regs["pc"] == barrier_pc) and self._read_u64(UPTIME_SYMBOL) >= target:
                 if self._watch_ok is None:
                     self._watch_ok = watched
@@ -517,43 +560,56 @@ class QemuEngine(Engine):
                 return True
             return False
 
-        last: list[StopReply] = []
         try:
-            last.append(self._run_loop(done, wall, watch))
+            self._run_loop(done, wall, watch)
         finally:
             self._resume_prefix.clear()
             if self.state is EngineState.RUNNING:
                 requests = [b"M%x,8:" % var + struct.pack("<Q", NO_BARRIER).hex().encode()]
                 if watchpoint:
                     requests.insert(0, unset_watch)
-                    if last and "watch" in last[0].info:
-                        requests += self._skip_barrier_store()
+                    if self._halted_watch is not None:
+                        requests += self._leave_store()
+                        self._halted_watch = None
                 if breakpoint:
                     if barrier_pc not in self._breakpoints:
                         requests.append(b"z0,%x,2" % barrier_pc)
                     self._barrier_bp = None
                 for reply in self._gdb_call(self.client.transact_many, requests):  # type: ignore[union-attr]
                     GdbClient._check_ok(reply, "leaving the time barrier")
+            self._barrier_watching = False
         return by_console
 
-    def _skip_barrier_store(self) -> list[bytes]:
-        """QEMU stops on a write watchpoint *before* the store: halted on the firmware's
-        ``g_memhil_barrier_ms = NO_BARRIER``, whose effect the host writes itself. Requests that move PC
-        past it (a plain store, see thumb_emulate); anything else is stepped now, watchpoint removed."""
-        pc = self._halted_pc
-        assert pc is not None
-        length = thumb_emulate.plain_store_length(self._gdb_call(self.client.read_memory, pc, 4))  # type: ignore[union-attr]
-        if length is None:
-            GdbClient._check_ok(self._gdb_call(self.client.transact, b"z2,%x,4" % self.firmware.symbols[BARRIER_SYMBOL]), "removing the barrier watchpoint")  # type: ignore[union-attr]
+    def _leave_store(self) -> list[bytes]:
+        """Halted on a write watchpoint, QEMU has not made the store yet: requests that make it from the host
+        and move PC past it (see thumb_emulate.decode_store). Another kind of store is stepped now, with the
+        watchpoints on its address lifted for the step (a flush, but rare)."""
+        pc, regs, hit = self._halted_pc, self._halted_regs, self._halted_watch
+        assert pc is not None and regs is not None and hit is not None
+        store = thumb_emulate.decode_store(self._gdb_call(self.client.read_memory, pc, 4))  # type: ignore[union-attr]
+        if store is not None and not thumb_emulate.in_it_block(regs.get("xpsr", 0)):
+            effect = thumb_emulate.perform_store(store, [regs[name] for name in CORE_REGS[:16]], pc)
+            address, data = effect.store  # type: ignore[misc]
+            new_pc = effect.registers[15]
+            out = [b"M%x,%x:" % (address, len(data)) + data.hex().encode(), b"Pf=" + struct.pack("<I", new_pc).hex().encode()]
+        else:
+            keys = [key for key in self._watchpoint_keys() if key[0] <= hit < key[0] + key[1]]
+            for reply in self._gdb_call(self.client.transact_many, [b"z2,%x,%x" % k for k in keys]):  # type: ignore[union-attr]
+                GdbClient._check_ok(reply, "lifting a watchpoint to step its store")
             self._gdb_call(self.client.step, self.timeout)  # type: ignore[union-attr]
-            self._halted_regs = decode_g(self._gdb_call(self.client.read_registers_raw))  # type: ignore[union-attr]
-            self._halted_pc = self._halted_regs["pc"]
-            GdbClient._check_ok(self._gdb_call(self.client.transact, b"Z2,%x,4" % self.firmware.symbols[BARRIER_SYMBOL]), "re-inserting the barrier watchpoint")  # type: ignore[union-attr]
-            return []  # the caller's z2 removes it
-        self._halted_pc = (pc + length) & 0xFFFFFFFF
-        if self._halted_regs is not None:
-            self._halted_regs["pc"] = self._halted_pc
-        return [b"Pf=" + struct.pack("<I", self._halted_pc).hex().encode()]
+            for reply in self._gdb_call(self.client.transact_many, [b"Z2,%x,%x" % k for k in keys]):  # type: ignore[union-attr]
+                GdbClient._check_ok(reply, "re-inserting a watchpoint after its store")
+            new_pc = decode_g(self._gdb_call(self.client.read_registers_raw))["pc"]  # type: ignore[union-attr]
+            out = []
+        self._halted_pc = new_pc
+        regs["pc"] = new_pc
+        return out
+
+    def _watchpoint_keys(self) -> list[tuple[int, int]]:
+        keys = list(self._watchpoints)
+        if self._barrier_watching:
+            keys.append((self.firmware.symbols[BARRIER_SYMBOL], 4))  # type: ignore[union-attr]
+        return keys
 
     def _run_sliced(self, reached: Callable[[], bool], watch, wall: float, slice_s: float = 0.02) -> bool:
         deadline = time.monotonic() + wall

@@ -106,20 +106,51 @@ def execute(insn: HostInstruction, regs: list[int], pc: int, stack: bytes = b"")
     return Effect({PC: (pc + insn.length) & 0xFFFFFFFF})  # NOP
 
 
-def plain_store_length(code: bytes) -> int | None:
-    """Length of the instruction at the start of ``code`` if it is a store whose only effect is the
-    store itself (no base write-back), so skipping it and writing its bytes from the host is the
-    same: STR/STRB/STRH immediate T1 (A7.7.158/160/167) and T2 (SP-relative STR), STR.W/STRB.W/STRH.W
-    immediate T3 (12-bit offset), STRD immediate T1 with P=1, W=0. Else None."""
+@dataclasses.dataclass(frozen=True)
+class Store:
+    """A store without base write-back: ``size`` bytes of ``rt`` (then of ``rt2``) to ``rn + offset``."""
+
+    length: int
+    rt: int
+    rn: int
+    offset: int
+    size: int = 4
+    rt2: int | None = None
+
+
+def decode_store(code: bytes) -> Store | None:
+    """Decode a store the host can perform (QEMU stops on a write watchpoint *before* the store, so
+    leaving the stop means doing it): STR/STRH/STRB immediate T1 (A7.7.158/167/160), STR SP-relative T2,
+    their .W immediate forms with a 12-bit offset (T3/T2), STRD immediate T1 in offset form (A7.7.163,
+    P=1 W=0). Else None (write-back, register offsets, exclusives: the caller steps)."""
     if len(code) < 4:
         return None
     hw1, hw2 = struct.unpack_from("<HH", code)
     top5 = hw1 >> 11
-    if top5 in (0b01100, 0b01110, 0b10000, 0b10010):  # STR/STRB/STRH (imm) T1, STR (SP) T2
-        return 2
-    if hw1 & 0xFF90 == 0xF880 and hw1 & 0x0060 != 0x0060:  # STRB.W/STRH.W/STR.W (imm12) T2/T3
-        return 4
-    if hw1 & 0xFFF0 in (0xE9C0, 0xE940) and hw1 & 0xF != 0xF:  # STRD (imm) T1, P=1 W=0 (offset form)
-        return 4
-    del hw2
+    rt, rn, imm5 = hw1 & 7, (hw1 >> 3) & 7, (hw1 >> 6) & 0x1F
+    if top5 == 0b01100:  # STR (imm) T1
+        return Store(2, rt, rn, imm5 * 4)
+    if top5 == 0b01110:  # STRB (imm) T1
+        return Store(2, rt, rn, imm5, 1)
+    if top5 == 0b10000:  # STRH (imm) T1
+        return Store(2, rt, rn, imm5 * 2, 2)
+    if top5 == 0b10010:  # STR (SP plus imm) T2
+        return Store(2, (hw1 >> 8) & 7, SP, (hw1 & 0xFF) * 4)
+    sizes = {0xF8C0: 4, 0xF8A0: 2, 0xF880: 1}  # STR.W / STRH.W / STRB.W (imm12)
+    if hw1 & 0xFFF0 in sizes and hw1 & 0xF != 0xF and hw2 >> 12 != 0xF:
+        return Store(4, hw2 >> 12, hw1 & 0xF, hw2 & 0xFFF, sizes[hw1 & 0xFFF0])
+    if hw1 & 0xFF70 == 0xE940 and hw1 & 0xF != 0xF:  # STRD (imm) T1, P=1 W=0; U is bit 7
+        rt, rt2, imm = hw2 >> 12, (hw2 >> 8) & 0xF, (hw2 & 0xFF) * 4
+        if rt in (SP, PC) or rt2 in (SP, PC):
+            return None
+        return Store(4, rt, hw1 & 0xF, imm if hw1 & 0x80 else -imm, 4, rt2)
     return None
+
+
+def perform_store(store: Store, regs: list[int], pc: int) -> Effect:
+    """The effect of ``store`` at ``pc``: its bytes at the address, and PC past it."""
+    address = (regs[store.rn] + store.offset) & 0xFFFFFFFF
+    data = (regs[store.rt] & ((1 << 8 * store.size) - 1)).to_bytes(store.size, "little")
+    if store.rt2 is not None:
+        data += (regs[store.rt2] & 0xFFFFFFFF).to_bytes(4, "little")
+    return Effect({PC: (pc + store.length) & 0xFFFFFFFF}, (address, data))
