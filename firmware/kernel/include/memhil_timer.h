@@ -7,14 +7,15 @@
 
 /* Milliseconds since reset, exact to the 1 ms tick. Written only by thread context. */
 extern volatile uint64_t g_memhil_uptime_ms;
-/* Deadline written by the host (.ms); UINT64_MAX = none. When reached, set back to UINT64_MAX and
- * memhil_time_barrier() is called. The host stops there with a write watchpoint on .ms (QEMU 7.2
- * flushes its whole translation cache on every breakpoint stop, not on a watchpoint stop), or with a
- * breakpoint on memhil_time_barrier. QEMU takes every access to a watched 1 KiB page the slow way,
- * so the deadline has its page to itself. */
+/* The page the host watches. .ms: deadline written by the host; UINT64_MAX = none. When reached, set back to
+ * UINT64_MAX and memhil_time_barrier() is called. .trace_doorbell: written by memhil_trace_half_full() when
+ * the trace ring wants draining. The host stops on these writes with write watchpoints (QEMU 7.2 flushes its
+ * whole translation cache on every breakpoint stop, not on a watchpoint stop), or with breakpoints on the
+ * two functions. QEMU takes every access to a watched 1 KiB page the slow way, so nothing else lives here. */
 struct memhil_barrier {
     volatile uint64_t ms;
-    uint8_t rest_of_page[1024U - sizeof(uint64_t)];
+    volatile UINT32 trace_doorbell;
+    uint8_t rest_of_page[1024U - sizeof(uint64_t) - sizeof(UINT32)];
 };
 extern struct memhil_barrier g_memhil_barrier_ms;
 /* Task/context id of the running work item; stored in each allocated node's taskId. */

@@ -27,6 +27,9 @@ void (*g_memhil_host_half_full)(void);
 __attribute__((noinline, used)) void memhil_trace_half_full(void)
 {
     __asm volatile("nop" ::: "memory");
+#ifdef __arm__
+    g_memhil_barrier_ms.trace_doorbell = g_memhil_trace.head; /* the host watches this write (memhil_timer.h) */
+#endif
 #ifndef __arm__
     if (g_memhil_host_half_full != NULL) {
         g_memhil_host_half_full();

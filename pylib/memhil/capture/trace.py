@@ -5,7 +5,9 @@ The firmware's debug build writes one ``struct memhil_trace_rec`` per allocator 
 counters (slot = counter % capacity); the firmware advances ``head``, the host advances ``tail``.
 When ``head - tail >= capacity / 2`` the firmware calls ``memhil_trace_half_full()`` (and keeps
 calling it while the ring is full, so nothing is overwritten): the host stops there, reads
-[tail, head) in at most two bulk reads (wrap-around), and writes ``tail``.
+[tail, head) in at most two bulk reads (wrap-around), and writes ``tail``. The stop is a write
+watchpoint on the doorbell that function writes, where the engine has them (QEMU 7.2 flushes its
+translation cache on every breakpoint stop, not on watchpoint stops), else a breakpoint on it.
 
 Offsets come from DWARF (DWARF 4 section 5.5, ``struct_layout("memhil_trace_ring")``) and are
 checked against the fixed layout below, which is also the fallback without debug info.
@@ -22,6 +24,7 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Iterable
 
 from memhil.capture.base import Capture, EventSink, read_many
+from memhil.engines.base import Capability
 from memhil.errors import CaptureError, MemhilError
 from memhil.events import AllocEvent, EventFlag, EventKind
 
@@ -34,6 +37,8 @@ RING_SYMBOL = "g_memhil_trace"
 HALF_FULL_FUNCTION = "memhil_trace_half_full"
 #: fill level at which the firmware calls HALF_FULL_FUNCTION (absent in older firmware: half the ring)
 DRAIN_AT_SYMBOL = "g_memhil_trace_drain_at"
+#: the watched page that holds the doorbell (see _doorbell)
+DOORBELL_SYMBOL = "g_memhil_barrier_ms"
 MAGIC = 0x4D485452  # "MHTR"
 VERSION = 1
 REC_SIZE = 40
@@ -161,6 +166,7 @@ class TraceCapture(Capture):
         self.half_full_addr = half.address if half is not None else None
         drain_at = image.find_symbol(DRAIN_AT_SYMBOL)
         self.drain_at_addr = drain_at.address if drain_at is not None else None
+        self.doorbell_addr = _doorbell(image)
         #: records per drain stop the host asks for: the whole ring (the firmware halts at the breakpoint,
         #: so nothing is overwritten); None keeps the firmware's default (half the ring)
         self.drain_at: int | None = None
@@ -170,6 +176,7 @@ class TraceCapture(Capture):
         self.lost_seen = 0
         self.drains = 0
         self._bp = None
+        self._watching = False
 
     # -- set-up ---------------------------------------------------------------------------
     def attach(self) -> None:
@@ -179,7 +186,12 @@ class TraceCapture(Capture):
         self.capacity = header["capacity"]
         self.lost_seen = header["lost"]
         if self.half_full_addr is not None:
-            self._bp = self.engine.add_breakpoint(self.half_full_addr, self._on_half_full)
+            # a write watchpoint on the doorbell costs QEMU no translation-cache flush, a breakpoint does
+            if self.doorbell_addr is not None and Capability.WATCHPOINTS in getattr(self.engine, "capabilities", Capability.NONE):
+                self._bp = self.engine.add_watchpoint(self.doorbell_addr, 4, self._on_half_full)
+                self._watching = True
+            else:
+                self._bp = self.engine.add_breakpoint(self.half_full_addr, self._on_half_full)
             if self.drain_at_addr is not None:
                 self.drain_at = self.capacity
                 self.engine.write_memory(self.drain_at_addr, self.capacity.to_bytes(4, "little"))
@@ -197,7 +209,10 @@ class TraceCapture(Capture):
         finally:
             if self._bp is not None:
                 try:
-                    self.engine.remove_breakpoint(self._bp)
+                    if self._watching:
+                        self.engine.remove_watchpoint(self._bp)
+                    else:
+                        self.engine.remove_breakpoint(self._bp)
                 except MemhilError as exc:
                     log.debug("removing the half-full breakpoint: %s", exc)
                 self._bp = None
@@ -299,6 +314,19 @@ class TraceCapture(Capture):
 
     def _write_u32(self, target, field: str, value: int) -> None:
         target.write_memory(self.ring + self.offsets[field], value.to_bytes(4, "little"))
+
+
+def _doorbell(image: Image) -> int | None:
+    """Address of the word ``memhil_trace_half_full()`` writes before the host drains
+    (``g_memhil_barrier_ms.trace_doorbell``, firmware/kernel/include/memhil_timer.h), when the ELF has it."""
+    sym = image.find_symbol(DOORBELL_SYMBOL)
+    if sym is None:
+        return None
+    try:
+        member = image.struct_layout("memhil_barrier").members.get("trace_doorbell")
+    except MemhilError:
+        return None
+    return None if member is None else sym.address + member.offset
 
 
 def _ring_offsets(image: Image) -> dict[str, int]:
