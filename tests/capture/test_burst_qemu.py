@@ -24,6 +24,7 @@ def test_burst_trace_matches_firmware_counters(firmware, tmp_path):
         after = _ops(session)
         capture = session.capture
         assert capture.drain_at == capture.capacity  # one stop per full ring
+        assert capture._watching  # QEMU drains at a watchpoint on the doorbell, not a breakpoint
         assert capture.gaps == [] and session.ledger.anomalies == []
         delta = {k: after[k] - before[k] for k in (1, 2, 3)}
         assert delta[1] > 0 and delta[2] > 0 and delta[3] > 0
