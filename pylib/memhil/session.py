@@ -111,8 +111,15 @@ class Session:
             return
         from memhil.capture import create_capture
 
-        self.capture = create_capture(mode, self.engine, self.image, profile=self.options.profile, sinks=[self._on_event])
+        self.capture = create_capture(mode, self.engine, self.image, profile=self.options.profile, sinks=[_SessionSink(self)])
         self.capture.attach()
+
+    def _on_events(self, events) -> None:
+        if self.timeline is None and not self.extra_sinks:
+            self.ledger.apply_many(events)
+        else:
+            for event in events:
+                self._on_event(event)
 
     def _on_event(self, event) -> None:
         if self.timeline is not None:
@@ -480,6 +487,19 @@ class Session:
         path = self.run_dir / "summary.json"
         path.write_text(json.dumps(data, indent=2, default=_json_default))
         return path
+
+
+class _SessionSink:
+    """The session's capture sink: one event (``__call__``) or a drained batch (``many``)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def __call__(self, event) -> None:
+        self._session._on_event(event)
+
+    def many(self, events) -> None:
+        self._session._on_events(events)
 
 
 def _json_default(value):

@@ -53,6 +53,10 @@ class Capture:
         sinks = self.sinks
         if len(sinks) == 1:
             sink = sinks[0]
+            many = getattr(sink, "many", None)  # a sink that takes a batch at once
+            if many is not None:
+                many(events)
+                return
             for event in events:
                 sink(event)
         elif sinks:

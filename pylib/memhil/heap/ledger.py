@@ -70,8 +70,48 @@ class Ledger:
             self._alloc(ev)
 
     def apply_many(self, events: Iterable[AllocEvent]) -> None:
+        """:meth:`apply` for each event, with the common cases inlined (a batch from a trace drain)."""
+        if log.isEnabledFor(logging.DEBUG):
+            for ev in events:
+                self.apply(ev)
+            return
+        live, total, modules, tasks = self.live, self.total, self.modules, self.tasks
+        free, realloc, from_event = EventKind.FREE, EventKind.REALLOC, LiveBlock.from_event
         for ev in events:
-            self.apply(ev)
+            seq = ev.seq
+            last = self.last_seq
+            if seq != last + 1 or ev.t_us < self.t_us or (ev.kind is realloc and ev.old_ptr):
+                self.apply(ev)  # gaps, clock steps back, reallocs: the general path
+                continue
+            self.last_seq = seq
+            self.t_us = ev.t_us
+            self.events += 1
+            ptr = ev.ptr
+            if ev.kind is free:
+                block = live.pop(ptr, None)
+                if block is None:
+                    self.anomalies.append(Anomaly("unknown-free", seq, ptr, "free of a pointer that is not live (double free, foreign pointer, or allocated before capture)"))
+                    continue
+                n = block.node_size or block.size
+                total.sub(n)
+                modules[block.module].sub(n)
+                tasks[block.task].sub(n)
+                continue
+            if ptr in live:
+                self._alloc(ev)  # double allocation: recorded by the general path
+                continue
+            block = from_event(ev)
+            live[ptr] = block
+            n = block.node_size or block.size
+            total.add(n)
+            stat = modules.get(block.module)
+            if stat is None:
+                stat = modules[block.module] = UsageStat()
+            stat.add(n)
+            stat = tasks.get(block.task)
+            if stat is None:
+                stat = tasks[block.task] = UsageStat()
+            stat.add(n)
 
     def _alloc(self, ev: AllocEvent) -> None:
         if ev.ptr in self.live:
