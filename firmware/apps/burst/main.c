@@ -9,6 +9,7 @@
 #include "memhil_boot.h"
 #include "memhil_timer.h"
 #include "shell.h"
+#include "memhil_rng.h"
 
 #define BURST_PERIOD_MS 2U
 #define BURST_OPS_PER_TICK 24U
@@ -38,12 +39,7 @@ VOID *g_burst_leak_last; /* overwritten each time: older leaks become unreachabl
 
 static UINT32 rng_next(void)
 {
-    UINT32 x = s_rng;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    s_rng = x;
-    return x;
+    return memhil_xorshift32(&s_rng);
 }
 
 static UINT32 rng_size(void)

@@ -7,6 +7,7 @@
 #include "memhil_boot.h"
 #include "memhil_timer.h"
 #include "shell.h"
+#include "memhil_rng.h"
 
 #define NET_PERIOD_MS 100U
 #define NET_HOLD_MS 2000U
@@ -28,12 +29,7 @@ VOID *g_soak_app_last; /* overwritten each time: older leaks become unreachable 
 
 static UINT32 rng_next(void)
 {
-    UINT32 x = s_rng;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    s_rng = x;
-    return x;
+    return memhil_xorshift32(&s_rng);
 }
 
 static void net_tick(void *arg)
