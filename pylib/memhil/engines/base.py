@@ -78,6 +78,36 @@ class Breakpoint:
     id: int
 
 
+class BreakpointTable(dict):
+    """An engine's breakpoints by address (``dict[int, list[Breakpoint]]``), with the ids they are given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._next_id = 1
+
+    def next_id(self) -> int:
+        self._next_id += 1
+        return self._next_id - 1
+
+    def new(self, address: int, callback: BreakpointCallback) -> tuple[Breakpoint, bool]:
+        """A breakpoint at ``address`` (Thumb bit cleared); True when it is the first one there."""
+        address &= ~1
+        bp = Breakpoint(address, callback, self.next_id())
+        first = not self.get(address)
+        self.setdefault(address, []).append(bp)
+        return bp, first
+
+    def drop(self, bp: Breakpoint) -> list[Breakpoint]:
+        """Forget ``bp``; the breakpoints left at its address (none: the address is gone from the table)."""
+        bps = self.get(bp.address, [])
+        if bp not in bps:
+            raise EngineError(f"breakpoint {bp.id} at {bp.address:#x} is not set", hint="remove each breakpoint once")
+        bps.remove(bp)
+        if not bps:
+            del self[bp.address]
+        return bps
+
+
 class EngineState(enum.Enum):
     NEW = "new"
     RUNNING = "running"  # started: the emulator process exists (target may be halted between run_for calls)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Callable
 
 from memhil.engines import thumb_emulate
-from memhil.engines.base import CORE_REGS, Breakpoint, BreakpointCallback, Capability, ConsoleLog, Engine, EngineState, EngineStop
+from memhil.engines.base import CORE_REGS, Breakpoint, BreakpointCallback, BreakpointTable, Capability, ConsoleLog, Engine, EngineState, EngineStop
 from memhil.engines.console_socket import ConsoleSocket, connect_socket
 from memhil.engines.firmware import FirmwareInfo
 from memhil.engines.gdb_rsp import SIGINT, GdbClient, StopReply
@@ -92,8 +92,7 @@ class QemuEngine(Engine):
         self._sockdir: Path | None = None
         self._own_workdir = False
         self._console: ConsoleSocket | None = None
-        self._breakpoints: dict[int, list[Breakpoint]] = {}
-        self._next_bp_id = 1
+        self._breakpoints = BreakpointTable()
         self._halted_pc: int | None = None
         self._halted_regs: dict[str, int] | None = None
         #: leave breakpoints by executing a PUSH/NOP/POP/BX LR on the host instead of stepping
@@ -320,24 +319,19 @@ class QemuEngine(Engine):
     # -- breakpoints -----------------------------------------------------------------------
     def add_breakpoint(self, address: int, callback: BreakpointCallback) -> Breakpoint:
         self.check_running()
-        address &= ~1
-        bp = Breakpoint(address, callback, self._next_bp_id)
-        self._next_bp_id += 1
-        if not self._breakpoints.get(address) and not self._internal(address):
-            self._gdb_call(self.client.insert_breakpoint, address)  # type: ignore[union-attr]
-        self._breakpoints.setdefault(address, []).append(bp)
+        bp, first = self._breakpoints.new(address, callback)
+        if first and not self._internal(bp.address):
+            try:
+                self._gdb_call(self.client.insert_breakpoint, bp.address)  # type: ignore[union-attr]
+            except BaseException:
+                self._breakpoints.drop(bp)
+                raise
         return bp
 
     def remove_breakpoint(self, bp: Breakpoint) -> None:
         self.check_running()
-        bps = self._breakpoints.get(bp.address, [])
-        if bp not in bps:
-            raise EngineError(f"breakpoint {bp.id} at {bp.address:#x} is not set", hint="remove each breakpoint once")
-        bps.remove(bp)
-        if not bps:
-            del self._breakpoints[bp.address]
-            if not self._internal(bp.address):
-                self._gdb_call(self.client.remove_breakpoint, bp.address)  # type: ignore[union-attr]
+        if not self._breakpoints.drop(bp) and not self._internal(bp.address):
+            self._gdb_call(self.client.remove_breakpoint, bp.address)  # type: ignore[union-attr]
 
     def add_watchpoint(self, address: int, size: int, callback: BreakpointCallback) -> Breakpoint:
         """A write watchpoint (``Z2``). QEMU stops before the store and, unlike a breakpoint stop, does not
@@ -345,8 +339,7 @@ class QemuEngine(Engine):
         self.check_running()
         if size not in (1, 2, 4, 8) or address % size:
             raise EngineError(f"cannot watch {size} bytes at {address:#x}", hint="watch 1, 2, 4 or 8 bytes at an address aligned to the size")
-        wp = Breakpoint(address, callback, self._next_bp_id)
-        self._next_bp_id += 1
+        wp = Breakpoint(address, callback, self._breakpoints.next_id())
         key = (address, size)
         if not self._watchpoints.get(key):
             reply = self._gdb_call(self.client.transact, b"Z2,%x,%x" % key)  # type: ignore[union-attr]

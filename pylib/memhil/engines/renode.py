@@ -35,7 +35,7 @@ import threading
 import time
 from pathlib import Path
 
-from memhil.engines.base import CORE_REGS, Breakpoint, BreakpointCallback, Capability, ConsoleLog, Engine, EngineState, EngineStop
+from memhil.engines.base import CORE_REGS, Breakpoint, BreakpointCallback, BreakpointTable, Capability, ConsoleLog, Engine, EngineState, EngineStop
 from memhil.engines.firmware import FirmwareInfo
 from memhil.engines.process import ChildProcess, find_program
 from memhil.engines.renode_monitor import MonitorClient, PyRenodeMonitor, ident, int_arg, parse_bytes, parse_int, parse_time, path_arg, time_arg
@@ -137,8 +137,7 @@ class RenodeEngine(Engine):
         self.platform = None
         self.workdir: Path | None = None
         self.accelerate = True
-        self._breakpoints: dict[int, list[Breakpoint]] = {}
-        self._next_bp_id = 1
+        self._breakpoints = BreakpointTable()
         self._hooks_seen = 0
         self._console_reader: _PtyReader | None = None
         self._time_origin = 0.0
@@ -336,25 +335,21 @@ class RenodeEngine(Engine):
     # -- hooks ---------------------------------------------------------------------------------
     def add_breakpoint(self, address: int, callback: BreakpointCallback) -> Breakpoint:
         self.check_running()
-        address &= ~1
-        bp = Breakpoint(address, callback, self._next_bp_id)
-        self._next_bp_id += 1
-        self.execute(f'cpu AddHook {int_arg(address)} "{hook_script(bp.id, self.workdir / "hooks.log")}"')  # type: ignore[operator]
-        self._breakpoints.setdefault(address, []).append(bp)
+        bp, _ = self._breakpoints.new(address, callback)
+        try:
+            self.execute(f'cpu AddHook {int_arg(bp.address)} "{hook_script(bp.id, self.workdir / "hooks.log")}"')  # type: ignore[operator]
+        except BaseException:
+            self._breakpoints.drop(bp)
+            raise
         return bp
 
     def remove_breakpoint(self, bp: Breakpoint) -> None:
         self.check_running()
-        bps = self._breakpoints.get(bp.address, [])
-        if bp not in bps:
-            raise EngineError(f"breakpoint {bp.id} at {bp.address:#x} is not set", hint="remove each breakpoint once")
-        bps.remove(bp)
+        others = self._breakpoints.drop(bp)
         # Renode removes hooks per address: drop all, re-add the others
         self.execute(f"cpu RemoveHooksAt {int_arg(bp.address)}")
-        for other in bps:
+        for other in others:
             self.execute(f'cpu AddHook {int_arg(other.address)} "{hook_script(other.id, self.workdir / "hooks.log")}"')  # type: ignore[operator]
-        if not bps:
-            del self._breakpoints[bp.address]
 
     # -- console ---------------------------------------------------------------------------
     def _run_until_console(self, regex: re.Pattern[str], timeout: float) -> re.Match[str] | None:
