@@ -89,13 +89,19 @@ class BreakpointTable(dict):
         self._next_id += 1
         return self._next_id - 1
 
-    def new(self, address: int, callback: BreakpointCallback) -> tuple[Breakpoint, bool]:
-        """A breakpoint at ``address`` (Thumb bit cleared); True when it is the first one there."""
+    def new(self, address: int, callback: BreakpointCallback, install: Callable[[Breakpoint, bool], None]) -> Breakpoint:
+        """A breakpoint at ``address`` (Thumb bit cleared), put in the emulator by ``install(bp, first)``
+        (``first``: no other breakpoint is at that address yet); not kept if ``install`` fails."""
         address &= ~1
         bp = Breakpoint(address, callback, self.next_id())
         first = not self.get(address)
         self.setdefault(address, []).append(bp)
-        return bp, first
+        try:
+            install(bp, first)
+        except BaseException:
+            self.drop(bp)
+            raise
+        return bp
 
     def drop(self, bp: Breakpoint) -> list[Breakpoint]:
         """Forget ``bp``; the breakpoints left at its address (none: the address is gone from the table)."""

@@ -269,6 +269,11 @@ class GdbClient:
         self._write(wire)
         return [self.recv_packet(timeout) for _ in payloads]
 
+    def transact_ok(self, payloads: Sequence[bytes], what: str | None = None) -> None:
+        """Pipelined requests that must each answer ``OK`` (writes, ``P``, ``Z``/``z``)."""
+        for p, reply in zip(payloads, self.transact_many(payloads)):
+            self._check_ok(reply, what or p[:40].decode("ascii", "replace"))
+
     @staticmethod
     def _check_ok(reply: bytes, what: str) -> None:
         if reply != b"OK":
@@ -340,8 +345,7 @@ class GdbClient:
             for off in range(0, len(data), step):
                 chunk = data[off : off + step]
                 requests.append(b"M%x,%x:" % (address + off, len(chunk)) + chunk.hex().encode())
-        for reply in self.transact_many(requests):
-            self._check_ok(reply, f"writing memory at {address:#x}")
+        self.transact_ok(requests, f"writing memory at {address:#x}")
 
     # -- registers (E.2 'g', 'p') ----------------------------------------------------------
     def read_registers_raw(self) -> bytes:
@@ -377,8 +381,7 @@ class GdbClient:
             # in ack mode our '+' for a prefix reply would reach the stub after the
             # continue, and a byte received while running stops the target (QEMU
             # 7.2 gdbstub): finish the prefix before continuing
-            for p, reply in zip(prefix, self.transact_many(prefix)):
-                self._check_ok(reply, p.decode("ascii", "replace"))
+            self.transact_ok(prefix)
             prefix = []
         for p in prefix + [cmd]:
             trace.debug("-> %r", p)

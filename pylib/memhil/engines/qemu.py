@@ -45,6 +45,18 @@ BARRIER_FUNCTION = "memhil_time_barrier"
 NO_BARRIER = (1 << 64) - 1
 
 
+def _effect_requests(effect: thumb_emulate.Effect) -> list[bytes]:
+    """The gdbstub requests that make ``effect`` on the target: its store (``M``), then its registers
+    (``P``, ascending, so PC is written last)."""
+    out = []
+    if effect.store is not None:
+        address, data = effect.store
+        out.append(b"M%x,%x:" % (address, len(data)) + data.hex().encode())
+    for number, value in sorted(effect.registers.items()):
+        out.append(b"P%x=" % number + struct.pack("<I", value & 0xFFFFFFFF).hex().encode())
+    return out
+
+
 def decode_g(raw: bytes) -> dict[str, int]:
     """Registers from a ``g`` reply of QEMU's ARM target: r0-r15, then (without target
     XML) eight 12-byte FPA registers and fps, then cpsr/xpsr (GDB register 25)."""
@@ -97,14 +109,14 @@ class QemuEngine(Engine):
         self._halted_regs: dict[str, int] | None = None
         #: leave breakpoints by executing a PUSH/NOP/POP/BX LR on the host instead of stepping
         self.emulate_entry = emulate_entry
-        self._entry_code: dict[int, thumb_emulate.EntryInstruction | None] = {}
+        self._code_cache: dict[int, bytes] = {}
         self._p_ok: bool | None = None
         self._stop_reads: list[tuple[int, bytes]] = []
         self._resume_prefix: list[bytes] = []  # requests pipelined before the next continue (each answers OK)
         self._watch_ok: bool | None = None  # the barrier stops by write watchpoint (Z2)
         self._watchpoints: dict[tuple[int, int], list[Breakpoint]] = {}
         self._halted_watch: int | None = None  # the address of the write watchpoint the target is halted on
-        self._barrier_watching = False  # the barrier's own watchpoint is inserted
+        self._barrier_watch: tuple[int, int] | None = None  # the barrier's own watchpoint, while inserted
         self._watch: re.Pattern[str] | None = None
         self._watch_lock = threading.Lock()
         self._wall_run = 0.0  # virtual time proxy when the firmware has no uptime counter
@@ -302,7 +314,7 @@ class QemuEngine(Engine):
 
     def write_memory(self, address: int, data: bytes) -> None:
         self.check_running()
-        self._entry_code.clear()  # code may have changed
+        self._code_cache.clear()  # code may have changed
         self._stop_reads.clear()
         self._gdb_call(self.client.write_memory, address, bytes(data))  # type: ignore[union-attr]
 
@@ -319,14 +331,11 @@ class QemuEngine(Engine):
     # -- breakpoints -----------------------------------------------------------------------
     def add_breakpoint(self, address: int, callback: BreakpointCallback) -> Breakpoint:
         self.check_running()
-        bp, first = self._breakpoints.new(address, callback)
-        if first and not self._internal(bp.address):
-            try:
+        def install(bp: Breakpoint, first: bool) -> None:
+            if first and not self._internal(bp.address):
                 self._gdb_call(self.client.insert_breakpoint, bp.address)  # type: ignore[union-attr]
-            except BaseException:
-                self._breakpoints.drop(bp)
-                raise
-        return bp
+
+        return self._breakpoints.new(address, callback, install)
 
     def remove_breakpoint(self, bp: Breakpoint) -> None:
         self.check_running()
@@ -355,7 +364,7 @@ class QemuEngine(Engine):
                 wps.remove(wp)
                 if not wps:
                     del self._watchpoints[key]
-                    GdbClient._check_ok(self._gdb_call(self.client.transact, b"z2,%x,%x" % key), f"removing the watchpoint at {key[0]:#x}")  # type: ignore[union-attr]
+                    self._gdb_call(self.client.transact_ok, [b"z2,%x,%x" % key], f"removing the watchpoint at {key[0]:#x}")  # type: ignore[union-attr]
                 return
         raise EngineError(f"watchpoint {wp.id} at {wp.address:#x} is not set", hint="remove each watchpoint once")
 
@@ -376,8 +385,7 @@ class QemuEngine(Engine):
                 self._gdb_call(client.resume, prefix=extra + prefix)  # type: ignore[union-attr]
             else:
                 if extra:
-                    for p, reply in zip(extra, self._gdb_call(client.transact_many, extra)):  # type: ignore[union-attr]
-                        GdbClient._check_ok(reply, p.decode("ascii", "replace"))
+                    self._gdb_call(client.transact_ok, extra)  # type: ignore[union-attr]
                 self._gdb_call(client.step_over_breakpoint, pc, 2, self.timeout)  # type: ignore[union-attr]
         else:
             self._gdb_call(client.resume, prefix=extra)  # type: ignore[union-attr]
@@ -394,9 +402,7 @@ class QemuEngine(Engine):
         stop, else reads them."""
         if not self.emulate_entry or self._halted_regs is None:
             return None
-        if pc not in self._entry_code:
-            self._entry_code[pc] = thumb_emulate.decode(self._gdb_call(self.client.read_memory, pc, 4))  # type: ignore[union-attr]
-        insn = self._entry_code[pc]
+        insn = thumb_emulate.decode(self._code(pc))
         regs = self._halted_regs
         if self._p_ok is None:  # probe 'P' once, writing pc with its own value
             self._p_ok = self._gdb_call(self.client.transact, b"Pf=" + struct.pack("<I", pc).hex().encode()) == b"OK"  # type: ignore[union-attr]
@@ -408,15 +414,14 @@ class QemuEngine(Engine):
         if insn.stack_bytes:
             stack = self._stop_read(regs["sp"], insn.stack_bytes)
         effect = thumb_emulate.execute(insn, [regs[name] for name in CORE_REGS[:16]], pc, stack)
-        if effect is None:
-            return None
-        prefix = []
-        if effect.store is not None:
-            address, data = effect.store
-            prefix.append(b"M%x,%x:" % (address, len(data)) + data.hex().encode())
-        for number, value in sorted(effect.registers.items()):  # PC last
-            prefix.append(b"P%x=" % number + struct.pack("<I", value & 0xFFFFFFFF).hex().encode())
-        return prefix
+        return None if effect is None else _effect_requests(effect)
+
+    def _code(self, pc: int) -> bytes:
+        """The 4 bytes of code at ``pc``, read once (every hit of a breakpoint or watched store decodes them)."""
+        code = self._code_cache.get(pc)
+        if code is None:
+            code = self._code_cache[pc] = self._gdb_call(self.client.read_memory, pc, 4)  # type: ignore[union-attr]
+        return code
 
     def _stop_read(self, address: int, size: int) -> bytes:
         """``size`` bytes at ``address`` from the reads made during this stop, else from the target."""
@@ -527,7 +532,7 @@ class QemuEngine(Engine):
                 self._watch_ok = False
         watchpoint = self._watch_ok is not False
         breakpoint = self._watch_ok is not True
-        self._barrier_watching = watchpoint
+        self._barrier_watch = (var, 4) if watchpoint else None
         if watchpoint and self._watch_ok:
             self._resume_prefix.append(set_watch)  # sent with the continue, in one write
         self._resume_prefix.insert(0, b"M%x,8:" % var + struct.pack("<Q", target).hex().encode())
@@ -568,9 +573,8 @@ class QemuEngine(Engine):
                     if barrier_pc not in self._breakpoints:
                         requests.append(b"z0,%x,2" % barrier_pc)
                     self._barrier_bp = None
-                for reply in self._gdb_call(self.client.transact_many, requests):  # type: ignore[union-attr]
-                    GdbClient._check_ok(reply, "leaving the time barrier")
-            self._barrier_watching = False
+                self._gdb_call(self.client.transact_ok, requests, "leaving the time barrier")  # type: ignore[union-attr]
+            self._barrier_watch = None
         return by_console
 
     def _leave_store(self) -> list[bytes]:
@@ -579,30 +583,24 @@ class QemuEngine(Engine):
         watchpoints on its address lifted for the step (a flush, but rare)."""
         pc, regs, hit = self._halted_pc, self._halted_regs, self._halted_watch
         assert pc is not None and regs is not None and hit is not None
-        store = thumb_emulate.decode_store(self._gdb_call(self.client.read_memory, pc, 4))  # type: ignore[union-attr]
+        store = thumb_emulate.decode_store(self._code(pc))
         if store is not None and not thumb_emulate.in_it_block(regs.get("xpsr", 0)):
             effect = thumb_emulate.perform_store(store, [regs[name] for name in CORE_REGS[:16]], pc)
-            address, data = effect.store  # type: ignore[misc]
-            new_pc = effect.registers[15]
-            out = [b"M%x,%x:" % (address, len(data)) + data.hex().encode(), b"Pf=" + struct.pack("<I", new_pc).hex().encode()]
+            new_pc, out = effect.registers[15], _effect_requests(effect)
         else:
-            keys = [key for key in self._watchpoint_keys() if key[0] <= hit < key[0] + key[1]]
-            for reply in self._gdb_call(self.client.transact_many, [b"z2,%x,%x" % k for k in keys]):  # type: ignore[union-attr]
-                GdbClient._check_ok(reply, "lifting a watchpoint to step its store")
+            keys = [key for key in self._watched() if key[0] <= hit < key[0] + key[1]]
+            self._gdb_call(self.client.transact_ok, [b"z2,%x,%x" % k for k in keys], "lifting a watchpoint to step its store")  # type: ignore[union-attr]
             self._gdb_call(self.client.step, self.timeout)  # type: ignore[union-attr]
-            for reply in self._gdb_call(self.client.transact_many, [b"Z2,%x,%x" % k for k in keys]):  # type: ignore[union-attr]
-                GdbClient._check_ok(reply, "re-inserting a watchpoint after its store")
+            self._gdb_call(self.client.transact_ok, [b"Z2,%x,%x" % k for k in keys], "re-inserting a watchpoint after its store")  # type: ignore[union-attr]
             new_pc = decode_g(self._gdb_call(self.client.read_registers_raw))["pc"]  # type: ignore[union-attr]
             out = []
         self._halted_pc = new_pc
         regs["pc"] = new_pc
         return out
 
-    def _watchpoint_keys(self) -> list[tuple[int, int]]:
-        keys = list(self._watchpoints)
-        if self._barrier_watching:
-            keys.append((self.firmware.symbols[BARRIER_SYMBOL], 4))  # type: ignore[union-attr]
-        return keys
+    def _watched(self) -> list[tuple[int, int]]:
+        """Every inserted write watchpoint as (address, size): the user's, and the barrier's own during a barrier run."""
+        return list(self._watchpoints) + ([self._barrier_watch] if self._barrier_watch else [])
 
     def _run_sliced(self, reached: Callable[[], bool], watch, wall: float, slice_s: float = 0.02) -> bool:
         deadline = time.monotonic() + wall

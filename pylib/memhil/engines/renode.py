@@ -335,13 +335,7 @@ class RenodeEngine(Engine):
     # -- hooks ---------------------------------------------------------------------------------
     def add_breakpoint(self, address: int, callback: BreakpointCallback) -> Breakpoint:
         self.check_running()
-        bp, _ = self._breakpoints.new(address, callback)
-        try:
-            self.execute(f'cpu AddHook {int_arg(bp.address)} "{hook_script(bp.id, self.workdir / "hooks.log")}"')  # type: ignore[operator]
-        except BaseException:
-            self._breakpoints.drop(bp)
-            raise
-        return bp
+        return self._breakpoints.new(address, callback, lambda bp, first: self._add_hook(bp))
 
     def remove_breakpoint(self, bp: Breakpoint) -> None:
         self.check_running()
@@ -349,7 +343,10 @@ class RenodeEngine(Engine):
         # Renode removes hooks per address: drop all, re-add the others
         self.execute(f"cpu RemoveHooksAt {int_arg(bp.address)}")
         for other in others:
-            self.execute(f'cpu AddHook {int_arg(other.address)} "{hook_script(other.id, self.workdir / "hooks.log")}"')  # type: ignore[operator]
+            self._add_hook(other)
+
+    def _add_hook(self, bp: Breakpoint) -> None:
+        self.execute(f'cpu AddHook {int_arg(bp.address)} "{hook_script(bp.id, self.workdir / "hooks.log")}"')  # type: ignore[operator]
 
     # -- console ---------------------------------------------------------------------------
     def _run_until_console(self, regex: re.Pattern[str], timeout: float) -> re.Match[str] | None:
