@@ -78,18 +78,18 @@ _KINDS: tuple[EventKind | None, ...] = (None, EventKind.ALLOC, EventKind.FREE, E
 _NO_FLAGS, _UNTRACKED = EventFlag.NONE, EventFlag.UNTRACKED
 
 
-def _slot_setters() -> tuple | None:
-    """The slot descriptors' setters of AllocEvent in field order, or None when it has no slots (then the
-    batch decoder goes through the constructor). Filling slots directly skips the frozen dataclass's
-    ``object.__setattr__`` per field: the same object, a third of the cost."""
-    names = [f.name for f in fields(AllocEvent)]
-    if hasattr(AllocEvent, "__post_init__"):
-        return None
-    descs = [AllocEvent.__dict__.get(n) for n in names]
-    if not all(isinstance(d, types.MemberDescriptorType) for d in descs):
-        return None
-    if names != ["seq", "t_us", "kind", "ptr", "size", "node_size", "module", "task", "stack", "old_ptr", "lrs", "flags"]:
-        return None
+#: AllocEvent's fields in the order decode_records fills them
+_FIELDS = ("seq", "t_us", "kind", "ptr", "size", "node_size", "module", "task", "stack", "old_ptr", "lrs", "flags")
+
+
+def _slot_setters() -> tuple:
+    """The slot descriptors' setters of AllocEvent in field order. Filling slots directly skips the frozen
+    dataclass's ``object.__setattr__`` per field: the same object, a third of the cost. An AllocEvent that
+    stops being a plain slotted dataclass with these fields fails here, at import, not in a drain."""
+    descs = [AllocEvent.__dict__.get(n) for n in _FIELDS]
+    if tuple(f.name for f in fields(AllocEvent)) != _FIELDS or hasattr(AllocEvent, "__post_init__") or not all(
+            isinstance(d, types.MemberDescriptorType) for d in descs):
+        raise ImportError("memhil.capture.trace: AllocEvent is no longer a slotted dataclass of the fields decode_records fills")
     return tuple(d.__set__ for d in descs)  # type: ignore[union-attr]
 
 
@@ -109,19 +109,7 @@ def decode_records(raw: bytes | bytearray | memoryview, count: int | None = None
     kinds, untracked_module, no_flags, untracked = _KINDS, UNTRACKED_MODULE, _NO_FLAGS, _UNTRACKED
     out: list[AllocEvent] = []
     append = out.append
-    setters = _SETTERS
-    if setters is None:
-        for seq, t_ms, kind, module, task, ptr, old_ptr, size, node_size, lr0, lr1, lr2 in _REC.iter_unpack(view):
-            ekind = kinds[kind] if kind < 5 else None
-            if ekind is None:
-                decode_record(bytes(view[len(out) * REC_SIZE :][:REC_SIZE]))  # raises the usual error
-            flags = no_flags
-            if module == untracked_module:
-                module, flags = 0, untracked
-            lrs = (lr0, lr1, lr2) if lr0 and lr1 and lr2 else tuple(v for v in (lr0, lr1, lr2) if v)
-            append(AllocEvent(seq, t_ms * 1000, ekind, ptr, size, node_size, module, task, (), old_ptr, lrs, flags))
-        return out
-    s_seq, s_t, s_kind, s_ptr, s_size, s_node, s_mod, s_task, s_stack, s_old, s_lrs, s_flags = setters
+    s_seq, s_t, s_kind, s_ptr, s_size, s_node, s_mod, s_task, s_stack, s_old, s_lrs, s_flags = _SETTERS
     new, cls, empty = object.__new__, AllocEvent, ()
     for seq, t_ms, kind, module, task, ptr, old_ptr, size, node_size, lr0, lr1, lr2 in _REC.iter_unpack(view):
         ekind = kinds[kind] if kind < 5 else None
