@@ -82,6 +82,19 @@ static LosMemDynNode *OsMemFindSuitableFreeBlock(VOID *pool, UINT32 allocSize)
 }
 
 /* ---- node helpers ---- */
+/* Leak check: the node keeps the caller LRs of its last allocation or free. */
+static inline VOID OsMemNodeSetLRs(LosMemDynNode *node, const OsMemCallCtx *ctx)
+{
+#ifdef LOSCFG_MEM_LEAKCHECK
+    for (UINT32 i = 0; i < LOS_RECORD_LR_CNT; i++) {
+        node->selfNode.linkReg[i] = ctx->lr[i];
+    }
+#else
+    (void)node;
+    (void)ctx;
+#endif
+}
+
 static inline VOID OsMemStatAdd(VOID *pool, UINT32 size)
 {
     Memstat *stat = &((LosMemPoolInfo *)pool)->stat;
@@ -107,13 +120,7 @@ static inline VOID OsMemSetUsed(LosMemDynNode *node, const OsMemCallCtx *ctx)
     node->selfNode.magic = OS_MEM_NODE_MAGIC(node);
     node->selfNode.taskId = (UINT16)g_memhil_cur_task;
     node->selfNode.moduleId = 0U;
-#ifdef LOSCFG_MEM_LEAKCHECK
-    for (UINT32 i = 0; i < LOS_RECORD_LR_CNT; i++) {
-        node->selfNode.linkReg[i] = ctx->lr[i];
-    }
-#else
-    (void)ctx;
-#endif
+    OsMemNodeSetLRs(node, ctx);
 }
 
 /* Merges node into its previous node (which absorbs it). */
@@ -285,13 +292,7 @@ static VOID OsMemFreeNode(VOID *pool, LosMemDynNode *node, const OsMemCallCtx *c
 {
     OsMemStatReduce(pool, OS_MEM_NODE_GET_SIZE(node->selfNode.sizeAndFlag));
     node->selfNode.sizeAndFlag = OS_MEM_NODE_GET_SIZE(node->selfNode.sizeAndFlag);
-#ifdef LOSCFG_MEM_LEAKCHECK
-    for (UINT32 i = 0; i < LOS_RECORD_LR_CNT; i++) {
-        node->selfNode.linkReg[i] = ctx->lr[i];
-    }
-#else
-    (void)ctx;
-#endif
+    OsMemNodeSetLRs(node, ctx);
     LosMemDynNode *prev = node->selfNode.preNode;
     if (node != OS_MEM_FIRST_NODE(pool) && !OS_MEM_USED(prev)) {
         ListDelete(&prev->selfNode.freeNodeInfo);
