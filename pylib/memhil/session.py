@@ -495,6 +495,12 @@ class _SessionSink:
     def __init__(self, session: Session) -> None:
         self._session = session
 
+    @property
+    def host_only(self) -> bool:
+        """The ledger and the timeline writer touch only host state, so a capture may feed them while the
+        target runs; a user's extra sink might read the target, so with one the capture feeds it at stops."""
+        return not self._session.extra_sinks
+
     def __call__(self, event) -> None:
         self._session._on_event(event)
 

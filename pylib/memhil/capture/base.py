@@ -36,6 +36,11 @@ class Capture:
     def add_sink(self, sink: EventSink) -> None:
         self.sinks.append(sink)
 
+    def _sinks_host_only(self) -> bool:
+        """True when every sink says (``host_only = True``) that it touches nothing of the target, so its
+        events may be handed over while the target runs (see ``Engine.add_background``)."""
+        return all(getattr(sink, "host_only", False) for sink in self.sinks)
+
     def _emit(self, event: AllocEvent) -> None:
         self.events += 1
         if trace.isEnabledFor(logging.DEBUG):

@@ -9,6 +9,11 @@ calling it while the ring is full, so nothing is overwritten): the host stops th
 watchpoint on the doorbell that function writes, where the engine has them (QEMU 7.2 flushes its
 translation cache on every breakpoint stop, not on watchpoint stops), else a breakpoint on it.
 
+Where the engine runs host work while the target runs (``Capability.BACKGROUND``) and every sink is
+``host_only``, a drain stop only copies the records and frees their slots; decoding and the sinks run
+after the resume, on the host's other core, while the firmware refills the ring. :meth:`TraceCapture.drain`
+(what a session calls before it reads the ledger) first finishes that pending work, in order.
+
 Offsets come from DWARF (DWARF 4 section 5.5, ``struct_layout("memhil_trace_ring")``) and are
 checked against the fixed layout below, which is also the fallback without debug info.
 A gap in sequence numbers or a nonzero ``lost`` counter is recorded in :attr:`TraceCapture.gaps`
@@ -165,6 +170,12 @@ class TraceCapture(Capture):
         self.drains = 0
         self._bp = None
         self._watching = False
+        #: records copied at a stop and not yet decoded: (raw bytes, count), oldest first
+        self._pending: list[tuple[bytes, int]] = []
+        self._overlap = False  # decoding runs as the engine's background work
+        self._pending_error: CaptureError | None = None
+        self.deferred_drains = 0
+        self._tail = 0
 
     # -- set-up ---------------------------------------------------------------------------
     def attach(self) -> None:
@@ -185,6 +196,9 @@ class TraceCapture(Capture):
                 self.engine.write_memory(self.drain_at_addr, self.capacity.to_bytes(4, "little"))
         else:
             log.warning("%s not in the ELF: the ring is drained only at stops; the firmware may wait on a full ring", HALF_FULL_FUNCTION)
+        if Capability.BACKGROUND in getattr(self.engine, "capabilities", Capability.NONE):
+            self.engine.add_background(self._decode_pending)
+            self._overlap = True
         self._write_u32(self.engine, "enabled", 1)
         self.attached = True
 
@@ -195,6 +209,9 @@ class TraceCapture(Capture):
             self.drain()
             self._write_u32(self.engine, "enabled", 0)
         finally:
+            if self._overlap:
+                self.engine.remove_background(self._decode_pending)
+                self._overlap = False
             if self._bp is not None:
                 try:
                     if self._watching:
@@ -208,15 +225,56 @@ class TraceCapture(Capture):
 
     # -- draining ---------------------------------------------------------------------------
     def _on_half_full(self, ctx) -> None:
-        self.drain(ctx)
+        if self._overlap and self._sinks_host_only():
+            self._collect(ctx)  # decoded after the resume, by _decode_pending
+        else:
+            self.drain(ctx)
+
+    def _collect(self, target) -> None:
+        """At a drain stop: copy [tail, head) and free the slots, leaving the decoding for later."""
+        got = self._read_ring(target)
+        if got is not None:
+            self._pending.append(got)
+            self.deferred_drains += 1
+
+    def _decode_pending(self) -> int:
+        """Decode the copied records and hand them to the sinks, oldest first (the engine's background work,
+        and the start of every :meth:`drain`). A bad record ends its batch: the records before it are emitted,
+        the error is kept for the next :meth:`drain` to raise, and the records after it show as a sequence gap."""
+        n = 0
+        while self._pending:
+            raw, count = self._pending.pop(0)
+            try:
+                self._process(raw, count)
+            except CaptureError as exc:
+                if self._pending_error is None:
+                    self._pending_error = exc
+            n += count
+        return n
 
     def drain(self, target=None) -> int:
-        """Read every record in [tail, head), hand the events to the sinks, advance ``tail``.
+        """Read every record in [tail, head), hand the events to the sinks, advance ``tail``; records
+        copied at earlier stops and not yet decoded go first.
 
         ``target`` is a breakpoint's stop context, or None for the engine (after a run).
         Returns the number of events read.
         """
-        target = target or self.engine
+        done = self._decode_pending()
+        if self._pending_error is not None:
+            err, self._pending_error = self._pending_error, None
+            raise err
+        got = self._read_ring(target or self.engine, advance=False)
+        if got is None:
+            return done
+        raw, count = got
+        self._process(raw, count)
+        self._write_u32(target or self.engine, "tail", (self._tail + count) & 0xFFFFFFFF)
+        return done + count
+
+    def _read_ring(self, target, *, advance: bool = True) -> tuple[bytes, int] | None:
+        """The records in [tail, head) as (raw, count), None when the ring is empty; a change of the
+        firmware's ``lost`` counter is recorded as a gap. ``advance`` writes ``tail`` at once (the
+        records are the host's now); else the caller writes it once they are decoded (``self._tail``)."""
         header = self._read_header(target)
         head, tail, cap = header["head"], header["tail"], header["capacity"]
         if header["lost"] != self.lost_seen:
@@ -224,8 +282,9 @@ class TraceCapture(Capture):
             self._gap(TraceGap(self.last_seq if self.last_seq is not None else -1, -1, lost, "lost"))
             self.lost_seen = header["lost"]
         count = (head - tail) & 0xFFFFFFFF
+        self._tail = tail
         if count == 0:
-            return 0
+            return None
         if count > cap:
             raise CaptureError(
                 f"trace ring holds {count} records but has room for {cap} (head={head}, tail={tail})",
@@ -233,6 +292,11 @@ class TraceCapture(Capture):
             )
         raw = self._read_records(target, tail % cap, count, cap)
         self.drains += 1
+        if advance:
+            self._write_u32(target, "tail", (tail + count) & 0xFFFFFFFF)
+        return raw, count
+
+    def _process(self, raw: bytes, count: int) -> None:
         try:
             events = decode_records(raw, count)
         except CaptureError:
@@ -240,8 +304,6 @@ class TraceCapture(Capture):
             raise
         self._check_seqs(events)
         self._emit_many(events)
-        self._write_u32(target, "tail", (tail + count) & 0xFFFFFFFF)
-        return count
 
     def _drain_one_by_one(self, raw: bytes, count: int) -> None:
         for i in range(count):

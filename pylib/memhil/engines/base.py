@@ -28,6 +28,7 @@ class Capability(enum.Flag):
     BREAKPOINTS = enum.auto()
     MEMORY_WRITE = enum.auto()
     WATCHPOINTS = enum.auto()  # add_watchpoint: stop on writes to an address
+    BACKGROUND = enum.auto()  # add_background: host work runs while the target runs
 
 
 class StopContext(Protocol):
@@ -264,6 +265,18 @@ class Engine(abc.ABC):
 
     def remove_watchpoint(self, wp: Breakpoint) -> None:
         raise EngineError(f"the {self.name} engine has no write watchpoints", hint="check Capability.WATCHPOINTS")
+
+    # -- host work overlapped with the target ---------------------------------------------
+    def add_background(self, work: Callable[[], None]) -> None:
+        """Call ``work()`` after every resume, while the target runs: a capture reads its data at a stop
+        and decodes it here, on the host's other core, instead of keeping the target halted. ``work`` must not
+        touch the target (the engine refuses its debug requests until it returns); an exception it raises is
+        re-raised at the next stop. Engines with :attr:`Capability.BACKGROUND` implement it."""
+        raise EngineError(f"the {self.name} engine runs no host work while the target runs",
+                          hint="check Capability.BACKGROUND and do the work at the stop instead")
+
+    def remove_background(self, work: Callable[[], None]) -> None:
+        raise EngineError(f"the {self.name} engine runs no host work while the target runs", hint="check Capability.BACKGROUND")
 
     # -- console ---------------------------------------------------------------------
     @abc.abstractmethod

@@ -117,6 +117,9 @@ class QemuEngine(Engine):
         self._watchpoints: dict[tuple[int, int], list[Breakpoint]] = {}
         self._halted_watch: int | None = None  # the address of the write watchpoint the target is halted on
         self._barrier_watch: tuple[int, int] | None = None  # the barrier's own watchpoint, while inserted
+        self._background: list[Callable[[], None]] = []  # host work run after each resume (add_background)
+        self._in_background = False
+        self._background_error: BaseException | None = None
         self._watch: re.Pattern[str] | None = None
         self._watch_lock = threading.Lock()
         self._wall_run = 0.0  # virtual time proxy when the firmware has no uptime counter
@@ -199,7 +202,7 @@ class QemuEngine(Engine):
 
     def _capabilities(self) -> Capability:
         assert self.firmware
-        caps = Capability.BREAKPOINTS | Capability.MEMORY_WRITE | Capability.WATCHPOINTS
+        caps = Capability.BREAKPOINTS | Capability.MEMORY_WRITE | Capability.WATCHPOINTS | Capability.BACKGROUND
         if self.accelerate:
             caps |= Capability.ACCELERATION
         if self._has_barrier():
@@ -279,6 +282,11 @@ class QemuEngine(Engine):
 
     def _gdb_call(self, fn: Callable, *args, **kwargs):
         """Run a gdbstub operation; a dropped connection or hang becomes a diagnosed engine failure."""
+        if self._in_background:
+            # any byte QEMU's gdbstub receives while the target runs pauses it, and the reply would be taken
+            # for the awaited stop: refuse rather than desynchronise the connection
+            raise EngineError("the target is running: host work done while it runs (add_background) cannot read or write it",
+                              hint="read the target at the stop (in the breakpoint/watchpoint callback) and only decode in the background")
         try:
             return fn(*args, **kwargs)
         except ProtocolError as exc:
@@ -393,6 +401,32 @@ class QemuEngine(Engine):
         self._halted_regs = None
         self._halted_watch = None
         self._stop_reads.clear()
+        if self._background:
+            self._run_background()
+
+    # -- host work while the target runs -------------------------------------------------------
+    def add_background(self, work: Callable[[], None]) -> None:
+        self._background.append(work)
+
+    def remove_background(self, work: Callable[[], None]) -> None:
+        try:
+            self._background.remove(work)
+        except ValueError:
+            raise EngineError("this background work was not added (or was removed already)", hint="remove what add_background added, once") from None
+
+    def _run_background(self) -> None:
+        """Each background work once, right after a continue: QEMU runs the firmware on one core while the
+        host decodes on the other. The first exception is kept for the next stop (see _wait)."""
+        self._in_background = True
+        try:
+            for work in list(self._background):
+                try:
+                    work()
+                except Exception as exc:  # noqa: BLE001 - re-raised at the next stop, with the target halted
+                    if self._background_error is None:
+                        self._background_error = exc
+        finally:
+            self._in_background = False
 
     _barrier_bp: int | None = None
 
@@ -442,6 +476,9 @@ class QemuEngine(Engine):
         self._halted_regs = regs
         watched = stop.info.get("watch")
         self._halted_watch = int(watched, 16) if watched else None
+        if self._background_error is not None:
+            err, self._background_error = self._background_error, None
+            raise err
         return stop, regs
 
     def _dispatch(self, regs: dict[str, int]) -> None:

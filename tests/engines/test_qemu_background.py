@@ -1,0 +1,58 @@
+"""Host work while the target runs (Engine.add_background) on QEMU with the project firmware."""
+
+from __future__ import annotations
+
+import pytest
+
+from memhil.engines.base import Capability
+from memhil.engines.firmware import FirmwareInfo
+from memhil.errors import EngineError
+
+pytestmark = pytest.mark.emulator
+
+
+def test_background_work_runs_after_each_resume_while_the_target_runs(qemu_engine, firmware, platform):
+    elf = firmware("leak_demo")
+    info = FirmwareInfo.load(elf)
+    engine = qemu_engine()
+    engine.start(platform, elf)
+    assert Capability.BACKGROUND in engine.capabilities
+    hits: list[int] = []
+    statuses: list[str] = []
+    engine.add_breakpoint(info.symbols["LOS_MemMalloc"], lambda ctx: hits.append(ctx.pc))
+
+    def work() -> None:
+        statuses.append(engine.qmp.cmd("query-status")["status"])
+
+    engine.add_background(work)
+    engine.run_for(2.0)
+    assert len(hits) >= 3
+    # one call per continue: each breakpoint hit and the barrier's stop resume once, plus the first resume
+    assert len(statuses) == len(hits) + 1
+    assert "running" in statuses  # QMP is a second channel: it sees the firmware run while the host works
+    engine.remove_background(work)
+    called = len(statuses)
+    engine.run_for(0.5)
+    assert len(statuses) == called and len(hits) > called - 1  # removed: no more calls, the target still ran
+    with pytest.raises(EngineError, match="not added"):
+        engine.remove_background(work)
+
+
+def test_background_work_that_touches_the_target_fails_at_the_next_stop_and_the_engine_carries_on(qemu_engine, firmware, platform):
+    elf = firmware("leak_demo")
+    info = FirmwareInfo.load(elf)
+    engine = qemu_engine()
+    engine.start(platform, elf)
+    uptime = info.symbols["g_memhil_uptime_ms"]
+
+    def work() -> None:
+        engine.read_memory(uptime, 4)
+
+    engine.add_background(work)
+    with pytest.raises(EngineError, match="the target is running"):
+        engine.run_for(0.5)
+    engine.remove_background(work)
+    before = engine.virtual_time()
+    engine.run_for(0.25)  # the connection is still in step: exact runs go on
+    assert engine.virtual_time() == pytest.approx(before + 0.25, abs=0.0011)
+    assert len(engine.read_memory(uptime, 4)) == 4
