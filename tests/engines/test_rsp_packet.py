@@ -22,6 +22,14 @@ def test_encode_known_packets():
     assert checksum(b"") == 0 and encode_packet(b"") == b"$#00"
 
 
+@settings(max_examples=60)
+@given(st.binary(min_size=0, max_size=3000))
+def test_checksum_of_large_payloads_is_the_byte_sum(payload):
+    # payloads of 512 bytes and more are summed by numpy (bulk memory reads): the same modulo-256 sum
+    assert checksum(payload) == sum(payload) % 256
+    assert checksum(b"\xff" * 70000) == (255 * 70000) % 256  # no overflow of a narrow accumulator
+
+
 def test_encode_refuses_unescaped_frame_characters():
     with pytest.raises(ProtocolError, match="unescaped"):
         encode_packet(b"X0,1:$")
