@@ -1,6 +1,6 @@
 *** Settings ***
 Documentation     A leak that needs six hours of uptime, reproduced in about a minute: the ``soak`` firmware runs
-...               24 h of virtual time with acceleration and trace capture. NET (every 100 ms) and FS (every second)
+...               24 h of virtual time with acceleration and trace capture. NET (every 250 ms) and FS (every second)
 ...               allocate and free correctly; APP starts leaking one 48-byte block every 10 minutes once uptime
 ...               passes 6 h. memhil finds that one leak, dates its start near 6 h, measures six blocks an hour, and
 ...               draws the day as a picture.

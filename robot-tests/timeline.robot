@@ -25,12 +25,12 @@ Files Parse In Parallel With The Same Result
 Local Maxima Per Module
     ${net} =    Get All Time Size    NET
     ${peak} =    Evaluate    max(b for t, b in $net)
-    Should Be True    0 < ${peak} <= 24576    NET holds about 2 s of its 1-4 blocks of 16-512 B
+    Should Be True    0 < ${peak} <= 24576    NET holds 2 s of its 3-10 blocks of 16-512 B per 250 ms
     ${total_peak} =    Get Timeline Peak
     Should Be True    ${total_peak} >= ${peak}
 
 Report At A Time Equals A Snapshot Taken Then
-    [Documentation]    A 1 ms interval at an instant between the firmware's 100 ms ticks holds no events, so its
+    [Documentation]    A 1 ms interval at an instant between the firmware's 250 ms ticks holds no events, so its
     ...    local maximum is the state at that instant.
     Run For    50ms
     Take Heap Snapshot    now

@@ -84,7 +84,7 @@ def test_write_watchpoint_sees_each_store_once_and_the_store_still_happens(qemu_
     before = read()
     engine.run_for(2.0)
     after = read()
-    assert after - before >= 10  # NET wakes the core at least every 100 ms
+    assert after - before >= 8  # NET wakes the core every 250 ms
     assert seen == list(range(before, before + len(seen)))  # each store seen once, before it happens
     assert len(seen) in (after - before, after - before + 1)  # the last may be pending at the barrier stop
     engine.remove_watchpoint(wp)
@@ -93,4 +93,4 @@ def test_write_watchpoint_sees_each_store_once_and_the_store_still_happens(qemu_
     with pytest.raises(MemhilError):
         engine.add_watchpoint(address + 1, 4, lambda ctx: None)  # unaligned
     engine.run_for(1.0)
-    assert read() - after >= 5 and len(seen) <= after - before + 1  # no callbacks once removed
+    assert read() - after >= 4 and len(seen) <= after - before + 1  # no callbacks once removed

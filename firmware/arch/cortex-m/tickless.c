@@ -4,7 +4,7 @@
  * SoC provides one, else on the processor clock. "If no external clock is provided, this bit reads as one and ignores
  * writes", so arch_tick_init() writes CLKSOURCE=0 and reads it back. The STM32F4 feeds HCLK/8 to the reference input
  * (RM0090 6.2; QEMU 7.2's stm32f405 SoC wires refclk = sysclk/8 = 21 MHz): a sleep may then span 798 ms instead of
- * 99 ms at 168 MHz, so the soak's 100 ms NET period costs one wake-up instead of two. Renode's NVIC has no
+ * 99 ms at 168 MHz, so the soak's 250 ms NET period costs one wake-up instead of three. Renode's NVIC has no
  * reference clock (CLKSOURCE reads as one, SYST_CALIB.NOREF set): there the counter stays on systickFrequency
  * (BOARD_SYSTICK_HZ) and sleeps are capped at 99 ms as before.
  *
