@@ -54,3 +54,22 @@ class AllocEvent:
     @property
     def is_alloc(self) -> bool:
         return self.kind in (EventKind.ALLOC, EventKind.ALIGNED_ALLOC)
+
+
+#: An event as a plain tuple in the trace ring's record order (firmware/kernel/mem/memhil_trace.h):
+#: what a trace drain unpacks, and what :meth:`memhil.heap.ledger.Ledger.apply_rows` takes without building
+#: an :class:`AllocEvent` per event. ``t_ms`` is virtual milliseconds; zero LRs are "not recorded".
+ROW_FIELDS = ("seq", "t_ms", "kind", "module", "task", "ptr", "old_ptr", "size", "node_size", "lr0", "lr1", "lr2")
+#: the module a row carries for an allocation the firmware's statistics do not count (EventFlag.UNTRACKED)
+UNTRACKED_MODULE = 0xFF
+Row = tuple[int, int, int, int, int, int, int, int, int, int, int, int]
+
+
+def event_from_row(row: Row) -> AllocEvent:
+    """The :class:`AllocEvent` of one row (t_us = t_ms * 1000). Raises ValueError on an unknown kind."""
+    seq, t_ms, kind, module, task, ptr, old_ptr, size, node_size, lr0, lr1, lr2 = row
+    flags = EventFlag.NONE
+    if module == UNTRACKED_MODULE:
+        module, flags = 0, EventFlag.UNTRACKED
+    lrs = tuple(v for v in (lr0, lr1, lr2) if v)
+    return AllocEvent(seq, t_ms * 1000, EventKind(kind), ptr, size, node_size, module, task, (), old_ptr, lrs, flags)

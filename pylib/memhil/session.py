@@ -507,6 +507,14 @@ class _SessionSink:
     def many(self, events) -> None:
         self._session._on_events(events)
 
+    @property
+    def takes_rows(self) -> bool:
+        """Rows go straight to the ledger when nothing else (timeline, extra sinks) wants events."""
+        return self._session.timeline is None and not self._session.extra_sinks
+
+    def many_rows(self, rows) -> None:
+        self._session.ledger.apply_rows(rows)
+
 
 def _json_default(value):
     if hasattr(value, "as_dict"):

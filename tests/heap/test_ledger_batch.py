@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from memhil.events import AllocEvent, EventFlag, EventKind
+from memhil.events import UNTRACKED_MODULE, AllocEvent, EventFlag, EventKind, event_from_row
 from memhil.heap.ledger import Ledger
 
 
@@ -53,3 +53,36 @@ def test_apply_many_equals_apply(seed):
         batch.apply_many(events[start : start + 997])
     assert state(batch) == state(one)
     assert one.anomalies  # the stream does exercise the general path
+
+
+def to_row(ev: AllocEvent) -> tuple:
+    """The trace ring row of an event (memhil.events.ROW_FIELDS)."""
+    lrs = (tuple(ev.lrs) + (0, 0, 0))[:3]
+    module = UNTRACKED_MODULE if ev.flags & EventFlag.UNTRACKED else ev.module
+    return (ev.seq, ev.t_us // 1000, int(ev.kind), module, ev.task, ev.ptr, ev.old_ptr, ev.size, ev.node_size, *lrs)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_apply_rows_equals_apply_of_each_rows_event(seed):
+    rows = [to_row(ev) for ev in stream(seed)]
+    rng = random.Random(seed)
+    for i in rng.sample(range(len(rows)), 60):  # full LR sets and in-place reallocs as well
+        seq, t, kind, module, task, ptr, old, size, node, *_ = rows[i]
+        rows[i] = (seq, t, kind, module, task, ptr, ptr if kind == 3 else old, size, node, 0x0800A001, 0x0800B001, 0x0800C001)
+    one, fast = Ledger(), Ledger()
+    for row in rows:
+        one.apply(event_from_row(row))
+    general = []
+    plain_apply = fast.apply
+    fast.apply = lambda ev: (general.append(ev.seq), plain_apply(ev))  # type: ignore[method-assign]
+    for start in range(0, len(rows), 1024):
+        fast.apply_rows(rows[start : start + 1024])
+    assert state(fast) == state(one)
+    assert 0 < len(general) < len(rows) // 3  # the awkward rows take the general path, the rest do not
+    assert one.anomalies and len(one.live) > 10
+    assert any(b.flags for b in one.live.values()) and any(len(b.lrs) == 3 for b in one.live.values())
+
+
+def test_event_from_row_rejects_unknown_kinds():
+    with pytest.raises(ValueError):
+        event_from_row((1, 0, 9, 0, 0, 0x20000000, 0, 8, 24, 0, 0, 0))

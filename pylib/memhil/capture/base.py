@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Iterable, Protocol, Sequence
 
-from memhil.events import AllocEvent
+from memhil.events import AllocEvent, Row
 
 if TYPE_CHECKING:
     from memhil.elf import Image
@@ -68,6 +68,17 @@ class Capture:
             for event in events:
                 for sink in sinks:
                     sink(event)
+
+    def _emit_rows(self, rows: Sequence[Row]) -> bool:
+        """Hand rows (``memhil.events.ROW_FIELDS``) to the only sink when it takes them as they are
+        (``takes_rows`` true, a ``many_rows`` method: the session's ledger, which then builds no event
+        objects). Returns False, having done nothing, when the events must be built instead."""
+        sinks = self.sinks
+        if len(sinks) != 1 or not getattr(sinks[0], "takes_rows", False) or trace.isEnabledFor(logging.DEBUG):
+            return False
+        self.events += len(rows)
+        sinks[0].many_rows(rows)  # type: ignore[attr-defined]
+        return True
 
     def attach(self) -> None:
         self.attached = True

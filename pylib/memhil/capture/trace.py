@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Iterable
 from memhil.capture.base import Capture, EventSink, read_many
 from memhil.engines.base import Capability
 from memhil.errors import CaptureError, MemhilError
-from memhil.events import AllocEvent, EventFlag, EventKind
+from memhil.events import UNTRACKED_MODULE, AllocEvent, EventFlag, EventKind, Row
 
 if TYPE_CHECKING:
     from memhil.elf import Image
@@ -47,7 +47,6 @@ DOORBELL_SYMBOL = "g_memhil_barrier_ms"
 MAGIC = 0x4D485452  # "MHTR"
 VERSION = 1
 REC_SIZE = 40
-UNTRACKED_MODULE = 0xFF
 #: fixed layout of struct memhil_trace_ring (byte offsets), checked against DWARF
 RING_OFFSETS = {"magic": 0, "version": 4, "rec_size": 6, "capacity": 8, "enabled": 12, "head": 16, "tail": 20, "lost": 24, "recs": 28}
 _HEADER = struct.Struct("<IHHIIIII")  # magic, version, rec_size, capacity, enabled, head, tail, lost
@@ -101,25 +100,39 @@ def _slot_setters() -> tuple:
 _SETTERS = _slot_setters()
 
 
-def decode_records(raw: bytes | bytearray | memoryview, count: int | None = None) -> list[AllocEvent]:
-    """``count`` consecutive records (all of ``raw`` when None) as events, equal to :func:`decode_record` on
-    each. Raises :class:`CaptureError` on a record with an unknown kind (nothing decoded is returned then;
-    :meth:`TraceCapture.drain` falls back to one record at a time to keep the records before it)."""
+def unpack_rows(raw: bytes | bytearray | memoryview, count: int | None = None) -> list[Row]:
+    """``count`` consecutive records (all of ``raw`` when None) as rows of ``memhil.events.ROW_FIELDS``
+    (the record's own field order), kinds unchecked."""
     view = memoryview(raw)
     if count is not None:
         view = view[: count * REC_SIZE]
     if len(view) % REC_SIZE:
         raise CaptureError(f"trace records: {len(view)} bytes is not a whole number of {REC_SIZE}-byte records",
                            hint="read the ring in whole records (rec_size from the ring header)")
+    return list(_REC.iter_unpack(view))
+
+
+def _kinds_ok(rows: list[Row]) -> bool:
+    return {row[2] for row in rows} <= _VALID_KINDS
+
+
+_VALID_KINDS = frozenset(int(k) for k in EventKind)
+
+
+def events_from_rows(rows: Iterable[Row]) -> list[AllocEvent]:
+    """The rows as events, equal to :func:`decode_record` on each record. Raises :class:`CaptureError` on a
+    row with an unknown kind (nothing decoded is returned then; the drain falls back to one record at a
+    time to keep the records before it)."""
     kinds, untracked_module, no_flags, untracked = _KINDS, UNTRACKED_MODULE, _NO_FLAGS, _UNTRACKED
     out: list[AllocEvent] = []
     append = out.append
     s_seq, s_t, s_kind, s_ptr, s_size, s_node, s_mod, s_task, s_stack, s_old, s_lrs, s_flags = _SETTERS
     new, cls, empty = object.__new__, AllocEvent, ()
-    for seq, t_ms, kind, module, task, ptr, old_ptr, size, node_size, lr0, lr1, lr2 in _REC.iter_unpack(view):
+    for row in rows:
+        seq, t_ms, kind, module, task, ptr, old_ptr, size, node_size, lr0, lr1, lr2 = row
         ekind = kinds[kind] if kind < 5 else None
         if ekind is None:
-            decode_record(bytes(view[len(out) * REC_SIZE :][:REC_SIZE]))  # raises the usual error
+            decode_record(_REC.pack(*row))  # raises the usual error
         ev = new(cls)
         s_seq(ev, seq)
         s_t(ev, t_ms * 1000)
@@ -139,6 +152,12 @@ def decode_records(raw: bytes | bytearray | memoryview, count: int | None = None
         s_lrs(ev, (lr0, lr1, lr2) if lr0 and lr1 and lr2 else tuple(v for v in (lr0, lr1, lr2) if v))
         append(ev)
     return out
+
+
+def decode_records(raw: bytes | bytearray | memoryview, count: int | None = None) -> list[AllocEvent]:
+    """``count`` consecutive records (all of ``raw`` when None) as events: :func:`events_from_rows` of
+    :func:`unpack_rows`."""
+    return events_from_rows(unpack_rows(raw, count))
 
 
 class TraceCapture(Capture):
@@ -297,13 +316,14 @@ class TraceCapture(Capture):
         return raw, count
 
     def _process(self, raw: bytes, count: int) -> None:
-        try:
-            events = decode_records(raw, count)
-        except CaptureError:
+        """Hand ``count`` records to the sinks: as rows to a sink that takes them (the session's ledger
+        alone), else as events."""
+        rows = unpack_rows(raw, count)
+        if not _kinds_ok(rows):
             self._drain_one_by_one(raw, count)  # emits the records before the bad one, then raises
-            raise
-        self._check_seqs(events)
-        self._emit_many(events)
+        self._check_seqs([row[0] for row in rows])
+        if not self._emit_rows(rows):
+            self._emit_many(events_from_rows(rows))
 
     def _drain_one_by_one(self, raw: bytes, count: int) -> None:
         for i in range(count):
@@ -311,18 +331,17 @@ class TraceCapture(Capture):
             self._check_seq(ev.seq)
             self._emit(ev)
 
-    def _check_seqs(self, events: list[AllocEvent]) -> None:
-        """:meth:`_check_seq` on each event, cheaply when the batch is consecutive (the usual case)."""
-        if not events:
+    def _check_seqs(self, seqs: list[int]) -> None:
+        """:meth:`_check_seq` on each sequence number, cheaply when the batch is consecutive (the usual case)."""
+        if not seqs:
             return
-        first, last = events[0].seq, events[-1].seq
-        n = len(events)
+        first, last = seqs[0], seqs[-1]
         expected = (self.last_seq + 1) & 0xFFFFFFFF if self.last_seq is not None else first
-        if first == expected and last - first == n - 1 and all(ev.seq == first + i for i, ev in enumerate(events)):
+        if first == expected and last - first == len(seqs) - 1 and seqs == list(range(first, last + 1)):
             self.last_seq = last
             return
-        for ev in events:
-            self._check_seq(ev.seq)
+        for seq in seqs:
+            self._check_seq(seq)
 
     def _read_records(self, target, first: int, count: int, cap: int) -> bytes:
         base = self.ring + self.offsets["recs"]

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from typing import Iterable
 
-from memhil.events import AllocEvent, EventKind
+from memhil.events import UNTRACKED_MODULE, AllocEvent, EventFlag, EventKind, Row, event_from_row
 from memhil.heap.model import LiveBlock, Snapshot, UsageStat
 
 log = logging.getLogger("memhil.trace.alloc")
@@ -112,6 +112,69 @@ class Ledger:
             if stat is None:
                 stat = tasks[block.task] = UsageStat()
             stat.add(n)
+
+    def apply_rows(self, rows: Iterable[Row]) -> None:
+        """:meth:`apply` for each row of ``memhil.events.ROW_FIELDS`` (a trace drain's unpacked records), with
+        no :class:`AllocEvent` built for the common cases: an allocation, a free or a realloc of a live block,
+        in sequence, its module tracked. Anything else goes through :meth:`apply`. Rows must have valid kinds
+        (the trace capture checks them before it hands rows over)."""
+        if log.isEnabledFor(logging.DEBUG):
+            for row in rows:
+                self.apply(event_from_row(row))
+            return
+        live, total, modules, tasks = self.live, self.total, self.modules, self.tasks
+        no_flags, block_of = EventFlag.NONE, LiveBlock
+        last, t_us, n = self.last_seq, self.t_us, 0
+        for row in rows:
+            seq, t_ms, kind, module, task, ptr, old_ptr, size, node_size, lr0, lr1, lr2 = row
+            t = t_ms * 1000
+            if (seq != last + 1 or t < t_us or module == UNTRACKED_MODULE or kind == 2 and ptr not in live
+                    or kind == 3 and old_ptr and old_ptr not in live or kind != 2 and ptr in live and ptr != old_ptr):
+                self.last_seq, self.t_us, self.events = last, t_us, self.events + n
+                n = 0
+                self.apply(event_from_row(row))  # gaps, clock steps, untracked, bad frees, double allocations
+                last, t_us = self.last_seq, self.t_us
+                continue
+            last, t_us = seq, t
+            n += 1
+            # UsageStat.sub/add written out: this loop is the host's whole per-event cost under trace capture
+            if kind == 2 or kind == 3 and old_ptr:
+                block = live.pop(old_ptr if kind == 3 else ptr)
+                b = block.node_size or block.size
+                total.current -= b
+                total.blocks -= 1
+                total.frees += 1
+                stat = modules[block.module]
+                stat.current -= b
+                stat.blocks -= 1
+                stat.frees += 1
+                stat = tasks[block.task]
+                stat.current -= b
+                stat.blocks -= 1
+                stat.frees += 1
+                if kind == 2:
+                    continue
+            lrs = (lr0, lr1, lr2) if lr0 and lr1 and lr2 else tuple(v for v in (lr0, lr1, lr2) if v)
+            live[ptr] = block_of(ptr, size, node_size, module, task, seq, t, (), lrs, no_flags)
+            b = node_size or size
+            cur = total.current = total.current + b
+            total.blocks += 1
+            total.allocs += 1
+            if cur > total.peak:
+                total.peak = cur
+            stat = modules.get(module) or modules.setdefault(module, UsageStat())
+            cur = stat.current = stat.current + b
+            stat.blocks += 1
+            stat.allocs += 1
+            if cur > stat.peak:
+                stat.peak = cur
+            stat = tasks.get(task) or tasks.setdefault(task, UsageStat())
+            cur = stat.current = stat.current + b
+            stat.blocks += 1
+            stat.allocs += 1
+            if cur > stat.peak:
+                stat.peak = cur
+        self.last_seq, self.t_us, self.events = last, t_us, self.events + n
 
     def _alloc(self, ev: AllocEvent) -> None:
         if ev.ptr in self.live:
