@@ -20,7 +20,7 @@ import threading
 import time
 from typing import Iterable, Sequence
 
-from memhil.engines.rsp_packet import ACK, INTERRUPT, NACK, Frame, PacketReader, encode_packet, escape
+from memhil.engines.rsp_packet import ACK, INTERRUPT, NACK, Frame, PacketReader, encode_packet, escape, load_bulk_checksum
 from memhil.errors import EngineError, EngineTimeout, ProtocolError
 
 trace = logging.getLogger("memhil.trace.rsp")
@@ -135,6 +135,7 @@ class GdbClient:
 
     @classmethod
     def _connect(cls, sock: socket.socket, address, timeout: float) -> "GdbClient":
+        load_bulk_checksum()
         sock.settimeout(timeout)
         try:
             sock.connect(address)

@@ -25,15 +25,26 @@ MAX_PACKET = 1 << 20
 #: payloads from this size are summed by numpy: a bulk memory read is ~8 KiB of hex per packet, and
 #: ``sum()`` over it took half the time of a trace drain
 _NUMPY_SUM_FROM = 512
+_numpy = None
+
+
+def load_bulk_checksum() -> None:
+    """Import numpy for the checksums of large packets now (a connection does, at start) rather than in
+    the middle of the first bulk read: the import takes ~80 ms."""
+    global _numpy
+    if _numpy is None:
+        import numpy  # a dependency of memhil (the timeline reader); not needed for small packets
+
+        _numpy = numpy
 
 
 def checksum(data: bytes) -> int:
     """The packet checksum: the sum of the payload bytes as sent, modulo 256 (E.1)."""
     if len(data) < _NUMPY_SUM_FROM:
         return sum(data) & 0xFF
-    import numpy  # a dependency of memhil (the timeline reader); imported on the first large packet
-
-    return int(numpy.frombuffer(data, dtype=numpy.uint8).sum(dtype=numpy.uint64)) & 0xFF
+    if _numpy is None:
+        load_bulk_checksum()
+    return int(_numpy.frombuffer(data, dtype=_numpy.uint8).sum(dtype=_numpy.uint64)) & 0xFF  # type: ignore[union-attr]
 
 
 def escape(data: bytes) -> bytes:
