@@ -132,3 +132,23 @@ def test_engine_without_background_decodes_at_the_stop():
     fill(eng, 0, 8)
     eng.hit(HALF)
     assert got == list(range(8)) and cap.deferred_drains == 0
+
+
+def test_full_ring_is_read_with_its_header_in_one_request_also_when_wrapped():
+    got = HostSink()
+    eng = BackgroundEngine()
+    eng._write(RING, struct.pack("<IHHIIIII", MAGIC, 1, 40, CAP, 0, 5, 5, 0))
+    img = FakeImage()
+    img.add_object("g_memhil_trace", RING, 28 + CAP * 40)
+    img.add_func("memhil_trace_half_full", HALF, thumb(0x4770))
+    img.add_object("g_memhil_trace_drain_at", 0x20000000, 4)
+    cap = create_capture("trace", eng, img, sinks=[got])
+    cap.attach()
+    assert cap.drain_at == CAP
+    cap.last_seq = 4
+    fill(eng, 5, CAP)  # slots 5, 6, 7, 0, 1, ...: the copy wraps
+    before = eng.round_trips
+    eng.hit(HALF)
+    assert eng.round_trips - before == 2  # the ring with its header, then tail
+    eng.resume()
+    assert got == list(range(5, 5 + CAP)) and eng.get32(RING + 20) == 5 + CAP and not cap.gaps

@@ -250,8 +250,10 @@ class TraceCapture(Capture):
             self.drain(ctx)
 
     def _collect(self, target) -> None:
-        """At a drain stop: copy [tail, head) and free the slots, leaving the decoding for later."""
-        got = self._read_ring(target)
+        """At a drain stop: copy [tail, head) and free the slots, leaving the decoding for later. The
+        firmware rings when the ring is full (``drain_at`` = capacity), so the header and every slot are read
+        in one request."""
+        got = self._read_ring(target, whole=self.drain_at == self.capacity)
         if got is not None:
             self._pending.append(got)
             self.deferred_drains += 1
@@ -290,11 +292,15 @@ class TraceCapture(Capture):
         self._write_u32(target or self.engine, "tail", (self._tail + count) & 0xFFFFFFFF)
         return done + count
 
-    def _read_ring(self, target, *, advance: bool = True) -> tuple[bytes, int] | None:
+    def _read_ring(self, target, *, advance: bool = True, whole: bool = False) -> tuple[bytes, int] | None:
         """The records in [tail, head) as (raw, count), None when the ring is empty; a change of the
         firmware's ``lost`` counter is recorded as a gap. ``advance`` writes ``tail`` at once (the
-        records are the host's now); else the caller writes it once they are decoded (``self._tail``)."""
-        header = self._read_header(target)
+        records are the host's now); else the caller writes it once they are decoded (``self._tail``).
+        ``whole`` reads the header and all slots at once (one round trip less when the ring is full)."""
+        ring = None
+        if whole and self.capacity:
+            ring = target.read_memory(self.ring, self.offsets["recs"] + self.capacity * REC_SIZE)
+        header = self._read_header(target, ring)
         head, tail, cap = header["head"], header["tail"], header["capacity"]
         if header["lost"] != self.lost_seen:
             lost = (header["lost"] - self.lost_seen) & 0xFFFFFFFF
@@ -309,7 +315,13 @@ class TraceCapture(Capture):
                 f"trace ring holds {count} records but has room for {cap} (head={head}, tail={tail})",
                 hint="the ring header in target memory is corrupt; check the firmware for a memory overwrite near g_memhil_trace",
             )
-        raw = self._read_records(target, tail % cap, count, cap)
+        if ring is not None and cap == self.capacity:
+            first = self.offsets["recs"] + (tail % cap) * REC_SIZE
+            raw = ring[first : first + count * REC_SIZE]
+            if len(raw) < count * REC_SIZE:  # wrapped
+                raw += ring[self.offsets["recs"] : self.offsets["recs"] + count * REC_SIZE - len(raw)]
+        else:
+            raw = self._read_records(target, tail % cap, count, cap)
         self.drains += 1
         if advance:
             self._write_u32(target, "tail", (tail + count) & 0xFFFFFFFF)
@@ -366,8 +378,9 @@ class TraceCapture(Capture):
             log.warning("trace ring: %d event(s) missing between seq %d and %d", gap.missing, gap.after_seq, gap.next_seq)
 
     # -- ring header ---------------------------------------------------------------------------
-    def _read_header(self, target) -> dict[str, int]:
-        raw = target.read_memory(self.ring, _HEADER.size)
+    def _read_header(self, target, ring: bytes | None = None) -> dict[str, int]:
+        """The ring header, from ``ring`` (the ring's bytes, header first) when given, else read."""
+        raw = ring[: _HEADER.size] if ring is not None else target.read_memory(self.ring, _HEADER.size)
         magic, version, rec_size, capacity, enabled, head, tail, lost = _HEADER.unpack(raw)
         if magic != MAGIC:
             raise CaptureError(
