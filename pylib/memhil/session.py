@@ -65,6 +65,8 @@ class Session:
         self._symbolizer = None
         self._layout = None
         self._started_wall = 0.0
+        #: more event sinks, called after the ledger; one that never touches the target may say so with a
+        #: ``host_only = True`` attribute, and trace drains then stay overlapped with the firmware
         self.extra_sinks: list[Callable] = []
         self.sampler = SiteSampler()
         self.heap_check: dict | None = None
@@ -498,8 +500,9 @@ class _SessionSink:
     @property
     def host_only(self) -> bool:
         """The ledger and the timeline writer touch only host state, so a capture may feed them while the
-        target runs; a user's extra sink might read the target, so with one the capture feeds it at stops."""
-        return not self._session.extra_sinks
+        target runs; an extra sink might read the target, so unless it says ``host_only`` the capture feeds
+        it at stops."""
+        return all(getattr(sink, "host_only", False) for sink in self._session.extra_sinks)
 
     def __call__(self, event) -> None:
         self._session._on_event(event)

@@ -113,6 +113,8 @@ def soak(elf: Path, virtual_s: float, chunk_s: float, workdir: Path, progress: P
         if len(addresses) < MAX_ADDRESSES:
             addresses.extend(event.lrs)
 
+    keep.host_only = True  # type: ignore[attr-defined] # touches no target: drains stay overlapped
+
     with tempfile.TemporaryDirectory(prefix="memhil-bench-soak-") as tmp, _session("trace", workdir / "soak") as session:
         session.start(elf)
         session.extra_sinks.append(keep)
