@@ -137,43 +137,26 @@ class Ledger:
                 continue
             last, t_us = seq, t
             n += 1
-            # UsageStat.sub/add written out: this loop is the host's whole per-event cost under trace capture
+            # UsageStat.sub/add written out (no method calls): this loop is the host's per-event cost under trace
             if kind == 2 or kind == 3 and old_ptr:
                 block = live.pop(old_ptr if kind == 3 else ptr)
                 b = block.node_size or block.size
-                total.current -= b
-                total.blocks -= 1
-                total.frees += 1
-                stat = modules[block.module]
-                stat.current -= b
-                stat.blocks -= 1
-                stat.frees += 1
-                stat = tasks[block.task]
-                stat.current -= b
-                stat.blocks -= 1
-                stat.frees += 1
+                for stat in (total, modules[block.module], tasks[block.task]):
+                    stat.current -= b
+                    stat.blocks -= 1
+                    stat.frees += 1
                 if kind == 2:
                     continue
             lrs = (lr0, lr1, lr2) if lr0 and lr1 and lr2 else tuple(v for v in (lr0, lr1, lr2) if v)
             live[ptr] = block_of(ptr, size, node_size, module, task, seq, t, (), lrs, no_flags)
             b = node_size or size
-            cur = total.current = total.current + b
-            total.blocks += 1
-            total.allocs += 1
-            if cur > total.peak:
-                total.peak = cur
-            stat = modules.get(module) or modules.setdefault(module, UsageStat())
-            cur = stat.current = stat.current + b
-            stat.blocks += 1
-            stat.allocs += 1
-            if cur > stat.peak:
-                stat.peak = cur
-            stat = tasks.get(task) or tasks.setdefault(task, UsageStat())
-            cur = stat.current = stat.current + b
-            stat.blocks += 1
-            stat.allocs += 1
-            if cur > stat.peak:
-                stat.peak = cur
+            for stat in (total, modules.get(module) or modules.setdefault(module, UsageStat()),
+                         tasks.get(task) or tasks.setdefault(task, UsageStat())):
+                cur = stat.current = stat.current + b
+                stat.blocks += 1
+                stat.allocs += 1
+                if cur > stat.peak:
+                    stat.peak = cur
         self.last_seq, self.t_us, self.events = last, t_us, self.events + n
 
     def _alloc(self, ev: AllocEvent) -> None:
