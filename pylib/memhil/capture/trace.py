@@ -194,7 +194,6 @@ class TraceCapture(Capture):
         self._overlap = False  # decoding runs as the engine's background work
         self._pending_error: CaptureError | None = None
         self.deferred_drains = 0
-        self._tail = 0
 
     # -- set-up ---------------------------------------------------------------------------
     def attach(self) -> None:
@@ -255,7 +254,8 @@ class TraceCapture(Capture):
         in one request."""
         got = self._read_ring(target, whole=self.drain_at == self.capacity)
         if got is not None:
-            self._pending.append(got)
+            raw, count, _ = got
+            self._pending.append((raw, count))
             self.deferred_drains += 1
 
     def _decode_pending(self) -> int:
@@ -287,15 +287,15 @@ class TraceCapture(Capture):
         got = self._read_ring(target or self.engine, advance=False)
         if got is None:
             return done
-        raw, count = got
+        raw, count, tail = got
         self._process(raw, count)
-        self._write_u32(target or self.engine, "tail", (self._tail + count) & 0xFFFFFFFF)
+        self._write_u32(target or self.engine, "tail", (tail + count) & 0xFFFFFFFF)
         return done + count
 
-    def _read_ring(self, target, *, advance: bool = True, whole: bool = False) -> tuple[bytes, int] | None:
-        """The records in [tail, head) as (raw, count), None when the ring is empty; a change of the
+    def _read_ring(self, target, *, advance: bool = True, whole: bool = False) -> tuple[bytes, int, int] | None:
+        """The records in [tail, head) as (raw, count, tail), None when the ring is empty; a change of the
         firmware's ``lost`` counter is recorded as a gap. ``advance`` writes ``tail`` at once (the
-        records are the host's now); else the caller writes it once they are decoded (``self._tail``).
+        records are the host's now); else the caller writes it once they are decoded.
         ``whole`` reads the header and all slots at once (one round trip less when the ring is full)."""
         ring = None
         if whole and self.capacity:
@@ -307,7 +307,6 @@ class TraceCapture(Capture):
             self._gap(TraceGap(self.last_seq if self.last_seq is not None else -1, -1, lost, "lost"))
             self.lost_seen = header["lost"]
         count = (head - tail) & 0xFFFFFFFF
-        self._tail = tail
         if count == 0:
             return None
         if count > cap:
@@ -325,7 +324,7 @@ class TraceCapture(Capture):
         self.drains += 1
         if advance:
             self._write_u32(target, "tail", (tail + count) & 0xFFFFFFFF)
-        return raw, count
+        return raw, count, tail
 
     def _process(self, raw: bytes, count: int) -> None:
         """Hand ``count`` records to the sinks: as rows to a sink that takes them (the session's ledger
