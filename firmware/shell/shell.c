@@ -9,6 +9,7 @@
 static char s_line[LINE_MAX];
 static UINT32 s_len;
 static BOOL s_started;
+static UINT64 s_last_rx_ms; /* uptime of the latest byte read */
 
 static UINT32 cmd_uptime(INT32 argc, const CHAR *argv[]);
 static UINT32 cmd_help(INT32 argc, const CHAR *argv[]);
@@ -85,6 +86,11 @@ void shell_start(void)
     PRINTK(SHELL_PROMPT);
 }
 
+BOOL shell_typing(UINT64 now_ms)
+{
+    return s_len > 0U && now_ms - s_last_rx_ms < SHELL_TYPING_MS;
+}
+
 void shell_poll(void)
 {
     int c;
@@ -92,6 +98,7 @@ void shell_poll(void)
         return;
     }
     while ((c = console_getc()) >= 0) {
+        s_last_rx_ms = g_memhil_uptime_ms;
         if (c == '\r' || c == '\n') {
             if (c == '\n' && s_len == 0U) {
                 continue; /* "\r\n": the line was already run on '\r' */

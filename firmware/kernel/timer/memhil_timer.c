@@ -83,6 +83,9 @@ void memhil_os_run(void)
         if (barrier < next) {
             next = barrier;
         }
+        if (shell_typing(now) && next > now + 1U) {
+            next = now + 1U; /* the next console byte comes after a wake-up (shell.h) */
+        }
         if (next <= now) {
             continue;
         }
