@@ -12,6 +12,7 @@ import dataclasses
 import enum
 import re
 import threading
+import time
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -171,6 +172,16 @@ class ConsoleLog:
             size = len(self._buf)
             self._cond.wait_for(lambda: len(self._buf) != size, timeout)
 
+    def wait_quiet(self, quiet: float = 0.05, limit: float = 1.0) -> None:
+        """Block (wall clock) until no new bytes have come for ``quiet`` seconds, at most ``limit`` seconds."""
+        end = time.monotonic() + limit
+        with self._cond:
+            while True:
+                size = len(self._buf)
+                left = end - time.monotonic()
+                if left <= 0 or not self._cond.wait_for(lambda: len(self._buf) != size, min(quiet, left)):
+                    return
+
     def close(self) -> None:
         with self._cond:  # a reader thread may be feeding right now
             if self._file:
@@ -300,6 +311,11 @@ class Engine(abc.ABC):
         if isinstance(regex, str):
             regex = re.compile(regex, re.MULTILINE)
         match = self._run_until_console(regex, timeout)
+        if match is None:
+            # The emulator wrote what the target printed before it stopped, but the reader thread may not have
+            # taken it in yet: an idle firmware spends seconds of virtual time in a millisecond of wall time.
+            self.console.wait_quiet()
+            match = self.console.search(regex)
         if match is None:
             raise ConsoleTimeout(
                 f"no {what or f'console text matching {regex.pattern!r}'} within {timeout:g} s of virtual time",

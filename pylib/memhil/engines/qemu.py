@@ -696,10 +696,5 @@ class QemuEngine(Engine):
 
     def _run_until_console(self, regex: re.Pattern[str], timeout: float) -> re.Match[str] | None:
         self.check_running()
-        # the console bytes that made the line may still be in flight: let the reader catch up
-        self._run_for(timeout, watch=regex)
-        match = self.console.search(regex)
-        if match is None:
-            self.console.wait_changed(0.05)
-            match = self.console.search(regex)
-        return match
+        self._run_for(timeout, watch=regex)  # a reader still catching up is waited for by wait_for_text
+        return self.console.search(regex)
