@@ -95,6 +95,7 @@ class Session:
         self.snapshots.clear()
         self.sampler.clear()
         self._last_walk_us = None
+        self._at_prompt = False  # the last command's answer ended with the prompt (consumed with it)
         self.heap_check = None
         self.ended_virtual_s = self.ended_wall = None
         engine = create_engine(self.options.engine, **self.options.engine_options)
@@ -249,11 +250,14 @@ class Session:
         """
         engine = self._need_engine()
         ready = re.compile(rf"[\s\S]*{prompt}")  # greedy: consume through the last prompt seen
-        if engine.console.search(ready) is None:
+        # the prompt that ended the previous answer was consumed with it: the shell is still waiting there
+        if engine.console.search(ready) is None and not self._at_prompt:
             engine.wait_for_text(ready, timeout, what="shell prompt", hint="check the firmware runs its shell (see the console log)")
+        self._at_prompt = False
         self.write_line(text)
         match = engine.wait_for_text(rf"^(?:{re.escape(text)}\n)?([\s\S]*?){prompt}", timeout,
                                      what=f"answer to {text!r}", hint="check the command exists in the firmware shell (see the console log)")
+        self._at_prompt = True
         self.drain()
         return match.group(1)
 
