@@ -117,8 +117,13 @@ class Session:
         self.capture = create_capture(mode, self.engine, self.image, profile=self.options.profile, sinks=[_SessionSink(self)])
         self.capture.attach()
 
+    @property
+    def _ledger_only(self) -> bool:
+        """No timeline and no extra sinks: captured events feed the ledger alone (in batches, or as rows)."""
+        return self.timeline is None and not self.extra_sinks
+
     def _on_events(self, events) -> None:
-        if self.timeline is None and not self.extra_sinks:
+        if self._ledger_only:
             self.ledger.apply_many(events)
         else:
             for event in events:
@@ -496,7 +501,8 @@ class Session:
 
 
 class _SessionSink:
-    """The session's capture sink: one event (``__call__``) or a drained batch (``many``)."""
+    """The session's capture sink: one event (``__call__``), a drained batch (``many``), or a batch of trace
+    rows for the ledger alone (``many_rows``, while ``takes_rows``)."""
 
     def __init__(self, session: Session) -> None:
         self._session = session
@@ -517,7 +523,7 @@ class _SessionSink:
     @property
     def takes_rows(self) -> bool:
         """Rows go straight to the ledger when nothing else (timeline, extra sinks) wants events."""
-        return self._session.timeline is None and not self._session.extra_sinks
+        return self._session._ledger_only
 
     def many_rows(self, rows) -> None:
         self._session.ledger.apply_rows(rows)

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Iterable
 from memhil.capture.base import Capture, EventSink, read_many
 from memhil.engines.base import Capability
 from memhil.errors import CaptureError, MemhilError
-from memhil.events import UNTRACKED_MODULE, AllocEvent, EventFlag, EventKind, Row
+from memhil.events import UNTRACKED_MODULE, AllocEvent, EventFlag, EventKind, Row, event_from_row
 
 if TYPE_CHECKING:
     from memhil.elf import Image
@@ -66,16 +66,11 @@ class TraceGap:
 
 def decode_record(raw: bytes, offset: int = 0) -> AllocEvent:
     """One ``struct memhil_trace_rec`` as an :class:`AllocEvent` (t_us = t_ms * 1000)."""
-    seq, t_ms, kind, module, task, ptr, old_ptr, size, node_size, lr0, lr1, lr2 = _REC.unpack_from(raw, offset)
+    row = _REC.unpack_from(raw, offset)
     try:
-        ekind = EventKind(kind)
+        return event_from_row(row)
     except ValueError:
-        raise CaptureError(f"trace record seq {seq} has unknown event kind {kind}", hint="the firmware and memhil disagree on the trace format; rebuild both from one tree", seq=seq) from None
-    flags = EventFlag.NONE
-    if module == UNTRACKED_MODULE:
-        module, flags = 0, EventFlag.UNTRACKED
-    lrs = tuple(v for v in (lr0, lr1, lr2) if v)
-    return AllocEvent(seq, t_ms * 1000, ekind, ptr, size, node_size, module, task, (), old_ptr, lrs, flags)
+        raise CaptureError(f"trace record seq {row[0]} has unknown event kind {row[2]}", hint="the firmware and memhil disagree on the trace format; rebuild both from one tree", seq=row[0]) from None
 
 
 _KINDS: tuple[EventKind | None, ...] = (None, EventKind.ALLOC, EventKind.FREE, EventKind.REALLOC, EventKind.ALIGNED_ALLOC)
