@@ -91,6 +91,10 @@ class ProtocolError(EngineError):
     """A malformed or unexpected packet from the emulator's remote protocol."""
 
 
+class TargetError(EngineError):
+    """The target refused a request (a gdbstub's ``Exx``, e.g. a read of unmapped memory)."""
+
+
 class ConsoleTimeout(EngineTimeout):
     """A line expected on the console did not come within the (virtual) timeout."""
 

@@ -6,6 +6,7 @@ The tests compare memhil.elf with these, so nothing here uses memhil.elf itself.
 from __future__ import annotations
 
 import re
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ SRC = Path(__file__).resolve().parent / "src"
 
 
 def tool(name: str) -> str:
+    if name == "qemu-system-arm":  # the QEMU under test (MEMHIL_QEMU, as the engine takes it)
+        name = os.environ.get("MEMHIL_QEMU") or name
     path = shutil.which(name)
     if path is None:
         raise ToolMissingError(name, package="gcc-arm-none-eabi" if name.startswith("arm-") else name)

@@ -11,8 +11,8 @@ import pytest
 HERE = Path(__file__).resolve().parent
 
 
-def build_minifw(out: Path, *defines: str, ram_origin: int = 0x20000000) -> Path:
-    script = (HERE / "minifw" / "minifw.ld").read_text().replace("0x20000000", hex(ram_origin))
+def build_minifw(out: Path, *defines: str, ram_origin: int = 0x20000000, ram_kib: int = 128) -> Path:
+    script = (HERE / "minifw" / "minifw.ld").read_text().replace("0x20000000", hex(ram_origin)).replace("128K", f"{ram_kib}K")
     (out.parent / "minifw.ld").write_text(script)
     subprocess.run(
         ["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-O1", "-g", "-nostdlib", "-ffreestanding", *defines,
@@ -37,8 +37,15 @@ def minifw_no_barrier(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def minifw_outside_map(tmp_path_factory) -> Path:
-    """minifw linked for RAM at 0x10000000 (CCM, which netduinoplus2 lacks)."""
-    return build_minifw(tmp_path_factory.mktemp("minifw_ccm") / "minifw.elf", ram_origin=0x10000000)
+    """minifw linked for RAM at 0x20030000: past the STM32F405's 128 KiB (inside QEMU 7.2's 192 KiB only)."""
+    return build_minifw(tmp_path_factory.mktemp("minifw_big") / "minifw.elf", ram_origin=0x20030000, ram_kib=64)
+
+
+@pytest.fixture(scope="session")
+def minifw_ccm(tmp_path_factory) -> Path:
+    """minifw with all its RAM (data, bss, stack) in the 64 KiB CCM at 0x10000000: on the board's map, but
+    QEMU 7.2's netduinoplus2 does not model the CCM (QEMU 8.0 and later do)."""
+    return build_minifw(tmp_path_factory.mktemp("minifw_ccm") / "minifw.elf", ram_origin=0x10000000, ram_kib=64)
 
 
 @pytest.fixture

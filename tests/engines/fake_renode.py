@@ -31,7 +31,7 @@ class FakeRenode:
         self.commands: list[str] = []
         self.prompt = "(monitor) "
         self.time_us = 0
-        self.sram = bytearray(0x30000)
+        self.sram = bytearray(0x20000)  # the STM32F405: 128 KiB at 0x20000000
         self.hooks: dict[int, list[str]] = {}
         self.scheduled: list[tuple[int, int, list[int]]] = []  # (time_us, pc, [r0,r1,r2,r3,sp,lr])
         self.uptime_address = uptime_address

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import struct
 import subprocess
@@ -84,11 +85,11 @@ def test_memory_and_registers(qemu_engine, minifw, platform):
     pool = info.symbols["g_pool"]
     engine.write_memory(pool, bytes(range(200)))
     assert engine.read_memory(pool, 200) == bytes(range(200))
-    assert engine.read_memory(0x08000000, 8)[:4] == struct.pack("<I", 0x20030000)  # initial SP
+    assert engine.read_memory(0x08000000, 8)[:4] == struct.pack("<I", 0x20020000)  # initial SP: top of 128 KiB
     regs = engine.read_registers()
-    assert regs["pc"] == info.symbols["main"] and 0x20000000 <= regs["sp"] <= 0x20030000
+    assert regs["pc"] == info.symbols["main"] and 0x20000000 <= regs["sp"] <= 0x20020000
     with pytest.raises(TargetError):
-        engine.read_memory(0x20030000, 4)  # past the 192 KiB SRAM
+        engine.read_memory(0x20030000, 4)  # past the SRAM of every QEMU (192 KiB on 7.2, 128 KiB from 8.0)
 
 
 def test_console_write_and_wait_with_virtual_timeout(qemu_engine, minifw, platform):
@@ -179,6 +180,7 @@ def test_hung_emulator_times_out_and_is_stopped(qemu_engine, minifw, platform):
 
 def test_missing_binary(qemu_engine, minifw, platform, monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("MEMHIL_QEMU", raising=False)
     with pytest.raises(ToolMissingError) as err:
         qemu_engine().start(platform, minifw)
     assert err.value.program == "qemu-system-arm" and err.value.package == "qemu-system-arm"
@@ -207,6 +209,34 @@ def test_elf_outside_memory_map(qemu_engine, minifw_outside_map, platform):
     with pytest.raises(PlatformError, match="outside the memory"):
         engine.start(platform, minifw_outside_map)
     assert engine.process is None
+
+
+def _qemu_major() -> int:
+    out = subprocess.run([os.environ.get("MEMHIL_QEMU") or "qemu-system-arm", "--version"], capture_output=True, text=True, check=True).stdout
+    return int(re.search(r"version (\d+)\.", out).group(1))
+
+
+def test_version_is_read_from_the_running_qemu(qemu_engine, minifw, platform):
+    engine = qemu_engine()
+    assert engine.version is None
+    engine.start(platform, minifw)
+    assert re.match(r"\d+\.\d+\.\d+", engine.version) and int(engine.version.split(".")[0]) == _qemu_major()
+
+
+def test_firmware_in_ccm_runs_where_the_emulator_has_ccm(qemu_engine, minifw_ccm, platform):
+    """The board's map has the CCM; whether this QEMU has it is probed at start, not assumed from a version:
+    7.2 maps no CCM and refuses the ELF before it runs, 8.0 and later boot it."""
+    engine = qemu_engine()
+    try:
+        engine.start(platform, minifw_ccm)
+    except PlatformError as err:
+        assert "lies in ccm (0x10000000-0x10010000), which this qemu does not map" in str(err)
+        assert [r.name for r in engine.missing_regions] == ["ccm"] and engine.process is not None and not engine.process.alive()
+        assert _qemu_major() < 8
+    else:
+        assert engine.missing_regions == () and _qemu_major() >= 8
+        engine.wait_for_line("ready", timeout=1)
+        assert 0x10000000 <= engine.read_registers()["sp"] <= 0x10010000
 
 
 def test_missing_elf(qemu_engine, platform, tmp_path):

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from memhil.errors import PlatformError
 from memhil.platform import parse_repl
 
-PIECES = ["sram: Memory.MappedMemory @ sysbus 0x20000000", "    size: 0x30000", "usart1: UART.STM32_UART @ sysbus <0x40011000, +0x100>",
+PIECES = ["sram: Memory.MappedMemory @ sysbus 0x20000000", "    size: 0x20000", "usart1: UART.STM32_UART @ sysbus <0x40011000, +0x100>",
           "    -> nvic@37", "// comment", "using \"other.repl\"", "nvic: IRQControllers.NVIC @ sysbus 0xE000E000", "  frequency: 72000000",
           ":", "@", "<", "+0x", "->", "\t", "\n", " ", "0x", "sysbus", "@ sysbus <0x1, +0x0>", "x: Y @ sysbus -1", "a: b", "\x00", "é"]
 

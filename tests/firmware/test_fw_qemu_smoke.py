@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import queue
 import subprocess
 import threading
@@ -16,7 +17,7 @@ class Board:
 
     def __init__(self, elf) -> None:
         self.proc = subprocess.Popen(
-            ["qemu-system-arm", "-M", "netduinoplus2", "-display", "none", "-monitor", "none", "-serial", "stdio",
+            [os.environ.get("MEMHIL_QEMU") or "qemu-system-arm", "-M", "netduinoplus2", "-display", "none", "-monitor", "none", "-serial", "stdio",
              "-icount", "shift=0,sleep=off", "-kernel", str(elf)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
         )
@@ -62,7 +63,7 @@ def boot(firmware):
 
 
 @pytest.mark.parametrize("config,node", [("debug", 44), ("release", 32)])
-def test_module_stats(boot, config, node):
+def test_module_stats(boot, firmware, config, node):
     b = boot("module_stats", config)
     out = b.expect(PROMPT).replace("\r\n", "\n")
     assert out.startswith(f"memhil module_stats {config} stm32f4 ready\n")
@@ -76,7 +77,10 @@ def test_module_stats(boot, config, node):
     assert "unknown command: nope" in b.command("nope")
     free = b.command("free").splitlines()
     assert free[-2] == "        total        used          free"
-    assert free[-1].split()[:2] == ["Mem:", "98304"]
+    pool = subprocess.run(["arm-none-eabi-nm", "-S", str(firmware("module_stats", config))], capture_output=True, text=True, check=True).stdout
+    pool_size = next(int(line.split()[1], 16) for line in pool.splitlines() if line.endswith(" g_sysMemPool"))
+    assert pool_size == 64 * 1024  # OS_SYS_MEM_SIZE: what fits the 128 KiB of SRAM beside the debug trace ring
+    assert free[-1].split()[:2] == ["Mem:", str(pool_size)]
 
 
 def test_bad_input(boot):

@@ -7,7 +7,7 @@
 
 /* ---- configuration ---- */
 #ifndef OS_SYS_MEM_SIZE
-#define OS_SYS_MEM_SIZE (96U * 1024U)
+#define OS_SYS_MEM_SIZE (64U * 1024U) /* 128 KiB of SRAM: the debug build's 40 KiB trace ring, the stack */
 #endif
 #define MEM_MODULE_MAX 0x20U
 #define LOS_OMIT_LR_CNT 2U

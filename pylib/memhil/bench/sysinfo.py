@@ -46,7 +46,7 @@ def _first_line(argv: list[str]) -> str | None:
 
 def versions() -> dict[str, str | None]:
     """QEMU, arm-none-eabi-gcc, Python and memhil versions (None when a tool is missing)."""
-    qemu = _first_line(["qemu-system-arm", "--version"])
+    qemu = _first_line([os.environ.get("MEMHIL_QEMU") or "qemu-system-arm", "--version"])
     gcc = _first_line(["arm-none-eabi-gcc", "--version"])
     return {
         "qemu": qemu,

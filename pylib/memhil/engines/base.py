@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Callable, Protocol
 
-from memhil.errors import ConsoleTimeout, EngineError
+from memhil.errors import ConsoleTimeout, EngineError, PlatformError, TargetError
 
 #: ARM core registers by GDB's numbering for Cortex-M (0-12, sp, lr, pc, xpsr=25 in QEMU's XML)
 CORE_REGS = ("r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "sp", "lr", "pc", "xpsr")
@@ -214,6 +214,10 @@ class Engine(abc.ABC):
         self.state = EngineState.NEW
         self.console: ConsoleLog = ConsoleLog()
         self.capabilities = Capability.NONE
+        #: the emulator's own version string once started (e.g. "10.0.2 (Debian 1:10.0.2+ds-2...)"), else None
+        self.version: str | None = None
+        #: regions of the platform the emulator turned out not to map (probe_regions)
+        self.missing_regions: tuple = ()
 
     # -- lifecycle ---------------------------------------------------------------
     @abc.abstractmethod
@@ -227,6 +231,29 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def reset(self) -> None:
         """Reset the target (virtual time back to 0, memory reloaded)."""
+
+    def probe_regions(self, platform, segments=()) -> tuple:
+        """The platform's memory regions this emulator does not map, found by reading the first and last word of
+        each (the same board has 192 KiB of SRAM and no CCM on QEMU 7.2, 128 KiB and a CCM on QEMU 8.0+ and on
+        the chip). A load segment of the firmware in a missing region is a clear error: the emulator would run
+        something else than what was linked. Call it halted, before the firmware runs."""
+        missing = []
+        for region in platform.regions:
+            try:
+                self.read_memory_many([(region.base, 4), (region.end - 4, 4)])
+            except TargetError:
+                missing.append(region)
+        self.missing_regions = tuple(missing)
+        for seg in segments:
+            for region in missing:
+                start, size = seg.vaddr, seg.memsz
+                if size and start < region.end and region.base < start + size:
+                    raise PlatformError(
+                        f"firmware segment at {start:#010x}-{start + size:#010x} lies in {region.name} "
+                        f"({region.base:#010x}-{region.end:#010x}), which this {self.name} does not map",
+                        hint="link it out of that region, or use an emulator that models it (QEMU 8.0 and later have "
+                             "the STM32F405's 64 KiB CCM; scripts/fetch-qemu.sh unpacks one beside Debian's)")
+        return self.missing_regions
 
     def __enter__(self):
         return self

@@ -21,7 +21,7 @@ import time
 from typing import Iterable, Sequence
 
 from memhil.engines.rsp_packet import ACK, INTERRUPT, NACK, Frame, PacketReader, encode_packet, escape, load_bulk_checksum
-from memhil.errors import EngineError, EngineTimeout, ProtocolError
+from memhil.errors import EngineError, EngineTimeout, ProtocolError, TargetError  # noqa: F401 - TargetError is part of this API
 
 trace = logging.getLogger("memhil.trace.rsp")
 trace.propagate = True
@@ -29,10 +29,6 @@ trace.propagate = True
 #: GDB signal numbers seen in stop replies
 SIGINT = 2
 SIGTRAP = 5
-
-
-class TargetError(EngineError):
-    """The stub answered a request with ``Exx`` (e.g. a read of unmapped memory)."""
 
 
 @dataclasses.dataclass(frozen=True)

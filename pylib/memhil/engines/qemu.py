@@ -19,6 +19,7 @@ wall seconds run).
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
 import struct
@@ -43,6 +44,7 @@ UPTIME_SYMBOL = "g_memhil_uptime_ms"
 BARRIER_SYMBOL = "g_memhil_barrier_ms"
 BARRIER_FUNCTION = "memhil_time_barrier"
 NO_BARRIER = (1 << 64) - 1
+QEMU_ENV = "MEMHIL_QEMU"
 
 
 def _effect_requests(effect: thumb_emulate.Effect) -> list[bytes]:
@@ -82,13 +84,14 @@ class QemuEngine(Engine):
     name = "qemu"
     package = "qemu-system-arm"
 
-    def __init__(self, *, binary: str = "qemu-system-arm", timeout: float = 10.0, run_timeout: float = 120.0,
+    def __init__(self, *, binary: str | None = None, timeout: float = 10.0, run_timeout: float = 120.0,
                  icount_shift: int = 0, extra_args: tuple[str, ...] = (), boot_to_main: bool = True,
                  emulate_entry: bool = True) -> None:
         super().__init__()
         if not 0 <= int(icount_shift) <= 10:
             raise EngineError(f"icount shift {icount_shift} is out of range", hint="use 0..10 (0: one instruction per ns)")
-        self.binary = binary
+        # MEMHIL_QEMU names another qemu-system-arm (a path or a name on PATH), e.g. scripts/fetch-qemu.sh's
+        self.binary = binary or os.environ.get(QEMU_ENV) or "qemu-system-arm"
         self.timeout = timeout
         self.run_timeout = run_timeout
         self.icount_shift = int(icount_shift)
@@ -149,6 +152,7 @@ class QemuEngine(Engine):
             self._launch(binary)
             self.state = EngineState.RUNNING
             self.capabilities = self._capabilities()
+            self.probe_regions(platform, firmware.segments)
             if self.boot_to_main and firmware.address("main") is not None:
                 self._run_to(firmware.symbols["main"])
         except BaseException:
@@ -199,6 +203,9 @@ class QemuEngine(Engine):
             raise self._died(f"cannot connect to QEMU's QMP socket: {exc}") if not self.process.alive() else EngineError(
                 f"cannot connect to QEMU's QMP socket: {exc}", hint="check QEMU's stderr", stderr_tail=self.process.stderr_tail()) from exc
         self.qmp = qmp
+        info = self._qmp("query-version")
+        q = info.get("qemu", {})
+        self.version = f"{q.get('major')}.{q.get('minor')}.{q.get('micro')}" + (f" ({info['package'].strip()})" if info.get("package", "").strip() else "")
 
     def _capabilities(self) -> Capability:
         assert self.firmware
