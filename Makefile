@@ -8,7 +8,10 @@ ENGINE  ?= qemu
 JOBS    ?= 2
 STAMP   := $(VENV)/.memhil-installed
 
-.PHONY: all setup firmware test pytest robot demo docs clean
+# A second QEMU beside Debian's for the tests: bookworm-backports' 10.0.x, unpacked into .cache (scripts/fetch-qemu.sh)
+QEMU2   := .cache/qemu-backports/bin/qemu-system-arm
+
+.PHONY: all setup firmware test pytest robot test-qemu2 qemu2 demo docs clean
 
 all: test
 
@@ -28,7 +31,18 @@ pytest: firmware
 robot: firmware
 	$(PY) -m memhil.cli run robot-tests --engine $(ENGINE) --processes $(JOBS) --outdir $(OUT)/robot-test
 
-test: pytest robot
+$(QEMU2): scripts/fetch-qemu.sh | setup
+	./scripts/fetch-qemu.sh >/dev/null
+
+qemu2: $(QEMU2)
+
+# Every pytest test and the Robot suites again on the second QEMU (MEMHIL_QEMU selects it)
+test-qemu2: firmware $(QEMU2)
+	@echo "== tests on $$($(QEMU2) --version | head -1)"
+	MEMHIL_QEMU=$(abspath $(QEMU2)) $(PY) -m pytest -q tests
+	MEMHIL_QEMU=$(abspath $(QEMU2)) $(PY) -m memhil.cli run robot-tests --engine $(ENGINE) --processes $(JOBS) --outdir $(OUT)/robot-test-qemu2
+
+test: pytest robot test-qemu2
 
 demo: firmware
 	$(PY) -m memhil.cli demo --engine $(ENGINE) --outdir $(OUT)

@@ -27,7 +27,7 @@ class MemhilError(RuntimeError):
 
     def _render(self) -> str:
         text = self.message
-        shown = {k: v for k, v in self.fields.items() if v is not None and k not in ("tail", "console_tail")}
+        shown = {k: v for k, v in self.fields.items() if v is not None and k not in ("tail", "console_tail", "stack")}
         if shown:
             text += " [" + ", ".join(f"{k}={_short(v)}" for k, v in shown.items()) + "]"
         for key in ("tail", "console_tail"):
@@ -93,6 +93,12 @@ class ProtocolError(EngineError):
 
 class TargetError(EngineError):
     """The target refused a request (a gdbstub's ``Exx``, e.g. a read of unmapped memory)."""
+
+
+class TargetFault(EngineError):
+    """The firmware took a fault exception (HardFault, MemManage, BusFault, UsageFault, NMI): the target is halted
+    at the handler's first instruction. ``kind``, ``pc``/``lr`` of the faulting code, the fault status registers
+    and ``stack`` (the call stack at the fault, innermost first, symbolized) are fields."""
 
 
 class ConsoleTimeout(EngineTimeout):

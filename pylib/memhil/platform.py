@@ -40,6 +40,7 @@ class Uart:
     name: str
     base: int
     qemu_serial: int  # index of QEMU's -serial option this UART is wired to
+    type: str = ""  # the .repl's peripheral type, e.g. UART.STM32_UART
 
 
 @dataclass(frozen=True)
@@ -242,7 +243,7 @@ def _uart(spec: dict, uarts: dict[str, ReplEntry], toml_path: Path) -> Uart:
     entry = uarts.get(spec["name"])
     if entry is None or entry.address is None:
         raise PlatformError(f"{toml_path}: UART {spec['name']!r} is not in the .repl", hint=f"use one of {', '.join(uarts) or '(none)'}", path=str(toml_path))
-    return Uart(spec["name"], entry.address, int(spec.get("qemu_serial", 0)))
+    return Uart(spec["name"], entry.address, int(spec.get("qemu_serial", 0)), entry.type)
 
 
 def _systick(data: dict, entries: list[ReplEntry], toml_path: Path) -> tuple[int, int]:

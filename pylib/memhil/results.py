@@ -299,6 +299,14 @@ def find_runs(root: str | Path) -> list[RunResults]:
 
 
 # -- the summary -----------------------------------------------------------------------------------
+def _fault(session) -> dict | None:
+    """The fault the target took (it is halted in the handler), as the engine explained it; None without one."""
+    fault = getattr(getattr(session, "engine", None), "fault", None)
+    if fault is None:
+        return None
+    return {"message": fault.message, **{k: v for k, v in fault.fields.items() if k != "engine"}}
+
+
 def _seconds(value: float | None) -> str | None:
     from memhil.units import format_duration
 
@@ -358,6 +366,7 @@ def build_summary(session, *, firmware_modules: dict[int, int] | None = None) ->
         "build_id": session.image.build_id if session.image else None,
         "engine": opts.engine,
         "engine_version": getattr(session.engine, "version", None) if getattr(session, "engine", None) else None,
+        "fault": _fault(session),
         "platform": opts.platform,
         "capture": opts.capture,
         "virtual_s": virtual_s,

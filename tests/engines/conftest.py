@@ -36,6 +36,18 @@ def minifw_no_barrier(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def minifw_freertos_tick(tmp_path_factory) -> Path:
+    """minifw with a FreeRTOS-style 32-bit ``xTickCount`` at 1 kHz and no memhil symbol (no uptime, no barrier)."""
+    return build_minifw(tmp_path_factory.mktemp("minifw_frt") / "minifw.elf", "-DMINIFW_FREERTOS_TICK")
+
+
+@pytest.fixture(scope="session")
+def minifw_unknown_tick(tmp_path_factory) -> Path:
+    """minifw whose only tick counter has a name memhil does not know (``s_board_ticks``)."""
+    return build_minifw(tmp_path_factory.mktemp("minifw_unk") / "minifw.elf", "-DMINIFW_UNKNOWN_TICK")
+
+
+@pytest.fixture(scope="session")
 def minifw_outside_map(tmp_path_factory) -> Path:
     """minifw linked for RAM at 0x20030000: past the STM32F405's 128 KiB (inside QEMU 7.2's 192 KiB only)."""
     return build_minifw(tmp_path_factory.mktemp("minifw_big") / "minifw.elf", ram_origin=0x20030000, ram_kib=64)

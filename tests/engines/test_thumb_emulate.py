@@ -8,7 +8,8 @@ import struct
 
 import pytest
 
-from memhil.engines.thumb_emulate import Effect, HostInstruction, Store, decode, decode_store, execute, in_it_block, perform_store
+from memhil.engines.thumb_emulate import (Effect, HostInstruction, Load, Store, decode, decode_load, decode_store, execute, in_it_block,
+                                         load_address, perform_load, perform_store)
 
 
 def hw(*halfwords: int) -> bytes:
@@ -144,3 +145,55 @@ def test_perform_strb_keeps_the_low_byte():
     regs = [0] * 16
     regs[0], regs[3] = 0x1FF, 0x20000000
     assert perform_store(decode_store(hw(0x7058)), regs, 0x08000100).store == (0x20000001, b"\xff")
+
+
+def _assemble(lines: list[str], tmp_path) -> list[bytes]:
+    """Each instruction's bytes, as arm-none-eabi-as encodes it (Thumb-2, Cortex-M4)."""
+    import subprocess
+
+    src = tmp_path / "l.s"
+    src.write_text(".syntax unified\n.thumb\n" + "".join(f"{line}\n" for line in lines))
+    obj = tmp_path / "l.o"
+    subprocess.run(["arm-none-eabi-as", "-mcpu=cortex-m4", "-mthumb", str(src), "-o", str(obj)], check=True, capture_output=True)
+    dump = subprocess.run(["arm-none-eabi-objdump", "-d", str(obj)], check=True, capture_output=True, text=True).stdout
+    out = []
+    for row in dump.splitlines():
+        parts = row.split("\t")
+        if len(parts) >= 3 and parts[0].strip().endswith(":") and parts[1].strip():
+            out.append(b"".join(int(h, 16).to_bytes(len(h) // 2, "little") for h in parts[1].split()))
+    assert len(out) == len(lines)
+    return [code + b"\0\0" if len(code) == 2 else code for code in out]
+
+
+LOADS = [
+    ("ldr r2, [r3, #4]", Load(2, 2, 3, 4)),
+    ("ldrb r1, [r0, #5]", Load(2, 1, 0, 5, 1)),
+    ("ldrh r7, [r6, #62]", Load(2, 7, 6, 62, 2)),
+    ("ldr.w r9, [r2, #4]", Load(4, 9, 2, 4)),
+    ("ldrb.w r12, [r8, #4095]", Load(4, 12, 8, 4095, 1)),
+    ("ldrh.w r3, [r10, #6]", Load(4, 3, 10, 6, 2)),
+    ("ldr r4, [r5, #-4]", Load(4, 4, 5, -4)),
+    ("ldrb r4, [r11, #-255]", Load(4, 4, 11, -255, 1)),
+]
+REFUSED_LOADS = ["ldr r0, [r3, #4]!", "ldr r0, [r3], #4", "ldr r0, [r3, r2]", "ldrsb.w r0, [r3, #4]", "ldr.w pc, [r3, #4]",
+                 "ldr r0, [pc, #8]", "ldrd r0, r1, [r3]", "str r0, [r3, #4]", "ldr r0, [sp, #4]", "ldrt r0, [r3, #4]", "ldr.w sp, [r3, #4]"]
+
+
+def test_decode_load_matches_the_assembler(tmp_path):
+    codes = _assemble([text for text, _ in LOADS], tmp_path)
+    assert [decode_load(code) for code in codes] == [load for _, load in LOADS]
+
+
+def test_decode_load_refuses_what_the_host_cannot_do(tmp_path):
+    codes = _assemble(REFUSED_LOADS, tmp_path)
+    assert {text: decode_load(code) for text, code in zip(REFUSED_LOADS, codes)} == dict.fromkeys(REFUSED_LOADS)
+
+
+def test_perform_load_sets_the_register_and_moves_pc():
+    regs = [0] * 16
+    regs[3] = 0x40011000
+    load = decode_load(hw(0x685A))  # ldr r2, [r3, #4]
+    assert load_address(load, regs) == 0x40011004
+    assert perform_load(load, regs, 0x0800123C, b"\x6d\x00\x00\x00") == Effect({2: 0x6D, 15: 0x0800123E})
+    byte = Load(4, 4, 5, -1, 1)
+    assert perform_load(byte, regs, 0x08000100, b"\xff\xee") == Effect({4: 0xFF, 15: 0x08000104})

@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import errno
 import io
+import json
 import os
 import signal
+import time
+from pathlib import Path
 
 import pytest
 
 from memhil.engines.base import EngineState
-from memhil.errors import EngineError, EngineTimeout
+from memhil.errors import EngineError, EngineTimeout, TargetFault
 from memhil.session import Session, SessionOptions
 from .procs import is_zombie_or_gone, qemu_children
+
+
+FAULTFW_SOURCE = Path(__file__).resolve().parent / "fw" / "faultfw.c"
 
 
 def _session(tmp_path, capture: str = "trace", **engine_options) -> Session:
@@ -70,16 +76,33 @@ def test_hung_firmware_times_out_with_diagnostics(hang_elf, tmp_path):
     assert is_zombie_or_gone(pid)
 
 
-def test_hardfault_is_reported_not_a_hang(fault_elf, tmp_path):
+def test_hardfault_is_reported_at_once_with_the_faulting_code(fault_elf, tmp_path):
+    """A store to unmapped memory: a precise BusFault escalated to HardFault (the handler is not enabled).
+    The run stops at the handler's entry, long before its 1.5 s wall timeout, with the fault explained."""
     session = _session(tmp_path, capture="none", run_timeout=1.5, timeout=2.0)
     try:
         session.start(fault_elf)
         pid = session.engine.process.pid
-        with pytest.raises(EngineError) as err:
-            session.run_for(1.0)
-        # the firmware's fault handler printed; the error carries it in the console tail
-        assert "HardFault" in err.value.console_tail
-        assert "store did not fault" not in err.value.console_tail
+        started = time.monotonic()
+        with pytest.raises(TargetFault) as err:
+            session.run_for(10.0)
+        assert time.monotonic() - started < 1.0
+        fault = err.value
+        assert fault.kind == "HardFault" and "PRECISERR|BFARVALID" in fault.cfsr and "FORCED" in fault.hfsr
+        assert fault.bfar == "0x30000000"  # the address the firmware stored to
+        store_line = next(n for n, text in enumerate(FAULTFW_SOURCE.read_text().splitlines(), 1) if "FAULT_ADDRESS = " in text)
+        # innermost: the handler; then the faulting store in main, popped from the exception frame
+        assert fault.stack[0].split()[1] == "HardFault_Handler"
+        assert fault.stack[1].split()[1] == "main" and f"faultfw.c:{store_line})" in fault.stack[1] and "exception frame" in fault.stack[1]
+        assert int(fault.pc, 16) == int(fault.stack[1].split()[0], 16)
+        assert "HardFault" in str(fault) and "main" in str(fault)
+        # the target stays halted in the handler: every later run fails the same way, and it is still readable
+        with pytest.raises(TargetFault):
+            session.run_for(0.1)
+        assert "store did not fault" not in session.engine.console.text()
+        assert session.engine.state is EngineState.RUNNING
+        summary = json.loads(session.write_summary().read_text())
+        assert summary["fault"]["kind"] == "HardFault" and summary["fault"]["bfar"] == "0x30000000"
     finally:
         session.stop()
     assert is_zombie_or_gone(pid)

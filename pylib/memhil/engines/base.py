@@ -166,6 +166,12 @@ class ConsoleLog:
                 self._pos += _byte_len_with_cr(self._buf, self._pos, consumed)
             return match
 
+    def matches_with(self, pattern: re.Pattern[str], extra: bytes) -> bool:
+        """Would the unconsumed text match ``pattern`` once ``extra`` is appended? (Nothing is consumed or fed.)"""
+        with self._cond:
+            text = (bytes(self._buf[self._pos :]) + extra).decode("utf-8", "replace").replace("\r", "")
+        return pattern.search(text) is not None
+
     def wait_changed(self, timeout: float) -> None:
         """Block (wall clock) until new bytes arrive or ``timeout`` passes."""
         with self._cond:
@@ -339,9 +345,7 @@ class Engine(abc.ABC):
             regex = re.compile(regex, re.MULTILINE)
         match = self._run_until_console(regex, timeout)
         if match is None:
-            # The emulator wrote what the target printed before it stopped, but the reader thread may not have
-            # taken it in yet: an idle firmware spends seconds of virtual time in a millisecond of wall time.
-            self.console.wait_quiet()
+            self._settle_console()
             match = self.console.search(regex)
         if match is None:
             raise ConsoleTimeout(
@@ -351,6 +355,12 @@ class Engine(abc.ABC):
                 console_tail=self.console.tail(),
             )
         return match
+
+    def _settle_console(self) -> None:
+        """Take in what the target wrote before it halted. Engines that can read their console synchronously at a
+        halt (QEMU) override this with that; the default waits (wall clock) until the reader thread has been quiet
+        for 50 ms, for engines whose UART bytes arrive a little after the emulation stops."""
+        self.console.wait_quiet()
 
     def _run_until_console(self, regex: re.Pattern[str], timeout: float) -> re.Match[str] | None:
         """Default: run in virtual-time slices until the regex matches. Engines may do better."""

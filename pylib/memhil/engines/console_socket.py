@@ -1,12 +1,15 @@
 """A console UART reached through a socket (unix path or loopback TCP).
 
-A daemon thread reads bytes into the engine's :class:`~memhil.engines.base.ConsoleLog`
-and calls ``on_data`` after each chunk (the QEMU engine uses it to interrupt the
-target as soon as an awaited line appears).
+A daemon thread reads bytes into the engine's :class:`~memhil.engines.base.ConsoleLog` while the target runs
+(so the emulator never blocks on a full socket), and :meth:`ConsoleSocket.drain` takes in, in the caller's
+thread and without waiting, everything already sent: QEMU writes each byte the firmware stores to its UART's
+data register into the socket before the store completes, so at a halt, after ``drain()``, the log holds
+everything the target wrote. Both read under one lock, so bytes are fed in order.
 """
 
 from __future__ import annotations
 
+import select
 import socket
 import threading
 import time
@@ -41,26 +44,50 @@ class ConsoleSocket:
         self.on_data = on_data
         self.closed = False
         self.eof = threading.Event()
+        self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=f"memhil-{name}-reader", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        self.sock.settimeout(None)
+        self.sock.settimeout(None)  # blocking sends; receives never block (MSG_DONTWAIT after select)
         try:
-            while True:
-                data = self.sock.recv(65536)
-                if not data:
+            while not self.closed:
+                readable, _, _ = select.select([self.sock], [], [], 0.2)
+                if readable and not self._take():
                     break
-                self.log.feed(data)
-                if self.on_data is not None:
-                    try:
-                        self.on_data()
-                    except Exception:  # noqa: BLE001 - a failing hook must not kill the reader
-                        pass
-        except OSError:
+        except (OSError, ValueError):  # closed under us
             pass
         finally:
             self.eof.set()
+
+    def _take(self) -> bool:
+        """Feed everything the socket holds now; False at end of stream."""
+        with self._lock:
+            got = False
+            while True:
+                try:
+                    data = self.sock.recv(65536, socket.MSG_DONTWAIT)
+                except BlockingIOError:
+                    break
+                if not data:
+                    return False
+                got = True
+                self.log.feed(data)
+        if got and self.on_data is not None:
+            try:
+                self.on_data()
+            except Exception:  # noqa: BLE001 - a failing hook must not kill the reader
+                pass
+        return True
+
+    def drain(self) -> None:
+        """Take in every byte already sent to the socket (call it with the target halted), without waiting."""
+        if self.closed or self.eof.is_set():
+            return
+        try:
+            self._take()
+        except OSError:
+            pass
 
     def write(self, data: bytes) -> None:
         try:

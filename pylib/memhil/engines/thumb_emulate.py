@@ -154,3 +154,53 @@ def perform_store(store: Store, regs: list[int], pc: int) -> Effect:
     if store.rt2 is not None:
         data += (regs[store.rt2] & 0xFFFFFFFF).to_bytes(4, "little")
     return Effect({PC: (pc + store.length) & 0xFFFFFFFF}, (address, data))
+
+
+@dataclasses.dataclass(frozen=True)
+class Load:
+    """A load without base write-back: ``size`` bytes at ``rn + offset`` into ``rt``, zero-extended."""
+
+    length: int
+    rt: int
+    rn: int
+    offset: int
+    size: int = 4
+
+
+def decode_load(code: bytes) -> Load | None:
+    """Decode a load the host can perform at a read watchpoint (QEMU stops *before* the access; a device
+    register read has side effects, so the host reads the register itself and leaves the stop past the load):
+    LDR/LDRH/LDRB immediate T1 (A7.7.43/57/46), their .W forms with a 12-bit offset (T3/T2) and with a negative
+    8-bit offset (T4 with P=1 U=0 W=0). Loads into SP or PC, sign-extending and register-offset loads and
+    write-back are None (the caller steps)."""
+    if len(code) < 4:
+        return None
+    hw1, hw2 = struct.unpack_from("<HH", code)
+    top5 = hw1 >> 11
+    rt, rn, imm5 = hw1 & 7, (hw1 >> 3) & 7, (hw1 >> 6) & 0x1F
+    if top5 == 0b01101:  # LDR (imm) T1
+        return Load(2, rt, rn, imm5 * 4)
+    if top5 == 0b01111:  # LDRB (imm) T1
+        return Load(2, rt, rn, imm5, 1)
+    if top5 == 0b10001:  # LDRH (imm) T1
+        return Load(2, rt, rn, imm5 * 2, 2)
+    sizes = {0xF8D0: 4, 0xF8B0: 2, 0xF890: 1}  # LDR.W / LDRH.W / LDRB.W (imm12)
+    rt = hw2 >> 12
+    if hw1 & 0xF == 0xF or rt in (SP, PC):  # literal loads, and loads into SP/PC (or PLD when rt is 15)
+        return None
+    if hw1 & 0xFFF0 in sizes:
+        return Load(4, rt, hw1 & 0xF, hw2 & 0xFFF, sizes[hw1 & 0xFFF0])
+    narrow = {0xF850: 4, 0xF830: 2, 0xF810: 1}  # LDR / LDRH / LDRB (imm8) T4: 1 P U W imm8
+    if hw1 & 0xFFF0 in narrow and hw2 & 0x0F00 == 0x0C00:  # P=1 U=0 W=0: [rn, #-imm8]
+        return Load(4, rt, hw1 & 0xF, -(hw2 & 0xFF), narrow[hw1 & 0xFFF0])
+    return None
+
+
+def perform_load(load: Load, regs: list[int], pc: int, data: bytes) -> Effect:
+    """The effect of ``load`` at ``pc`` given the ``data`` read at its address: ``rt`` set, PC past it."""
+    value = int.from_bytes(data[: load.size], "little")
+    return Effect({load.rt: value, PC: (pc + load.length) & 0xFFFFFFFF})
+
+
+def load_address(load: Load, regs: list[int]) -> int:
+    return (regs[load.rn] + load.offset) & 0xFFFFFFFF

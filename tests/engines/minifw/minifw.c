@@ -11,7 +11,18 @@
 #define SYST_RVR (*(volatile uint32_t *)0xE000E014)
 #define SYST_CVR (*(volatile uint32_t *)0xE000E018)
 
+#if defined(MINIFW_FREERTOS_TICK) /* FreeRTOS-style: a 32-bit xTickCount, nothing of memhil's contract */
+#define MINIFW_NO_BARRIER
+volatile uint32_t xTickCount;
+#define UPTIME xTickCount
+#elif defined(MINIFW_UNKNOWN_TICK) /* a tick counter memhil does not know by name */
+#define MINIFW_NO_BARRIER
+volatile uint32_t s_board_ticks;
+#define UPTIME s_board_ticks
+#else
 volatile uint64_t g_memhil_uptime_ms;
+#define UPTIME g_memhil_uptime_ms
+#endif
 volatile uint64_t g_memhil_barrier_ms = ~0ull;
 volatile uint32_t g_alloc_calls;
 uint8_t g_pool[256];
@@ -44,8 +55,8 @@ static void puts_(const char *s)
 
 void SysTick_Handler(void)
 {
-    g_memhil_uptime_ms++;
-    if (g_memhil_uptime_ms >= g_memhil_barrier_ms) memhil_time_barrier();
+    UPTIME++;
+    if (UPTIME >= g_memhil_barrier_ms) memhil_time_barrier();
 }
 
 int main(void)
@@ -61,12 +72,12 @@ int main(void)
     unsigned n = 0;
     for (;;) {
         __asm volatile("wfi");
-        if (g_memhil_uptime_ms - last_alloc >= 10) {
-            last_alloc = g_memhil_uptime_ms;
+        if (UPTIME - last_alloc >= 10) {
+            last_alloc = UPTIME;
             LOS_MemMalloc(g_pool, 24, 7);
         }
-        if (g_memhil_uptime_ms - last_tick_print >= 1000) {
-            last_tick_print = g_memhil_uptime_ms;
+        if (UPTIME - last_tick_print >= 1000) {
+            last_tick_print = UPTIME;
             puts_("tick\r\n");
         }
         while (USART1_SR & (1u << 5)) {
