@@ -173,3 +173,11 @@ def test_a_figure_name_registered_twice_is_an_error():
         @figure("soak")
         def another_soak(ctx):  # pragma: no cover - never runs
             return {}
+
+
+def test_two_figures_returning_one_key_is_an_error(monkeypatch):
+    Fig = FIGURES["elf_load"].__class__
+    monkeypatch.setitem(FIGURES, "elf_load_again", Fig("elf_load_again", lambda ctx: {"elf_load_s": 1.0}, ()))
+    results = run_bench(Scale.tiny(), firmware_dir=FW, out=None, only=("elf_load", "elf_load_again"))
+    assert "elf_load_s (elf_load)" in results["errors"]["elf_load_again"]
+    assert results["elf_load_s"] != 1.0  # the first figure's measurement stands

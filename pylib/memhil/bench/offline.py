@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from memhil.bench.registry import BenchContext, figure
-from memhil.bench.stats import interleave, spread, spreads
+from memhil.bench.stats import interleave, spreads
 from memhil.errors import ElfError, MemhilError
 from memhil.events import UNTRACKED_MODULE, AllocEvent, EventFlag
 

@@ -4,7 +4,8 @@ A figure is a function ``fn(ctx: BenchContext) -> dict`` decorated with :func:`f
 its keys (medians with :func:`memhil.bench.stats.spread`) and may leave artifacts for later
 figures in ``ctx.artifacts`` (the recorded soak log, the events of the burst log). Figures run in
 the order they are registered; the runner imports :mod:`.engine_bench` first, then :mod:`.offline`.
-Keys starting with ``_`` are kept out of the JSON.
+Keys starting with ``_`` are kept out of the JSON. A key belongs to one figure: a second figure returning
+it is reported as an error (replace the first figure's function instead).
 
 Adding a figure::
 

@@ -125,6 +125,7 @@ def run_bench(scale: Scale, *, firmware_dir: Path = DEFAULT_FIRMWARE_DIR, out: T
         print(f"{'figure':<32} {'median [min .. max, runs]':>40} {'unit':<7} target", file=out)
     started = time.perf_counter()
     step_wall: dict[str, float] = {}
+    owner: dict[str, str] = {}  # key -> the figure that produced it
     with tempfile.TemporaryDirectory(prefix="memhil-bench-") as tmp:
         ctx = BenchContext(scale, firmware_dir, Path(workdir) if workdir else Path(tmp), table.say)
         for fig in FIGURES.values():
@@ -142,6 +143,12 @@ def run_bench(scale: Scale, *, firmware_dir: Path = DEFAULT_FIRMWARE_DIR, out: T
                 errors[fig.name] = "".join(traceback.format_exception_only(type(exc), exc)).strip()
                 table.say(f"{fig.name} failed: {exc!r}")
                 continue
+            clash = sorted(k for k in got if k in owner)
+            if clash:  # two figures measuring under one name: neither figure is what its key says
+                errors[fig.name] = "ConfigError: keys already produced by another figure: " + ", ".join(f"{k} ({owner[k]})" for k in clash)
+                table.say(f"{fig.name} failed: {errors[fig.name]}")
+                continue
+            owner.update({k: fig.name for k in got})
             results.update({k: v for k, v in got.items() if not k.startswith("_")})
             step_wall[fig.name] = time.perf_counter() - t0
             for key, unit in fig.shown:
