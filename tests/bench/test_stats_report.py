@@ -119,3 +119,19 @@ def test_readme_markers_must_be_there(tmp_path):
     readme.write_text(f"a\n{report.BEGIN}\nx\n{report.END}\nb\n")
     report.replace_in(readme, "| t |\n")
     assert readme.read_text() == f"a\n{report.BEGIN}\n| t |\n{report.END}\nb\n"
+
+
+def test_scripts_bench_table(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    result = tmp_path / "qemu-7.2.json"
+    result.write_text(json.dumps(_result("7.2.22", "7.2.22", acceleration_factor=(1200.0, 1100.0, 1300.0))))
+    proc = subprocess.run([str(root / "scripts" / "bench-table"), str(result)], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHON": sys.executable}, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "| figure | target | QEMU 7.2.22 |" in proc.stdout and "1,200x [1,100–1,300] (met)" in proc.stdout
+    assert "qemu-7.2.json" in proc.stdout

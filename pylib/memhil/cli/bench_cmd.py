@@ -3,7 +3,7 @@
 `memhil bench` runs every figure (medians of interleaved runs with their spread), prints a table as
 it goes with progress lines, and with --json writes every figure, the machine, the QEMU and tool
 versions and which targets are met. --quick scales each workload down (a 1 h soak instead of 24 h,
-shorter runs) and takes about three minutes; the full run about twelve on a 2-core machine. Exit
+shorter runs) and takes under three minutes; the full run (five 24 h soaks) under twelve on a 2-core machine. Exit
 status 0 even when a target is missed (the figures say so); 2 when a figure could not be measured.
 
 `memhil bench --compare A.json B.json` prints two runs side by side (before and after a change).
@@ -26,7 +26,7 @@ HELP = "benchmarks: capture overhead, acceleration, symbolizing, log parsing (JS
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--quick", action="store_true", help="scaled-down run, about three minutes")
+    p.add_argument("--quick", action="store_true", help="scaled-down run (1 h soaks, shorter runs), under three minutes")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE")
     p.add_argument("--firmware-dir", default=str(DEFAULT_FIRMWARE_DIR), help="where leak_demo.elf, soak.elf and burst.elf are (debug build)")
     p.add_argument("--only", metavar="FIGURE", nargs="+", help=f"run only these figures (of {', '.join(FIGURES)})")
