@@ -1,167 +1,226 @@
-"""Benchmarks on the emulator: capture overhead (hooks, trace) against a free run of the same
-workload, the accelerated 24 h soak with trace capture and the timeline log, and the cost of
-``run_for`` in many steps against one run of the same virtual time.
+"""Figures on the emulator: capture against a free run of the same workload (interleaved pairs), the
+accelerated 24 h soak recorded as ``memhil soak`` records it, ``run_for`` as a cost per call, and the
+burst app's log (for the parse and host-cost figures).
 
-Every figure is a wall-clock ratio or rate taken in this process, side by side, on one machine.
-Sessions are always stopped (``with Session``), also when a step fails.
+Each figure is one function registered with :func:`memhil.bench.registry.figure`. A ratio is taken
+per pair of runs made one after the other in two live sessions (free, captured, free, captured, ...),
+after one warm-up run in each that is not counted (QEMU translates the code on its first pass), and
+kept as the median of the pairs with its spread. Sessions are always stopped (``with Session``).
 """
 
 from __future__ import annotations
 
-import tempfile
+import shutil
 import time
 from pathlib import Path
 from typing import Callable
 
+from memhil.bench.registry import BenchContext, figure
+from memhil.bench.stats import interleave, spread, spreads
 from memhil.session import Session, SessionOptions
-
-Progress = Callable[[str], None]
-#: return addresses kept from the soak run for the symbolize benchmark
-MAX_ADDRESSES = 200_000
+from memhil.units import format_duration
 
 
 def _session(mode: str, run_dir: Path) -> Session:
     return Session(SessionOptions(capture=mode), run_dir=run_dir)
 
 
-def capture_run(elf: Path, mode: str, virtual_s: float, workdir: Path) -> dict[str, float | int]:
-    """Run ``elf`` for ``virtual_s`` with capture ``mode``; wall seconds of the run (start excluded) and events."""
-    with _session(mode, workdir / f"capture-{mode}") as session:
-        session.start(elf)
-        before = session.capture.events if session.capture else 0
-        started = time.perf_counter()
-        session.run_for(virtual_s)
-        wall = time.perf_counter() - started
-        events = (session.capture.events if session.capture else 0) - before
-        stats = dict(getattr(session.capture, "stats", {}) or {})
-        stops = stats.get("stops")
-        drains = getattr(session.capture, "drains", None)
-        virtual = session.virtual_time()
-    out: dict[str, float | int] = {"wall_s": wall, "events": events, "virtual_s": virtual}
-    if stops is not None:
-        out["stops"] = stops
-    if mode == "trace" and isinstance(drains, int):
-        out["drains"] = drains
+def _note_engine(ctx: BenchContext, session: Session) -> None:
+    """The emulator's own version (QMP query-version), for the JSON's ``versions``."""
+    version = getattr(session.engine, "version", None)
+    if version and "engine_version" not in ctx.artifacts:
+        ctx.artifacts["engine_version"] = version
+
+
+def _timed_run(session: Session, virtual_s: float) -> dict[str, float | int]:
+    """``session.run_for(virtual_s)``: wall seconds, events captured, breakpoint stops and drains during it."""
+    cap = session.capture
+    events0 = cap.events if cap else 0
+    stops0 = (getattr(cap, "stats", {}) or {}).get("stops", 0) if cap else 0
+    drains0 = getattr(cap, "drains", 0) if cap else 0
+    started = time.perf_counter()
+    session.run_for(virtual_s)
+    wall = time.perf_counter() - started
+    out: dict[str, float | int] = {"wall_s": wall, "virtual_s": virtual_s, "events": (cap.events if cap else 0) - events0}
+    if cap is not None:
+        stops = (getattr(cap, "stats", {}) or {}).get("stops")
+        if stops is not None:
+            out["stops"] = stops - stops0
+        drains = getattr(cap, "drains", None)
+        if isinstance(drains, int):
+            out["drains"] = drains - drains0
     return out
 
 
-def capture_overhead(elf: Path, virtual_s: float, workdir: Path, progress: Progress | None = None, *,
-                     trace_elf: Path | None = None, trace_virtual_s: float | None = None) -> dict[str, object]:
-    """Free run, trace capture and hook capture of ``elf`` for the same virtual time; with ``trace_elf``
-    the trace figures (``trace_events_per_s``, ``overhead_trace_ratio``, capacity) come from a free run and
-    a trace run of that workload for ``trace_virtual_s`` (a dense one: ``elf`` may make too few events to
-    measure capture), and ``elf``'s own trace figures are kept under ``<stem>_`` keys."""
-    runs: dict[str, dict[str, float | int]] = {}
-    for mode in ("none", "trace", "hooks"):
-        if progress:
-            progress(f"{elf.stem}: {virtual_s:g} s virtual with capture {mode}")
-        runs[mode] = capture_run(elf, mode, virtual_s, workdir)
-    free = runs["none"]["wall_s"]
-    hooks = runs["hooks"]
-    out: dict[str, object] = {
-        "capture_workload": f"{elf.stem} ({elf.parent.name}) for {virtual_s:g} s of virtual time",
-        "capture_runs": runs,
-        "free_wall_s": free,
-        "hook_calls": hooks["events"],
-        "hook_calls_per_s": hooks["events"] / hooks["wall_s"],
-        "overhead_hooks_ratio": hooks["wall_s"] / free,
-    }
-    own = _trace_figures(runs["none"], runs["trace"])
-    if trace_elf is None:
-        out.update(own)
-    else:
-        out.update({f"{elf.stem}_{k}": v for k, v in own.items()})
-        tv = trace_virtual_s if trace_virtual_s is not None else virtual_s
-        trace_runs: dict[str, dict[str, float | int]] = {}
-        for mode in ("none", "trace"):
-            if progress:
-                progress(f"{trace_elf.stem}: {tv:g} s virtual with capture {mode}")
-            trace_runs[mode] = capture_run(trace_elf, mode, tv, workdir / trace_elf.stem)
-        out["trace_workload"] = f"{trace_elf.stem} ({trace_elf.parent.name}) for {tv:g} s of virtual time"
-        out["trace_runs"] = trace_runs
-        out.update(_trace_figures(trace_runs["none"], trace_runs["trace"]))
-    if hooks.get("stops") and hooks["events"]:
-        out["hook_stops_per_call"] = hooks["stops"] / hooks["events"]
-        out["hook_us_per_stop"] = hooks["wall_s"] / hooks["stops"] * 1e6
-    return out
+def paired_capture(ctx: BenchContext, elf: Path, mode: str, virtual_s: float) -> list[tuple[dict, dict]]:
+    """``ctx.scale.runs`` pairs of ``virtual_s`` of ``elf`` free then with capture ``mode``, in two sessions
+    kept open side by side (only one runs at a time), each warmed up first by one uncounted run."""
+    with _session("none", ctx.workdir / f"{elf.stem}-free") as free, _session(mode, ctx.workdir / f"{elf.stem}-{mode}") as captured:
+        ctx.say(f"{elf.stem}: starting a free session and a {mode} session")
+        free.start(elf)
+        captured.start(elf)
+        _note_engine(ctx, captured)
+        for s in (free, captured):
+            s.run_for(virtual_s)  # warm-up: QEMU's first translation of the code, not counted
+        return interleave(ctx.scale.runs, lambda i: _timed_run(free, virtual_s), lambda i: _timed_run(captured, virtual_s),
+                          ctx.say, f"{elf.stem}: {virtual_s:g} s virtual, free then {mode}")
 
 
-def _trace_figures(free: dict[str, float | int], trace: dict[str, float | int]) -> dict[str, object]:
-    """Trace events per wall second, wall against the free run, and the host's cost per event
-    (the wall the trace run adds, per event) with the rate that cost alone would allow."""
-    events = trace["events"]
-    added = trace["wall_s"] - free["wall_s"]
-    return {
-        "trace_events": events,
-        "trace_events_per_s": events / trace["wall_s"],
-        "overhead_trace_ratio": trace["wall_s"] / free["wall_s"],
-        "trace_added_us_per_event": added / events * 1e6 if events else None,
-        "trace_capacity_events_per_s": events / added if added > 0 and events else None,
-        "trace_drain_stops": trace.get("drains"),
-        "trace_events_per_virtual_s": events / trace["virtual_s"] if trace["virtual_s"] else None,
-    }
+@figure("trace", shown=(("trace_events_per_s", "ev/s"), ("overhead_trace_ratio", "x")))
+def trace_overhead(ctx: BenchContext) -> dict[str, object]:
+    """Trace capture on the burst app (dense allocator workload) against a free run of it."""
+    v = ctx.scale.trace_virtual_s
+    pairs = paired_capture(ctx, ctx.elf("burst"), "trace", v)
+    per = [{"trace_events_per_s": t["events"] / t["wall_s"], "overhead_trace_ratio": t["wall_s"] / f["wall_s"],
+            "trace_free_wall_s": f["wall_s"], "trace_wall_s": t["wall_s"], "trace_events_per_virtual_s": t["events"] / v,
+            "trace_drain_stops": t.get("drains")} for f, t in pairs]
+    return {"trace_workload": f"burst for {v:g} s of virtual time, free and with trace capture, {len(pairs)} interleaved pairs",
+            **spreads(per, per[0].keys())}
 
 
-def soak(elf: Path, virtual_s: float, chunk_s: float, workdir: Path, progress: Progress | None = None) -> dict[str, object]:
-    """The soak firmware with trace capture and the timeline log on, run ``virtual_s`` in ``chunk_s`` pieces.
+@figure("hooks", shown=(("hook_calls_per_s", "calls/s"), ("overhead_hooks_ratio", "x"), ("hook_us_per_stop", "us")))
+def hooks_overhead(ctx: BenchContext) -> dict[str, object]:
+    """Hook capture (a breakpoint at the allocator's entry and return) on leak_demo against a free run.
+    Today's hooks stop on breakpoints, so ``hook_calls_per_s`` is also ``breakpoint_calls_per_s``."""
+    v = ctx.scale.hooks_virtual_s
+    pairs = paired_capture(ctx, ctx.elf("leak_demo"), "hooks", v)
+    per = []
+    for f, h in pairs:
+        rate = h["events"] / h["wall_s"]
+        per.append({"hook_calls_per_s": rate, "breakpoint_calls_per_s": rate, "overhead_hooks_ratio": h["wall_s"] / f["wall_s"],
+                    "hook_stops_per_call": h["stops"] / h["events"] if h.get("stops") and h["events"] else None,
+                    "hook_us_per_stop": h["wall_s"] / h["stops"] * 1e6 if h.get("stops") else None})
+    return {"hooks_workload": f"leak_demo for {v:g} s of virtual time, free and with hook capture, {len(pairs)} interleaved pairs",
+            **spreads(per, per[0].keys())}
 
-    Also keeps up to :data:`MAX_ADDRESSES` return addresses (the firmware-recorded LRs) of the events,
-    in order, as the address mix for the symbolize benchmark."""
-    addresses: list[int] = []
 
-    def keep(event) -> None:
-        if len(addresses) < MAX_ADDRESSES:
-            addresses.extend(event.lrs)
+def soak_defaults() -> dict[str, object]:
+    """What ``memhil soak`` records with when given no options: steps, log rotation size and files kept."""
+    from memhil.cli import build_parser
+    from memhil.units import parse_size
 
-    keep.host_only = True  # type: ignore[attr-defined] # touches no target: drains stay overlapped
+    args = build_parser().parse_args(["soak", "firmware.elf"])
+    return {"steps": args.steps, "max_bytes": parse_size(args.max_file_size), "max_files": args.max_files,
+            "max_file_size": args.max_file_size}
 
-    with tempfile.TemporaryDirectory(prefix="memhil-bench-soak-") as tmp, _session("trace", workdir / "soak") as session:
+
+def record_like_soak(ctx: BenchContext, elf: Path, virtual_s: float, log_dir: Path, label: str, *,
+                     sink: Callable | None = None, max_bytes: int | None = None) -> dict[str, object]:
+    """Run ``elf`` for ``virtual_s`` with trace capture and the timeline log in ``log_dir``, in ``memhil soak``'s
+    steps and with its rotation (``max_bytes`` overrides the rotation size). ``sink``: an extra host-only event sink."""
+    d = soak_defaults()
+    steps = int(d["steps"])  # type: ignore[arg-type]
+    with _session("trace", ctx.workdir / f"{elf.stem}-soak") as session:
         session.start(elf)
-        session.extra_sinks.append(keep)
-        session.start_timeline(Path(tmp) / "timeline")
+        _note_engine(ctx, session)
+        if sink is not None:
+            session.extra_sinks.append(sink)
+        session.start_timeline(log_dir, max_bytes=max_bytes or int(d["max_bytes"]), max_files=int(d["max_files"]))  # type: ignore[arg-type]
         v0 = session.virtual_time()
         started = time.perf_counter()
-        done = 0.0
-        while done < virtual_s:
-            step = min(chunk_s, virtual_s - done)
-            session.run_for(step)
-            done += step
-            if progress:
+        step = virtual_s / steps
+        for i in range(steps):
+            session.run_for(step if i < steps - 1 else virtual_s - step * (steps - 1))
+            if (i + 1) % max(1, steps // 4) == 0 and i + 1 < steps:
                 wall = time.perf_counter() - started
-                progress(f"soak: {done / 3600:.2f} h of {virtual_s / 3600:.2f} h virtual in {wall:.1f} s wall ({done / wall:.0f}x)")
+                ctx.say(f"{label}: {format_duration(session.virtual_time() - v0)} virtual in {wall:.1f} s wall")
+        session.drain()
         wall = time.perf_counter() - started
         virtual = session.virtual_time() - v0
         events = session.capture.events if session.capture else 0
         writer = session.timeline
-        log_bytes = writer.bytes_written if writer is not None else 0
-        log_error = str(writer.error) if writer is not None and writer.error else None
+        error = str(writer.error) if writer is not None and writer.error else None
         gaps = len(getattr(session.capture, "gaps", []))
         session.stop()
-    return {
-        "soak_virtual_s": virtual, "soak_wall_s": wall, "acceleration_factor": virtual / wall,
-        "soak_events": events, "soak_events_per_wall_s": events / wall, "soak_log_bytes": log_bytes,
-        "soak_log_error": log_error, "soak_trace_gaps": gaps, "_addresses": addresses,
-    }
+    files = sorted(log_dir.glob("memlog*.bin"))
+    return {"virtual_s": virtual, "wall_s": wall, "events": events, "log_bytes": sum(p.stat().st_size for p in files),
+            "log_files": len(files), "log_error": error, "trace_gaps": gaps, "steps": steps}
 
 
-def run_for_overhead(elf: Path, virtual_s: float, step_s: float, workdir: Path, progress: Progress | None = None) -> dict[str, object]:
-    """``run_for(virtual_s)`` once against ``virtual_s / step_s`` calls of ``run_for(step_s)``, no capture, each from reset."""
-    walls: dict[str, float] = {}
-    for name, steps in (("one", 1), ("steps", max(1, round(virtual_s / step_s)))):
-        if progress:
-            progress(f"run_for: {virtual_s:g} s virtual in {steps} call(s)")
-        with _session("none", workdir / f"run_for-{name}") as session:
-            session.start(elf)
-            engine = session.engine
-            each = virtual_s / steps
-            started = time.perf_counter()
+@figure("soak", shown=(("soak_wall_s", "s"), ("acceleration_factor", "x")))
+def soak(ctx: BenchContext) -> dict[str, object]:
+    """The soak app for ``soak_virtual_s`` (24 h in full) with trace capture and the timeline log, as ``memhil soak``
+    records it, ``soak_runs`` times; the last run's log stays for the parse figure (artifact ``soak_log``)."""
+    s = ctx.scale
+    runs = []
+    log_dir = ctx.workdir / "soak-log"
+    for i in range(s.soak_runs):
+        shutil.rmtree(log_dir, ignore_errors=True)
+        ctx.say(f"soak: run {i + 1} of {s.soak_runs}, {format_duration(s.soak_virtual_s)} virtual")
+        got = record_like_soak(ctx, ctx.elf("soak"), s.soak_virtual_s, log_dir, f"soak run {i + 1}", max_bytes=s.log_max_bytes)
+        got["acceleration_factor"] = got["virtual_s"] / got["wall_s"]
+        runs.append(got)
+    last = runs[-1]
+    ctx.artifacts["soak_log"] = (log_dir, _log_kind("soak", last, ctx))
+    return {"soak_workload": f"soak for {format_duration(s.soak_virtual_s)} of virtual time with trace capture and the timeline log, "
+                             f"in memhil soak's {last['steps']} steps, {len(runs)} runs",
+            "soak_virtual_s": last["virtual_s"], "soak_events": last["events"], "soak_log_bytes": last["log_bytes"],
+            "soak_log_files": last["log_files"], "soak_log_error": next((r["log_error"] for r in runs if r["log_error"]), None),
+            "soak_trace_gaps": sum(int(r["trace_gaps"]) for r in runs),
+            **spread("soak_wall_s", [r["wall_s"] for r in runs]), **spread("acceleration_factor", [r["acceleration_factor"] for r in runs]),
+            **spread("soak_events_per_wall_s", [r["events"] / r["wall_s"] for r in runs])}
+
+
+def _log_kind(app: str, rec: dict[str, object], ctx: BenchContext) -> str:
+    rotation = ctx.scale.log_max_bytes or soak_defaults()["max_bytes"]
+    return (f"{app}.elf, {format_duration(float(rec['virtual_s']))} virtual recorded as memhil soak records it (trace capture), "
+            f"{int(rec['events']):,} events, {int(rec['log_bytes']) / 1e6:.1f} MB in {rec['log_files']} file(s) of at most "
+            f"{int(rotation) / 2**20:g} MiB")  # type: ignore[call-overload]
+
+
+@figure("burst_log", shown=(("burst_log_bytes", "B"),))
+def burst_log(ctx: BenchContext) -> dict[str, object]:
+    """The burst app recorded as ``memhil soak`` records it, for the parse figure (artifact ``burst_log``), and the
+    first ``host_events`` of its events as trace records (artifact ``trace_records``) for the host-cost figure."""
+    from memhil.bench.offline import encode_record
+
+    s = ctx.scale
+    log_dir = ctx.workdir / "burst-log"
+    shutil.rmtree(log_dir, ignore_errors=True)
+    records = bytearray()
+    limit = s.host_events
+
+    def keep(event) -> None:
+        if len(records) < limit * 40:
+            records.extend(encode_record(event))
+
+    keep.host_only = True  # type: ignore[attr-defined] # touches no target: drains stay overlapped
+    ctx.say(f"burst: recording {s.burst_log_virtual_s:g} s virtual with trace capture and the timeline log")
+    got = record_like_soak(ctx, ctx.elf("burst"), s.burst_log_virtual_s, log_dir, "burst", sink=keep, max_bytes=s.log_max_bytes)
+    ctx.artifacts["burst_log"] = (log_dir, _log_kind("burst", got, ctx))
+    ctx.artifacts["trace_records"] = bytes(records)
+    return {"burst_log_virtual_s": got["virtual_s"], "burst_log_wall_s": got["wall_s"], "burst_log_events": got["events"],
+            "burst_log_bytes": got["log_bytes"], "burst_log_files": got["log_files"], "burst_log_error": got["log_error"]}
+
+
+@figure("run_for", shown=(("run_for_ms_per_call", "ms"), ("run_for_overhead_ratio", "x")))
+def run_for_cost(ctx: BenchContext) -> dict[str, object]:
+    """What one ``run_for`` call costs: ``run_for(V)`` once against ``V / step`` calls of ``run_for(step)``, in
+    interleaved pairs in one session of the soak app without capture; per call, the added wall over the
+    calls after the first, in ms. The ratio of the two walls is kept as information (a second of a
+    sleeping firmware costs almost nothing, so it mostly measures its own denominator)."""
+    s = ctx.scale
+    steps = max(2, round(s.run_for_virtual_s / s.run_for_step_s))
+    each = s.run_for_virtual_s / steps
+    with _session("none", ctx.workdir / "run_for") as session:
+        session.start(ctx.elf("soak"))
+        _note_engine(ctx, session)
+        engine = session.engine
+        engine.run_for(s.run_for_virtual_s)  # warm-up, not counted
+
+        def one(_: int) -> float:
+            t0 = time.perf_counter()
+            engine.run_for(s.run_for_virtual_s)
+            return time.perf_counter() - t0
+
+        def many(_: int) -> float:
+            t0 = time.perf_counter()
             for _ in range(steps):
                 engine.run_for(each)
-            walls[name] = time.perf_counter() - started
-    steps = max(1, round(virtual_s / step_s))
-    return {
-        "run_for_workload": f"{elf.stem}: {virtual_s:g} s virtual, once vs {steps} x {virtual_s / steps:g} s",
-        "run_for_one_wall_s": walls["one"], "run_for_steps_wall_s": walls["steps"], "run_for_steps": steps,
-        "run_for_overhead_ratio": walls["steps"] / walls["one"],
-        "run_for_ms_per_call": (walls["steps"] - walls["one"]) / max(steps - 1, 1) * 1e3,
-    }
+            return time.perf_counter() - t0
+
+        pairs = interleave(s.runs, one, many, ctx.say, f"run_for: {s.run_for_virtual_s:g} s virtual once, then in {steps} calls")
+    per = [{"run_for_ms_per_call": (b - a) / (steps - 1) * 1e3, "run_for_overhead_ratio": b / a, "run_for_one_wall_s": a,
+            "run_for_steps_wall_s": b} for a, b in pairs]
+    return {"run_for_workload": f"soak without capture: {s.run_for_virtual_s:g} s virtual once vs {steps} x {each:g} s, "
+                                f"{len(pairs)} interleaved pairs", "run_for_steps": steps, **spreads(per, per[0].keys())}

@@ -45,11 +45,14 @@ def _first_line(argv: list[str]) -> str | None:
 
 
 def versions() -> dict[str, str | None]:
-    """QEMU, arm-none-eabi-gcc, Python and memhil versions (None when a tool is missing)."""
-    qemu = _first_line([os.environ.get("MEMHIL_QEMU") or "qemu-system-arm", "--version"])
+    """QEMU (the one ``MEMHIL_QEMU`` selects, else ``qemu-system-arm`` on PATH), arm-none-eabi-gcc, Python and
+    memhil versions (None when a tool is missing)."""
+    qemu_bin = os.environ.get("MEMHIL_QEMU") or "qemu-system-arm"
+    qemu = _first_line([qemu_bin, "--version"])
     gcc = _first_line(["arm-none-eabi-gcc", "--version"])
     return {
         "qemu": qemu,
+        "qemu_binary": shutil.which(qemu_bin) or qemu_bin,
         "arm_none_eabi_gcc": gcc,
         "python": sys.version.split()[0],
         "memhil": memhil.__version__,
