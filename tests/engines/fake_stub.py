@@ -27,6 +27,7 @@ class FakeStub:
         self.acks = 0
         self.on_interrupt: Callable[[], bytes | None] | None = None
         self._lock = threading.Lock()
+        self._seen = threading.Condition()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
@@ -46,7 +47,9 @@ class FakeStub:
                 data = self.sock.recv(65536)
                 if not data:
                     return
-                self.chunks.append(data)
+                with self._seen:
+                    self.chunks.append(data)
+                    self._seen.notify_all()
                 # the interrupt byte, alone or right after a complete packet (outside any packet)
                 if data == b"\x03" or (data.endswith(b"\x03") and len(data) > 3 and data[-4:-3] == b"#"):
                     self.interrupts += 1
@@ -58,7 +61,9 @@ class FakeStub:
                 reader.feed(data)
                 for frame in reader.frames():
                     if frame.kind == "ack":
-                        self.acks += 1
+                        with self._seen:
+                            self.acks += 1
+                            self._seen.notify_all()
                         continue
                     if frame.kind != "packet":
                         continue
@@ -74,6 +79,12 @@ class FakeStub:
                         self.send_packet(reply)
         except OSError:
             return
+
+    def wait_for(self, condition: Callable[[], bool], timeout: float = 5.0) -> None:
+        """Block until ``condition()`` holds for what the stub has received (checked at each ack and each recv);
+        the timeout only bounds a failing test, a passing one returns as soon as the bytes are in."""
+        with self._seen:
+            assert self._seen.wait_for(condition, timeout), "the fake stub never received what the test waits for"
 
     def send_packet(self, payload: bytes) -> None:
         self.send_raw(encode_packet(payload))

@@ -4,7 +4,6 @@ running, stop replies, interrupts, and every failure path."""
 from __future__ import annotations
 
 import struct
-import time
 
 import pytest
 
@@ -92,19 +91,16 @@ def test_ack_mode_when_stub_lacks_no_ack(make_client):
     client, stub = make_client(no_ack=False)
     assert client.ack_mode is True
     assert client.read_memory(MEMORY_BASE, 4) == bytes([0, 1, 2, 3])
-    time.sleep(0.05)
-    assert stub.acks >= len(stub.packets)  # every reply acknowledged
+    stub.wait_for(lambda: stub.acks >= len(stub.packets))  # every reply acknowledged
 
 
 def test_memory_read_split_by_packet_size_and_pipelined(make_client, target):
     client, stub = make_client(packet_size=0x44)  # (0x44-4)//2 = 32 bytes per m
-    time.sleep(0.05)  # let the stub's reader record the handshake before counting writes
-    first = len(stub.chunks)
     data = client.read_memory(MEMORY_BASE + 10, 100)
     assert data == bytes(target.mem[10:110])
     reads = [p for p in stub.packets if p.startswith(b"m")]
     assert reads == [b"m2000000a,20", b"m2000002a,20", b"m2000004a,20", b"m2000006a,4"]
-    assert stub.chunks[first].count(b"$m") == 4  # all four requests in one write
+    assert [c.count(b"$m") for c in stub.chunks if b"$m" in c] == [4]  # all four requests in one write
 
 
 def test_memory_read_error_is_target_error(make_client):
@@ -206,23 +202,20 @@ def test_request_while_running_refused(make_client):
 
 def test_resume_with_prefix_pipelined_in_no_ack_mode(make_client, target):
     client, stub = make_client()
-    time.sleep(0.05)
-    first = len(stub.chunks)
     client.resume(prefix=[b"Z0,8000094,2"])
     client.wait_stop()
     assert target.breakpoints == {0x8000094}
-    assert b"$Z0,8000094,2#" in stub.chunks[first] and b"$c#" in stub.chunks[first]
+    with_z0 = [c for c in stub.chunks if b"$Z0,8000094,2#" in c]
+    assert len(with_z0) == 1 and b"$c#" in with_z0[0]
 
 
 def test_resume_with_prefix_not_pipelined_in_ack_mode(make_client, target):
     client, stub = make_client(no_ack=False)
-    time.sleep(0.05)
-    first = len(stub.chunks)
     client.resume(prefix=[b"Z0,8000094,2"])
     client.wait_stop()
-    with_z0 = [c for c in stub.chunks[first:] if b"$Z0,8000094,2#" in c]
+    with_z0 = [c for c in stub.chunks if b"$Z0,8000094,2#" in c]
     assert len(with_z0) == 1 and b"$c#" not in with_z0[0]  # 'c' only after the prefix was answered and acked
-    assert b"$c#" in b"".join(stub.chunks[first:])
+    assert b"$c#" in b"".join(stub.chunks[stub.chunks.index(with_z0[0]):])
 
 
 def test_timeout_raises_engine_timeout(make_client):
@@ -299,11 +292,10 @@ def test_lazy_acks_never_send_a_byte_while_running(make_client, target):
     """QEMU 7.2 mode: ack mode, but acks ride on the next write so nothing reaches a running target."""
     client, stub = make_client(no_ack=False)
     client.lazy_acks = True
-    time.sleep(0.05)  # the stub records what it reads from a thread: let it catch up before counting
+    stub.wait_for(lambda: stub.acks >= len(stub.packets))  # the handshake's acks are in: count from here
     first = len(stub.chunks)
     client.resume(prefix=[b"Z0,8000094,2"])  # pipelined with 'c' despite ack mode
-    client.wait_stop()
-    time.sleep(0.05)
+    client.wait_stop()  # the stub answered 'c', so it has recorded every byte sent before it
     sent = b"".join(stub.chunks[first:])
     assert b"$Z0,8000094,2#" in sent and b"$c#" in sent
     assert sent[-3:-2] == b"#"  # the last bytes written are the 'c' packet: no ack reached the running target
@@ -315,10 +307,7 @@ def test_lazy_acks_never_send_a_byte_while_running(make_client, target):
 def test_several_ranges_read_in_one_write(make_client, target):
     """read_memory_many: every range (each split by PacketSize) goes out in a single pipelined write."""
     client, stub = make_client(packet_size=0x44)
-    time.sleep(0.05)
-    first = len(stub.chunks)
     header, empty, stack = client.read_memory_many([(MEMORY_BASE + 4, 8), (MEMORY_BASE, 0), (MEMORY_BASE + 40, 70)])
     assert header == bytes(target.mem[4:12]) and empty == b"" and stack == bytes(target.mem[40:110])
-    sent = b"".join(stub.chunks[first:])
-    assert sent.count(b"$m") == 4  # 1 for the header, 3 for the 70-byte stack (32 bytes per m)
-    assert len([c for c in stub.chunks[first:] if b"$m" in c]) == 1
+    # 1 for the header, 3 for the 70-byte stack (32 bytes per m), all in one write
+    assert [c.count(b"$m") for c in stub.chunks if b"$m" in c] == [4]
