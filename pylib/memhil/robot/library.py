@@ -30,6 +30,10 @@ class MemhilLibrary(DynamicCore):
 
     = Importing =
     | Library    memhil.robot    engine=qemu    capture=hooks    modules=SYS=0,NET=1,FS=2,APP=3
+
+    ``tick_symbol`` and ``tick_hz`` name the firmware's tick counter and its rate for firmware without
+    memhil's time barrier (LiteOS ``g_ullTickCount`` and FreeRTOS ``xTickCount`` are found by name; the rate
+    defaults to 1000 Hz): ``Run For`` then stops on that counter, exact to one tick.
     """
 
     ROBOT_LIBRARY_SCOPE = "SUITE"
@@ -37,8 +41,15 @@ class MemhilLibrary(DynamicCore):
     ROBOT_LISTENER_API_VERSION = 3
 
     def __init__(self, engine: str = "qemu", platform: str = "stm32f4", capture: str = "hooks",
-                 profile: str = "liteos", modules: str | None = None, outdir: str | None = None) -> None:
-        options = SessionOptions(engine=engine, platform=platform, capture=capture, profile=profile, modules=ModuleMap.parse(modules))
+                 profile: str = "liteos", modules: str | None = None, outdir: str | None = None,
+                 tick_symbol: str | None = None, tick_hz: int | None = None) -> None:
+        engine_options: dict = {}
+        if tick_symbol:
+            engine_options["tick_symbol"] = tick_symbol
+        if tick_hz:
+            engine_options["tick_hz"] = int(tick_hz)
+        options = SessionOptions(engine=engine, platform=platform, capture=capture, profile=profile, modules=ModuleMap.parse(modules),
+                                 engine_options=engine_options)
         self.ctx = LibraryContext(options, Path(outdir) if outdir else None)
         self.ROBOT_LIBRARY_LISTENER = self
         super().__init__([EmulatorKeywords(self.ctx), HeapKeywords(self.ctx), LeakKeywords(self.ctx), TimelineKeywords(self.ctx), TargetMapKeywords(self.ctx)])
