@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from memhil import contract
 from memhil.errors import CaptureError, ConfigError, ElfError, MemhilError
 from memhil.heap import Ledger, Snapshot
 from memhil.modules import ModuleMap
@@ -248,7 +249,7 @@ class Session:
         self.drain()
         return match
 
-    def command(self, text: str, *, prompt: str = r"LiteOS # ", timeout: float = 5.0) -> str:
+    def command(self, text: str, *, prompt: str = contract.SHELL_PROMPT, timeout: float = 5.0) -> str:
         """Send a shell command and return its output (the lines up to the next prompt).
 
         Waits first for the shell's prompt, so output still coming from start-up is not taken for the answer.
@@ -294,7 +295,7 @@ class Session:
 
     def _module_table_address(self) -> int:
         try:
-            return self._need_image().symbol("g_moduleMemUsedSize").address
+            return self._need_image().symbol(contract.MODULE_USED_SYMBOL).address
         except ElfError as exc:
             raise ConfigError(
                 "this firmware keeps no per-module statistics (no g_moduleMemUsedSize)",
@@ -336,7 +337,7 @@ class Session:
         image = self._need_image()
         if self._layout is None:
             self._layout = NodeLayout.from_image(image)
-        pool = self.read_symbol_u32("m_aucSysMem0")
+        pool = self.read_symbol_u32(contract.POOL_SYMBOL)
         return HeapWalker(self._layout).walk(self._need_engine().read_memory, pool)
 
     def take_snapshot(self, name: str, *, source: str = "auto") -> Snapshot:
@@ -353,7 +354,7 @@ class Session:
         return snap
 
     #: symbols whose contents hold copies of pointers for the host's sake, not the program's
-    NOT_ROOTS = ("g_memhil_trace",)
+    NOT_ROOTS = (contract.RING_SYMBOL,)
 
     def _read_scan_regions(self):
         """Read what reachability needs at this instant: roots (.data, .bss, the live stack) and the heap pool.
@@ -465,7 +466,7 @@ class Session:
         return build_summary(self, firmware_modules=self._firmware_modules() if running else {})
 
     def _firmware_modules(self) -> dict[int, int]:
-        if self.image is None or not self.image.find_symbol("g_moduleMemUsedSize"):
+        if self.image is None or not self.image.find_symbol(contract.MODULE_USED_SYMBOL):
             return {}
         mids = set(self.ledger.modules) | set(self.options.modules.by_id)
         try:

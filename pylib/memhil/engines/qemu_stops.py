@@ -1,0 +1,237 @@
+"""The QEMU engine's stop state: what the target was halted on, and how the host leaves it.
+
+QEMU 7.2's gdbstub flushes its whole translation cache on every breakpoint stop and single step, not on watchpoint
+stops. So the engine leaves a breakpoint by performing its instruction on the host (a PUSH/NOP/POP/BX LR at
+function entries and returns, see :mod:`memhil.engines.thumb_emulate`) and a watched access by making the store,
+or the load with the value read through the gdbstub, itself; anything else is stepped with the watchpoints on its
+address lifted. These methods are mixed into :class:`memhil.engines.qemu.QemuEngine` and use its state.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from typing import Callable
+
+from memhil.engines import faults, thumb_emulate
+from memhil.engines.base import CORE_REGS, EngineState, EngineStop
+from memhil.engines.gdb_rsp import StopReply
+from memhil.errors import ProtocolError
+
+#: gdbstub watchpoint types (Z2 write, Z3 read) and the stop-reply keys that name them
+WRITE, READ = 2, 3
+_STOP_KINDS = {"watch": WRITE, "rwatch": READ}
+
+
+def _effect_requests(effect: thumb_emulate.Effect) -> list[bytes]:
+    """The gdbstub requests that make ``effect`` on the target: its store (``M``), then its registers
+    (``P``, ascending, so PC is written last)."""
+    out = []
+    if effect.store is not None:
+        address, data = effect.store
+        out.append(b"M%x,%x:" % (address, len(data)) + data.hex().encode())
+    for number, value in sorted(effect.registers.items()):
+        out.append(b"P%x=" % number + struct.pack("<I", value & 0xFFFFFFFF).hex().encode())
+    return out
+
+
+def decode_g(raw: bytes) -> dict[str, int]:
+    """Registers from a ``g`` reply of QEMU's ARM target: r0-r15, then (without target
+    XML) eight 12-byte FPA registers and fps, then cpsr/xpsr (GDB register 25)."""
+    if len(raw) < 64:
+        raise ProtocolError(f"register block of {len(raw)} bytes is too short for r0-r15", hint="the stub is not an ARM target")
+    values = struct.unpack_from("<16I", raw)
+    regs = dict(zip(CORE_REGS[:16], values))
+    if len(raw) >= 168:
+        regs["xpsr"] = struct.unpack_from("<I", raw, 164)[0]
+    elif len(raw) >= 68:
+        regs["xpsr"] = struct.unpack_from("<I", raw, 64)[0]
+    return regs
+
+
+class StopHandling:
+    """Leaving stops, waiting for them and dispatching them (a mixin of QemuEngine)."""
+
+    # -- leaving a stop --------------------------------------------------------------------
+    def _resume(self) -> None:
+        """Continue; if halted on a breakpoint, leave it first (performed on the host, else stepped)."""
+        client = self.client
+        pc = self._halted_pc
+        extra, self._resume_prefix = self._resume_prefix, []  # requests to send before this continue
+        if pc is not None and self._halted_watch is not None:
+            self._gdb_call(client.resume, prefix=self._leave_access() + extra)
+        elif pc is not None and (pc in self._breakpoints or pc == self._barrier_bp or pc in self._fault_handlers):
+            prefix = self._emulated_step(pc)
+            if prefix is not None:
+                self._gdb_call(client.resume, prefix=extra + prefix)
+            else:
+                if extra:
+                    self._gdb_call(client.transact_ok, extra)
+                self._gdb_call(client.step_over_breakpoint, pc, 2, self.timeout)
+        else:
+            self._gdb_call(client.resume, prefix=extra)
+        self._halted_pc = None
+        self._halted_regs = None
+        self._halted_watch = self._halted_kind = None
+        self._stop_reads.clear()
+        if self._background:
+            self._run_background()
+
+    def _emulated_step(self, pc: int) -> list[bytes] | None:
+        """Requests that perform the instruction at ``pc`` on the host (see thumb_emulate), or None
+        when it must be stepped. A POP takes the words at SP from what a callback read during this
+        stop, else reads them."""
+        if not self.emulate_entry or self._halted_regs is None:
+            return None
+        insn = thumb_emulate.decode(self._code(pc))
+        regs = self._halted_regs
+        if self._p_ok is None:  # probe 'P' once, writing pc with its own value
+            self._p_ok = self._gdb_call(self.client.transact, b"Pf=" + struct.pack("<I", pc).hex().encode()) == b"OK"
+        if not self._p_ok:
+            return None
+        if insn is None or thumb_emulate.in_it_block(regs.get("xpsr", 0)):
+            return None
+        stack = b""
+        if insn.stack_bytes:
+            stack = self._stop_read(regs["sp"], insn.stack_bytes)
+        effect = thumb_emulate.execute(insn, [regs[name] for name in CORE_REGS[:16]], pc, stack)
+        return None if effect is None else _effect_requests(effect)
+
+    def _code(self, pc: int) -> bytes:
+        """The 4 bytes of code at ``pc``, read once (every hit of a breakpoint or watched access decodes them)."""
+        code = self._code_cache.get(pc)
+        if code is None:
+            code = self._code_cache[pc] = self._gdb_call(self.client.read_memory, pc, 4)
+        return code
+
+    def _stop_read(self, address: int, size: int) -> bytes:
+        """``size`` bytes at ``address`` from the reads made during this stop, else from the target."""
+        for start, data in self._stop_reads:
+            off = address - start
+            if 0 <= off and off + size <= len(data):
+                return data[off : off + size]
+        return self._gdb_call(self.client.read_memory, address, size)
+
+    def _leave_access(self) -> list[bytes]:
+        """Halted on a watchpoint, QEMU has not made the access yet: requests that make it from the host and
+        move PC past it (a store: its bytes; a load: the register, with the value read now, so a device register's
+        read side effect happens once). Another kind of access is stepped now, with the watchpoints on its address
+        lifted for the step (a flush, but rare)."""
+        pc, regs, hit, kind = self._halted_pc, self._halted_regs, self._halted_watch, self._halted_kind
+        assert pc is not None and regs is not None and hit is not None
+        values = [regs[name] for name in CORE_REGS[:16]]
+        code = self._code(pc)
+        effect = None
+        if not thumb_emulate.in_it_block(regs.get("xpsr", 0)):
+            if kind == READ:
+                load = thumb_emulate.decode_load(code)
+                if load is not None:
+                    data = self._gdb_call(self.client.read_memory, thumb_emulate.load_address(load, values), load.size)
+                    effect = thumb_emulate.perform_load(load, values, pc, data)
+            else:
+                store = thumb_emulate.decode_store(code)
+                if store is not None:
+                    effect = thumb_emulate.perform_store(store, values, pc)
+        if effect is not None:
+            new_pc, out = effect.registers[15], _effect_requests(effect)
+        else:
+            keys = [(k, a, n) for k, a, n in self._watched() if a <= hit < a + n]
+            self._gdb_call(self.client.transact_ok, [b"z%d,%x,%x" % k for k in keys], "lifting a watchpoint to step its access")
+            self._gdb_call(self.client.step, self.timeout)
+            self._gdb_call(self.client.transact_ok, [b"Z%d,%x,%x" % k for k in keys], "re-inserting a watchpoint after its access")
+            new_pc = decode_g(self._gdb_call(self.client.read_registers_raw))["pc"]
+            out = []
+        self._halted_pc = new_pc
+        regs["pc"] = new_pc
+        return out
+
+    def _complete_access_now(self) -> None:
+        """Make the watched access at this stop now (not with the next continue), and leave the target at the next
+        instruction as a plain halt: what follows (console bytes, the counter) is then in the target."""
+        requests = self._leave_access()
+        if requests:
+            self._gdb_call(self.client.transact_ok, requests, "performing a watched access")
+        self._halted_pc = self._halted_regs = self._halted_watch = self._halted_kind = None
+        self._stop_reads.clear()
+
+    def _watched(self) -> list[tuple[int, int, int]]:
+        """Every inserted watchpoint as (kind, address, size): the user's, the engine's own, and the barrier's
+        during a barrier run."""
+        out = [(WRITE, a, n) for a, n in self._watchpoints] + list(self._internal)
+        if self._barrier_watch:
+            out.append((WRITE, *self._barrier_watch))
+        return out
+
+    # -- stops -----------------------------------------------------------------------------------
+    def _wait(self, wall_timeout: float) -> tuple[StopReply, dict[str, int]]:
+        stop = self._gdb_call(self.client.wait_stop, wall_timeout)
+        if stop.exited:
+            err = self._died(f"the target exited (stop reply {stop.kind}, status {stop.exit_status or stop.signal})")
+            self._cleanup(EngineState.FAILED)
+            raise err
+        regs = decode_g(self._gdb_call(self.client.read_registers_raw))
+        self._halted_pc = regs["pc"]
+        self._halted_regs = regs
+        self._halted_watch = self._halted_kind = None
+        for key, kind in _STOP_KINDS.items():
+            if stop.info.get(key):
+                self._halted_watch, self._halted_kind = int(stop.info[key], 16), kind
+        self.launch.console.drain()  # type: ignore[union-attr] - everything the target wrote is in hand
+        if self._background_error is not None:
+            err, self._background_error = self._background_error, None
+            raise err
+        return stop, regs
+
+    def _engine_stop(self, regs: dict[str, int]) -> str | None:
+        """Handle a stop on one of the engine's own watchpoints or fault breakpoints: the name of what happened
+        ("console", "input", "tick"), or None for any other stop. A fault raises."""
+        if self._halted_watch is not None:
+            for (kind, address, size), handler in self._internal.items():
+                if kind == self._halted_kind and address <= self._halted_watch < address + size:
+                    return handler()
+            return None
+        pc = regs["pc"]
+        if pc in self._fault_handlers and pc not in self._breakpoints:
+            fault = faults.explain(regs, self.read_memory, self.firmware.path, engine=f"qemu {self.version}")  # type: ignore[union-attr]
+            if fault is not None:
+                self.fault = fault
+                raise fault
+        return None
+
+    def _dispatch(self, regs: dict[str, int]) -> None:
+        if self._halted_watch is not None:
+            hit = self._halted_watch
+            for (address, size), wps in list(self._watchpoints.items()):
+                if address <= hit < address + size:
+                    for wp in list(wps):
+                        wp.callback(EngineStop(self, regs, complete=True))
+            return
+        for bp in list(self._breakpoints.get(regs["pc"], ())):
+            bp.callback(EngineStop(self, regs, complete=True))
+
+    def _run_loop(self, until: Callable[[StopReply, dict[str, int], str | None], bool], wall_timeout: float) -> StopReply:
+        """Continue, handling the engine's own stops and dispatching breakpoint hits, until
+        ``until(stop, regs, what)`` is true (``what``: the engine's own stop, else None)."""
+        deadline = time.monotonic() + wall_timeout
+        while True:
+            self._resume()
+            stop, regs = self._wait(max(deadline - time.monotonic(), 0.01))
+            what = self._engine_stop(regs)
+            finished = until(stop, regs, what)
+            if what is None:
+                # a stop on a user breakpoint is a hit whatever else ended the run: the next resume leaves
+                # the instruction, so a hit not dispatched now would be lost
+                self._dispatch(regs)
+            if finished:
+                return stop
+
+    def _run_to(self, address: int) -> None:
+        """Run to ``address`` once (boot to main) with a temporary breakpoint."""
+        temp = address not in self._breakpoints
+        if temp:
+            self._gdb_call(self.client.insert_breakpoint, address)
+        try:
+            self._run_loop(lambda stop, regs, what: what is None and regs["pc"] == address, self.run_timeout)
+        finally:
+            if temp and self.client is not None and self.state is EngineState.RUNNING:
+                self._gdb_call(self.client.remove_breakpoint, address)

@@ -1,0 +1,176 @@
+"""The QEMU engine's virtual time: ``run_for`` to memhil's time barrier, on the firmware's tick counter, or (no
+counter at all) on the wall clock; see :mod:`memhil.engines.clock`. Mixed into :class:`memhil.engines.qemu.QemuEngine`."""
+
+from __future__ import annotations
+
+import logging
+import re
+import struct
+import threading
+import time
+
+from memhil import contract
+from memhil.engines.base import EngineState
+from memhil.engines.gdb_rsp import StopReply
+from memhil.engines.qemu_stops import WRITE
+from memhil.errors import EngineError
+
+log = logging.getLogger("memhil.engines.qemu")
+
+
+class VirtualTime:
+    """run_for and virtual_time (a mixin of QemuEngine)."""
+
+    # -- time ------------------------------------------------------------------------------------
+    def run_for(self, seconds: float) -> None:
+        self.check_running()
+        if seconds < 0:
+            raise EngineError(f"cannot run for {seconds} s", hint="durations must be zero or positive")
+        self._run_for(seconds, watch=None)
+
+    def _run_for(self, seconds: float, watch: re.Pattern[str] | None) -> bool:
+        """Run ``seconds`` of virtual time; with ``watch``, stop at the console store that makes it match.
+        Returns True when stopped by the console."""
+        if self.fault is not None:
+            raise self.fault  # the target sits in its fault handler until reset
+        self._settle_console()
+        if watch is not None and self.console.search(watch, consume=False):
+            return True
+        if round(seconds * 1000) <= 0:
+            return False
+        wall = self.run_timeout + (0.0 if self.accelerate else seconds)
+        if watch is not None:
+            self._watch_console(watch)
+        try:
+            if self.clock.kind == "barrier":
+                return self._run_to_barrier(self._read_counter() + round(seconds * 1000), watch, wall)
+            if self.clock.kind == "tick":
+                return self._run_ticks(self.clock.ticks(seconds), watch, wall)
+            return self._run_wall(seconds, watch, wall)
+        finally:
+            if watch is not None and self.state is EngineState.RUNNING:
+                self._watch_console(None)
+
+    def _by_console(self, watch, what: str | None) -> bool:
+        return watch is not None and what == "console" and self.console.search(watch, consume=False) is not None
+
+    def _run_to_barrier(self, target: int, watch, wall: float) -> bool:
+        """Run to the time barrier. The firmware contract resets ``g_memhil_barrier_ms`` to NO_BARRIER just
+        before it calls ``memhil_time_barrier``: a write watchpoint on that word stops it there. QEMU 7.2's
+        gdbstub flushes the whole translation cache on every breakpoint stop but not on a watchpoint stop,
+        so the code after the stop is not retranslated. The first run sets both the watchpoint and the
+        breakpoint: a firmware whose breakpoint is reached without the write (or a stub without
+        watchpoints) keeps the breakpoint from then on."""
+        barrier_pc = self.firmware.symbols[contract.BARRIER_FUNCTION]  # type: ignore[union-attr]
+        var = self.firmware.symbols[contract.BARRIER_SYMBOL]  # type: ignore[union-attr]
+        set_watch, unset_watch = b"Z2,%x,4" % var, b"z2,%x,4" % var
+        if self._watch_ok is None:  # probe: does the stub take a write watchpoint?
+            if self._gdb_call(self.client.transact, set_watch) != b"OK":
+                self._watch_ok = False
+        watchpoint = self._watch_ok is not False
+        breakpoint = self._watch_ok is not True
+        self._barrier_watch = (var, 4) if watchpoint else None
+        if watchpoint and self._watch_ok:
+            self._resume_prefix.append(set_watch)  # sent with the continue, in one write
+        # the deadline is written before the firmware runs again: its next sleep already ends there
+        self._resume_prefix.insert(0, b"M%x,8:" % var + struct.pack("<Q", target).hex().encode())
+        if breakpoint:
+            if barrier_pc not in self._breakpoints:
+                self._gdb_call(self.client.insert_breakpoint, barrier_pc)
+            self._barrier_bp = barrier_pc
+        by_console = False
+
+        def done(stop: StopReply, regs: dict[str, int], what: str | None) -> bool:
+            nonlocal by_console
+            if self._by_console(watch, what):
+                by_console = True
+                return True
+            if what is not None:
+                return False
+            watched = watchpoint and self._halted_watch is not None and var <= self._halted_watch < var + 4
+            if (watched or breakpoint and regs["pc"] == barrier_pc) and self._read_counter() >= target:
+                if self._watch_ok is None:
+                    self._watch_ok = watched
+                    log.debug("time barrier by %s", "write watchpoint" if watched else "breakpoint (no barrier reset seen)")
+                return True
+            return False
+
+        try:
+            self._run_loop(done, wall)
+        finally:
+            self._resume_prefix.clear()
+            if self.state is EngineState.RUNNING:
+                requests = [b"M%x,8:" % var + struct.pack("<Q", contract.NO_BARRIER).hex().encode()]
+                if watchpoint:
+                    requests.insert(0, unset_watch)
+                    if self._halted_watch is not None and var <= self._halted_watch < var + 4:
+                        requests += self._leave_access()
+                        self._halted_watch = self._halted_kind = None
+                if breakpoint:
+                    if barrier_pc not in self._breakpoints:
+                        requests.append(b"z0,%x,2" % barrier_pc)
+                    self._barrier_bp = None
+                self._gdb_call(self.client.transact_ok, requests, "leaving the time barrier")
+            self._barrier_watch = None
+        return by_console
+
+    def _run_ticks(self, ticks: int, watch, wall: float) -> bool:
+        """Run ``ticks`` of the firmware's tick counter: a write watchpoint on it stops the target at every
+        tick; the host makes the store, reads the counter and ends the run at the first value at or past the
+        deadline (counted modulo the counter's width)."""
+        clock = self.clock
+        mask = (1 << 8 * clock.size) - 1
+        start = self._read_counter()
+        reached = ticks <= 0
+        by_console = False
+
+        def on_tick() -> str:
+            nonlocal reached
+            self._complete_access_now()
+            reached = (self._read_counter() - start) & mask >= ticks
+            return "tick"
+
+        def done(stop: StopReply, regs: dict[str, int], what: str | None) -> bool:
+            nonlocal by_console
+            if self._by_console(watch, what):
+                by_console = True
+                return True
+            return what == "tick" and reached
+
+        if reached:
+            return False
+        self._set_internal_watch(WRITE, clock.address, on_tick)  # type: ignore[arg-type]
+        try:
+            self._run_loop(done, wall)
+        finally:
+            if self.state is EngineState.RUNNING:
+                self._set_internal_watch(WRITE, clock.address, None)  # type: ignore[arg-type]
+        return by_console
+
+    def _run_wall(self, seconds: float, watch, wall: float, slice_s: float = 0.02) -> bool:
+        """No tick counter: run in wall-clock slices (interrupts) and count wall seconds as virtual time."""
+        end = self._wall_run + seconds
+        deadline = time.monotonic() + wall + seconds
+        while True:
+            started = time.monotonic()
+            self._resume()
+            timer = threading.Timer(slice_s, self.client.interrupt)
+            timer.start()
+            try:
+                stop, regs = self._wait(max(deadline - time.monotonic(), 0.01))
+            finally:
+                timer.cancel()
+            self._wall_run += time.monotonic() - started
+            what = self._engine_stop(regs)
+            if what is None:
+                self._dispatch(regs)
+            if self._by_console(watch, what):
+                return True
+            if self._wall_run >= end:
+                return False
+
+    def virtual_time(self) -> float:
+        self.check_running()
+        if self.clock.kind in ("barrier", "tick"):
+            return self._read_counter() / self.clock.hz
+        return self._wall_run
