@@ -150,10 +150,29 @@ def test_a_tick_counter_named_by_the_user(qemu_engine, minifw_unknown_tick, plat
         qemu_engine(tick_symbol="xTicks").start(platform, minifw_unknown_tick)
 
 
-def test_no_tick_counter_counts_wall_time_and_says_so(qemu_engine, minifw_unknown_tick, platform, caplog):
+def test_no_tick_counter_counts_systick_periods(qemu_engine, minifw_unknown_tick, platform):
+    """No counter by name: SysTick exceptions are counted at the handler, each (RVR+1) cycles of the 168 MHz clock."""
     engine = qemu_engine()
-    with caplog.at_level("WARNING", logger="memhil.engines.clock"):
-        engine.start(platform, minifw_unknown_tick)
+    engine.start(platform, minifw_unknown_tick)
+    assert "SysTick exceptions" in engine.time_source and Capability.EXACT_RUN_FOR in engine.capabilities
+    ticks, before = _u32(engine, "s_board_ticks", minifw_unknown_tick), engine.virtual_time()
+    engine.run_for(0.75)
+    # the run stops at the entry of the handler of the 750th tick: the period has elapsed, the firmware counts it
+    # as soon as it resumes (within one tick, as the README states)
+    assert _u32(engine, "s_board_ticks", minifw_unknown_tick) - ticks == 749
+    assert engine.virtual_time() - before == pytest.approx(0.75, abs=1e-9)
+    # a user breakpoint on the SysTick handler is still a hit
+    hits = []
+    bp = engine.add_breakpoint(FirmwareInfo.load(minifw_unknown_tick).symbols["SysTick_Handler"], lambda stop: hits.append(1))
+    engine.run_for(0.01)
+    engine.remove_breakpoint(bp)
+    assert len(hits) == 10 and _u32(engine, "s_board_ticks", minifw_unknown_tick) - ticks == 759
+
+
+def test_no_tick_counter_and_no_systick_counts_wall_time_and_says_so(qemu_engine, minifw_no_tick, platform, caplog):
+    engine = qemu_engine()
+    with caplog.at_level("WARNING", logger="memhil.engines.qemu"):
+        engine.start(platform, minifw_no_tick)
     assert "wall-clock" in engine.time_source and "run_for counts wall-clock seconds" in caplog.text
     assert Capability.EXACT_RUN_FOR not in engine.capabilities
     engine.run_for(0.2)

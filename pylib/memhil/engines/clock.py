@@ -7,8 +7,12 @@ In order of preference:
 - **tick**: the firmware's own tick counter (memhil's uptime, LiteOS ``g_ullTickCount``, FreeRTOS ``xTickCount``,
   or the symbol the user names): a write watchpoint on it stops the target at every tick, and the run ends at the
   first tick at or past the deadline. Exact to one tick; one watchpoint stop (no translation-cache flush) per tick.
-- **wall**: none of these. The run lasts that many wall seconds and virtual time counts them; the engine logs a
-  warning once, and ``time_source`` says so.
+- **systick**: no counter by name: the engine breaks on the vector table's SysTick handler and counts periods, each
+  ``(SYST_RVR + 1)`` cycles of the clock SYST_CSR.CLKSOURCE selects (the platform's processor or reference clock).
+  Exact for a periodic tick; a tickless firmware that sleeps with SysTick masked is not counted while it sleeps.
+  One breakpoint stop per tick (on QEMU 7.2 each flushes the translation cache: the slowest source).
+- **wall**: no counter and no SysTick handler (or SysTick off when a run starts). The run lasts that many wall
+  seconds and virtual time counts them; the engine logs a warning, and ``time_source`` says so.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ class Clock:
             return "memhil's time barrier (exact to the firmware's 1 ms tick)"
         if self.kind == "tick":
             return f"the firmware's tick counter {self.symbol} at {self.hz} Hz (a watchpoint stop per tick)"
+        if self.kind == "systick":
+            return "SysTick exceptions counted at the handler (a breakpoint stop per tick; name a tick counter with tick_symbol= to go faster)"
         return "wall-clock time (the firmware has no tick counter memhil knows; pass tick_symbol=)"
 
     def ticks(self, seconds: float) -> int:
@@ -67,6 +73,6 @@ def choose_clock(firmware, *, tick_symbol: str | None = None, tick_hz: int | Non
             raise ConfigError(f"tick counter {counter.symbol} is {size} bytes", hint="a tick counter is a 32- or 64-bit integer")
         hz = counter.hz or tick_hz or contract.DEFAULT_TICK_HZ
         return Clock("tick", counter.symbol, has(counter.symbol), size, hz)
-    log.warning("%s has no tick counter memhil knows (%s): run_for counts wall-clock seconds", firmware.path,
-                ", ".join(c.symbol for c in contract.TICK_COUNTERS))
-    return Clock("wall")
+    log.info("%s has no tick counter memhil knows (%s): counting SysTick exceptions", firmware.path,
+             ", ".join(c.symbol for c in contract.TICK_COUNTERS))
+    return Clock("systick")

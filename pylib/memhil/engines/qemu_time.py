@@ -13,7 +13,7 @@ from memhil import contract
 from memhil.engines.base import EngineState
 from memhil.engines.gdb_rsp import StopReply
 from memhil.engines.qemu_stops import WRITE
-from memhil.errors import EngineError
+from memhil.errors import EngineError, EngineTimeout
 
 log = logging.getLogger("memhil.engines.qemu")
 
@@ -46,6 +46,8 @@ class VirtualTime:
                 return self._run_to_barrier(self._read_counter() + round(seconds * 1000), watch, wall)
             if self.clock.kind == "tick":
                 return self._run_ticks(self.clock.ticks(seconds), watch, wall)
+            if self.clock.kind == "systick":
+                return self._run_systick(seconds, watch, wall)
             return self._run_wall(seconds, watch, wall)
         finally:
             if watch is not None and self.state is EngineState.RUNNING:
@@ -147,6 +149,31 @@ class VirtualTime:
                 self._set_internal_watch(WRITE, clock.address, None)  # type: ignore[arg-type]
         return by_console
 
+    def _run_systick(self, seconds: float, watch, wall: float) -> bool:
+        """Run until the SysTick periods counted at the handler add up to ``seconds`` (see clock.py). Time before
+        the firmware starts its SysTick does not count; one that never starts it ends in the run's wall timeout,
+        with a hint to name its tick counter."""
+        start = self._systick_s
+        target = self._systick_s + seconds - 1e-9
+        by_console = False
+
+        def done(stop: StopReply, regs: dict[str, int], what: str | None) -> bool:
+            nonlocal by_console
+            if self._by_console(watch, what):
+                by_console = True
+                return True
+            return what == "tick" and self._systick_s >= target
+
+        try:
+            self._run_loop(done, wall)
+        except EngineTimeout as exc:
+            if self._systick_s == start:
+                raise EngineTimeout(f"no SysTick exception in {wall:g} s of wall time: this firmware's time cannot be counted",
+                                    hint="name the firmware's tick counter (tick_symbol=, tick_hz=), or add memhil's time barrier",
+                                    **exc.fields) from exc
+            raise
+        return by_console
+
     def _run_wall(self, seconds: float, watch, wall: float, slice_s: float = 0.02) -> bool:
         """No tick counter: run in wall-clock slices (interrupts) and count wall seconds as virtual time."""
         end = self._wall_run + seconds
@@ -173,4 +200,6 @@ class VirtualTime:
         self.check_running()
         if self.clock.kind in ("barrier", "tick"):
             return self._read_counter() / self.clock.hz
+        if self.clock.kind == "systick":
+            return self._systick_s
         return self._wall_run
