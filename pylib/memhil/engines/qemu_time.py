@@ -56,6 +56,18 @@ class VirtualTime:
     def _by_console(self, watch, what: str | None) -> bool:
         return watch is not None and what == "console" and self.console.search(watch, consume=False) is not None
 
+    def _run_until(self, watch, wall: float, reached) -> bool:
+        """Run until the console matches ``watch`` (True) or ``reached(stop, regs, what)`` (False)."""
+        by_console = False
+
+        def done(stop: StopReply, regs: dict[str, int], what: str | None) -> bool:
+            nonlocal by_console
+            by_console = self._by_console(watch, what)
+            return by_console or reached(stop, regs, what)
+
+        self._run_loop(done, wall)
+        return by_console
+
     def _run_to_barrier(self, target: int, watch, wall: float) -> bool:
         """Run to the time barrier. The firmware contract resets ``g_memhil_barrier_ms`` to NO_BARRIER just
         before it calls ``memhil_time_barrier``: a write watchpoint on that word stops it there. QEMU 7.2's
@@ -80,13 +92,8 @@ class VirtualTime:
             if barrier_pc not in self._breakpoints:
                 self._gdb_call(self.client.insert_breakpoint, barrier_pc)
             self._barrier_bp = barrier_pc
-        by_console = False
 
         def done(stop: StopReply, regs: dict[str, int], what: str | None) -> bool:
-            nonlocal by_console
-            if self._by_console(watch, what):
-                by_console = True
-                return True
             if what is not None:
                 return False
             watched = watchpoint and self._halted_watch is not None and var <= self._halted_watch < var + 4
@@ -98,7 +105,7 @@ class VirtualTime:
             return False
 
         try:
-            self._run_loop(done, wall)
+            by_console = self._run_until(watch, wall, done)
         finally:
             self._resume_prefix.clear()
             if self.state is EngineState.RUNNING:
@@ -124,7 +131,6 @@ class VirtualTime:
         mask = (1 << 8 * clock.size) - 1
         start = self._read_counter()
         reached = ticks <= 0
-        by_console = False
 
         def on_tick() -> str:
             nonlocal reached
@@ -132,22 +138,14 @@ class VirtualTime:
             reached = (self._read_counter() - start) & mask >= ticks
             return "tick"
 
-        def done(stop: StopReply, regs: dict[str, int], what: str | None) -> bool:
-            nonlocal by_console
-            if self._by_console(watch, what):
-                by_console = True
-                return True
-            return what == "tick" and reached
-
         if reached:
             return False
         self._set_internal_watch(WRITE, clock.address, on_tick)  # type: ignore[arg-type]
         try:
-            self._run_loop(done, wall)
+            return self._run_until(watch, wall, lambda stop, regs, what: what == "tick" and reached)
         finally:
             if self.state is EngineState.RUNNING:
                 self._set_internal_watch(WRITE, clock.address, None)  # type: ignore[arg-type]
-        return by_console
 
     def _run_systick(self, seconds: float, watch, wall: float) -> bool:
         """Run until the SysTick periods counted at the handler add up to ``seconds`` (see clock.py). Time before
@@ -155,24 +153,14 @@ class VirtualTime:
         with a hint to name its tick counter."""
         start = self._systick_s
         target = self._systick_s + seconds - 1e-9
-        by_console = False
-
-        def done(stop: StopReply, regs: dict[str, int], what: str | None) -> bool:
-            nonlocal by_console
-            if self._by_console(watch, what):
-                by_console = True
-                return True
-            return what == "tick" and self._systick_s >= target
-
         try:
-            self._run_loop(done, wall)
+            return self._run_until(watch, wall, lambda stop, regs, what: what == "tick" and self._systick_s >= target)
         except EngineTimeout as exc:
             if self._systick_s == start:
                 raise EngineTimeout(f"no SysTick exception in {wall:g} s of wall time: this firmware's time cannot be counted",
                                     hint="name the firmware's tick counter (tick_symbol=, tick_hz=), or add memhil's time barrier",
                                     **exc.fields) from exc
             raise
-        return by_console
 
     def _run_wall(self, seconds: float, watch, wall: float, slice_s: float = 0.02) -> bool:
         """No tick counter: run in wall-clock slices (interrupts) and count wall seconds as virtual time."""
