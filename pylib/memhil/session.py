@@ -349,41 +349,21 @@ class Session:
             self.drain()
             snap = self.ledger.snapshot(name)
         self.snapshots[name] = snap
-        self._memory[name] = self._read_scan_regions()
+        self._memory[name] = self._read_scan_regions(list(snap.blocks.values()))
         return snap
 
-    #: symbols whose contents hold copies of pointers for the host's sake, not the program's
-    NOT_ROOTS = ("g_memhil_trace",)
+    def _read_scan_regions(self, blocks):
+        """Read what reachability needs at this instant (:func:`memhil.analysis.roots.collect_roots`): the writable
+        sections, the registers, each task's live stack and the blocks' contents.
 
-    def _read_scan_regions(self):
-        """Read what reachability needs at this instant: roots (.data, .bss, the live stack) and the heap pool.
-
-        Returns None where the firmware lacks what is needed (then leaks are only "not freed")."""
-        from memhil.analysis.reachability import Region
+        Returns None where the target cannot be read (then leaks are only "not freed")."""
+        from memhil.analysis.roots import collect_roots
 
         image, engine = self.image, self.engine
         if image is None or engine is None:
             return None
         try:
-            roots = []
-            for sec in image.sections:
-                if sec.name in (".data", ".bss") and sec.size:
-                    data = bytearray(engine.read_memory(sec.addr, sec.size))
-                    for name in self.NOT_ROOTS:
-                        sym = image.find_symbol(name)
-                        if sym is not None and sec.addr <= sym.address < sec.addr + sec.size:
-                            lo = sym.address - sec.addr
-                            data[lo : lo + sym.size] = bytes(min(sym.size, len(data) - lo))
-                    roots.append(Region(sec.name, sec.addr, bytes(data)))
-            top = image.find_symbol("_estack")
-            sp = engine.read_registers().get("sp")
-            if top is not None and sp is not None and sp < top.address:
-                roots.append(Region.read(engine.read_memory, "stack", sp, top.address - sp))
-            heap = []
-            lo, hi = image.find_symbol("__heap_start"), image.find_symbol("__heap_end")
-            if lo is not None and hi is not None and hi.address > lo.address:
-                heap.append(Region.read(engine.read_memory, "heap", lo.address, hi.address - lo.address))
-            return roots, heap
+            return collect_roots(image, engine.read_memory, engine.read_registers(), blocks)
         except MemhilError as exc:
             log.warning("no reachability scan for this snapshot: %s", exc)
             return None
@@ -408,8 +388,7 @@ class Session:
         reach = None
         scan = self._memory.get(after) if reachability else None
         if scan is not None:
-            roots, heap = scan
-            reach = classify(last.blocks.values(), roots, heap)
+            reach = classify(last.blocks.values(), scan.roots, scan.heap, views=scan.views, heuristic=scan.heuristic)
         return find_leaks(first, last, self.symbolizer, supp, reach)
 
     # -- timeline ------------------------------------------------------------------------------

@@ -1,0 +1,29 @@
+"""Build the foreign-style firmware of this directory (arm-none-eabi-gcc, newlib nano) and their host builds."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parent / "src"
+CFLAGS = ["-mcpu=cortex-m4", "-mthumb", "-O1", "-g", "-ffunction-sections", "-fdata-sections", "-fno-builtin-malloc",
+          "-fno-builtin-free"]
+
+
+def build_firmware(name: str, out_dir: Path) -> Path:
+    """``src/<name>.c`` with start-up, linked against newlib nano's malloc; returns the ELF."""
+    out = out_dir / f"{name}.elf"
+    subprocess.run(
+        ["arm-none-eabi-gcc", *CFLAGS, "--specs=nano.specs", "-nostartfiles", "-Wl,--gc-sections", "-T", str(SRC / "link.ld"),
+         str(SRC / "startup.c"), str(SRC / f"{name}.c"), "-o", str(out)],
+        check=True, capture_output=True, text=True,
+    )
+    return out
+
+
+def build_host(name: str, out_dir: Path) -> Path:
+    """``src/<name>.c`` for the host (``-DHOST``), for valgrind memcheck."""
+    out = out_dir / f"{name}_host"
+    subprocess.run(["gcc", "-DHOST", "-O1", "-g", "-fno-builtin-malloc", "-fno-builtin-free", str(SRC / f"{name}.c"), "-o", str(out)],
+                   check=True, capture_output=True, text=True)
+    return out
