@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from memhil.analysis.sites import name_site
 from memhil.errors import ConfigError
 from memhil.heap.model import LiveBlock
 
@@ -181,7 +182,8 @@ def leak_sites(samples: list[Sample], live: Iterable[LiveBlock], symbolizer, mod
     rows: dict[tuple[str, int], dict] = {}
     for (module, pc), (series, rises, start) in growing.items():
         blocks = by_key[(module, pc)]
-        site, file, line, function = _site(pc, symbolizer)
+        named = name_site(pc, symbolizer)
+        site, file, line, function = named.name, named.file, named.line, named.function
         row = rows.get((site, module))
         if row is None:
             row = rows[(site, module)] = {
@@ -211,20 +213,6 @@ def leak_sites(samples: list[Sample], live: Iterable[LiveBlock], symbolizer, mod
         row["bytes_per_hour"] = round(row["bytes_per_hour"], 3)
         out.append(row)
     return sorted(out, key=lambda r: (-r["bytes_per_hour"], -r["grown_bytes"], r["site"]))
-
-
-def _site(pc: int, symbolizer) -> tuple[str, str | None, int | None, str | None]:
-    if pc < 0:
-        return "<unknown>", None, None, None
-    if symbolizer is None:
-        return _hex(pc), None, None, None
-    frame = symbolizer.frame(pc, is_return_address=True)
-    file = symbolizer.relative(frame.file) if frame.file and hasattr(symbolizer, "relative") else frame.file
-    if file and frame.line:
-        return f"{file}:{frame.line}", file, frame.line, frame.function
-    if frame.function:
-        return f"{frame.function}+{pc:#x}", None, None, frame.function
-    return _hex(pc), None, None, None
 
 
 def module_growth(samples: list[Sample]) -> dict[int, float]:

@@ -14,7 +14,7 @@ from typing import Sequence
 
 from memhil.errors import ConfigError
 from memhil.heap.model import Snapshot
-from memhil.report.memreport import SiteResolver, site_report
+from memhil.analysis.sites import SiteResolver, site_report
 
 US_PER_HOUR = 3_600_000_000
 
