@@ -462,13 +462,19 @@ class Session:
         return read_module_table(self._need_engine().read_memory, self._module_table_address(), MEM_MODULE_MAX + 1)
 
     def crosscheck(self, *modules: str | int):
-        """The host ledger against the firmware's own module figures (all known modules when none given);
-        a difference comes with the untracked blocks (plain ``LOS_MemAlloc``) that explain it."""
+        """The host's module figures against the firmware's own (all known modules when none given): the ledger with
+        hooks or trace, a heap walk with capture=snapshot; a difference comes with the untracked blocks (plain
+        ``LOS_MemAlloc``) that explain it."""
         from memhil.analysis.crosscheck import crosscheck_modules
 
-        self.drain()
-        mids = [self.options.modules.id(m) for m in modules] or sorted(set(self.ledger.modules) | set(self.options.modules.by_id))
-        return crosscheck_modules(self.ledger, self._firmware_module_table(), mids)
+        if self.options.capture in ("hooks", "trace"):
+            self.drain()
+            source, known = self.ledger, set(self.ledger.modules)
+        else:  # snapshot (or none): the module figures come from a walk of the heap
+            source = self.walk_heap().to_snapshot("crosscheck", int(self.virtual_time() * 1e6))
+            known = set(source.modules or {})
+        mids = [self.options.modules.id(m) for m in modules] or sorted(known | set(self.options.modules.by_id))
+        return crosscheck_modules(source, self._firmware_module_table(), mids)
 
     def write_summary(self, extra: dict | None = None) -> Path:
         data = self.summary()
