@@ -339,6 +339,14 @@ class Session:
         pool = self.read_symbol_u32("m_aucSysMem0")
         return HeapWalker(self._layout).walk(self._need_engine().read_memory, pool)
 
+    def walk_pools(self):
+        """Every LiteOS pool: ``m_aucSysMem0`` and those chained after it (``nextPool``, LOSCFG_MEM_MUL_POOL)."""
+        from memhil.heap.walker import HeapWalker
+
+        first = self.walk_heap()
+        more = HeapWalker(self._layout).walk_pools(self._need_engine().read_memory, first.pool)[1:] if first.ok else []
+        return [first, *more]
+
     def take_snapshot(self, name: str, *, source: str = "auto") -> Snapshot:
         if not name:
             raise ConfigError("a snapshot needs a name", hint="e.g. Take Heap Snapshot    before")
@@ -420,13 +428,14 @@ class Session:
         if self.engine is None or self.image is None:
             return self.heap_check or {"checked": False, "reason": "no firmware running"}
         try:
-            walk = self.walk_heap()
+            walks = self.walk_pools()
         except MemhilError as exc:
             self.heap_check = {"checked": False, "reason": str(exc).splitlines()[0]}
         else:
             self.heap_check = {
-                "checked": True, "ok": walk.ok, "errors": [str(e) for e in walk.errors], "nodes": len(walk.nodes),
-                "used": walk.used, "free": walk.free,
+                "checked": True, "ok": all(w.ok for w in walks), "errors": [str(e) for w in walks for e in w.errors],
+                "nodes": sum(len(w.nodes) for w in walks), "used": sum(w.used for w in walks),
+                "free": sum(w.free for w in walks), "pools": [f"{w.pool:#010x}" for w in walks],
             }
         return self.heap_check
 
