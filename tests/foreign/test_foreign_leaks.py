@@ -133,3 +133,23 @@ def test_sections_by_flags(foreign_elf):
     image = Image.open(foreign_elf("rtos_style"))
     names = [s.name for s in writable_sections(image)]
     assert names == [".data", ".privileged_data", ".bss", ".main_stack"]
+
+
+@pytest.fixture(scope="module")
+def liteos_style(foreign_elf, tmp_path_factory):
+    return _run(foreign_elf("liteos_style"), "newlib", tmp_path_factory.mktemp("liteos_style"))
+
+
+def test_liteos_task_records_truth(liteos_style):
+    report, scan, end, _ = liteos_style
+    assert observed(report) == TRUTH["liteos_style"]
+    tasks = {t.name: t for t in scan.tasks}
+    assert set(tasks) == {"main", "net", "fs"}  # the unused entry has no stack
+    assert [t.name for t in scan.tasks if t.running] == ["main"]
+    for name in ("net", "fs"):
+        t = tasks[name]
+        assert t.top - t.base == 512 and t.saved_sp == t.top - 16 * 4
+        view = scan.views[t.base]  # a heap stack: only its live part is scanned
+        assert (view.start, view.end) == (t.saved_sp, t.top)
+    live = {s.name: s for s in scan.stacks}
+    assert live["task main"].sp == scan.registers["sp"]

@@ -17,6 +17,12 @@ TRUTH = {
         (R, 20): 1, (R, 28): 1, (R, 36): 1, (R, 52): 1, (R, 60): 1, (R, 64): 4, (R, 68): 1, (R, 76): 1,
         (R, 84): 1, (R, 512): 2, (R, 1024): 1,
     }),
+    "liteos_style": Counter({
+        # definitely lost: t0_stale (below the running task's SP), t1_stale (below task 1's saved SP), dropped
+        (D, 36): 1, (D, 44): 1, (D, 92): 1,
+        # still reachable: t0_local, reg_only, t1_ctx, t3_msg, g_taskCBArray, the stacks of tasks 1, 3 and 0
+        (R, 20): 1, (R, 28): 1, (R, 52): 1, (R, 64): 1, (R, 4 * 64): 1, (R, 512): 2, (R, 1024): 1,
+    }),
 }
 
 

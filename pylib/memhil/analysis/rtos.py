@@ -9,9 +9,10 @@ heap block or ELF object holding ``pxStack``); a task that is not running saved 
 so its live stack is ``[pxTopOfStack, top)``. Tasks awaiting termination have no live stack.
 
 **LiteOS** (los_task_pri.h): ``g_taskCBArray[g_taskMaxNum]`` of ``LosTaskCB {stackPointer, taskStatus, ...,
-stackSize, topOfStack, taskName}``; ``topOfStack`` is the lowest address of the stack, ``stackSize`` its size,
-``stackPointer`` the saved SP; status ``OS_TASK_STATUS_UNUSED`` (0x0001) marks a free entry and
-``OS_TASK_STATUS_RUNNING`` (0x0010) the running task.
+stackSize, topOfStack, taskName}`` (a pointer to the array with LOSCFG_BASE_CORE_TASK_DYN_MEM, else the array);
+``topOfStack`` is the lowest address of the stack, ``stackSize`` its size, ``stackPointer`` the saved SP; status
+``OS_TASK_STATUS_UNUSED`` (0x0001) marks a free entry; the running task is ``g_losTask.runTask`` (else the entry
+with ``OS_TASK_STATUS_RUNNING``, 0x0010).
 
 FreeRTOS links its objects (tasks, timers, queues' waiting lists) by list items embedded in them, so the kernel's
 pointers land *inside* the blocks. memcheck would call such blocks "possibly lost"; like memcheck's own
@@ -214,7 +215,8 @@ class ListHeuristic:
 def _liteos(image: Image, read_memory: ReadMemory, blocks: list[LiveBlock]) -> TaskScan:
     scan = TaskScan(rtos="liteos")
     cb = _layout(image, "LosTaskCB")
-    array = _u32(bytes(read_memory(image.symbol("g_taskCBArray").address, 4)), 0)
+    sym = image.symbol("g_taskCBArray")
+    array = sym.address if sym.size > 4 else _u32(bytes(read_memory(sym.address, 4)), 0)
     count_sym = image.find_symbol("g_taskMaxNum")
     if not array or count_sym is None:
         scan.notes.append("LiteOS: g_taskCBArray is NULL or g_taskMaxNum is missing (tasks not initialised): no task stack scanned")
@@ -223,6 +225,8 @@ def _liteos(image: Image, read_memory: ReadMemory, blocks: list[LiveBlock]) -> T
     if not 0 < count <= MAX_TASKS:
         scan.notes.append(f"LiteOS: g_taskMaxNum is {count}: no task stack scanned")
         return scan
+    run_sym = image.find_symbol("g_losTask")
+    run_task = _u32(bytes(read_memory(run_sym.address, 4)), 0) if run_sym is not None else None
     sp_m, status_m = cb.member("stackPointer"), cb.member("taskStatus")
     size_m, low_m = cb.member("stackSize"), cb.member("topOfStack")
     name_m = cb.members.get("taskName")
@@ -241,5 +245,7 @@ def _liteos(image: Image, read_memory: ReadMemory, blocks: list[LiveBlock]) -> T
         if not base or not size:
             scan.notes.append(f"LiteOS task {name}: no stack recorded (topOfStack {base:#010x}, stackSize {size})")
             continue
-        scan.stacks.append(TaskStack(name, base, base + size, saved, bool(status & LITEOS_RUNNING), "liteos", array + i * cb.size))
+        record = array + i * cb.size
+        running = record == run_task if run_task else bool(status & LITEOS_RUNNING)
+        scan.stacks.append(TaskStack(name, base, base + size, saved, running, "liteos", record))
     return scan
