@@ -63,7 +63,7 @@ class Session:
         self._memory: dict[str, object] = {}  # per snapshot: memory read for reachability
         self.timeline = None
         self._symbolizer = None
-        self._layout = None
+        self._heap = None  # memhil.heap.select.TargetHeap, once the image is known
         self._started_wall = 0.0
         #: more event sinks, called after the ledger; one that never touches the target may say so with a
         #: ``host_only = True`` attribute, and trace drains then stay overlapped with the firmware
@@ -89,6 +89,7 @@ class Session:
         self.firmware = Path(firmware)
         self.platform = Platform.load(self.options.platform)
         self.image = Image.open(self.firmware)
+        self._heap = None
         self.platform.check_segments(self.image.load_segments, elf=str(self.firmware))
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.ledger = Ledger()
@@ -330,22 +331,19 @@ class Session:
 
     # -- heap walk and snapshots ---------------------------------------------------------------
     def walk_heap(self):
-        from memhil.heap.layout import NodeLayout
-        from memhil.heap.walker import HeapWalker
-
-        image = self._need_image()
-        if self._layout is None:
-            self._layout = NodeLayout.from_image(image)
-        pool = self.read_symbol_u32("m_aucSysMem0")
-        return HeapWalker(self._layout).walk(self._need_engine().read_memory, pool)
+        """Walk the firmware's heap from its allocator's own state (:class:`memhil.heap.select.TargetHeap`)."""
+        return self._target_heap().walk(self._need_engine().read_memory)
 
     def walk_pools(self):
-        """Every LiteOS pool: ``m_aucSysMem0`` and those chained after it (``nextPool``, LOSCFG_MEM_MUL_POOL)."""
-        from memhil.heap.walker import HeapWalker
+        """Every heap of the firmware (for LiteOS, each pool chained after ``m_aucSysMem0``)."""
+        return self._target_heap().walk_all(self._need_engine().read_memory)
 
-        first = self.walk_heap()
-        more = HeapWalker(self._layout).walk_pools(self._need_engine().read_memory, first.pool)[1:] if first.ok else []
-        return [first, *more]
+    def _target_heap(self):
+        from memhil.heap.select import TargetHeap
+
+        if self._heap is None:
+            self._heap = TargetHeap(self._need_image())
+        return self._heap
 
     def take_snapshot(self, name: str, *, source: str = "auto") -> Snapshot:
         if not name:
@@ -437,6 +435,12 @@ class Session:
                 "nodes": sum(len(w.nodes) for w in walks), "used": sum(w.used for w in walks),
                 "free": sum(w.free for w in walks), "pools": [f"{w.pool:#010x}" for w in walks],
             }
+            if self.options.capture in ("hooks", "trace") and self.heap_check["ok"]:
+                from memhil.analysis.crosscheck import crosscheck_walk
+
+                self.drain()
+                walked = {p: b for w in walks for p, b in w.to_snapshot().blocks.items()}
+                self.heap_check["ledger"] = crosscheck_walk(walked, self.ledger.live).as_dict()
         return self.heap_check
 
     def summary(self) -> dict:

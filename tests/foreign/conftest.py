@@ -14,14 +14,14 @@ from fwbuild import build_firmware, build_host  # noqa: E402
 
 @pytest.fixture(scope="session")
 def foreign_elf(tmp_path_factory):
-    """``foreign_elf(name) -> Path`` of ``src/<name>.c`` built for the STM32F405 (once per name)."""
+    """``foreign_elf(name, heap4=False) -> Path`` of ``src/<name>.c`` built for the STM32F405 (once each)."""
     out = tmp_path_factory.mktemp("foreign")
-    built: dict[str, Path] = {}
+    built: dict[tuple[str, bool], Path] = {}
 
-    def get(name: str) -> Path:
-        if name not in built:
-            built[name] = build_firmware(name, out)
-        return built[name]
+    def get(name: str, heap4: bool = False) -> Path:
+        if (name, heap4) not in built:
+            built[(name, heap4)] = build_firmware(name, out, heap4=heap4)
+        return built[(name, heap4)]
 
     return get
 

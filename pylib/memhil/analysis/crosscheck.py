@@ -133,3 +133,27 @@ def crosscheck_modules(source: _ModuleSource, firmware_used: list[int], modules:
 def crosscheck_from_memory(source: _ModuleSource, read_memory: ReadMemory, table_address: int, count: int = 33, modules: list[int] | None = None) -> CrossCheck:
     """Read ``g_moduleMemUsedSize`` from the target (address from ``image.symbol(...)``) and compare."""
     return crosscheck_modules(source, read_module_table(read_memory, table_address, count), modules)
+
+
+@dataclass
+class WalkCheck:
+    """The heap walk against the host's ledger: user pointers only one of them has."""
+
+    only_ledger: list[int]
+    only_walk: list[int]
+
+    @property
+    def ok(self) -> bool:
+        return not self.only_ledger and not self.only_walk
+
+    def as_dict(self) -> dict:
+        return {"ok": self.ok, "only_ledger": [f"{p:#010x}" for p in self.only_ledger[:32]],
+                "only_walk": [f"{p:#010x}" for p in self.only_walk[:32]],
+                "only_ledger_count": len(self.only_ledger), "only_walk_count": len(self.only_walk)}
+
+
+def crosscheck_walk(walked: dict[int, LiveBlock], ledger: dict[int, LiveBlock]) -> WalkCheck:
+    """Compare the live blocks a heap walk found with the ledger's (both keyed by user pointer). A block only the
+    ledger has means a free the capture missed or a heap the walk does not cover; one only the walk has, an
+    allocation the capture missed (or made before it attached)."""
+    return WalkCheck(sorted(set(ledger) - set(walked)), sorted(set(walked) - set(ledger)))

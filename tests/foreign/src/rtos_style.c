@@ -89,8 +89,13 @@ PRIVILEGED_DATA static List_t *pxCurrentTimerList;
 static TCB_t d_tcb;
 static uint32_t d_stack[STACK_WORDS];
 
+#ifdef HEAP4
+void *pvPortMalloc(size_t size); /* heap4.c */
+void vPortFree(void *p);
+#else
 __attribute__((noinline)) void *pvPortMalloc(size_t size) { return malloc(size); }
 __attribute__((noinline)) void vPortFree(void *p) { free(p); }
+#endif
 
 static void list_init(List_t *l)
 {
