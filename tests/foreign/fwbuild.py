@@ -10,13 +10,14 @@ CFLAGS = ["-mcpu=cortex-m4", "-mthumb", "-O1", "-g", "-ffunction-sections", "-fd
           "-fno-builtin-free"]
 
 
-def build_firmware(name: str, out_dir: Path, *, heap4: bool = False) -> Path:
-    """``src/<name>.c`` with start-up, linked against newlib nano's malloc (with ``heap4``: on heap4.c's
-    heap_4-style pvPortMalloc/vPortFree instead); returns the ELF."""
-    out = out_dir / f"{name}{'_heap4' if heap4 else ''}.elf"
+def build_firmware(name: str, out_dir: Path, *, heap4: bool = False, nano: bool = True) -> Path:
+    """``src/<name>.c`` with start-up, linked against newlib nano's malloc (``nano=False``: newlib's full malloc;
+    ``heap4``: heap4.c's heap_4-style pvPortMalloc/vPortFree); returns the ELF."""
+    out = out_dir / f"{name}{'_heap4' if heap4 else ''}{'' if nano else '_full'}.elf"
     extra = ["-DHEAP4", str(SRC / "heap4.c")] if heap4 else []
+    specs = ["--specs=nano.specs"] if nano else []
     subprocess.run(
-        ["arm-none-eabi-gcc", *CFLAGS, "--specs=nano.specs", "-nostartfiles", "-Wl,--gc-sections", "-T", str(SRC / "link.ld"),
+        ["arm-none-eabi-gcc", *CFLAGS, *specs, "-nostartfiles", "-Wl,--gc-sections", "-T", str(SRC / "link.ld"),
          str(SRC / "startup.c"), str(SRC / f"{name}.c"), *extra, "-o", str(out)],
         check=True, capture_output=True, text=True,
     )

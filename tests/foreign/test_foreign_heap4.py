@@ -54,12 +54,19 @@ def test_truth_from_the_walk_alone(heap4_run):
     assert observed(report) == TRUTH["rtos_style"]  # and from the ledger, as on newlib
 
 
-def test_a_firmware_without_a_known_heap_is_a_clear_error(foreign_elf):
+def test_a_firmware_without_a_known_heap_is_a_clear_error(tmp_path):
+    import subprocess
+
     from memhil.errors import ConfigError
     from memhil.heap.select import TargetHeap
 
+    src = tmp_path / "bare.c"
+    src.write_text("static unsigned char pool[256]; void *get(unsigned n) { return pool + n; }\nvoid reset(void) { for (;;) {} }\n")
+    elf = tmp_path / "bare.elf"
+    subprocess.run(["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-g", "-nostdlib", "-Wl,-e,reset", "-Wl,-Ttext=0x08000000",
+                    "-Wl,-Tbss=0x20000000", str(src), "-o", str(elf)], check=True, capture_output=True)
     with pytest.raises(ConfigError, match="cannot walk this firmware's heap") as err:
-        TargetHeap(Image.open(foreign_elf("heap_list")))
+        TargetHeap(Image.open(elf))
     assert "capture=hooks" in err.value.hint
 
 

@@ -12,14 +12,14 @@ extern int main(void);
 
 __attribute__((section(".main_stack"), aligned(8))) uint32_t g_main_stack[512];
 static uint8_t heap_arena[24 * 1024] __attribute__((aligned(8)));
-static uint8_t *brk_now = heap_arena;
+static uint8_t *heap_end = heap_arena;
 volatile uint32_t g_parked;
 
 void *_sbrk(ptrdiff_t incr)
 {
-    if (brk_now + incr > heap_arena + sizeof heap_arena || brk_now + incr < heap_arena) return (void *)-1;
-    uint8_t *old = brk_now;
-    brk_now += incr;
+    if (heap_end + incr > heap_arena + sizeof heap_arena || heap_end + incr < heap_arena) return (void *)-1;
+    uint8_t *old = heap_end;
+    heap_end += incr;
     return old;
 }
 
