@@ -14,14 +14,14 @@ from fwbuild import build_firmware, build_host  # noqa: E402
 
 @pytest.fixture(scope="session")
 def foreign_elf(tmp_path_factory):
-    """``foreign_elf(name, heap4=False, nano=True) -> Path`` of ``src/<name>.c`` built for the STM32F405 (once each)."""
+    """``foreign_elf(name, heap4=False, libc="nano") -> Path`` of ``src/<name>.c`` built for the STM32F405 (once each)."""
     out = tmp_path_factory.mktemp("foreign")
-    built: dict[tuple[str, bool, bool], Path] = {}
+    built: dict[tuple[str, bool, str], Path] = {}
 
-    def get(name: str, heap4: bool = False, nano: bool = True) -> Path:
-        if (name, heap4, nano) not in built:
-            built[(name, heap4, nano)] = build_firmware(name, out, heap4=heap4, nano=nano)
-        return built[(name, heap4, nano)]
+    def get(name: str, heap4: bool = False, libc: str = "nano") -> Path:
+        if (name, heap4, libc) not in built:
+            built[(name, heap4, libc)] = build_firmware(name, out, heap4=heap4, libc=libc)
+        return built[(name, heap4, libc)]
 
     return get
 

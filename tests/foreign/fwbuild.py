@@ -10,12 +10,16 @@ CFLAGS = ["-mcpu=cortex-m4", "-mthumb", "-O1", "-g", "-ffunction-sections", "-fd
           "-fno-builtin-free"]
 
 
-def build_firmware(name: str, out_dir: Path, *, heap4: bool = False, nano: bool = True) -> Path:
-    """``src/<name>.c`` with start-up, linked against newlib nano's malloc (``nano=False``: newlib's full malloc;
-    ``heap4``: heap4.c's heap_4-style pvPortMalloc/vPortFree); returns the ELF."""
-    out = out_dir / f"{name}{'_heap4' if heap4 else ''}{'' if nano else '_full'}.elf"
+#: C libraries: newlib nano (--specs=nano.specs), newlib's full malloc, picolibc (Debian's picolibc-arm-none-eabi)
+LIBC_FLAGS = {"nano": ["--specs=nano.specs"], "full": [], "picolibc": ["--specs=picolibc.specs", "-DPICOLIBC"]}
+
+
+def build_firmware(name: str, out_dir: Path, *, heap4: bool = False, libc: str = "nano") -> Path:
+    """``src/<name>.c`` with start-up, linked against ``libc``'s malloc (:data:`LIBC_FLAGS`); with ``heap4``,
+    heap4.c's heap_4-style pvPortMalloc/vPortFree serve the FreeRTOS-style calls; returns the ELF."""
+    out = out_dir / f"{name}{'_heap4' if heap4 else ''}_{libc}.elf"
     extra = ["-DHEAP4", str(SRC / "heap4.c")] if heap4 else []
-    specs = ["--specs=nano.specs"] if nano else []
+    specs = LIBC_FLAGS[libc]
     subprocess.run(
         ["arm-none-eabi-gcc", *CFLAGS, *specs, "-nostartfiles", "-Wl,--gc-sections", "-T", str(SRC / "link.ld"),
          str(SRC / "startup.c"), str(SRC / f"{name}.c"), *extra, "-o", str(out)],

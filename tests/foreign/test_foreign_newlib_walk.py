@@ -1,5 +1,6 @@
-"""newlib's malloc heaps walked from their own state (nano-malloc and the full dlmalloc), checked block for block
-against the hooks ledger on the linked-list scenario, and its truth from the walk alone."""
+"""newlib's and picolibc's malloc heaps walked from their own state (newlib nano-malloc, newlib's full dlmalloc,
+picolibc's nano-malloc), checked block for block against the hooks ledger on the linked-list scenario, and the
+scenario's truth from the walk alone."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ from memhil.heap.select import TargetHeap
 from memhil.session import Session, SessionOptions
 
 
-@pytest.fixture(scope="module", params=["nano", "full"])
+@pytest.fixture(scope="module", params=["nano", "full", "picolibc"])
 def newlib_run(request, foreign_elf, tmp_path_factory):
-    elf = foreign_elf("heap_list", nano=request.param == "nano")
+    elf = foreign_elf("heap_list", libc=request.param)
     session = Session(SessionOptions(capture="hooks", profile="newlib"), run_dir=tmp_path_factory.mktemp(request.param))
     with session:
         run_to_park(session, elf)
@@ -30,7 +31,7 @@ def newlib_run(request, foreign_elf, tmp_path_factory):
 
 def test_the_walker_is_chosen_by_what_the_elf_has(newlib_run):
     kind, elf, *_ = newlib_run
-    assert TargetHeap(Image.open(elf)).kind == ("newlib-nano" if kind == "nano" else "newlib")
+    assert TargetHeap(Image.open(elf)).kind == {"nano": "newlib-nano", "full": "newlib", "picolibc": "newlib-nano"}[kind]
 
 
 def test_walk_matches_the_hooks_ledger(newlib_run):

@@ -1,7 +1,8 @@
 """Walk newlib's malloc heaps from their own state: nano-malloc (``--specs=nano.specs``, also picolibc's
 allocator) and the full dlmalloc-based ``mallocr.c``.
 
-**nano-malloc** (newlib/libc/stdlib/nano-mallocr.c): chunks are carved from ``sbrk`` in address order starting at
+**nano-malloc** (newlib/libc/stdlib/nano-mallocr.c, and picolibc's nano-malloc, which also keeps the break in
+``__malloc_sbrk_top``): chunks are carved from ``sbrk`` in address order starting at
 ``__malloc_sbrk_start``; a chunk is ``{long size; ...}`` where ``size`` counts the whole chunk, the user pointer is
 ``chunk + CHUNK_OFFSET`` (4) rounded up to ``MALLOC_ALIGN`` (8), and free chunks are on ``__malloc_free_list``
 (address ordered, ``next`` at offset 4). Chunks end at the program break, which nano-malloc does not keep: it is
@@ -70,7 +71,9 @@ class NanoMallocWalker:
                               hint="link with --specs=nano.specs, or use capture=hooks with --profile newlib")
         self.start_sym = image.symbol("__malloc_sbrk_start")
         self.free_sym = image.symbol("__malloc_free_list")
-        self.brk = find_break_symbol(image, break_symbol)
+        # picolibc's nano-malloc keeps the break itself (__malloc_sbrk_top); newlib's leaves it to _sbrk
+        self.brk = image.find_symbol("__malloc_sbrk_top") if break_symbol is None else None
+        self.brk = self.brk or find_break_symbol(image, break_symbol)
         if self.brk is None:
             raise ConfigError(
                 "cannot find the program break of this firmware's _sbrk (nano-malloc does not keep it): no variable "

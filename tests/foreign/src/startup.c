@@ -1,5 +1,6 @@
 /* Start-up for the foreign-style firmware: vector table (initial SP = top of g_main_stack), reset handler that
- * copies .data and clears the NOLOAD sections, newlib's _sbrk over an arena in .bss, and USART1 output. */
+ * copies .data and clears the NOLOAD sections, newlib's _sbrk (picolibc's sbrk) over an arena in .bss, and USART1
+ * output. */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,7 +16,13 @@ static uint8_t heap_arena[24 * 1024] __attribute__((aligned(8)));
 static uint8_t *heap_end = heap_arena;
 volatile uint32_t g_parked;
 
-void *_sbrk(ptrdiff_t incr)
+#ifdef PICOLIBC
+#define SBRK sbrk /* picolibc's malloc calls sbrk */
+#else
+#define SBRK _sbrk
+#endif
+
+void *SBRK(ptrdiff_t incr)
 {
     if (heap_end + incr > heap_arena + sizeof heap_arena || heap_end + incr < heap_arena) return (void *)-1;
     uint8_t *old = heap_end;
