@@ -9,6 +9,7 @@ need=()
 command -v qemu-system-arm   >/dev/null || need+=(qemu-system-arm)
 command -v arm-none-eabi-gcc >/dev/null || need+=(gcc-arm-none-eabi)
 [ -e /usr/lib/arm-none-eabi/newlib/libc.a ] || need+=(libnewlib-arm-none-eabi)
+[ -e /usr/lib/picolibc/arm-none-eabi/picolibc.specs ] || need+=(picolibc-arm-none-eabi)  # tests/foreign: picolibc's malloc
 command -v valgrind          >/dev/null || need+=(valgrind)          # memcheck, ms_print, <valgrind/memcheck.h>
 command -v gdb-multiarch     >/dev/null || need+=(gdb-multiarch)     # the reference the unwinder is tested against
 command -v pgrep             >/dev/null || need+=(procps)

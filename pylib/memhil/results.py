@@ -8,17 +8,22 @@ Schema (``version`` 2; everything a person looks at is spelled out, addresses as
     total: {current, peak, allocs, frees}
     samples: {count, times_s}                the instants per-site live bytes were sampled
     leak_sites: [ {site, file, line, function, module, module_name, bytes, blocks, grown_bytes,
-                   first_seen_s, rises, bytes_per_hour, series, pcs, stacks: [{bytes, blocks, frames}]} ]
+                   first_seen_s, rises, bytes_per_hour, blocks_per_hour, series, blocks_series, trend,
+                   reachable_blocks, lost_blocks, pcs, stacks: [{bytes, blocks, frames}]} ]
                  or null when the capture mode sees no allocations (then "leak_sites_reason")
+    growing_reachable: [same rows], growth: {warmup_fraction, min_samples, alpha, test, samples_used}
     heap: {checked, ok, errors, nodes, used, free} (or {checked: false, reason})
     anomalies: [{kind, seq, ptr, detail}], anomaly_count
     snapshots: [names]
 
-A *leak site* is an allocation site (innermost caller pc, symbolized to ``file:line`` only at the
-end of the run) whose live bytes never decreased from one sample to the next and rose at least
-once (``rises`` says how often; the gate asks for ``[leaks] min_rises``, default 2 — seed 001's
-"used nodes keep increasing"). ``bytes_per_hour`` is the least-squares slope of its live bytes
-from the last sample before the first rise, per virtual hour.
+A *leak site* is an allocation site (innermost caller pc, named by :mod:`memhil.analysis.sites` only at the
+end of the run) whose live requested bytes or live block count grow by the test of
+:mod:`memhil.analysis.growth` (warm-up, Mann-Kendall trend at alpha 0.01 over at least 6 samples, last value
+above the warm-up's highest; ``growth`` in the summary gives the thresholds), and whose live blocks are not all
+still reachable when the run's end could be scanned (``reachable_blocks``/``lost_blocks``). A site that grows
+while every block stays reachable is listed in ``growing_reachable``, not in ``leak_sites``: the gate's leak
+verdict is growth and loss together. ``rises`` counts increases after the warm-up; ``bytes_per_hour`` and
+``blocks_per_hour`` are least-squares slopes after the warm-up, per virtual hour.
 
 :class:`SiteSampler` keeps the per-sample figures (live bytes and blocks keyed by module and
 allocation pc, module current bytes); :func:`build_results` turns a session's state into the
@@ -33,6 +38,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from memhil.analysis.growth import DEFAULT_POLICY, GrowthPolicy, judge, slope
+from memhil.analysis.reachability import LeakKind
+from memhil.analysis.sites import SiteNamer
 from memhil.errors import ConfigError
 from memhil.heap.model import LiveBlock
 
@@ -57,7 +65,7 @@ SiteKey = tuple[int, int]  # (module, allocation pc or -1)
 
 @dataclass
 class Sample:
-    """Live bytes and blocks per (module, allocation pc) and module current bytes, at ``t_us``."""
+    """Live requested bytes and blocks per (module, allocation pc) and module current bytes (whole nodes), at ``t_us``."""
 
     t_us: int
     sites: dict[SiteKey, tuple[int, int]]
@@ -77,7 +85,7 @@ class SiteSampler:
         for b in blocks:
             key = (b.module, b.callers[0] if b.callers else -1)
             nbytes, nblocks = sites.get(key, (0, 0))
-            sites[key] = (nbytes + b.bytes, nblocks + 1)
+            sites[key] = (nbytes + b.size, nblocks + 1)
             modules[b.module] = modules.get(b.module, 0) + b.bytes
         sample = Sample(t_us, sites, modules)
         if self.samples and self.samples[-1].t_us == t_us:
@@ -101,37 +109,6 @@ def split_duration(seconds: float, *, chunks: int = SAMPLE_CHUNKS, min_chunk: fl
     bounds = [round(seconds * i / n, 3) for i in range(n)] + [seconds]
     parts = [b - a for a, b in zip(bounds, bounds[1:]) if b > a]
     return parts or [seconds]
-
-
-# -- growth -------------------------------------------------------------------------------------
-def slope(xs: list[int], ys: list[int]) -> float:
-    """Least-squares slope of ``ys`` over ``xs``."""
-    n = len(xs)
-    if n < 2:
-        return 0.0
-    mx, my = sum(xs) / n, sum(ys) / n
-    var = sum((x - mx) ** 2 for x in xs)
-    if not var:
-        return 0.0
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / var
-
-
-def growth(series: list[int]) -> tuple[int, int]:
-    """``(rises, start)`` for a series that never decreases (``(-1, 0)`` when it ever does);
-    ``start`` is the index of the last value before the first rise."""
-    rises, start = 0, -1
-    for i, (a, b) in enumerate(zip(series, series[1:])):
-        if b < a:
-            return -1, 0
-        if b > a:
-            rises += 1
-            if start < 0:
-                start = i
-    return rises, max(start, 0)
-
-
-def per_hour(times_us: list[int], series: list[int], start: int = 0) -> float:
-    return slope(times_us[start:], series[start:]) * US_PER_HOUR
 
 
 # -- building ---------------------------------------------------------------------------------------
@@ -159,72 +136,69 @@ def symbolize_stack(pcs: Iterable[int], symbolizer) -> list[dict]:
     return out
 
 
-def leak_sites(samples: list[Sample], live: Iterable[LiveBlock], symbolizer, modules_name) -> list[dict]:
-    """Sites whose live bytes never decreased across ``samples`` and rose at least once, fastest first."""
-    if len(samples) < 2:
-        return []
+def leak_sites(samples: list[Sample], live: Iterable[LiveBlock], symbolizer, modules_name, *,
+               policy: GrowthPolicy = DEFAULT_POLICY, reachability=None) -> list[dict]:
+    """Growing sites (see the module docstring), fastest first; with ``reachability`` (of ``live``) only those
+    with lost blocks. :func:`growth_rows` gives both lists."""
+    return growth_rows(samples, live, symbolizer, modules_name, policy=policy, reachability=reachability)[0]
+
+
+def growth_rows(samples: list[Sample], live: Iterable[LiveBlock], symbolizer, modules_name, *,
+                policy: GrowthPolicy = DEFAULT_POLICY, reachability=None) -> tuple[list[dict], list[dict]]:
+    """``(leak_sites, growing_reachable)``: rows of growing sites, split by whether any live block is lost."""
+    if not policy.enough(len(samples)):
+        return [], []
     times = [s.t_us for s in samples]
+    namer = SiteNamer(symbolizer)
     keys = set().union(*(s.sites for s in samples))
-    growing: dict[SiteKey, tuple[list[int], int, int]] = {}
-    for key in keys:
-        series = [s.sites.get(key, (0, 0))[0] for s in samples]
-        rises, start = growth(series)
-        if rises > 0:
-            growing[key] = (series, rises, start)
+    series: dict[tuple[str, int], list] = {}  # (site name, module) -> [bytes series, blocks series, pcs, site]
+    for module, pc in keys:
+        site = namer(pc if pc >= 0 else None)
+        entry = series.setdefault((site.name, module), [[0] * len(samples), [0] * len(samples), [], site])
+        for i, s in enumerate(samples):
+            nbytes, nblocks = s.sites.get((module, pc), (0, 0))
+            entry[0][i] += nbytes
+            entry[1][i] += nblocks
+        entry[2].append(pc)
+    growing = {}
+    for key, (nbytes, nblocks, pcs, site) in series.items():
+        verdict = judge(times, nbytes, nblocks, policy)
+        if verdict.growing:
+            growing[key] = (nbytes, nblocks, pcs, site, verdict)
     if not growing:
-        return []
-    by_key: dict[SiteKey, list[LiveBlock]] = {k: [] for k in growing}
+        return [], []
+    by_key: dict[tuple[str, int], list[LiveBlock]] = {k: [] for k in growing}
     for b in live:
-        key = (b.module, b.callers[0] if b.callers else -1)
+        key = (namer.of(b).name, b.module)
         if key in by_key:
             by_key[key].append(b)
-    rows: dict[tuple[str, int], dict] = {}
-    for (module, pc), (series, rises, start) in growing.items():
-        blocks = by_key[(module, pc)]
-        site, file, line, function = _site(pc, symbolizer)
-        row = rows.get((site, module))
-        if row is None:
-            row = rows[(site, module)] = {
-                "site": site, "file": file, "line": line, "function": function, "module": module,
-                "module_name": modules_name(module), "bytes": 0, "blocks": 0, "grown_bytes": 0,
-                "first_seen_s": None, "rises": rises, "bytes_per_hour": 0.0, "series": [0] * len(series),
-                "pcs": [], "_stacks": {},
-            }
-        row["pcs"].append(_hex(pc) if pc >= 0 else None)
-        row["series"] = [a + b for a, b in zip(row["series"], series)]
-        row["rises"] = min(row["rises"], rises)
-        row["bytes_per_hour"] += per_hour(times, series, start)
-        row["grown_bytes"] += series[-1] - series[0]
+    w = policy.warmup(len(samples))
+    leaks, kept = [], []
+    for (name, module), (nbytes, nblocks, pcs, site, verdict) in growing.items():
+        blocks = by_key[(name, module)]
+        stacks: dict[tuple[int, ...], list[int]] = {}
         for b in blocks:
-            row["bytes"] += b.bytes
-            row["blocks"] += 1
-            t = b.t_us / 1e6 if b.seq >= 0 else None
-            if t is not None and (row["first_seen_s"] is None or t < row["first_seen_s"]):
-                row["first_seen_s"] = t
-            agg = row["_stacks"].setdefault(tuple(b.callers), [0, 0])
-            agg[0] += b.bytes
+            agg = stacks.setdefault(tuple(b.callers), [0, 0])
+            agg[0] += b.size
             agg[1] += 1
-    out = []
-    for row in rows.values():
-        stacks = sorted(row.pop("_stacks").items(), key=lambda kv: (-kv[1][0], kv[0]))[:MAX_STACKS]
-        row["stacks"] = [{"bytes": v[0], "blocks": v[1], "frames": symbolize_stack(k, symbolizer)} for k, v in stacks]
-        row["bytes_per_hour"] = round(row["bytes_per_hour"], 3)
-        out.append(row)
-    return sorted(out, key=lambda r: (-r["bytes_per_hour"], -r["grown_bytes"], r["site"]))
-
-
-def _site(pc: int, symbolizer) -> tuple[str, str | None, int | None, str | None]:
-    if pc < 0:
-        return "<unknown>", None, None, None
-    if symbolizer is None:
-        return _hex(pc), None, None, None
-    frame = symbolizer.frame(pc, is_return_address=True)
-    file = symbolizer.relative(frame.file) if frame.file and hasattr(symbolizer, "relative") else frame.file
-    if file and frame.line:
-        return f"{file}:{frame.line}", file, frame.line, frame.function
-    if frame.function:
-        return f"{frame.function}+{pc:#x}", None, None, frame.function
-    return _hex(pc), None, None, None
+        seen = [b.t_us / 1e6 for b in blocks if b.seq >= 0]
+        lost = None if reachability is None else sum(1 for b in blocks if reachability.kind(b.ptr) is not LeakKind.REACHABLE)
+        row = {
+            "site": name, "file": site.file, "line": site.line, "function": site.function, "module": module,
+            "module_name": modules_name(module), "bytes": sum(b.size for b in blocks), "blocks": len(blocks),
+            "grown_bytes": nbytes[-1] - nbytes[w], "first_seen_s": min(seen) if seen else None,
+            "rises": max(verdict.bytes.rises, verdict.blocks.rises) if verdict.growing else 0,
+            "bytes_per_hour": round(verdict.bytes.per_hour, 3), "blocks_per_hour": round(verdict.blocks.per_hour, 3),
+            "growing": verdict.what, "series": nbytes, "blocks_series": nblocks,
+            "trend": {"bytes": verdict.bytes.as_dict(), "blocks": verdict.blocks.as_dict()},
+            "reachable_blocks": None if lost is None else len(blocks) - lost, "lost_blocks": lost,
+            "pcs": [_hex(pc) if pc >= 0 else None for pc in sorted(pcs)],
+            "stacks": [{"bytes": v[0], "blocks": v[1], "frames": symbolize_stack(k, symbolizer)}
+                       for k, v in sorted(stacks.items(), key=lambda kv: (-kv[1][0], kv[0]))[:MAX_STACKS]],
+        }
+        (kept if lost == 0 and blocks else leaks).append(row)
+    order = lambda r: (-r["bytes_per_hour"], -r["grown_bytes"], r["site"])  # noqa: E731
+    return sorted(leaks, key=order), sorted(kept, key=order)
 
 
 def module_growth(samples: list[Sample]) -> dict[int, float]:
@@ -233,7 +207,7 @@ def module_growth(samples: list[Sample]) -> dict[int, float]:
         return {}
     times = [s.t_us for s in samples]
     mids = set().union(*(s.modules for s in samples))
-    return {m: round(per_hour(times, [s.modules.get(m, 0) for s in samples]), 3) for m in sorted(mids)}
+    return {m: round(slope(times, [s.modules.get(m, 0) for s in samples]) * US_PER_HOUR, 3) for m in sorted(mids)}
 
 
 # -- reading -------------------------------------------------------------------------------------------
@@ -336,12 +310,13 @@ def build_summary(session, *, firmware_modules: dict[int, int] | None = None) ->
             log.warning("no symbolizer for the results: %s", exc)
     name = opts.modules.name
     sites = None
+    growing_reachable: list[dict] = []
     reason = None
     if opts.capture == "none":
         reason = "capture mode 'none' sees no allocations; use hooks, trace or snapshot"
     else:
-        live = ledger.live.values() if capture_sees else _last_walk_blocks(session)
-        sites = leak_sites(samples, live, symbolizer, name)
+        live = list(ledger.live.values()) if capture_sees else _last_walk_blocks(session)
+        sites, growing_reachable = growth_rows(samples, live, symbolizer, name, reachability=_reachability(session, live))
     growth_by_module = module_growth(samples)
     leak_by_module: dict[int, float] = {}
     for row in sites or ():
@@ -377,6 +352,8 @@ def build_summary(session, *, firmware_modules: dict[int, int] | None = None) ->
         "total": {"current": ledger.total.current, "peak": ledger.total.peak, "allocs": ledger.total.allocs, "frees": ledger.total.frees},
         "samples": {"count": len(samples), "times_s": [round(s.t_us / 1e6, 6) for s in samples]},
         "leak_sites": sites,
+        "growing_reachable": growing_reachable,
+        "growth": {**DEFAULT_POLICY.as_dict(), "samples_used": max(0, len(samples) - DEFAULT_POLICY.warmup(len(samples)))},
         "heap": session.heap_check or {"checked": False, "reason": "the heap was not walked (the run ended before the results were written)"},
         "anomaly_count": len(ledger.anomalies),
         "anomalies": [{"kind": a.kind, "seq": a.seq, "ptr": _hex(a.ptr), "detail": a.detail} for a in ledger.anomalies[:100]],
@@ -401,6 +378,24 @@ def _stacks(session) -> dict:
     except Exception as exc:  # noqa: BLE001 - the results must still be written
         log.warning("no stack high-water marks: %s", exc)
         return {}
+
+
+def _reachability(session, live: list[LiveBlock]):
+    """Reachability of the live blocks now (memcheck's scan, :mod:`memhil.analysis.roots`), or None when the
+    target cannot be scanned (not running, no roots): then growth alone decides."""
+    if session.engine is None or not live:
+        return None
+    from memhil.analysis.reachability import classify
+    from memhil.errors import MemhilError
+
+    try:
+        scan = session._read_scan_regions(live)
+        if scan is None:
+            return None
+        return classify(live, scan.roots, scan.heap, views=scan.views, heuristic=scan.heuristic)
+    except MemhilError as exc:
+        log.warning("no reachability scan for the results: %s", exc)
+        return None
 
 
 def _last_walk_blocks(session) -> list[LiveBlock]:

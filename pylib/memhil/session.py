@@ -64,7 +64,7 @@ class Session:
         self._memory: dict[str, object] = {}  # per snapshot: memory read for reachability
         self.timeline = None
         self._symbolizer = None
-        self._layout = None
+        self._heap = None  # memhil.heap.select.TargetHeap, once the image is known
         self._started_wall = 0.0
         #: more event sinks, called after the ledger; one that never touches the target may say so with a
         #: ``host_only = True`` attribute, and trace drains then stay overlapped with the firmware
@@ -90,6 +90,7 @@ class Session:
         self.firmware = Path(firmware)
         self.platform = Platform.load(self.options.platform)
         self.image = Image.open(self.firmware)
+        self._heap = None
         self.platform.check_segments(self.image.load_segments, elf=str(self.firmware))
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.ledger = Ledger()
@@ -213,7 +214,7 @@ class Session:
             self._last_walk_us = t_us
         if mode in ("hooks", "trace"):
             self.sampler.take(t_us, self.ledger.live.values())
-        elif walk is not None:
+        elif walk is not None and walk.ok:  # a broken heap is reported by check_heap, not sampled as if freed
             self.sampler.take(t_us, walk.to_snapshot().blocks.values())
         if walk is not None:
             from memhil.targetmap.render import fragmentation_sample
@@ -331,14 +332,19 @@ class Session:
 
     # -- heap walk and snapshots ---------------------------------------------------------------
     def walk_heap(self):
-        from memhil.heap.layout import NodeLayout
-        from memhil.heap.walker import HeapWalker
+        """Walk the firmware's heap from its allocator's own state (:class:`memhil.heap.select.TargetHeap`)."""
+        return self._target_heap().walk(self._need_engine().read_memory)
 
-        image = self._need_image()
-        if self._layout is None:
-            self._layout = NodeLayout.from_image(image)
-        pool = self.read_symbol_u32(contract.POOL_SYMBOL)
-        return HeapWalker(self._layout).walk(self._need_engine().read_memory, pool)
+    def walk_pools(self):
+        """Every heap of the firmware (for LiteOS, each pool chained after ``m_aucSysMem0``)."""
+        return self._target_heap().walk_all(self._need_engine().read_memory)
+
+    def _target_heap(self):
+        from memhil.heap.select import TargetHeap
+
+        if self._heap is None:
+            self._heap = TargetHeap(self._need_image())
+        return self._heap
 
     def take_snapshot(self, name: str, *, source: str = "auto") -> Snapshot:
         if not name:
@@ -350,41 +356,21 @@ class Session:
             self.drain()
             snap = self.ledger.snapshot(name)
         self.snapshots[name] = snap
-        self._memory[name] = self._read_scan_regions()
+        self._memory[name] = self._read_scan_regions(list(snap.blocks.values()))
         return snap
 
-    #: symbols whose contents hold copies of pointers for the host's sake, not the program's
-    NOT_ROOTS = (contract.RING_SYMBOL,)
+    def _read_scan_regions(self, blocks):
+        """Read what reachability needs at this instant (:func:`memhil.analysis.roots.collect_roots`): the writable
+        sections, the registers, each task's live stack and the blocks' contents.
 
-    def _read_scan_regions(self):
-        """Read what reachability needs at this instant: roots (.data, .bss, the live stack) and the heap pool.
-
-        Returns None where the firmware lacks what is needed (then leaks are only "not freed")."""
-        from memhil.analysis.reachability import Region
+        Returns None where the target cannot be read (then leaks are only "not freed")."""
+        from memhil.analysis.roots import collect_roots
 
         image, engine = self.image, self.engine
         if image is None or engine is None:
             return None
         try:
-            roots = []
-            for sec in image.sections:
-                if sec.name in (".data", ".bss") and sec.size:
-                    data = bytearray(engine.read_memory(sec.addr, sec.size))
-                    for name in self.NOT_ROOTS:
-                        sym = image.find_symbol(name)
-                        if sym is not None and sec.addr <= sym.address < sec.addr + sec.size:
-                            lo = sym.address - sec.addr
-                            data[lo : lo + sym.size] = bytes(min(sym.size, len(data) - lo))
-                    roots.append(Region(sec.name, sec.addr, bytes(data)))
-            top = image.find_symbol("_estack")
-            sp = engine.read_registers().get("sp")
-            if top is not None and sp is not None and sp < top.address:
-                roots.append(Region.read(engine.read_memory, "stack", sp, top.address - sp))
-            heap = []
-            lo, hi = image.find_symbol("__heap_start"), image.find_symbol("__heap_end")
-            if lo is not None and hi is not None and hi.address > lo.address:
-                heap.append(Region.read(engine.read_memory, "heap", lo.address, hi.address - lo.address))
-            return roots, heap
+            return collect_roots(image, engine.read_memory, engine.read_registers(), blocks)
         except MemhilError as exc:
             log.warning("no reachability scan for this snapshot: %s", exc)
             return None
@@ -409,8 +395,7 @@ class Session:
         reach = None
         scan = self._memory.get(after) if reachability else None
         if scan is not None:
-            roots, heap = scan
-            reach = classify(last.blocks.values(), roots, heap)
+            reach = classify(last.blocks.values(), scan.roots, scan.heap, views=scan.views, heuristic=scan.heuristic)
         return find_leaks(first, last, self.symbolizer, supp, reach)
 
     # -- timeline ------------------------------------------------------------------------------
@@ -442,14 +427,21 @@ class Session:
         if self.engine is None or self.image is None:
             return self.heap_check or {"checked": False, "reason": "no firmware running"}
         try:
-            walk = self.walk_heap()
+            walks = self.walk_pools()
         except MemhilError as exc:
             self.heap_check = {"checked": False, "reason": str(exc).splitlines()[0]}
         else:
             self.heap_check = {
-                "checked": True, "ok": walk.ok, "errors": [str(e) for e in walk.errors], "nodes": len(walk.nodes),
-                "used": walk.used, "free": walk.free,
+                "checked": True, "ok": all(w.ok for w in walks), "errors": [str(e) for w in walks for e in w.errors],
+                "nodes": sum(len(w.nodes) for w in walks), "used": sum(w.used for w in walks),
+                "free": sum(w.free for w in walks), "pools": [f"{w.pool:#010x}" for w in walks],
             }
+            if self.options.capture in ("hooks", "trace") and self.heap_check["ok"]:
+                from memhil.analysis.crosscheck import crosscheck_walk
+
+                self.drain()
+                walked = {p: b for w in walks for p, b in w.to_snapshot().blocks.items()}
+                self.heap_check["ledger"] = crosscheck_walk(walked, self.ledger.live).as_dict()
         return self.heap_check
 
     def summary(self) -> dict:
@@ -484,13 +476,19 @@ class Session:
         return read_module_table(self._need_engine().read_memory, self._module_table_address(), MEM_MODULE_MAX + 1)
 
     def crosscheck(self, *modules: str | int):
-        """The host ledger against the firmware's own module figures (all known modules when none given);
-        a difference comes with the untracked blocks (plain ``LOS_MemAlloc``) that explain it."""
+        """The host's module figures against the firmware's own (all known modules when none given): the ledger with
+        hooks or trace, a heap walk with capture=snapshot; a difference comes with the untracked blocks (plain
+        ``LOS_MemAlloc``) that explain it."""
         from memhil.analysis.crosscheck import crosscheck_modules
 
-        self.drain()
-        mids = [self.options.modules.id(m) for m in modules] or sorted(set(self.ledger.modules) | set(self.options.modules.by_id))
-        return crosscheck_modules(self.ledger, self._firmware_module_table(), mids)
+        if self.options.capture in ("hooks", "trace"):
+            self.drain()
+            source, known = self.ledger, set(self.ledger.modules)
+        else:  # snapshot (or none): the module figures come from a walk of the heap
+            source = self.walk_heap().to_snapshot("crosscheck", int(self.virtual_time() * 1e6))
+            known = set(source.modules or {})
+        mids = [self.options.modules.id(m) for m in modules] or sorted(known | set(self.options.modules.by_id))
+        return crosscheck_modules(source, self._firmware_module_table(), mids)
 
     def write_summary(self, extra: dict | None = None) -> Path:
         data = self.summary()

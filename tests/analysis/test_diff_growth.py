@@ -2,7 +2,9 @@ import pytest
 
 from fakesym import FakeSymbolizer, blk, snap
 from memhil.analysis.diff import diff_snapshots, new_blocks
-from memhil.analysis.growth import find_growth
+import math
+
+from memhil.analysis.growth import find_growth, mann_kendall, series_trend
 from memhil.errors import ConfigError
 
 LEAK = (0x08001001, 0x08001101)
@@ -47,22 +49,56 @@ def series(hours, leak_counts, shell_counts):
 
 
 def test_growth_finds_sites_that_keep_growing_with_rate_and_start():
-    snaps = series([0, 1, 2, 3, 4], [2, 2, 4, 6, 8], [3, 5, 2, 6, 3])
+    hours = list(range(8))
+    snaps = series(hours, [2, 2, 3, 4, 5, 6, 7, 8], [3, 5, 2, 6, 3, 5, 2, 4])
     rows = find_growth(list(reversed(snaps)), FakeSymbolizer())
-    assert [r.site for r in rows] == ["app/leak.c:42"]
+    assert [r.site for r in rows] == ["app/leak.c:42"]  # the shell history fluctuates: no trend
     r = rows[0]
-    assert r.growing == "bytes+blocks" and r.blocks == [2, 2, 4, 6, 8]
-    assert r.since_us == 1 * 3_600_000_000
-    assert r.blocks_per_hour == pytest.approx(2.0) and r.bytes_per_hour == pytest.approx(2 * 116)
+    assert r.growing == "bytes+blocks" and r.blocks == [2, 2, 3, 4, 5, 6, 7, 8]
+    assert r.bytes == [100 * n for n in r.blocks]  # requested bytes, not node bytes
+    assert r.since_us == 2 * 3_600_000_000  # 20 % of 8 snapshots, rounded up, are warm-up
+    assert r.blocks_per_hour == pytest.approx(1.0) and r.bytes_per_hour == pytest.approx(100.0)
 
 
-def test_growth_needs_rises_and_snapshots():
-    flat_then_one = series([0, 1, 2, 3], [1, 1, 1, 2], [1, 1, 1, 1])
-    assert find_growth(flat_then_one, min_rises=2) == []
-    assert [r.site for r in find_growth(flat_then_one, min_rises=1)] == ["0x08001001"]
-    assert find_growth(flat_then_one[2:], min_rises=5)[0].blocks == [1, 2]  # capped at the intervals there are
-    with pytest.raises(ConfigError, match="at least 2 snapshots"):
-        find_growth(flat_then_one, warmup=3)
-    same_time = [snap("a", 5, []), snap("b", 5, [])]
+def test_growth_needs_enough_snapshots_after_the_warm_up():
+    with pytest.raises(ConfigError, match="at least 6 snapshots after the warm-up"):
+        find_growth(series(range(5), [1, 2, 3, 4, 5], [0] * 5))
+    same_time = [snap(str(i), 5, []) for i in range(8)]
     with pytest.raises(ConfigError, match="same virtual time"):
         find_growth(same_time)
+
+
+def test_mann_kendall_against_hand_computed_values():
+    s, z, p = mann_kendall([1, 2, 3, 4, 5, 6])
+    assert s == 15 and z == pytest.approx(14 / math.sqrt(6 * 5 * 17 / 18)) and p == pytest.approx(0.00427, abs=5e-5)
+    s, z, p = mann_kendall([3, 3, 3, 3])  # all tied: no variance, no trend
+    assert (s, z, p) == (0, 0.0, 0.5)
+    s, _, p = mann_kendall([5, 4, 3, 2, 1, 0])
+    assert s == -15 and p > 0.99
+    # ties shrink the variance: 1,1,2,2,3,3 -> S = 12, Var = (6*5*17 - 3*(2*1*9)) / 18 = 25.33
+    s, z, _ = mann_kendall([1, 1, 2, 2, 3, 3])
+    assert s == 12 and z == pytest.approx(11 / math.sqrt(25.333333))
+
+
+@pytest.mark.parametrize(
+    ("values", "growing"),
+    [
+        ([0, 0, 1, 2, 3, 4, 5, 6], True),  # a steady leak
+        ([4, 6, 5, 6, 4, 5, 6, 5], False),  # bounded: never above the warm-up's highest
+        ([0, 9, 2, 3, 4, 5, 6, 7], False),  # rising, but still below the warm-up's peak: bounded so far
+        ([0, 1, 2, 3, 4], False),  # too few samples for a verdict
+        ([1, 1, 1, 1, 1, 1, 1, 2], False),  # one step at the end is no trend
+    ],
+)
+def test_series_trend(values, growing):
+    times = [i * 1_000_000 for i in range(len(values))]
+    assert series_trend(times, values).growing is growing
+
+
+def test_node_bytes_creeping_with_requested_bytes_steady_is_not_growth():
+    """The allocator hands a site larger leftover nodes over time: node bytes creep, nothing leaks."""
+    snaps = []
+    for i in range(10):
+        blocks = [blk(0x1000 + 0x100 * k, 64, node=80 + 8 * i, stack=LEAK) for k in range(4)]
+        snaps.append(snap(f"s{i}", i * 1_000_000, blocks))
+    assert find_growth(snaps, FakeSymbolizer()) == []

@@ -23,7 +23,9 @@ def test_builtins_describe_the_apis():
     assert newlib.functions["calloc"].size_of({"r0": 3, "r1": 10}) == 30
     assert newlib.functions["_malloc_r"].reent == 0 and newlib.functions["_malloc_r"].size == (1,)
     assert newlib.calls_closure("calloc") == {"_calloc_r", "_malloc_r"}
-    assert load_profile("freertos").required == ["pvPortMalloc", "vPortFree"]
+    free = load_profile("freertos")
+    assert (free.allocators, free.freers) == (["pvPortMalloc", "pvPortCalloc"], ["vPortFree"])
+    assert free.calls_closure("pvPortCalloc") == {"pvPortMalloc"}
 
 
 def test_matching_profiles():
@@ -36,7 +38,27 @@ def test_matching_profiles():
     assert [p.name for p in matching_profiles(img)] == ["freertos", "newlib"]
     with pytest.raises(CaptureError) as err:
         load_profile("liteos").check(img)
-    assert "LOS_MemFree" in str(err.value) and "freertos, newlib" in str(err.value)
+    assert "no one of LOS_MemAlloc, LOS_MemAllocAlign, LOS_MemMalloc, LOS_MemMallocAlign" in str(err.value)
+    assert "freertos, newlib" in str(err.value)
+
+
+def test_a_profile_matches_by_what_the_elf_has():
+    """An app that uses only the module API: the linker dropped LOS_MemAlloc and LOS_MemFree; the profile still
+    matches, and hooks every LiteOS entry point the ELF has, no more."""
+    img = FakeImage()
+    img.add_func("LOS_MemMalloc", 0x08000000, thumb(0x4770))
+    img.add_func("LOS_MemMfree", 0x08000010, thumb(0x4770))
+    img.add_func("LOS_MemMrealloc", 0x08000020, thumb(0x4770))
+    lite = load_profile("liteos")
+    lite.check(img)
+    assert [f.name for f in lite.present(img)] == ["LOS_MemMalloc", "LOS_MemMrealloc", "LOS_MemMfree"]
+    assert "liteos" in [p.name for p in matching_profiles(img)]
+    only_alloc = FakeImage()
+    only_alloc.add_func("LOS_MemMalloc", 0x08000000, thumb(0x4770))
+    with pytest.raises(CaptureError, match="no one of LOS_MemFree, LOS_MemMfree"):
+        lite.check(only_alloc)
+    no_free_kind = parse_profile({"name": "x", "functions": {"get": {"kind": "alloc", "size": "r0"}}})
+    assert no_free_kind.missing_symbols(only_alloc)  # a profile without a free function never matches
 
 
 def test_unknown_name_suggests():

@@ -25,3 +25,19 @@ def test_run_refuses_zero_processes(capsys, tmp_path):
 def test_module_entry_point_runs():
     result = subprocess.run([sys.executable, "-m", "memhil.cli", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("memhil ")
+
+
+def test_capturing_commands_take_a_profile_and_refuse_an_unknown_one(capsys, tmp_path):
+    from memhil.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["soak", "fw.elf", "--capture", "hooks", "--profile", "newlib"]).profile == "newlib"
+    assert parser.parse_args(["run", "suite.robot", "--profile", "freertos"]).profile == "freertos"
+    assert main(["soak", str(tmp_path / "fw.elf"), "--capture", "hooks", "--profile", "newlb", "--outdir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown allocator profile 'newlb'" in err and "did you mean newlib" in err
+    assert not (tmp_path / "summary.json").exists()
+    suite = tmp_path / "s.robot"
+    suite.write_text("*** Test Cases ***\nT\n    No Operation\n")
+    assert main(["run", str(suite), "--profile", "nope", "--outdir", str(tmp_path)]) == 2
+    assert "unknown allocator profile 'nope'" in capsys.readouterr().err

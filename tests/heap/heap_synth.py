@@ -22,8 +22,11 @@ class SynthNode:
 class PoolBuilder:
     """Nodes are appended in address order; the rest of the pool becomes one free node, then the END node."""
 
-    def __init__(self, layout: NodeLayout, pool: int = 0x20001000, size: int = 2048) -> None:
+    def __init__(self, layout: NodeLayout, pool: int = 0x20001000, size: int = 2048, *, magic: bool = True) -> None:
+        """``magic``: the build sets the used nodes' magic (LOSCFG_MEM_DEBUG); without it a used node's first
+        word keeps the free-list link it had."""
         self.layout = layout
+        self.magic = magic
         self.pool = pool
         self.size = size
         self.nodes: list[SynthNode] = []
@@ -58,8 +61,10 @@ class PoolBuilder:
         used_total = sum(n.size for n in nodes if n.used)
         _put(buf, L.pool_pool.offset, self.pool)
         _put(buf, L.pool_size.offset, self.size)
-        _put(buf, L.stat_used.offset, used_total + L.head_size)
-        _put(buf, L.stat_peak.offset, max(self.stat_peak, used_total + L.head_size))
+        if L.stat_used is not None:
+            _put(buf, L.stat_used.offset, used_total + L.head_size)
+        if L.stat_peak is not None:
+            _put(buf, L.stat_peak.offset, max(self.stat_peak, used_total + L.head_size))
         heads = base + L.pool_info_size
         for k in range(L.dlink_head_size // 8):  # empty circular lists
             h = heads + 8 * k
@@ -72,8 +77,11 @@ class PoolBuilder:
             flags = (USED_FLAG if n.used else 0) | (ALIGNED_FLAG if n.gap else 0)
             _put(buf, off + L.size_and_flag.offset, n.size | flags)
             if n.used:
-                _put(buf, off + L.magic.offset, n.address ^ 0xFFFFFFFF)
-                _put(buf, off + L.task.offset, (n.task & 0xFFFF) | (n.module & 0xFFFF) << 16)
+                _put(buf, off + L.magic.offset, L.magic_for(n.address) if self.magic else heads)
+                if L.task is not None:
+                    _put_field(buf, off, L.task, n.task)
+                if L.module is not None:
+                    _put_field(buf, off, L.module, n.module)
                 if L.link_reg is not None:
                     for i, lr in enumerate(n.lrs[: L.lr_count]):
                         _put(buf, off + L.link_reg.offset + 4 * i, lr)
@@ -83,21 +91,35 @@ class PoolBuilder:
                 k = max(n.size.bit_length() - 1, 4) - 4
                 h = heads + 8 * k
                 first = _get(buf, h - base + 4)
-                _put(buf, off, h)
-                _put(buf, off + 4, first)
-                _put(buf, first - base, n.address)
-                _put(buf, h - base + 4, n.address)
+                link = n.address + L.prev.offset  # &node->selfNode.freeNodeInfo
+                _put(buf, link - base, h)
+                _put(buf, link - base + 4, first)
+                _put(buf, first - base, link)
+                _put(buf, h - base + 4, link)
             prev = n.address
         off = self.end - base
         _put(buf, off + L.pre_node.offset, prev)
         _put(buf, off + L.size_and_flag.offset, L.head_size | USED_FLAG)
-        _put(buf, off + L.magic.offset, self.end ^ 0xFFFFFFFF)
+        if self.magic:
+            _put(buf, off + L.magic.offset, L.magic_for(self.end))
         self.all_nodes = nodes
         return buf
 
 
 def _put(buf: bytearray, off: int, value: int) -> None:
     struct.pack_into("<I", buf, off, value & 0xFFFFFFFF)
+
+
+def _put_field(buf: bytearray, node_off: int, f, value: int) -> None:
+    """Write ``value`` into field ``f`` (bit fields too) of the node at ``node_off``."""
+    at = node_off + f.offset
+    old = int.from_bytes(buf[at : at + f.size], "little")
+    if f.bit_size is None:
+        new = value
+    else:
+        mask = ((1 << f.bit_size) - 1) << (f.bit_offset or 0)
+        new = (old & ~mask) | ((value << (f.bit_offset or 0)) & mask)
+    buf[at : at + f.size] = (new & ((1 << 8 * f.size) - 1)).to_bytes(f.size, "little")
 
 
 def _get(buf: bytearray, off: int) -> int:

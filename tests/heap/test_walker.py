@@ -142,6 +142,7 @@ def test_stripped_image_asks_for_debug_info():
 
 def test_layout_from_dwarf_members():
     from memhil.elf.types import Member, StructLayout
+    from memhil.errors import ElfError
 
     node = StructLayout("LosMemCtlNode", 28, {
         "freeNodeInfo": Member("freeNodeInfo", 0, 8, "LOS_DL_LIST"),
@@ -167,11 +168,13 @@ def test_layout_from_dwarf_members():
         path = "fw.elf"
 
         def struct_layout(self, name):
-            return {"LosMemCtlNode": node, "LosMemPoolInfo": pool, "LosMultipleDlinkHead": heads}[name]
+            known = {"LosMemCtlNode": node, "LosMemPoolInfo": pool, "LosMultipleDlinkHead": heads}
+            if name not in known:
+                raise ElfError(f"no type {name}", hint="")
+            return known[name]
 
     assert NodeLayout.from_image(FakeImage()) == NodeLayout.liteos_default(True)
     del node.members["preNode"]
-    from memhil.errors import ElfError
 
     with pytest.raises(ElfError, match="preNode"):
         NodeLayout.from_image(FakeImage())

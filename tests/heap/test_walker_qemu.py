@@ -64,3 +64,23 @@ def test_walk_matches_firmware_statistics_and_memused(firmware, platform, tmp_pa
     assert walk.stat_used == walk.used + layout.head_size
     aligned = [n for n in walk.used_nodes if n.aligned]
     assert len(aligned) == 1 and aligned[0].ptr % 32 == 0 and aligned[0].module == 5
+
+
+def test_snapshot_capture_matches_firmware_from_the_walk(firmware, tmp_path):
+    """capture=snapshot keeps no ledger: Module Usage Should Match Firmware compares the walk's module figures."""
+    from memhil.session import Session, SessionOptions
+
+    session = Session(SessionOptions(capture="snapshot"), run_dir=tmp_path)
+    with session:
+        session.start(firmware("module_stats", "debug"))
+        session.wait_for_line("module 7 mem used size", timeout=30)
+        check = session.crosscheck()
+        walked = session.walk_heap().to_snapshot()
+        assert session.ledger.live == {}  # nothing captured: the figures must come from the walk
+    by_id = {m.module: m for m in check.modules}
+    nonzero = [m for m in check.modules if m.module and m.firmware]
+    assert nonzero, check.text()
+    for m in nonzero:
+        assert m.agrees and m.host == walked.module_used(m.module), m.describe()
+    assert all(m.explained for m in check.modules), check.text()
+    assert by_id[0].unknown_bytes == walked.module_used(0)

@@ -88,14 +88,13 @@ def test_json_of_everything_round_trips():
     b = PoolBuilder(NodeLayout.liteos_default(True))
     b.alloc(16, module=3, lrs=(1, 2, 3))
     walk = HeapWalker(b.layout).walk(reader(b.build(), b.pool), b.pool)
-    snaps = [snap("s0", 0, [blk(0x10, stack=LEAK)]), snap("s1", 10, [blk(0x10, stack=LEAK), blk(0x20, stack=LEAK)]),
-             snap("s2", 20, [blk(0x10, stack=LEAK), blk(0x20, stack=LEAK), blk(0x30, stack=LEAK)])]
+    snaps = [snap(f"s{i}", 10 * i, [blk(0x10 * (k + 1), stack=LEAK) for k in range(i + 1)]) for i in range(8)]
     doc = json.loads(to_json(walk=walk, snapshots=snaps[:1], ledger=Ledger(), leaks=leak_report(),
                              growth=find_growth(snaps), crosscheck=crosscheck_modules(Ledger(), [0, 0])))
     assert doc["walk"]["modules"] == {"3": 44} and doc["walk"]["nodes"][0]["lrs"] == [1, 2, 3]
     assert doc["walk"]["ok"] is True and doc["walk"]["fragmentation"]["free_blocks"] == 1
     assert doc["leaks"]["summary"]["not freed"] == {"bytes": 456, "blocks": 3}
-    assert doc["growth"][0]["blocks"] == [1, 2, 3]
+    assert doc["growth"][0]["blocks"] == [1, 2, 3, 4, 5, 6, 7, 8]
     assert doc["snapshots"][0]["blocks"][0]["stack"] == list(LEAK)
     assert doc["crosscheck"]["ok"] is True and doc["ledger"]["events"] == 0
     assert json.loads(to_json()) == {"memhil_report": 1}

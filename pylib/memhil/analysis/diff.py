@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from memhil.elf.lines import Frame
 from memhil.heap.model import LiveBlock, Snapshot
-from memhil.report.memreport import MemReport, SiteResolver, site_report
+from memhil.analysis.sites import MemReport, SiteResolver, site_report
 
 from .frames import StackSymbolizer, resolve_stack
 

@@ -1,27 +1,150 @@
-"""Growth across snapshots: allocation sites whose live bytes or node count keep increasing.
+"""Growth: allocation sites whose live memory keeps rising. The one place memhil decides "this site grows".
 
-Seed 001's rule: "after the system runs stably, if the number of used nodes keeps increasing,
-there is a very large probability that memory leaks". Here a site keeps growing when, after the
-first ``warmup`` snapshots, its series never decreases from one snapshot to the next and rises at
-least ``min_rises`` times. The rate is the least-squares slope from the start of growth, per
-virtual hour.
+Seed 001's rule is "after the system runs stably, if the number of used nodes keeps increasing, there is a very
+large probability that memory leaks". memhil makes it a test it can trust:
+
+- **What is measured**, per site (:mod:`memhil.analysis.sites`) and module: the live *requested* bytes and the
+  live block count at each sample. Not node bytes: a bestfit allocator hands a site larger leftover nodes over
+  time, so node bytes creep while nothing leaks.
+- **Warm-up**: the first ``warmup_fraction`` of the samples (20 %, at least one) is start-up, not steady state;
+  it only sets the level the site must exceed.
+- **Trend test**: the Mann-Kendall test (Mann 1945, Kendall 1975; S statistic with the tie-corrected variance
+  and the normal approximation with continuity correction) on the samples after the warm-up, one-sided for an
+  increase, at significance ``alpha`` = 0.01, over at least ``min_samples`` = 6 samples (a strictly rising
+  series of 6 gives p = 0.004).
+- **Bounded is not growing**: the last value must also exceed the highest value seen during the warm-up.
+
+A site grows when its block count or its requested bytes pass all of this. The rate is the least-squares slope
+after the warm-up, per virtual hour. :func:`memhil.results.leak_sites` adds reachability: a growing site whose
+live blocks are all still reachable is reported apart, not as a leak.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from typing import Sequence
 
 from memhil.errors import ConfigError
 from memhil.heap.model import Snapshot
-from memhil.report.memreport import SiteResolver, site_report
+
+from .sites import SiteNamer, SiteResolver
 
 US_PER_HOUR = 3_600_000_000
 
 
+@dataclass(frozen=True)
+class GrowthPolicy:
+    """The growth test's thresholds (see the module docstring)."""
+
+    warmup_fraction: float = 0.2
+    min_samples: int = 6
+    alpha: float = 0.01
+
+    def warmup(self, n: int) -> int:
+        """Samples of ``n`` that are warm-up: ``ceil(warmup_fraction * n)``, at least 1 (0 when ``n`` < 2)."""
+        if n < 2:
+            return 0
+        return min(n - 1, max(1, math.ceil(self.warmup_fraction * n)))
+
+    def enough(self, n: int) -> bool:
+        return n - self.warmup(n) >= self.min_samples
+
+    def as_dict(self) -> dict:
+        return {"warmup_fraction": self.warmup_fraction, "min_samples": self.min_samples, "alpha": self.alpha,
+                "test": "Mann-Kendall, one-sided, after the warm-up; last value above the warm-up's highest"}
+
+
+DEFAULT_POLICY = GrowthPolicy()
+
+
+def mann_kendall(values: Sequence[float]) -> tuple[int, float, float]:
+    """``(S, z, p)`` of the Mann-Kendall trend test; ``p`` is one-sided for an increasing trend.
+
+    S = sum over i<j of sign(x_j - x_i); Var(S) = [n(n-1)(2n+5) - sum_t t(t-1)(2t+5)] / 18 over groups of t tied
+    values; z = (S - 1)/sqrt(Var) for S > 0, (S + 1)/sqrt(Var) for S < 0, else 0; p = 1 - Phi(z)."""
+    n = len(values)
+    s = 0
+    for i in range(n - 1):
+        xi = values[i]
+        for j in range(i + 1, n):
+            d = values[j] - xi
+            s += (d > 0) - (d < 0)
+    counts: dict[float, int] = {}
+    for v in values:
+        counts[v] = counts.get(v, 0) + 1
+    var = (n * (n - 1) * (2 * n + 5) - sum(t * (t - 1) * (2 * t + 5) for t in counts.values())) / 18.0
+    if var <= 0:
+        return s, 0.0, 0.5 if s == 0 else (0.0 if s > 0 else 1.0)
+    z = (s - 1) / math.sqrt(var) if s > 0 else (s + 1) / math.sqrt(var) if s < 0 else 0.0
+    p = 0.5 * math.erfc(z / math.sqrt(2.0))
+    return s, z, p
+
+
+def slope(xs: Sequence[float], ys: Sequence[float]) -> float:
+    """Least-squares slope of ``ys`` over ``xs``."""
+    n = len(xs)
+    if n < 2:
+        return 0.0
+    mx, my = sum(xs) / n, sum(ys) / n
+    var = sum((x - mx) ** 2 for x in xs)
+    if not var:
+        return 0.0
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / var
+
+
+@dataclass(frozen=True)
+class Trend:
+    """One series after the warm-up: Mann-Kendall ``s``/``z``/``p``, rises, least-squares slope per hour, and
+    whether it ends above the warm-up's highest value (``new_high``)."""
+
+    s: int
+    z: float
+    p: float
+    rises: int
+    per_hour: float
+    new_high: bool
+    growing: bool
+
+    def as_dict(self) -> dict:
+        return {"s": self.s, "z": round(self.z, 3), "p": round(self.p, 6), "rises": self.rises,
+                "per_hour": round(self.per_hour, 3), "new_high": self.new_high, "growing": self.growing}
+
+
+def series_trend(times_us: Sequence[int], values: Sequence[float], policy: GrowthPolicy = DEFAULT_POLICY) -> Trend:
+    n = len(values)
+    w = policy.warmup(n)
+    after, t_after = list(values[w:]), list(times_us[w:])
+    s, z, p = mann_kendall(after) if len(after) >= 2 else (0, 0.0, 1.0)
+    rises = sum(1 for a, b in zip(after, after[1:]) if b > a)
+    new_high = bool(after) and after[-1] > max(values[:w], default=values[0] if values else 0)
+    growing = policy.enough(n) and s > 0 and p < policy.alpha and new_high
+    return Trend(s, z, p, rises, slope(t_after, after) * US_PER_HOUR, new_high, growing)
+
+
+@dataclass(frozen=True)
+class SiteGrowth:
+    """The verdict on one site's two series (live requested bytes, live blocks)."""
+
+    bytes: Trend
+    blocks: Trend
+
+    @property
+    def growing(self) -> bool:
+        return self.bytes.growing or self.blocks.growing
+
+    @property
+    def what(self) -> str:
+        return "+".join(name for name, t in (("bytes", self.bytes), ("blocks", self.blocks)) if t.growing)
+
+
+def judge(times_us: Sequence[int], nbytes: Sequence[int], nblocks: Sequence[int], policy: GrowthPolicy = DEFAULT_POLICY) -> SiteGrowth:
+    return SiteGrowth(series_trend(times_us, nbytes, policy), series_trend(times_us, nblocks, policy))
+
+
 @dataclass
 class GrowthRow:
-    """One growing site. ``since_us`` is the time of the last snapshot before the first rise."""
+    """One growing site over snapshots: requested ``bytes`` and ``blocks`` per snapshot."""
 
     site: str
     file: str | None
@@ -32,8 +155,9 @@ class GrowthRow:
     blocks: list[int]
     bytes_per_hour: float
     blocks_per_hour: float
-    since_us: int
+    since_us: int  # the end of the warm-up
     growing: str  # "bytes", "blocks" or "bytes+blocks"
+    trend: SiteGrowth | None = field(default=None, repr=False)
 
     @property
     def grown_bytes(self) -> int:
@@ -48,72 +172,38 @@ class GrowthRow:
         }
 
 
-def find_growth(
-    snapshots: Sequence[Snapshot], resolver: SiteResolver | None = None, *, warmup: int = 0, min_rises: int = 2
-) -> list[GrowthRow]:
-    """Sites that keep growing across ``snapshots`` (any order; sorted by time), fastest byte growth first."""
-    snaps = sorted(snapshots, key=lambda s: s.t_us)[max(warmup, 0):]
-    if len(snaps) < 2:
+def find_growth(snapshots: Sequence[Snapshot], resolver: SiteResolver | None = None, *,
+                policy: GrowthPolicy = DEFAULT_POLICY) -> list[GrowthRow]:
+    """Sites that grow across ``snapshots`` (any order; sorted by time), fastest byte growth first."""
+    snaps = sorted(snapshots, key=lambda s: s.t_us)
+    if not policy.enough(len(snaps)):
         raise ConfigError(
-            f"growth needs at least 2 snapshots after the warm-up, got {len(snaps)} (of {len(snapshots)}, warmup={warmup})",
-            hint="take more heap snapshots over time, or lower the warm-up count",
+            f"growth needs at least {policy.min_samples} snapshots after the warm-up, got {len(snaps) - policy.warmup(len(snaps))} "
+            f"of {len(snaps)} (the first {policy.warmup_fraction:.0%} are warm-up)",
+            hint="take more heap snapshots over time",
         )
     if snaps[-1].t_us <= snaps[0].t_us:
         raise ConfigError("all snapshots have the same virtual time", hint="let virtual time run between snapshots")
-    need = max(1, min(min_rises, len(snaps) - 1))
     times = [s.t_us for s in snaps]
-    per_snap = [{r.site: r for r in site_report(s.blocks.values(), resolver, t_us=s.t_us).rows} for s in snaps]
-    sites: dict[str, tuple[str | None, int | None, str | None]] = {}
-    for rows in per_snap:
-        for row in rows.values():
-            sites.setdefault(row.site, (row.file, row.line, row.function))
+    namer = SiteNamer(resolver)
+    per_snap: list[dict[str, tuple[int, int]]] = []
+    names: dict[str, object] = {}
+    for s in snaps:
+        rows: dict[str, tuple[int, int]] = {}
+        for b in s.blocks.values():
+            site = namer.of(b)
+            names.setdefault(site.name, site)
+            nbytes, nblocks = rows.get(site.name, (0, 0))
+            rows[site.name] = (nbytes + b.size, nblocks + 1)
+        per_snap.append(rows)
     out: list[GrowthRow] = []
-    for site, (file, line, function) in sites.items():
-        nbytes, nblocks = [], []
-        for rows in per_snap:
-            row = rows.get(site)
-            nbytes.append(row.node_bytes if row else 0)
-            nblocks.append(row.blocks if row else 0)
-        what = [name for name, series in (("bytes", nbytes), ("blocks", nblocks)) if _keeps_growing(series, need)]
-        if not what:
+    w = policy.warmup(len(snaps))
+    for name, site in names.items():
+        nbytes = [rows.get(name, (0, 0))[0] for rows in per_snap]
+        nblocks = [rows.get(name, (0, 0))[1] for rows in per_snap]
+        verdict = judge(times, nbytes, nblocks, policy)
+        if not verdict.growing:
             continue
-        first = min(_first_rise(nbytes if "bytes" in what else nblocks), _first_rise(nblocks if "blocks" in what else nbytes))
-        out.append(
-            GrowthRow(
-                site, file, line, function, times, nbytes, nblocks,
-                _slope(times[first:], nbytes[first:]) * US_PER_HOUR,
-                _slope(times[first:], nblocks[first:]) * US_PER_HOUR,
-                times[first],
-                "+".join(what),
-            )
-        )
+        out.append(GrowthRow(name, site.file, site.line, site.function, times, nbytes, nblocks,  # type: ignore[attr-defined]
+                             verdict.bytes.per_hour, verdict.blocks.per_hour, times[w], verdict.what, verdict))
     return sorted(out, key=lambda r: (-r.bytes_per_hour, -r.blocks_per_hour, r.site))
-
-
-def _keeps_growing(series: list[int], need: int) -> bool:
-    rises = 0
-    for a, b in zip(series, series[1:]):
-        if b < a:
-            return False
-        rises += b > a
-    return rises >= need
-
-
-def _first_rise(series: list[int]) -> int:
-    for i, (a, b) in enumerate(zip(series, series[1:])):
-        if b > a:
-            return i
-    return len(series) - 1
-
-
-def _slope(xs: list[int], ys: list[int]) -> float:
-    """Least-squares slope of ys over xs (units per microsecond)."""
-    n = len(xs)
-    if n < 2:
-        return 0.0
-    mx = sum(xs) / n
-    my = sum(ys) / n
-    var = sum((x - mx) ** 2 for x in xs)
-    if var == 0:
-        return 0.0
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / var

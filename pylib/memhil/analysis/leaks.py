@@ -1,8 +1,14 @@
 """Leak reports: blocks allocated between two snapshots and still live, as memcheck-style loss records.
 
 A loss record groups blocks of one kind (definitely/indirectly/possibly lost, or "not freed" when no
-reachability scan was done) that share one allocation call stack. Records are ordered as memcheck
-orders them: smallest total first, so the biggest leak is printed last, next to the summary.
+reachability scan was done) that share one allocation call stack, as memcheck groups them (by call stack and
+kind). Records are ordered as memcheck orders them: smallest total first, so the biggest leak is printed last,
+next to the summary.
+
+A *leak site* is an allocation site (:mod:`memhil.analysis.sites`) of a leak: one leaking line is one site,
+however many records its blocks make (several kinds, several call stacks into it). Indirectly lost blocks are
+charged to the definitely lost block holding them, so their own site counts only when that holder is not
+itself reported (allocated before the first snapshot, or suppressed).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from memhil.heap.model import LiveBlock, Snapshot
 from .diff import new_blocks
 from .frames import StackSymbolizer, resolve_stack
 from .reachability import LeakKind, Reachability
+from .sites import Site, SiteNamer
 from .suppress import Suppressions
 
 #: kinds that are leaks (a CI gate fails on them unless suppressed); still reachable is not
@@ -35,6 +42,7 @@ class LossRecord:
     node_bytes: int = 0
     indirect_bytes: int = 0
     suppressed_by: str | None = None
+    site: Site = Site("<unknown>")
 
     @property
     def count(self) -> int:
@@ -52,6 +60,7 @@ class LossRecord:
             "node_bytes": self.node_bytes,
             "indirect_bytes": self.indirect_bytes,
             "suppressed_by": self.suppressed_by,
+            "site": self.site.name,
             "stack": [f"{pc:#010x}" for pc in self.stack],
             "frames": [
                 {"address": f"{f.address:#010x}", "function": f.function, "file": f.file, "line": f.line, "inlined": getattr(f, "inlined", False)}
@@ -70,6 +79,18 @@ class LeakReport:
     records: list[LossRecord]
     reachable: list[LossRecord] = field(default_factory=list)
     checked_reachability: bool = False
+    leader: dict[int, int] = field(default_factory=dict)  # indirectly lost block -> the definitely lost block holding it
+
+    @property
+    def leak_sites(self) -> list[str]:
+        """Distinct allocation sites of the unsuppressed leaks, biggest leak first (see the module docstring)."""
+        reported = {b.ptr for r in self.leaks if r.kind is not LeakKind.INDIRECT for b in r.blocks}
+        totals: dict[str, int] = {}
+        for r in self.leaks:
+            if r.kind is LeakKind.INDIRECT and all(self.leader.get(b.ptr) in reported for b in r.blocks):
+                continue
+            totals[r.site.name] = totals.get(r.site.name, 0) + r.total
+        return sorted(totals, key=lambda name: (-totals[name], name))
 
     @property
     def leaks(self) -> list[LossRecord]:
@@ -101,6 +122,7 @@ class LeakReport:
             "before": self.before,
             "after": self.after,
             "checked_reachability": self.checked_reachability,
+            "leak_sites": self.leak_sites,
             "summary": {k: {"bytes": b, "blocks": n} for k, (b, n) in self.summary().items()},
             "records": [r.as_dict() for r in self.records],
             "reachable": [r.as_dict() for r in self.reachable],
@@ -131,9 +153,11 @@ def find_leaks(
         if reachability is not None and kind is LeakKind.DEFINITE:
             rec.indirect_bytes += reachability.indirect_bytes.get(b.ptr, 0)
     cache: dict[int, tuple[Frame, ...]] = {}
+    namer = SiteNamer(symbolizer)  # type: ignore[arg-type]
     for rec in groups.values():
         rec.blocks.sort(key=lambda b: b.ptr)
         rec.frames = resolve_stack(rec.stack, symbolizer, cache)
+        rec.site = namer(rec.stack[0] if rec.stack else None)
         if suppressions is not None:
             rec.suppressed_by = suppressions.match(rec.frames, rec.kind)
     ordered = sorted(groups.values(), key=lambda r: (r.total, r.count, r.kind.value, r.stack))
@@ -143,4 +167,5 @@ def find_leaks(
         [r for r in ordered if r.kind is not LeakKind.REACHABLE],
         [r for r in ordered if r.kind is LeakKind.REACHABLE],
         reachability is not None,
+        dict(reachability.leader) if reachability is not None else {},
     )

@@ -1,12 +1,16 @@
 """Reachability of live blocks from the target's memory, classified as Valgrind memcheck does.
 
-Roots (``.data``, ``.bss``, task stacks) are scanned for aligned 32-bit little-endian words. A word
+Roots (every writable section, the registers, each task's live stack: :mod:`memhil.analysis.roots`) are
+scanned for aligned 32-bit little-endian words. A word
 equal to a block's start is a start pointer, one inside it an interior pointer. Blocks found from
 roots by a start pointer are *still reachable*; by an interior pointer only, *possibly lost*. Blocks
 reached are scanned in turn (a start pointer from a reachable block keeps it reachable, anything
 else gives possibly lost). What is left is lost: each remaining block starts a clique, the blocks it
 reaches are *indirectly lost* and charged to it, and clique leaders are *definitely lost*
 (memcheck's mc_leakcheck.c algorithm, as described in the Valgrind user manual, section 4.2.8).
+
+A ``heuristic`` (like memcheck's ``--leak-check-heuristics``) may accept an interior pointer as a start pointer;
+blocks reached that way are still reachable and :attr:`Reachability.heuristic` names the heuristic.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ class Reachability:
     kinds: dict[int, LeakKind]
     leader: dict[int, int] = field(default_factory=dict)
     indirect_bytes: dict[int, int] = field(default_factory=dict)
+    heuristic: dict[int, str] = field(default_factory=dict)
 
     def kind(self, ptr: int) -> LeakKind:
         return self.kinds.get(ptr, LeakKind.UNFREED)
@@ -93,7 +98,10 @@ def _words(start: int, data: bytes) -> Iterable[tuple[int, int]]:
     return ((base + 4 * k, v) for k, v in enumerate(view))
 
 
-def _contents(block: LiveBlock, memory: Sequence[Region]) -> tuple[int, bytes]:
+def _contents(block: LiveBlock, memory: Sequence[Region], views: dict[int, Region] | None = None) -> tuple[int, bytes]:
+    if views and block.ptr in views:
+        view = views[block.ptr]
+        return view.start, view.data
     end = block.ptr + block.size
     for r in memory:
         if r.start <= block.ptr < r.end:
@@ -101,14 +109,46 @@ def _contents(block: LiveBlock, memory: Sequence[Region]) -> tuple[int, bytes]:
     return block.ptr, b""
 
 
-def classify(blocks: Iterable[LiveBlock], roots: Sequence[Region], heap: Sequence[Region] = ()) -> Reachability:
+class _Words:
+    """Aligned 32-bit reads over the regions read from the target (for heuristics)."""
+
+    def __init__(self, regions: Sequence[Region]) -> None:
+        self.regions = sorted((r for r in regions if r.start), key=lambda r: r.start)
+        self.starts = [r.start for r in self.regions]
+
+    def __call__(self, address: int) -> int | None:
+        i = bisect.bisect_right(self.starts, address) - 1
+        if i < 0:
+            return None
+        r = self.regions[i]
+        off = address - r.start
+        if off + 4 > len(r.data):
+            return None
+        return int.from_bytes(r.data[off : off + 4], "little")
+
+
+Heuristic = Callable[[LiveBlock, int, Callable[[int], "int | None"]], "str | None"]
+
+
+def classify(
+    blocks: Iterable[LiveBlock],
+    roots: Sequence[Region],
+    heap: Sequence[Region] = (),
+    *,
+    views: dict[int, Region] | None = None,
+    heuristic: Heuristic | None = None,
+) -> Reachability:
     """Classify ``blocks``; ``roots`` are scanned for pointers, ``heap`` (and roots) supply block contents.
 
-    Root words that lie inside a live block are ignored, so passing all of RAM as one root is safe."""
+    ``views`` replaces the contents of some blocks (a heap-allocated task stack counts only from its saved SP
+    up); ``heuristic`` may accept an interior pointer as a start pointer. Root words that lie inside a live block
+    are ignored, so passing all of RAM as one root is safe."""
     idx = _Index(list(blocks))
     n = len(idx.blocks)
     state = [_UNREACHED] * n
     memory = list(heap) + list(roots)
+    word = _Words(memory) if heuristic is not None else None
+    via: dict[int, str] = {}
     work: list[int] = []
 
     def mark(j: int, new: int) -> None:
@@ -116,21 +156,32 @@ def classify(blocks: Iterable[LiveBlock], roots: Sequence[Region], heap: Sequenc
             state[j] = new
             work.append(j)
 
+    def start_like(j: int, value: int, at_start: bool) -> bool:
+        if at_start:
+            return True
+        if heuristic is None:
+            return False
+        name = heuristic(idx.blocks[j], value, word)  # type: ignore[arg-type]
+        if name:
+            via.setdefault(j, name)
+            return True
+        return False
+
     for region in roots:
         for addr, value in _words(region.start, region.data):
             hit = idx.find(value)
-            if hit is None or idx.find(addr) is not None:
+            if hit is None or (region.start and idx.find(addr) is not None):
                 continue
             j, at_start = hit
-            mark(j, _REACHABLE if at_start else _POSSIBLE)
+            mark(j, _REACHABLE if start_like(j, value, at_start) else _POSSIBLE)
     while work:
         i = work.pop()
         from_reachable = state[i] == _REACHABLE
-        for _, value in _words(*_contents(idx.blocks[i], memory)):
+        for _, value in _words(*_contents(idx.blocks[i], memory, views)):
             hit = idx.find(value)
             if hit is not None and hit[0] != i:
                 j, at_start = hit
-                mark(j, _REACHABLE if (at_start and from_reachable) else _POSSIBLE)
+                mark(j, _REACHABLE if (from_reachable and start_like(j, value, at_start)) else _POSSIBLE)
 
     result = Reachability({})
     members: dict[int, list[int]] = {}
@@ -142,7 +193,7 @@ def classify(blocks: Iterable[LiveBlock], roots: Sequence[Region], heap: Sequenc
         todo = [i]
         while todo:
             k = todo.pop()
-            for _, value in _words(*_contents(idx.blocks[k], memory)):
+            for _, value in _words(*_contents(idx.blocks[k], memory, views)):
                 hit = idx.find(value)
                 if hit is None:
                     continue
@@ -159,6 +210,8 @@ def classify(blocks: Iterable[LiveBlock], roots: Sequence[Region], heap: Sequenc
     for i, b in enumerate(idx.blocks):
         if state[i] == _REACHABLE:
             result.kinds[b.ptr] = LeakKind.REACHABLE
+            if i in via:
+                result.heuristic[b.ptr] = via[i]
         elif state[i] == _POSSIBLE:
             result.kinds[b.ptr] = LeakKind.POSSIBLE
         elif i in owner:

@@ -11,7 +11,11 @@ A profile is a TOML file (see ``profiles/liteos.toml``)::
     size = "r1"                   # or ["r0", "r1"]: the product (calloc)
     module = "r2"
     calls = ["LOS_MemAlloc"]      # hooked functions it calls internally (they are not events)
-    optional = true               # the profile still matches an ELF without it
+
+Every function of the profile that the ELF contains is hooked; the linker drops what an application does not
+call, so no function is required by name. A profile matches an ELF that has at least one allocation entry
+(kind ``alloc`` or ``aligned_alloc``) and one ``free`` entry. (``optional``, from older profiles, is accepted and
+changes nothing.)
 
 Argument places are AAPCS core registers r0-r3 (ARM IHI 0042, section 6.1.1). ``ptr`` is the block
 freed or reallocated, ``boundary`` the alignment, ``pool`` and ``reent`` are informational.
@@ -34,6 +38,8 @@ if TYPE_CHECKING:
 
 PROFILE_DIR = Path(__file__).with_name("profiles")
 
+ALLOC_KINDS = (EventKind.ALLOC, EventKind.ALIGNED_ALLOC)
+FREE_KINDS = (EventKind.FREE,)
 _KINDS = {"alloc": EventKind.ALLOC, "free": EventKind.FREE, "realloc": EventKind.REALLOC, "aligned_alloc": EventKind.ALIGNED_ALLOC}
 _ARG_NAMES = ("pool", "size", "ptr", "module", "boundary", "reent")
 _FUNC_KEYS = {"kind", "returns", "calls", "optional", "untracked", *_ARG_NAMES}
@@ -103,22 +109,35 @@ class AllocatorProfile:
         return self._closure.get(name, frozenset())
 
     @property
-    def required(self) -> list[str]:
-        return [f.name for f in self.functions.values() if not f.optional]
+    def allocators(self) -> list[str]:
+        """The allocation entry points (``alloc``, ``aligned_alloc``)."""
+        return [f.name for f in self.functions.values() if f.kind in ALLOC_KINDS]
+
+    @property
+    def freers(self) -> list[str]:
+        return [f.name for f in self.functions.values() if f.kind in FREE_KINDS]
 
     def missing_symbols(self, image: Image) -> list[str]:
-        return [name for name in self.required if _func_symbol(image, name) is None]
+        """What the ELF lacks for this profile to match: ``"one of A, B"`` per missing role (empty when it matches)."""
+        out = []
+        for names in (self.allocators, self.freers):
+            if names and not any(_func_symbol(image, n) is not None for n in names):
+                out.append(names[0] if len(names) == 1 else "one of " + ", ".join(names))
+        if not self.allocators or not self.freers:
+            out.append("an allocation and a free function in the profile")
+        return out
 
     def present(self, image: Image) -> list[FunctionSpec]:
+        """Every function of the profile the ELF contains: all of them are hooked."""
         return [f for f in self.functions.values() if _func_symbol(image, f.name) is not None]
 
     def check(self, image: Image) -> None:
-        """Raise :class:`CaptureError` when the ELF lacks a required function of this profile."""
+        """Raise :class:`CaptureError` unless the ELF has an allocation and a free entry point of this profile."""
         missing = self.missing_symbols(image)
         if missing:
             matching = [p.name for p in matching_profiles(image)]
             raise CaptureError(
-                f"allocator profile {self.name!r} cannot hook this ELF: missing function(s) {', '.join(missing)}",
+                f"allocator profile {self.name!r} cannot hook this ELF: it has no {' and no '.join(missing)}",
                 hint=(f"use a profile that matches this ELF: {', '.join(matching)}" if matching else "no built-in profile matches this ELF; write one (see memhil/capture/profiles/*.toml)")
                 + " (or check the functions are not inlined or garbage-collected)",
                 profile=self.name,
@@ -140,7 +159,7 @@ def builtin_names() -> list[str]:
 
 
 def load_profile(name_or_path: str | Path | AllocatorProfile) -> AllocatorProfile:
-    """A built-in profile by name (``"liteos"``, ``"newlib"``, ``"freertos"``) or a user's TOML file."""
+    """A built-in profile by name (:func:`builtin_names`) or a user's TOML file."""
     if isinstance(name_or_path, AllocatorProfile):
         return name_or_path
     text = str(name_or_path)
@@ -233,5 +252,5 @@ def builtin_profiles() -> list[AllocatorProfile]:
 
 
 def matching_profiles(image: Image, profiles: Iterable[AllocatorProfile] | None = None) -> list[AllocatorProfile]:
-    """The profiles whose required functions are all in ``image``."""
+    """The profiles ``image`` has an allocation and a free entry point of."""
     return [p for p in (builtin_profiles() if profiles is None else profiles) if not p.missing_symbols(image)]

@@ -23,6 +23,7 @@ def add_arguments(p) -> None:
     p.add_argument("--engine", default="qemu", help="emulator engine: qemu (default) or renode")
     p.add_argument("--platform", default="stm32f4", help="board under platforms/ (default stm32f4)")
     p.add_argument("--firmware-dir", default=str(ROOT / "firmware" / "build" / "stm32f4"), help="where the suites find firmware ELFs (${FIRMWARE_DIR})")
+    p.add_argument("--profile", default=None, help="allocator profile for capture=hooks in every suite (liteos, newlib, freertos, or a .toml path); default: the suites' own")
     p.add_argument("--processes", type=int, default=1, help="parallel processes (pabot) — 1 runs plain robot")
     p.add_argument("--outdir", default="out/robot", help="output directory for reports, logs and JUnit")
     p.add_argument("--include", action="append", default=[], help="only tests with this tag (repeatable)")
@@ -59,6 +60,11 @@ def run(args) -> int:
     env = dict(os.environ)
     # pabot starts `robot` by name: make it the one beside this interpreter (the venv's)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    if args.profile:
+        from memhil.capture import load_profile
+
+        load_profile(args.profile)  # an unknown profile is an error before any suite runs
+        env["MEMHIL_PROFILE"] = str(args.profile)
     result = subprocess.run(cmd, env=env)
     print(f"memhil run: report {outdir / 'report.html'}, log {outdir / 'log.html'}, JUnit {outdir / 'junit.xml'}, memory reports {outdir / 'memhil'}")
     return result.returncode

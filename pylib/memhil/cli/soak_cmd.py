@@ -21,6 +21,7 @@ def add_arguments(p) -> None:
     p.add_argument("--engine", default="qemu", help="emulator engine: qemu (default) or renode")
     p.add_argument("--platform", default="stm32f4", help="board under platforms/ (default stm32f4)")
     p.add_argument("--capture", default="trace", choices=("trace", "hooks"), help="capture mode (default trace: cheapest that sees every call)")
+    p.add_argument("--profile", default="liteos", help="allocator profile for --capture hooks: liteos (default), newlib, freertos, or the path of a .toml profile")
     p.add_argument("--outdir", default="out/soak", help="run directory (default out/soak)")
     p.add_argument("--max-file-size", default="96MiB", help="timeline log rotation size (default 96MiB)")
     p.add_argument("--max-files", type=int, default=10, help="timeline log files kept (default 10)")
@@ -41,7 +42,11 @@ def run(args) -> int:
         raise ConfigError(f"--steps must be at least 1, not {args.steps}", hint="e.g. --steps 48")
     max_bytes = parse_size(args.max_file_size)
     out = Path(args.outdir)
-    options = SessionOptions(engine=args.engine, platform=args.platform, capture=args.capture, modules=ModuleMap.parse(args.modules))
+    from memhil.capture import load_profile
+
+    load_profile(args.profile)  # an unknown profile is an error before anything starts
+    options = SessionOptions(engine=args.engine, platform=args.platform, capture=args.capture, profile=args.profile,
+                             modules=ModuleMap.parse(args.modules))
     session = Session(options, run_dir=out)
     wall0 = time.monotonic()
     with session:

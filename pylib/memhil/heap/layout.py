@@ -2,8 +2,16 @@
 
 The walker never hard-codes offsets: :meth:`NodeLayout.from_image` takes them from the
 firmware's DWARF 4 type information (section 5.5, structure types and DW_TAG_member, bit
-fields by DW_AT_data_bit_offset) for ``LosMemCtlNode``, ``LosMemPoolInfo`` and
-``LosMultipleDlinkHead``. :meth:`NodeLayout.liteos_default` gives the layout the reference
+fields by DW_AT_data_bit_offset) for ``LosMemDynNode`` (when the build has it), ``LosMemCtlNode``,
+``LosMemPoolInfo`` and ``LosMultipleDlinkHead``, so every LiteOS 5.0.0 build option is read as built:
+
+- LOSCFG_MEM_MUL_MODULE off: no ``moduleId`` bit field; the walk works, module figures are refused;
+- LOSCFG_MEM_LEAKCHECK: ``linkReg[LOS_RECORD_LR_CNT]`` before ``sizeAndFlag``;
+- LOSCFG_MEM_HEAD_BACKUP: ``LosMemDynNode {backupNode; selfNode}``, two control nodes per header (72 bytes
+  with LEAKCHECK on Cortex-M4); the node's fields are those of ``selfNode``;
+- LOSCFG_MEM_DEBUG: the magic (``OS_MEM_SET_MAGIC``: the address of the magic field XOR ~0) is set only in
+  debug builds, so the walker checks it only where the pool carries it (:class:`memhil.heap.walker.HeapWalker`);
+- LOSCFG_MEM_MUL_POOL: ``LosMemPoolInfo.nextPool`` chains every pool. :meth:`NodeLayout.liteos_default` gives the layout the reference
 measured with arm-none-eabi-gcc for Cortex-M4 and exists only for synthetic tests.
 
 Pool memory, as LiteOS lays it out::
@@ -64,15 +72,17 @@ class NodeLayout:
 
     ``link_reg`` is the first ``linkReg`` element (``lr_count`` of them, ``link_reg.size``
     bytes each) when the firmware was built with LOSCFG_MEM_LEAKCHECK, else None.
-    ``stat_used``/``stat_peak`` are None when the pool has no statistics.
+    ``module`` is None without LOSCFG_MEM_MUL_MODULE, ``task`` None where the build has no task id.
+    ``stat_used``/``stat_peak`` are None when the pool has no statistics, ``next_pool`` without
+    LOSCFG_MEM_MUL_POOL. ``backup`` is True for LOSCFG_MEM_HEAD_BACKUP (all offsets are from the node start).
     """
 
     head_size: int
     prev: Field
     next: Field
     magic: Field
-    task: Field
-    module: Field
+    task: Field | None
+    module: Field | None
     pre_node: Field
     size_and_flag: Field
     link_reg: Field | None
@@ -84,6 +94,16 @@ class NodeLayout:
     stat_peak: Field | None
     dlink_head_size: int
     ptr_size: int = 4
+    next_pool: Field | None = None
+    backup: bool = False
+
+    @property
+    def has_modules(self) -> bool:
+        return self.module is not None
+
+    def magic_for(self, node: int) -> int:
+        """The magic a debug build stores in the used node at ``node`` (``OS_MEM_SET_MAGIC``)."""
+        return (node + self.magic.offset) ^ 0xFFFFFFFF
 
     @property
     def leakcheck(self) -> bool:
@@ -139,6 +159,11 @@ class NodeLayout:
         pool = image.struct_layout("LosMemPoolInfo")
         heads = image.struct_layout("LosMultipleDlinkHead")
         nm, pm = node.members, pool.members
+        base, head_size, backup = 0, node.size, False
+        dyn = _optional_struct(image, "LosMemDynNode")
+        if dyn is not None and "selfNode" in dyn.members:
+            base, head_size = dyn.members["selfNode"].offset, dyn.size
+            backup = "backupNode" in dyn.members
 
         def need(members: dict[str, _Member], struct: str, *names: str) -> _Member:
             for name in names:
@@ -150,8 +175,14 @@ class NodeLayout:
                 struct=struct,
             )
 
-        def field(m: _Member) -> Field:
-            return Field(m.offset, m.size, m.bit_offset, m.bit_size)
+        def field(m: _Member, at: int = base) -> Field:
+            return Field(at + m.offset, m.size, m.bit_offset, m.bit_size)
+
+        def optional(*names: str) -> Field | None:
+            for name in names:
+                if name in nm:
+                    return field(nm[name])
+            return None
 
         prev = need(nm, "LosMemCtlNode", "freeNodeInfo.pstPrev")
         nxt = need(nm, "LosMemCtlNode", "freeNodeInfo.pstNext")
@@ -160,25 +191,34 @@ class NodeLayout:
         lr_count = 0
         if link is not None:
             lr_count = link.count or 1
-            link_field = Field(link.offset, link.size // lr_count)
+            link_field = Field(base + link.offset, link.size // lr_count)
         stat_used = pm.get("stat.memTotalUsed")
         stat_peak = pm.get("stat.memTotalPeak")
         return cls(
-            head_size=node.size,
+            head_size=head_size,
             prev=field(prev),
             next=field(nxt),
             magic=field(need(nm, "LosMemCtlNode", "magic")),
-            task=field(need(nm, "LosMemCtlNode", "taskId", "taskID")),
-            module=field(need(nm, "LosMemCtlNode", "moduleId", "moduleID")),
+            task=optional("taskId", "taskID"),
+            module=optional("moduleId", "moduleID"),
             pre_node=field(need(nm, "LosMemCtlNode", "preNode")),
             size_and_flag=field(need(nm, "LosMemCtlNode", "sizeAndFlag")),
             link_reg=link_field,
             lr_count=lr_count,
             pool_info_size=pool.size,
-            pool_pool=field(need(pm, "LosMemPoolInfo", "pool")),
-            pool_size=field(need(pm, "LosMemPoolInfo", "poolSize")),
-            stat_used=field(stat_used) if stat_used is not None else None,
-            stat_peak=field(stat_peak) if stat_peak is not None else None,
+            pool_pool=field(need(pm, "LosMemPoolInfo", "pool"), 0),
+            pool_size=field(need(pm, "LosMemPoolInfo", "poolSize"), 0),
+            stat_used=field(stat_used, 0) if stat_used is not None else None,
+            stat_peak=field(stat_peak, 0) if stat_peak is not None else None,
             dlink_head_size=heads.size,
             ptr_size=prev.size,
+            next_pool=field(pm["nextPool"], 0) if "nextPool" in pm else None,
+            backup=backup,
         )
+
+
+def _optional_struct(image: "Image", name: str):
+    try:
+        return image.struct_layout(name)
+    except ElfError:
+        return None

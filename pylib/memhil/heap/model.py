@@ -76,20 +76,28 @@ class UsageStat:
 class Snapshot:
     """The live blocks at one instant, from the ledger or from a heap walk.
 
-    ``source`` says which ("ledger", "walk"); ``modules`` maps module id to current bytes.
+    ``source`` says which ("ledger", "walk"); ``modules`` maps module id to current bytes, and is None when
+    the source has no module ids (a heap walk of a build without LOSCFG_MEM_MUL_MODULE).
     """
 
     name: str
     t_us: int
     blocks: dict[int, LiveBlock]
     source: str = "ledger"
-    modules: dict[int, int] = field(default_factory=dict)
+    modules: dict[int, int] | None = field(default_factory=dict)
 
     @property
     def total(self) -> int:
         return sum(b.bytes for b in self.blocks.values())
 
     def module_used(self, module: int) -> int:
+        if self.modules is None:
+            from memhil.errors import ConfigError
+
+            raise ConfigError(
+                f"snapshot {self.name!r} has no module ids (its heap nodes carry none: built without LOSCFG_MEM_MUL_MODULE)",
+                hint="build with LOSCFG_MEM_MUL_MODULE, or use capture=hooks with the module API (the host then knows each call's module)",
+            )
         if self.modules:
             return self.modules.get(module, 0)
         return sum(b.bytes for b in self.blocks.values() if b.module == module)

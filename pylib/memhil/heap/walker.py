@@ -3,8 +3,13 @@
 The pool is read in one bulk read and parsed from a memoryview. The walk follows
 ``OS_MEM_NEXT_NODE`` (node + size) from ``OS_MEM_FIRST_NODE`` to the END node at
 ``pool + poolSize - head``, checking each node as ``LOS_MemIntegrityCheck`` does: the magic of
-used nodes (``magic == &node ^ ~0``), free-list links inside the pool, plausible sizes, the
-``preNode`` back-chain, and the END node. The first broken node stops the walk; it is reported
+used nodes (``magic == &magic ^ ~0``) where the build sets it, free-list links inside the pool,
+plausible sizes, the ``preNode`` back-chain, and the END node.
+
+LiteOS 5.0.0 sets the magic only with LOSCFG_MEM_DEBUG (``OsMemSetMagicNumAndTaskID``); without it a used
+node's first word still holds the free-list link it had, never ``&magic ^ ~0`` (a pool address XOR ~0 is not a
+pool address). So ``magic="auto"`` (the default) checks the magic when any used node of the pool carries a valid
+one, and then every used node must; ``"always"`` and ``"never"`` force the choice. The first broken node stops the walk; it is reported
 with its neighbours and a 64-byte dump, and everything read before it is kept.
 """
 
@@ -16,7 +21,11 @@ from typing import Callable
 
 from memhil.heap.layout import ALIGNED_FLAG, SIZE_MASK, USED_FLAG, NodeLayout
 from memhil.heap.model import LiveBlock, Snapshot
-from memhil.errors import HeapCorruptionError
+from memhil.errors import ConfigError, HeapCorruptionError
+
+
+class HeapLayoutError(ConfigError):
+    """The firmware's allocator build lacks what was asked (module ids, statistics)."""
 
 log = logging.getLogger("memhil.trace.walk")
 
@@ -97,6 +106,8 @@ class HeapWalk:
     end_node: int = 0
     stat_used: int | None = None
     stat_peak: int | None = None
+    has_modules: bool = True
+    magic_checked: bool = False
 
     @property
     def ok(self) -> bool:
@@ -139,7 +150,17 @@ class HeapWalk:
 
     @property
     def modules(self) -> dict[int, int]:
-        """Bytes per module id, whole nodes (as ``g_moduleMemUsedSize`` counts them)."""
+        """Bytes per module id, whole nodes (as ``g_moduleMemUsedSize`` counts them).
+
+        Raises :class:`HeapCorruptionError` when the walk stopped at a broken node, and :class:`HeapLayoutError`
+        when the build's nodes carry no module id: never a figure memhil could not read."""
+        self.raise_for_errors()
+        if not self.has_modules:
+            raise HeapLayoutError(
+                "this firmware's heap nodes carry no module id (LosMemCtlNode has no moduleId: built without LOSCFG_MEM_MUL_MODULE)",
+                hint="build with LOSCFG_MEM_MUL_MODULE for per-module figures, or ask for the pool's totals instead",
+                pool=self.pool,
+            )
         out: dict[int, int] = {}
         for n in self.nodes:
             if n.used:
@@ -150,13 +171,16 @@ class HeapWalk:
         return self.modules.get(module, 0)
 
     def to_snapshot(self, name: str = "", t_us: int = 0) -> Snapshot:
-        """Live blocks of this walk (source ``"walk"``); the requested size is unknown, so it is the node size minus the header."""
+        """Live blocks of this walk (source ``"walk"``); the requested size is unknown, so it is the node size minus
+        the header. Raises :class:`HeapCorruptionError` when the walk stopped at a broken node (what it read is in
+        :attr:`nodes`): a snapshot of part of a pool would report the rest as freed."""
+        self.raise_for_errors()
         blocks = {
-            n.ptr: LiveBlock(n.ptr, n.size - self.head_size, n.size, n.module, n.task, lrs=n.lrs)
+            n.ptr: LiveBlock(n.ptr, n.address + n.size - n.ptr, n.size, n.module, n.task, lrs=n.lrs)
             for n in self.nodes
             if n.used
         }
-        return Snapshot(name, t_us, blocks, source="walk", modules=self.modules)
+        return Snapshot(name, t_us, blocks, source="walk", modules=self.modules if self.has_modules else None)
 
     def memused_text(self) -> str:
         """The shell's ``memused`` listing (OsMemUsedNodeShow): header, then each used node with its LRs.
@@ -184,14 +208,30 @@ class HeapWalk:
 class HeapWalker:
     """Walks pools laid out as ``layout`` says. Never raises on a broken heap: see :attr:`HeapWalk.errors`."""
 
-    def __init__(self, layout: NodeLayout) -> None:
+    def __init__(self, layout: NodeLayout, *, magic: str = "auto") -> None:
+        if magic not in ("auto", "always", "never"):
+            raise ConfigError(f"unknown magic check {magic!r}", hint="use auto, always or never")
         self.layout = layout
+        self.magic = magic
+
+    def walk_pools(self, read_memory: ReadMemory, first_pool: int, *, limit: int = 64) -> list[HeapWalk]:
+        """Every pool from ``first_pool`` on, following ``LosMemPoolInfo.nextPool`` (LOSCFG_MEM_MUL_POOL)."""
+        walks = [self.walk(read_memory, first_pool)]
+        L = self.layout
+        seen = {first_pool}
+        while L.next_pool is not None and len(walks) < limit:
+            nxt = L.next_pool.get(bytes(read_memory(walks[-1].pool, L.pool_info_size)))
+            if not nxt or nxt in seen:
+                break
+            seen.add(nxt)
+            walks.append(self.walk(read_memory, nxt))
+        return walks
 
     def walk(self, read_memory: ReadMemory, pool_addr: int) -> HeapWalk:
         L = self.layout
         head = L.head_size
         info = bytes(read_memory(pool_addr, L.pool_info_size))
-        walk = HeapWalk(pool_addr, 0, head, L.lr_count)
+        walk = HeapWalk(pool_addr, 0, head, L.lr_count, has_modules=L.has_modules)
         if len(info) < L.pool_info_size:
             walk.errors.append(HeapError(pool_addr, "truncated", f"read {len(info)} of {L.pool_info_size} bytes of the pool header"))
             return walk
@@ -230,6 +270,9 @@ class HeapWalker:
         prev: int | None = None
         expected_pre = end  # the first node's preNode is the END node (OsMemInit)
         saf_f, pre_f, magic_f = L.size_and_flag, L.pre_node, L.magic
+        module_f, task_f = L.module, L.task
+        valid_magic = 0
+        first_bad: tuple[int, int, int, int | None, int] | None = None  # (node index, address, magic, prev, size)
 
         def fail(at: int, kind: str, detail: str, nxt: int | None = None) -> None:
             off = at - pool
@@ -251,10 +294,15 @@ class HeapWalker:
                 return
             used = bool(saf & USED_FLAG)
             if used:
-                magic = magic_f.get(data, off)
-                if magic != addr ^ 0xFFFFFFFF:
-                    fail(addr, "magic", f"used node magic is {magic:#010x}, expected {addr ^ 0xFFFFFFFF:#010x}", addr + size)
-                    return
+                if self.magic != "never":
+                    magic = magic_f.get(data, off)
+                    if magic == L.magic_for(addr):
+                        valid_magic += 1
+                    elif self.magic == "always":
+                        fail(addr, "magic", f"used node magic is {magic:#010x}, expected {L.magic_for(addr):#010x}", addr + size)
+                        return
+                    elif first_bad is None:
+                        first_bad = (len(walk.nodes), addr, magic, prev, size)
             else:
                 problem = self._free_links(data, pool, end, addr)
                 if problem:
@@ -271,8 +319,8 @@ class HeapWalker:
                     used,
                     aligned,
                     ptr,
-                    L.module.get(data, off) if used else 0,
-                    L.task.get(data, off) if used else 0,
+                    module_f.get(data, off) if used and module_f is not None else 0,
+                    task_f.get(data, off) if used and task_f is not None else 0,
                     L.lrs(data, off),
                     pre,
                 )
@@ -280,6 +328,14 @@ class HeapWalker:
             prev = addr
             expected_pre = addr
             addr += size
+        walk.magic_checked = self.magic == "always" or (self.magic == "auto" and valid_magic > 0)
+        if walk.magic_checked and first_bad is not None:
+            # the build sets the magic (other used nodes carry it): this node's header was overwritten
+            index, at, magic, prev, size = first_bad
+            del walk.nodes[index:]
+            fail(at, "magic", f"used node magic is {magic:#010x}, expected {L.magic_for(at):#010x} "
+                 f"({valid_magic} other used node(s) carry a valid magic)", at + size)
+            return
         self._check_end(walk, data, addr, end, expected_pre, fail)
 
     def _check_end(self, walk: HeapWalk, data: memoryview, addr: int, end: int, expected_pre: int, fail: Callable[..., None]) -> None:

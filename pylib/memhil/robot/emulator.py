@@ -19,7 +19,8 @@ class EmulatorKeywords:
 
     @keyword
     def start_emulator(self, firmware: str, engine: str | None = None, platform: str | None = None,
-                       capture: str | None = None, accelerate: bool = True, name: str | None = None) -> None:
+                       capture: str | None = None, accelerate: bool = True, name: str | None = None,
+                       profile: str | None = None) -> None:
         """Starts ``firmware`` (an ELF) on ``platform`` in ``engine`` with the given capture mode.
 
         | =Argument= | =Meaning= |
@@ -27,6 +28,7 @@ class EmulatorKeywords:
         | engine | ``qemu`` (default) or ``renode``; default from the library import |
         | platform | board under ``platforms/``, default ``stm32f4`` |
         | capture | ``hooks`` (exact, slowest), ``trace`` (firmware RAM ring), ``snapshot`` (heap walks only) or ``none`` |
+        | profile | allocator profile for ``capture=hooks``: ``liteos``, ``newlib``, ``freertos`` or the path of your own .toml; default from the library import (every entry point of the profile the ELF has is hooked; it needs one allocation and one free function) |
         | accelerate | skip idle time instead of waiting it out (virtual time runs faster than wall time) |
         | name | name of the run directory under the output directory; default: the suite's name, and the test's below it when started inside a test, so every test keeps its own results |
 
@@ -37,7 +39,7 @@ class EmulatorKeywords:
         base = self.ctx.options
         options = SessionOptions(
             engine=engine or base.engine, platform=platform or base.platform, capture=capture or base.capture,
-            profile=base.profile, accelerate=accelerate, modules=base.modules, engine_options=dict(base.engine_options),
+            profile=profile or base.profile, accelerate=accelerate, modules=base.modules, engine_options=dict(base.engine_options),
         )
         run_dir = self.ctx.output_dir().joinpath(*(_safe(part) for part in ([name] if name else _run_names())))
         session = Session(options, run_dir=run_dir)

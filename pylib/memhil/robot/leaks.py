@@ -7,6 +7,7 @@ import fnmatch
 from assertionengine import AssertionOperator, int_str_verify_assertion
 from robotlibcore import keyword
 
+from memhil.analysis.reachability import LeakKind
 from memhil.errors import AssertionFailure, ConfigError
 from memhil.robot.base import LibraryContext
 
@@ -31,26 +32,31 @@ class LeakKeywords:
         if records:
             from memhil.report.memcheck import format_loss_records
 
+            sites = report.leak_sites
             raise AssertionFailure(
-                f"{len(records)} leak site(s), {sum(r.bytes for r in records)} bytes between {before!r} and {after!r}:\n"
-                + format_loss_records(records),
+                f"{len(sites)} leak site(s) ({', '.join(sites)}), {sum(r.bytes for r in records)} bytes in "
+                f"{len(records)} loss record(s) between {before!r} and {after!r}:\n" + format_loss_records(records),
                 hint="fix the leak, or add a suppression for a known allocation",
             )
 
     @keyword
     def get_leak_count(self, before: str, after: str, assertion_operator: AssertionOperator | None = None,
                        assertion_expected: str | None = None, suppressions: str | None = None) -> int:
-        """Returns the number of leak sites (loss records not suppressed) between the snapshots, optionally asserting it.
+        """Returns the number of leak sites between the snapshots, optionally asserting it: distinct allocation sites
+        (``file:line``) of unsuppressed leaks. One leaking line is one site, however many loss records it makes
+        (a definitely lost block with the blocks it holds, several call stacks into the line); indirectly lost
+        blocks count with the block that holds them.
 
         | Get Leak Count    before    after    ==    0    suppressions=ci/leaks.supp
         """
-        count = len(_unsuppressed(self.get_leaks(before, after, suppressions)))
+        count = len(self.get_leaks(before, after, suppressions).leak_sites)
         return int_str_verify_assertion(count, assertion_operator, assertion_expected, "Leak sites")
 
     @keyword
     def get_leak_sites(self, before: str, after: str, suppressions: str | None = None) -> list[dict]:
-        """Returns one dictionary per leak site between the snapshots, largest first, with keys ``site``
-        (file:line), ``function``, ``module``, ``kind``, ``bytes``, ``blocks``, ``first_s`` and ``last_s``
+        """Returns one dictionary per leak site (see `Get Leak Count`) between the snapshots, largest first, with keys
+        ``site`` (file:line), ``function``, ``module``, ``kind`` (the worst: definitely before indirectly, possibly,
+        not freed), ``kinds``, ``bytes`` (requested, all its records), ``blocks``, ``records``, ``first_s`` and ``last_s``
         (virtual seconds the first and last leaked block were allocated) and ``blocks_per_hour`` (the rate
         over that span; 0 for a single block).
 
@@ -58,23 +64,31 @@ class LeakKeywords:
         | Should Be Equal    ${sites}[0][function]    app_remember_session
         """
         report = self.get_leaks(before, after, suppressions)
-        sites = []
+        wanted = set(report.leak_sites)
+        by_site: dict[str, list] = {}
         for record in _unsuppressed(report):
-            times = sorted(b.t_us for b in record.blocks)
+            if record.site.name in wanted:
+                by_site.setdefault(record.site.name, []).append(record)
+        sites = []
+        for name, records in by_site.items():
+            blocks = [b for r in records for b in r.blocks]
+            times = sorted(b.t_us for b in blocks if b.seq >= 0)
             span_h = (times[-1] - times[0]) / 3.6e9 if times else 0.0
-            top = record.frames[0] if record.frames else None
+            top = records[0].site
             sites.append({
-                "site": f"{top.file}:{top.line}" if top is not None and top.file and top.line else (str(top) if top else "?"),
-                "function": getattr(top, "function", None),
-                "module": self.ctx.options.modules.name(record.blocks[0].module) if record.blocks else None,
-                "kind": str(record.kind),
-                "bytes": record.bytes,
-                "blocks": len(record.blocks),
+                "site": name,
+                "function": top.function,
+                "module": self.ctx.options.modules.name(blocks[0].module) if blocks else None,
+                "kind": str(min((r.kind for r in records), key=_KIND_ORDER.index)),
+                "kinds": sorted({str(r.kind) for r in records}),
+                "bytes": sum(r.bytes for r in records),
+                "blocks": len(blocks),
+                "records": len(records),
                 "first_s": times[0] / 1e6 if times else None,
                 "last_s": times[-1] / 1e6 if times else None,
                 "blocks_per_hour": (len(times) - 1) / span_h if span_h > 0 else 0.0,
             })
-        return sorted(sites, key=lambda s: -s["bytes"])
+        return sorted(sites, key=lambda s: (-s["bytes"], s["site"]))
 
     @keyword
     def leak_stack_should_contain(self, location: str, report=None) -> None:
@@ -90,6 +104,9 @@ class LeakKeywords:
                     return
         stacks = "\n".join("  " + " <- ".join(str(f) for f in r.frames[:6]) for r in records) or "  (no leaks)"
         raise AssertionFailure(f"no leak call stack contains {location!r}; stacks were:\n{stacks}", hint="check the function or file:line")
+
+
+_KIND_ORDER = [LeakKind.DEFINITE, LeakKind.POSSIBLE, LeakKind.UNFREED, LeakKind.INDIRECT, LeakKind.REACHABLE]
 
 
 def _unsuppressed(report) -> list:

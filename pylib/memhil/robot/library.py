@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import os
 from pathlib import Path
 
 from robotlibcore import DynamicCore
@@ -41,8 +42,10 @@ class MemhilLibrary(DynamicCore):
     ROBOT_LISTENER_API_VERSION = 3
 
     def __init__(self, engine: str = "qemu", platform: str = "stm32f4", capture: str = "hooks",
-                 profile: str = "liteos", modules: str | None = None, outdir: str | None = None,
+                 profile: str | None = None, modules: str | None = None, outdir: str | None = None,
                  tick_symbol: str | None = None, tick_hz: int | None = None) -> None:
+        # ``memhil run --profile`` passes its choice to every suite process in MEMHIL_PROFILE
+        profile = profile or os.environ.get("MEMHIL_PROFILE") or "liteos"
         engine_options: dict = {}
         if tick_symbol:
             engine_options["tick_symbol"] = tick_symbol
