@@ -22,8 +22,9 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    out = Path(args.outdir)
-    out.mkdir(parents=True, exist_ok=True)
+    from memhil.cli.outputs import check_dir
+
+    out = check_dir(args.outdir, "the output directory")
     libdoc = out / "memhil-keywords.html"
     subprocess.run([sys.executable, "-m", "robot.libdoc", "memhil.robot", str(libdoc)], check=True, stdout=subprocess.DEVNULL)
     run_args = run_cmd_args(args, out / "robot")

@@ -19,8 +19,10 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    from memhil.cli.outputs import check_file
     from memhil.results import find_runs
 
+    output = check_file(args.output, "the report")
     runs = find_runs(args.rundir)
     if args.format == "json":
         text = json.dumps({r.name: r.data for r in runs}, indent=2)
@@ -29,7 +31,7 @@ def run(args) -> int:
     else:
         text = "\n\n".join(_text(r) for r in runs)
     if args.output:
-        Path(args.output).write_text(text)
+        output.write_text(text, encoding="utf-8")
         print(f"memhil report: wrote {args.output} ({len(runs)} run(s))")
     else:
         print(text)

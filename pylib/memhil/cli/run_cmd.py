@@ -53,9 +53,10 @@ def robot_command(args, outdir: Path) -> list[str]:
 
 
 def run(args) -> int:
-    outdir = Path(args.outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    cmd = robot_command(args, outdir)
+    from memhil.cli.outputs import check_dir
+
+    cmd = robot_command(args, Path(args.outdir))  # checks the arguments before anything is created
+    outdir = check_dir(args.outdir, "the output directory")
     env = dict(os.environ)
     # pabot starts `robot` by name: make it the one beside this interpreter (the venv's)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])

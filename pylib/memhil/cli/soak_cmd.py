@@ -29,6 +29,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    from memhil.cli.outputs import check_dir
     from memhil.errors import ConfigError
     from memhil.modules import ModuleMap
     from memhil.resources import engine_usage, self_usage
@@ -40,7 +41,7 @@ def run(args) -> int:
     if args.steps < 1:
         raise ConfigError(f"--steps must be at least 1, not {args.steps}", hint="e.g. --steps 48")
     max_bytes = parse_size(args.max_file_size)
-    out = Path(args.outdir)
+    out = check_dir(args.outdir, "the run directory")
     options = SessionOptions(engine=args.engine, platform=args.platform, capture=args.capture, modules=ModuleMap.parse(args.modules))
     session = Session(options, run_dir=out)
     wall0 = time.monotonic()
