@@ -133,7 +133,8 @@ def leak_series(reader: "TimelineReader", leak_sites: Iterable[str | int | Mappi
         elif isinstance(site, int):
             if report is None:
                 report = site_report(blocks, resolver)
-            pcs, label = {site}, next((r.site for r in report.rows if site in r.pcs), f"{site:#010x}")
+            row = next((r for r in report.rows if site in r.pcs), None)
+            pcs, label, function = {site}, row.site if row else f"{site:#010x}", row.function if row else None
         else:
             if report is None:
                 report = site_report(blocks, resolver)
@@ -252,16 +253,27 @@ def plot_png(reader: "TimelineReader", path: PathLike | io.BytesIO, leak_sites: 
     return [lk.marker for lk in leaks]
 
 
-def to_html(reader: "TimelineReader", path: PathLike, *, leak_sites: Iterable[str | int] = (), resolver: SiteResolver | None = None,
-            top: int = 20, module_names: Mapping[int, str] | None = None) -> MemReport:
-    """A self-contained page: the plot (embedded PNG) and the top sites at the peak; returns that report."""
+def to_html(reader: "TimelineReader", path: PathLike, *, leak_sites: Iterable[str | int | Mapping] = (), resolver: SiteResolver | None = None,
+            top: int = 20, module_names: Mapping[int, str] | None = None, title: str | None = None) -> MemReport:
+    """A self-contained page: the plot (embedded PNG), the leak sites with what each leaked and since when,
+    and the top sites at the peak; returns the report at the peak."""
+    from memhil.units import format_bytes, format_duration
+
+    sites = list(leak_sites)
+    leaks = leak_series(reader, sites, resolver)
     buf = io.BytesIO()
-    plot_png(reader, buf, leak_sites, resolver=resolver, module_names=module_names)
+    plot_png(reader, buf, sites, resolver=resolver, module_names=module_names, title=title)
     peak_t, peak_b = reader.peak()
     report = reader.report_at(peak_t, resolver)
     e = html.escape
-    rows = "\n".join(f"<tr><td>{e(r.site)}</td><td>{e(r.function or '')}</td><td>{r.size}</td><td>{r.blocks}</td><td>{r.node_bytes}</td></tr>"
+    names = module_names or {}
+    rows = "\n".join(f"<tr><td>{e(r.site)}</td><td>{e(r.function or '')}</td><td>{format_bytes(r.size)}</td><td>{format_bytes(r.node_bytes)}</td><td>{r.blocks}</td></tr>"
                      for r in report.rows[:top])
+    leak_rows = "\n".join(
+        f"<tr class='leak'><td>{e(lk.label)}</td><td>{e(lk.function or '')}</td><td>{e(str(names.get(lk.module, f'module {lk.module}')) if lk.module is not None else '?')}</td>"
+        f"<td>{format_bytes(lk.points[-1][1])}</td><td>{format_duration(lk.points[0][0] / 1000)}</td></tr>" for lk in leaks)
+    leak_table = (f"<h2>Leak sites</h2><table><tr><th>site</th><th>function</th><th>module</th><th>node bytes leaked</th><th>since</th></tr>{leak_rows}</table>"
+                  if leaks else "<h2>Leak sites</h2><p>none given, or none with blocks live at the end of the log</p>")
     st = reader.stats
     notes = []
     if st.bad_records or st.undecodable:
@@ -270,15 +282,16 @@ def to_html(reader: "TimelineReader", path: PathLike, *, leak_sites: Iterable[st
         notes.append("missing log files: " + ", ".join(str(list(g.missing)) for g in reader.gaps))
     page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>memhil timeline {e(reader.run_id)}</title>
-<style>body{{font-family:sans-serif;margin:1.5em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}td:first-child,td:nth-child(2){{text-align:left}}</style>
+<style>body{{font-family:sans-serif;margin:1.5em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}td:first-child,td:nth-child(2){{text-align:left}}tr.leak td{{color:{LEAK_COLOR};font-weight:600}}img{{max-width:100%}}</style>
 </head><body>
 <h1>Memory timeline</h1>
 <p>build <code>{e(reader.build_id)}</code>, {e(reader.platform)} on {e(reader.engine)}, run {e(reader.run_id)};
-{st.files} files, {st.events} events, {reader.duration_ms} ms of virtual time.</p>
+{st.files} files, {st.events:,} events, {format_duration(reader.duration_ms / 1000)} of virtual time.</p>
 {''.join(f'<p class="warn">{e(n)}</p>' for n in notes)}
 <img alt="live bytes over virtual time" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode('ascii')}">
-<h2>Top sites at the peak ({peak_b} bytes at {peak_t} ms)</h2>
-<table><tr><th>site</th><th>function</th><th>bytes</th><th>blocks</th><th>node bytes</th></tr>
+{leak_table}
+<h2>Top sites at the peak ({format_bytes(peak_b)} of node bytes at {format_duration(peak_t / 1000)})</h2>
+<table><tr><th>site</th><th>function</th><th>requested bytes</th><th>node bytes</th><th>blocks</th></tr>
 {rows}
 </table>
 </body></html>
