@@ -77,6 +77,26 @@ def render_report(runs: Iterable[Any], *, title: str = "memhil memory report", b
               "as the firmware's module statistics count them; requested bytes are smaller.</p>\n</body></html>\n")
 
 
+def render_fragment(run: Any, *, pictures: bool = False) -> str:
+    """One run's section with its own style, for embedding in another page (a Robot log)."""
+    return f"<div class='memhil'><style>{_scoped_css()}</style>{_run_section(run, budgets=None, pictures=pictures, anchor='memhil-run')}</div>"
+
+
+def _scoped_css() -> str:
+    """The page's style limited to ``div.memhil`` (so a Robot log keeps its own look)."""
+    rules = []
+    for rule in _CSS.strip().splitlines():
+        for part in rule.split("}"):
+            if "{" not in part:
+                continue
+            selectors, body = part.split("{", 1)
+            if selectors.strip() == "body":
+                continue
+            scoped = ",".join(f"div.memhil {sel.strip()}" for sel in selectors.split(","))
+            rules.append(f"{scoped}{{{body}}}")
+    return "".join(rules)
+
+
 def write_report(path: str | Path, runs: Iterable[Any], **kwargs: Any) -> Path:
     path = Path(path)
     path.write_text(render_report(runs, **kwargs), encoding="utf-8")
