@@ -48,6 +48,6 @@ def run_cmd_args(args, outdir: Path):
     ns = argparse.Namespace(
         suites=[args.suites], engine=args.engine, platform="stm32f4",
         firmware_dir=str(run_cmd.ROOT / "firmware" / "build" / "stm32f4"), processes=args.processes,
-        outdir=str(outdir), include=[], exclude=[], test=[],
+        outdir=str(outdir), include=[], exclude=[], test=[], variable=[], shard=None, shard_by="suite",
     )
     return ns
