@@ -42,6 +42,9 @@ def add_arguments(p) -> None:
     p.add_argument("--shard", default=None, metavar="K/N", help="run only part K of N (1 <= K <= N) of the suites, e.g. 2/3")
     p.add_argument("--shard-by", choices=("suite", "test"), default="suite",
                    help="what --shard splits: whole suites (default; suite setups run once) or single tests")
+    from memhil.cli.keep import add_keep_argument
+
+    add_keep_argument(p)
 
 
 @dataclass(frozen=True)
@@ -137,10 +140,12 @@ def robot_command(args, outdir: Path) -> list[str]:
 
 
 def run(args) -> int:
+    from memhil.cli import keep
     from memhil.cli.outputs import check_dir
 
     cmd = robot_command(args, Path(args.outdir))  # checks the arguments before anything is created
     outdir = check_dir(args.outdir, "the output directory")
+    keep.apply(outdir, getattr(args, "keep_runs", 1), "run")
     if not cmd:
         print(f"memhil run: shard {args.shard} has nothing to run ({len(args.suites)} suite path(s) split by {args.shard_by}); no output written")
         return 0

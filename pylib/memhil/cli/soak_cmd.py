@@ -25,6 +25,9 @@ def add_arguments(p) -> None:
     p.add_argument("--max-files", type=int, default=10, help="timeline log files kept (default 10)")
     p.add_argument("--modules", default=None, help="module names, e.g. NET=1,FS=2 (default the product's)")
     p.add_argument("--steps", type=int, default=48, help="progress steps (each one a sample of live memory)")
+    from memhil.cli.keep import add_keep_argument
+
+    add_keep_argument(p)
 
 
 def run(args) -> int:
@@ -42,6 +45,9 @@ def run(args) -> int:
         raise ConfigError(f"--steps must be at least 1, not {args.steps}", hint="e.g. --steps 48")
     max_bytes = parse_size(args.max_file_size)
     out = check_dir(args.outdir, "the run directory")
+    from memhil.cli import keep
+
+    keep.apply(out, args.keep_runs, "soak")
     options = SessionOptions(engine=args.engine, platform=args.platform, capture=args.capture, modules=ModuleMap.parse(args.modules))
     session = Session(options, run_dir=out)
     wall0 = time.monotonic()

@@ -1,5 +1,5 @@
 """Query a timeline log directory: the local maximum of live bytes per interval of virtual time
-(seed 004's get_all_time_size), or live memory by allocation site at a time (get_mem_report_with_time),
+(get_all_time_size), or live memory by allocation site at a time (get_mem_report_with_time),
 and export it (CSV, massif for ms_print, PNG, HTML)."""
 
 from __future__ import annotations

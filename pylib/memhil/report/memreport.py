@@ -1,4 +1,4 @@
-"""Live memory by allocation site: the ``get_mem_report`` of seed document 004.
+"""Live memory by allocation site: the ``get_mem_report`` of the timeline's LOG mode.
 
 A block's site is its innermost caller frame (``LiveBlock.callers[0]``: the return
 address into the function that called the allocator), symbolized to ``file:line``.
@@ -92,7 +92,7 @@ def _resolve(pc: int | None, resolver: SiteResolver | None) -> tuple[str, str | 
 
 
 def format_mem_report(report: MemReport) -> str:
-    """Text like seed 004's ``get_mem_report``: ``file  line:N  size:N``, largest first."""
+    """Text like the LOG mode's ``get_mem_report``: ``file  line:N  size:N``, largest first."""
     width = max((len(r.file or r.site) for r in report.rows), default=10) + 4
     lines = [f"total_size: {report.total_size}", "mem_report:"]
     for r in report.rows:
