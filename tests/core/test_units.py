@@ -53,3 +53,12 @@ def test_format_sizes_in_binary_units():
 
     assert [format_size(n) for n in (512, 4096, 4608, 69632, 3 * 2**20 // 2)] == ["512 B", "4 KiB", "4.5 KiB", "68 KiB", "1.5 MiB"]
     assert format_bytes(69632) == "69,632 B (68 KiB)" and format_bytes(48) == "48 B" and format_bytes(None) == "-"
+
+
+def test_frames_without_line_info_read_as_function_and_hex_address():
+    from memhil.report.frametext import frame_text
+
+    assert frame_text({"pc": "0x08001c3c", "function": "app_build_response", "file": None, "line": None}) == "app_build_response (0x08001c3c)"
+    assert frame_text({"pc": 0x08001C3C, "function": "app_build_response", "offset": 0x3C}) == "app_build_response+0x3c (0x08001c3c)"
+    assert frame_text({"pc": "0x08001c3c", "function": None, "file": None, "line": None}) == "?? (0x08001c3c)"
+    assert frame_text({"pc": "0x08001c3c", "function": "f", "file": "a.c", "line": 3}) == "f (a.c:3)"

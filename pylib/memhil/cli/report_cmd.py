@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from memhil.report.frametext import frame_text
 from memhil.units import format_bytes, format_duration, format_size
 
 NAME = "report"
@@ -78,15 +79,6 @@ def _text(run) -> str:
         used = st.get("used")
         lines.append(f"  stack {name}: " + (f"high-water {format_bytes(used)} of {format_bytes(st.get('size'))}" if used is not None else f"not measurable ({st.get('note')})"))
     return "\n".join(lines)
-
-
-def frame_text(f: dict) -> str:
-    """``function (file:line)``; without line information ``function pc`` (a hex address), never ``None:None``."""
-    where = f" ({f.get('file')}:{f.get('line')})" if f.get("file") and f.get("line") else ""
-    pc = f.get("pc")
-    if isinstance(pc, int):
-        pc = f"{pc:#010x}"
-    return f"{f.get('function') or '??'}{where}" + ("" if where or not pc else f" at {pc}")
 
 
 def _n(value) -> str:

@@ -85,7 +85,7 @@ def _print_leaks(data: dict) -> None:
         return
     print(f"{len(sites)} growing leak site(s):")
     for site in sites:
-        from memhil.cli.report_cmd import frame_text
+        from memhil.report.frametext import frame_text
 
         print(f"  {site['site']} ({site.get('function') or '??'}), module {site.get('module_name')}: {format_bytes(site['bytes'])} (node bytes) "
               f"in {site['blocks']} blocks, {format_size(site['bytes_per_hour'])} per virtual hour, first seen at {format_duration(site.get('first_seen_s') or 0)}")

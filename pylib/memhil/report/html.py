@@ -206,10 +206,12 @@ def _leak_sites(run: Any) -> str:
 
 
 def _frame_html(f: Mapping) -> str:
-    fn = _e(f.get("function") or "??")
-    where = f" ({_e(f.get('file'))}:{_e(f.get('line'))})" if f.get("file") and f.get("line") else ""
-    pc = f" <span class='na'>{_e(f.get('pc'))}</span>" if f.get("pc") else ""
-    return f"{fn}{where}{pc}"
+    from memhil.report.frametext import frame_text
+
+    text = _e(frame_text(f))
+    if f.get("file") and f.get("line") and f.get("pc"):
+        text += f" <span class='na'>{_e(f.get('pc'))}</span>"
+    return text
 
 
 def _heap(heap: Mapping, d: Mapping) -> str:
