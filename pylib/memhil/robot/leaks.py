@@ -32,7 +32,8 @@ class LeakKeywords:
             from memhil.report.memcheck import format_loss_records
 
             raise AssertionFailure(
-                f"{len(records)} leak site(s), {sum(r.bytes for r in records)} bytes between {before!r} and {after!r}:\n"
+                f"{len(records)} leak site(s), {sum(r.bytes for r in records):,} requested bytes ({sum(r.node_bytes for r in records):,} node bytes, "
+                f"as module statistics count them) between {before!r} and {after!r}:\n"
                 + format_loss_records(records),
                 hint="fix the leak, or add a suppression for a known allocation",
             )
@@ -50,7 +51,8 @@ class LeakKeywords:
     @keyword
     def get_leak_sites(self, before: str, after: str, suppressions: str | None = None) -> list[dict]:
         """Returns one dictionary per leak site between the snapshots, largest first, with keys ``site``
-        (file:line), ``function``, ``module``, ``kind``, ``bytes``, ``blocks``, ``first_s`` and ``last_s``
+        (file:line), ``function``, ``module``, ``kind``, ``bytes`` (requested bytes, as memcheck counts them;
+        ``node_bytes`` what the pool pays, as module statistics and ``summary.json`` count them), ``blocks``, ``first_s`` and ``last_s``
         (virtual seconds the first and last leaked block were allocated) and ``blocks_per_hour`` (the rate
         over that span; 0 for a single block).
 
@@ -69,6 +71,7 @@ class LeakKeywords:
                 "module": self.ctx.options.modules.name(record.blocks[0].module) if record.blocks else None,
                 "kind": str(record.kind),
                 "bytes": record.bytes,
+                "node_bytes": record.node_bytes,
                 "blocks": len(record.blocks),
                 "first_s": times[0] / 1e6 if times else None,
                 "last_s": times[-1] / 1e6 if times else None,
