@@ -13,6 +13,7 @@ command -v arm-none-eabi-gcc >/dev/null || need+=(gcc-arm-none-eabi)
 command -v valgrind          >/dev/null || need+=(valgrind)          # memcheck, ms_print, <valgrind/memcheck.h>
 command -v gdb-multiarch     >/dev/null || need+=(gdb-multiarch)     # the reference the unwinder is tested against
 command -v pgrep             >/dev/null || need+=(procps)
+command -v chromium          >/dev/null || need+=(chromium)          # headless: the HTML report tests open and screenshot it
 command -v gcc               >/dev/null || need+=(gcc)
 command -v make              >/dev/null || need+=(make)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)

@@ -1,12 +1,14 @@
 """pytest plugin: fixtures to run firmware and check its memory from Python.
 
-    def test_no_leak(memhil_session, firmware_dir):
-        s = memhil_session(firmware_dir / "debug/leak_demo.elf", capture="trace")
+    def test_no_leak(memhil_session, assert_no_leaks):
+        s = memhil_session("build/debug/leak_demo.elf", capture="trace")   # your firmware ELF
         s.wait_for_line("ready")
         s.take_snapshot("before"); s.run_for(10); s.take_snapshot("after")
-        assert not s.leaks("before", "after").records
+        assert_no_leaks(s, "before", "after")
 
-Options: ``--memhil-engine`` (qemu), ``--memhil-platform`` (stm32f4), ``--memhil-outdir``.
+A leak fails the test with each loss record and its call stack at ``file:line`` (addresses in hex),
+as Robot's ``Should Have No Leaks`` does; ``assert report.leaks == []`` on a leak report is shown the
+same way. Options: ``--memhil-engine`` (qemu), ``--memhil-platform`` (stm32f4), ``--memhil-outdir``.
 Every session a test starts is stopped at teardown, also when the test fails.
 """
 
@@ -50,6 +52,61 @@ def memhil_session(request, tmp_path):
     yield start
     for session in started:
         session.stop()
+
+
+def leak_message(report, before: str | None = None, after: str | None = None) -> str:
+    """The failure text for the unsuppressed leaks of ``report``: a headline with requested and node bytes,
+    then memcheck-style loss records (``at 0x08001A2C: app_build_response (apps/leak_demo/app.c:20)``)."""
+    from memhil.report.memcheck import format_loss_records
+
+    records = list(report.leaks)
+    before = report.before if before is None else before
+    after = report.after if after is None else after
+    requested = sum(r.bytes for r in records)
+    node = sum(r.node_bytes for r in records)
+    blocks = sum(r.count for r in records)
+    head = (f"{len(records)} leak site(s) between {before!r} and {after!r}: {requested:,} requested bytes "
+            f"({node:,} node bytes, as module statistics count them) in {blocks} blocks")
+    return head + "\n" + format_loss_records(records).rstrip()
+
+
+class LeakFound(AssertionError):
+    """A leak found by ``assert_no_leaks``; the message is :func:`leak_message`."""
+
+
+@pytest.fixture
+def assert_no_leaks():
+    """``assert_no_leaks(session, before, after, suppressions=None) -> LeakReport``: fails listing each leak's
+    bytes, blocks and call stack at file:line if anything allocated after snapshot ``before`` is still live at
+    ``after`` (minus ``suppressions``, a file)."""
+    def check(session, before: str, after: str, suppressions=None):
+        report = session.leaks(before, after, suppressions=suppressions)
+        if report.leaks:
+            raise LeakFound(leak_message(report, before, after))
+        return report
+
+    return check
+
+
+def pytest_assertrepr_compare(op, left, right):
+    """``assert report.leaks == []`` (or a report's records): show the loss records, not object reprs."""
+    from memhil.analysis.leaks import LeakReport, LossRecord
+
+    def records(side):
+        if isinstance(side, LeakReport):
+            return side.leaks
+        if isinstance(side, (list, tuple)) and side and all(isinstance(x, LossRecord) for x in side):
+            return list(side)
+        return None
+
+    for side, other in ((left, right), (right, left)):
+        found = records(side)
+        if found is not None and op == "==" and not records(other):
+            from memhil.analysis.leaks import LeakReport as _Report
+
+            text = leak_message(_Report(None, "now", [r for r in found if not r.suppressed_by] or found))
+            return [f"{len(found)} loss record(s), expected {other!r}:", *text.splitlines()[1:]]
+    return None
 
 
 @pytest.fixture

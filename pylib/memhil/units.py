@@ -1,4 +1,8 @@
-"""Durations and sizes as people write them: ``6h``, ``100 ms``, ``1.5s``, ``96MiB``."""
+"""Durations and sizes as people write them: ``6h``, ``100 ms``, ``1.5s``, ``96MiB``.
+
+Sizes use binary units only: ``KiB``, ``MiB``, ``GiB`` (1024-based). ``KB``, ``MB``, ``k`` are refused
+rather than guessed, since memory sizes are read as 1024-based and disk sizes as 1000-based.
+Printed sizes and times use the same forms: ``4.5 KiB``, ``6h 10m 0s``."""
 
 from __future__ import annotations
 
@@ -13,9 +17,9 @@ _DURATION_UNITS = {
 }
 _SIZE_UNITS = {
     "": 1, "b": 1, "byte": 1, "bytes": 1,
-    "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3, "gb": 1000**3,
     "kib": 1024, "mib": 1024**2, "gib": 1024**3,
 }
+_AMBIGUOUS_SIZE_UNITS = {"k": "KiB", "kb": "KiB", "m": "MiB", "mb": "MiB", "g": "GiB", "gb": "GiB"}
 _TERM = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-zA-Zµ]*)\s*")
 
 
@@ -63,6 +67,10 @@ def parse_size(value: str | int) -> int:
     if not match:
         raise ConfigError(f"cannot read size {text!r}", hint="write a number and optionally a unit, e.g. '4096', '4KiB', '96MiB'")
     number, unit = match.groups()
+    if unit.lower() in _AMBIGUOUS_SIZE_UNITS:
+        binary = _AMBIGUOUS_SIZE_UNITS[unit.lower()]
+        raise ConfigError(f"size unit {unit!r} in {text!r} is ambiguous (1000 or 1024 bytes?)",
+                          hint=f"write {number} {binary} for {int(float(number) * _SIZE_UNITS[binary.lower()])} bytes, or the number of bytes")
     factor = _SIZE_UNITS.get(unit.lower())
     if factor is None:
         raise ConfigError(f"unknown size unit {unit!r} in {text!r}", hint=f"use one of {', '.join(k for k in _SIZE_UNITS if k)}")
@@ -70,14 +78,35 @@ def parse_size(value: str | int) -> int:
 
 
 def format_duration(seconds: float) -> str:
-    """Short human form: ``6h 0m 0s``, ``1.500 s``, ``250 ms``."""
-    if seconds >= 3600:
-        h, rem = divmod(int(round(seconds)), 3600)
+    """Short human form: ``6h 10m 0s``, ``10m 0s``, ``1.500 s``, ``250.000 ms`` (whole seconds from a minute up)."""
+    if seconds >= 59.5:
+        total = int(round(seconds))
+        h, rem = divmod(total, 3600)
         m, s = divmod(rem, 60)
-        return f"{h}h {m}m {s}s"
-    if seconds >= 60:
-        m, s = divmod(seconds, 60)
-        return f"{int(m)}m {s:.1f}s"
+        return f"{h}h {m}m {s}s" if h else f"{m}m {s}s"
     if seconds >= 1:
         return f"{seconds:.3f} s"
     return f"{seconds * 1000:.3f} ms"
+
+
+def format_size(nbytes: int | float, *, precision: int = 1) -> str:
+    """``512 B``, ``4 KiB``, ``4.5 KiB``, ``1.2 MiB`` (binary units; trailing zeros dropped)."""
+    n = float(nbytes)
+    sign = "-" if n < 0 else ""
+    n = abs(n)
+    if n < 1024:
+        return f"{sign}{int(n)} B"
+    for unit in ("KiB", "MiB", "GiB"):
+        n /= 1024
+        if n < 1024 or unit == "GiB":
+            text = f"{n:.{precision}f}".rstrip("0").rstrip(".") if precision else f"{n:.0f}"
+            return f"{sign}{text} {unit}"
+    raise AssertionError("unreachable")
+
+
+def format_bytes(nbytes: int | None) -> str:
+    """Exact bytes and, from 1 KiB up, the binary-unit form: ``512 B``, ``69,632 B (68 KiB)``; ``-`` for None."""
+    if nbytes is None:
+        return "-"
+    exact = f"{int(nbytes):,} B"
+    return exact if abs(nbytes) < 1024 else f"{exact} ({format_size(nbytes)})"

@@ -70,3 +70,20 @@ def test_fragmentation_is_sampled_and_drawn_under_the_map(soak_dir, capsys, tmp_
     png = tmp_path / "map.png"
     assert main(["map", str(elf), str(out), "--png", str(png)]) == 0
     assert "[heap]" in capsys.readouterr().out and png.stat().st_size > 10_000
+
+
+@pytest.mark.emulator
+def test_firmware_without_debug_info_shows_functions_and_hex_addresses(firmware, tmp_path, capsys):
+    import re
+    import subprocess
+
+    elf = tmp_path / "leak_demo-nodebug.elf"
+    subprocess.run(["arm-none-eabi-strip", "--strip-debug", "-o", str(elf), str(firmware("leak_demo"))], check=True)
+    out = tmp_path / "soak"
+    assert main(["soak", str(elf), "--duration", "10s", "--steps", "2", "--outdir", str(out)]) == 0
+    soak_text = capsys.readouterr().out
+    assert main(["report", str(out)]) == 0
+    report_text = capsys.readouterr().out
+    for text in (soak_text, report_text):
+        assert re.search(r"at app_build_response \(0x0800[0-9a-f]{4}\)", text), text
+        assert "None" not in text

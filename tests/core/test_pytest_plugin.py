@@ -48,3 +48,50 @@ def test_plugin_sessions_run_and_are_always_stopped(tmp_path, firmware):
 def test_plugin_options_are_registered():
     result = subprocess.run([sys.executable, "-m", "pytest", "--help"], capture_output=True, text=True, timeout=60)
     assert "--memhil-engine" in result.stdout and "--memhil-outdir" in result.stdout
+
+
+LEAK_INNER = textwrap.dedent('''
+    def _leaky(memhil_session):
+        s = memhil_session(r"{elf}", capture="trace")
+        s.wait_for_line("ready", 5)
+        s.run_for(1)
+        s.take_snapshot("before")
+        s.run_for(10)
+        s.take_snapshot("after")
+        return s
+
+    def test_fixture_message(memhil_session, assert_no_leaks):
+        assert_no_leaks(_leaky(memhil_session), "before", "after")
+
+    def test_compare_message(memhil_session):
+        assert _leaky(memhil_session).leaks("before", "after").leaks == []
+''')
+
+
+@pytest.mark.emulator
+def test_leak_failures_read_like_robot_s(tmp_path, firmware):
+    import re
+
+    (tmp_path / "test_leak.py").write_text(LEAK_INNER.format(elf=firmware("leak_demo")))
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path / "test_leak.py")],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300, env=dict(os.environ),
+    )
+    out = result.stdout
+    assert "2 failed" in out, out[-3000:]
+    fixture, compare = out.split("test_compare_message")[0], out.split("test_compare_message", 1)[1]
+    for text in (fixture, compare):
+        # the leak's stack at file:line, addresses in hex, no object reprs
+        assert re.search(r"at 0x0800[0-9A-F]{4}: app_build_response \(\S*apps/leak_demo/app\.c:\d+\)", text), text[-3000:]
+        assert "by 0x" in text and "LossRecord(" not in text and "LiveBlock(" not in text
+    assert re.search(r"1 leak site\(s\) between 'before' and 'after': [\d,]+ requested bytes \([\d,]+ node bytes", fixture)
+    assert "loss record(s), expected []" in compare
+
+
+def test_docstring_uses_only_fixtures_that_exist():
+    import memhil.pytest_plugin as plugin
+
+    example = plugin.__doc__.split("def test_no_leak(")[1].split(")")[0]
+    names = [n.strip() for n in example.split(",")]
+    assert names == ["memhil_session", "assert_no_leaks"]
+    assert all(callable(getattr(plugin, n)) for n in names)

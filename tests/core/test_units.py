@@ -22,7 +22,7 @@ def test_bad_durations_say_what_is_accepted(text, fragment):
     assert "Hint:" in str(err.value)
 
 
-@pytest.mark.parametrize("text,nbytes", [("4096", 4096), ("4 KiB", 4096), ("96MiB", 96 * 2**20), ("1kb", 1000), (12, 12)])
+@pytest.mark.parametrize("text,nbytes", [("4096", 4096), ("4 KiB", 4096), ("96MiB", 96 * 2**20), ("2 B", 2), (12, 12)])
 def test_sizes(text, nbytes):
     assert parse_size(text) == nbytes
 
@@ -33,6 +33,32 @@ def test_bad_sizes(text):
         parse_size(text)
 
 
+@pytest.mark.parametrize("text,suggest", [("4 KB", "write 4 KiB for 4096 bytes"), ("1kb", "KiB"), ("2MB", "2 MiB"), ("1 k", "KiB")])
+def test_decimal_size_units_are_refused_not_guessed(text, suggest):
+    with pytest.raises(ConfigError) as err:
+        parse_size(text)
+    assert "ambiguous" in str(err.value) and suggest in str(err.value)
+
+
 def test_format_duration():
     assert format_duration(6 * 3600 + 61) == "6h 1m 1s"
+    assert format_duration(6 * 3600 + 600) == "6h 10m 0s"
+    assert format_duration(600) == "10m 0s"
     assert format_duration(0.25) == "250.000 ms"
+    assert format_duration(1.5) == "1.500 s"
+
+
+def test_format_sizes_in_binary_units():
+    from memhil.units import format_bytes, format_size
+
+    assert [format_size(n) for n in (512, 4096, 4608, 69632, 3 * 2**20 // 2)] == ["512 B", "4 KiB", "4.5 KiB", "68 KiB", "1.5 MiB"]
+    assert format_bytes(69632) == "69,632 B (68 KiB)" and format_bytes(48) == "48 B" and format_bytes(None) == "-"
+
+
+def test_frames_without_line_info_read_as_function_and_hex_address():
+    from memhil.report.frametext import frame_text
+
+    assert frame_text({"pc": "0x08001c3c", "function": "app_build_response", "file": None, "line": None}) == "app_build_response (0x08001c3c)"
+    assert frame_text({"pc": 0x08001C3C, "function": "app_build_response", "offset": 0x3C}) == "app_build_response+0x3c (0x08001c3c)"
+    assert frame_text({"pc": "0x08001c3c", "function": None, "file": None, "line": None}) == "?? (0x08001c3c)"
+    assert frame_text({"pc": "0x08001c3c", "function": "f", "file": "a.c", "line": 3}) == "f (a.c:3)"

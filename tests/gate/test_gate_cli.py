@@ -283,12 +283,51 @@ def test_shipped_budgets_and_suppressions_parse():
     assert json.dumps(summary())  # fixture sanity
 
 
-@pytest.mark.parametrize("workflow", ["github-actions.yml", "gitlab-ci.yml"])
-def test_workflows_run_the_suites_and_the_gate(workflow):
-    text = (Path(__file__).resolve().parents[2] / "ci" / workflow).read_text()
-    assert "make firmware" in text
-    assert "memhil run robot-tests --processes 2 --outdir out/robot" in text
-    assert "memhil gate out/robot/memhil --budgets ci/budgets.toml --suppressions ci/leaks.supp" in text
-    assert "--junit out/gate.xml --markdown out/gate.md" in text
-    for artifact in ("out/robot/log.html", "out/robot/memhil/", "out/gate.md"):
-        assert artifact in text
+def _ci(name: str) -> tuple[str, dict]:
+    import yaml
+
+    text = (Path(__file__).resolve().parents[2] / "ci" / name).read_text()
+    return text, yaml.safe_load(text)
+
+
+def _commands(job_steps) -> str:
+    return "\n".join(str(step.get("run", "")) if isinstance(step, dict) else str(step) for step in job_steps)
+
+
+def test_github_workflow_runs_shards_as_a_matrix_then_merges_and_gates():
+    _, wf = _ci("github-actions.yml")
+    suites, gate = wf["jobs"]["suites"], wf["jobs"]["gate"]
+    shards = suites["strategy"]["matrix"]["shard"]
+    assert shards == [1, 2, 3] and suites["strategy"]["fail-fast"] is False
+    run = _commands(suites["steps"])
+    assert "make firmware" in run
+    assert f"memhil run robot-tests --processes 2 --shard ${{{{ matrix.shard }}}}/{len(shards)} --outdir out/robot" in run
+    upload = next(s for s in suites["steps"] if s.get("uses", "").startswith("actions/upload-artifact"))
+    assert upload["if"] == "always()" and upload["with"]["name"] == "memhil-shard-${{ matrix.shard }}"
+    assert gate["needs"] == "suites" and gate["if"] == "always()"
+    download = next(s for s in gate["steps"] if s.get("uses", "").startswith("actions/download-artifact"))
+    assert download["with"]["pattern"] == "memhil-shard-*" and download["with"]["path"] == "shards"
+    cmds = _commands(gate["steps"])
+    assert "rebot --merge --outputdir out/robot --output output.xml --xunit junit.xml shards/*/output.xml" in cmds
+    assert 'for d in shards/*/memhil; do cp -r "$d"/. out/robot/memhil/; done' in cmds
+    assert "memhil gate out/robot/memhil --budgets ci/budgets.toml --suppressions ci/leaks.supp" in cmds
+    assert "--junit out/gate.xml --markdown out/gate.md" in cmds
+    kept = next(s for s in gate["steps"] if s.get("name") == "Keep reports, logs and plots")["with"]["path"]
+    for artifact in ("out/robot/log.html", "out/robot/memhil/", "out/gate.md", "out/memory-report.html"):
+        assert artifact in kept
+
+
+def test_gitlab_pipeline_runs_parallel_shards_then_merges_and_gates():
+    _, pipeline = _ci("gitlab-ci.yml")
+    suites, gate = pipeline["memhil-suites"], pipeline["memhil-memory-gate"]
+    assert suites["parallel"] == 3 and suites["stage"] == "test" and gate["stage"] == "gate"
+    assert "make firmware JOBS=2" in _commands(suites["before_script"])
+    assert ('memhil run robot-tests --processes 2 --shard "$CI_NODE_INDEX/$CI_NODE_TOTAL" --outdir "shards/shard-$CI_NODE_INDEX"'
+            in _commands(suites["script"]))
+    assert suites["artifacts"]["when"] == "always" and suites["artifacts"]["paths"] == ["shards/"]
+    assert gate["needs"] == [{"job": "memhil-suites", "artifacts": True}]
+    cmds = _commands(gate["script"])
+    assert "rebot --merge --outputdir out/robot --output output.xml --xunit junit.xml shards/*/output.xml" in cmds
+    assert "memhil gate out/robot/memhil --budgets ci/budgets.toml --suppressions ci/leaks.supp" in cmds
+    assert gate["artifacts"]["when"] == "always" and "out/robot/memhil/" in gate["artifacts"]["paths"]
+    assert "out/gate.xml" in gate["artifacts"]["reports"]["junit"]

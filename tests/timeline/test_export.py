@@ -81,4 +81,7 @@ def test_html_embeds_the_plot_and_lists_top_sites(reader, tmp_path):
     b64 = page.split("data:image/png;base64,")[1].split('"')[0]
     assert base64.b64decode(b64)[:4] == b"\x89PNG"
     assert report.rows[0].site in page and "src/app/work.c:12" in page
-    assert f"{reader.peak()[1]} bytes" in page
+    from memhil.units import format_bytes
+
+    assert f"{format_bytes(reader.peak()[1])} of node bytes" in page
+    assert "<tr class='leak'><td>src/net/cache.c:88</td><td>net_cache_add</td>" in page  # the leak site has its own row, not only the top sites

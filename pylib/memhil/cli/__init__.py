@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit status: 0 passed, 1 a memory verdict failed (gate) or a test failed (run, demo), 2 a usage
+    error (bad argument, unreadable input, an output path that cannot be written), 130 interrupted."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 1), format="%(levelname)s %(name)s: %(message)s")
@@ -50,6 +52,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except MemhilError as exc:
         print(f"memhil {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a file the command had to read or write; never a traceback, never exit 1
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"memhil {args.command}: error: {where}{exc.strerror or exc}\nHint: check the path and its permissions",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"memhil {args.command}: interrupted", file=sys.stderr)

@@ -19,11 +19,15 @@ def add_arguments(p) -> None:
     p.add_argument("--outdir", default="out", help="where everything goes (default out/)")
     p.add_argument("--processes", type=int, default=2, help="parallel suite processes (pabot)")
     p.add_argument("--suites", default=str(run_cmd.ROOT / "robot-tests"), help="suite directory")
+    from memhil.cli.keep import add_keep_argument
+
+    add_keep_argument(p)
 
 
 def run(args) -> int:
-    out = Path(args.outdir)
-    out.mkdir(parents=True, exist_ok=True)
+    from memhil.cli.outputs import check_dir
+
+    out = check_dir(args.outdir, "the output directory")
     libdoc = out / "memhil-keywords.html"
     subprocess.run([sys.executable, "-m", "robot.libdoc", "memhil.robot", str(libdoc)], check=True, stdout=subprocess.DEVNULL)
     run_args = run_cmd_args(args, out / "robot")
@@ -47,6 +51,6 @@ def run_cmd_args(args, outdir: Path):
     ns = argparse.Namespace(
         suites=[args.suites], engine=args.engine, platform="stm32f4",
         firmware_dir=str(run_cmd.ROOT / "firmware" / "build" / "stm32f4"), processes=args.processes,
-        outdir=str(outdir), include=[], exclude=[], test=[],
+        outdir=str(outdir), include=[], exclude=[], test=[], variable=[], shard=None, shard_by="suite", keep_runs=args.keep_runs,
     )
     return ns

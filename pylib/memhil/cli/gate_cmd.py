@@ -29,17 +29,22 @@ def run(args) -> int:
     from memhil.analysis.suppress import Suppressions
     from memhil.gate import Budgets, run_gate, write_junit, write_markdown
     from memhil.gate.checks import FAIL, PASS, SKIP, iter_failures
+    from memhil.cli.outputs import check_file, write_error
     from memhil.results import find_runs
 
+    junit = check_file(args.junit, "the JUnit file")
+    markdown = check_file(args.markdown, "the Markdown summary")
     budgets = Budgets.load(args.budgets)
     suppressions = Suppressions.load(*args.suppressions) if args.suppressions else None
     runs = find_runs(args.run_dir)
     baseline = find_runs(args.baseline) if args.baseline else None
     result = run_gate(runs, budgets, suppressions=suppressions, baseline=baseline)
-    if args.junit:
-        write_junit(result, args.junit)
-    if args.markdown:
-        write_markdown(result, args.markdown)
+    for path, write, what in ((junit, write_junit, "the JUnit file"), (markdown, write_markdown, "the Markdown summary")):
+        if path is not None:
+            try:
+                write(result, path)
+            except OSError as exc:
+                raise write_error(what, exc) from None
     if not args.quiet:
         for text in iter_failures(result):
             print(text)

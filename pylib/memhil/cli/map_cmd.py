@@ -24,10 +24,13 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    from memhil.cli.outputs import check_file
     from memhil.elf import Image
     from memhil.platform import Platform
     from memhil.targetmap import apply_run_dir, build_map, format_html, format_maps, plot_map_png
 
+    png = check_file(args.png, "the picture")
+    page = check_file(args.html, "the page")
     image = Image.open(args.firmware)
     platform = Platform.load(args.platform)
     tmap = build_map(image, platform)
@@ -37,12 +40,11 @@ def run(args) -> int:
         print(json.dumps(tmap.as_dict(), indent=1))
     else:
         print(format_maps(tmap), end="")
-    if args.png:
-        print(f"# picture: {plot_map_png(tmap, Path(args.png), _fragmentation(args.run_dir))}")
-    if args.html:
-        path = Path(args.html)
-        path.write_text(format_html(tmap, args.png))
-        print(f"# page: {path}")
+    if png is not None:
+        print(f"# picture: {plot_map_png(tmap, png, _fragmentation(args.run_dir))}")
+    if page is not None:
+        page.write_text(format_html(tmap, args.png))
+        print(f"# page: {page}")
     return 0
 
 

@@ -5,11 +5,10 @@ usage, the emulator's and memhil's own cost, and the timeline as a picture (time
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
-from memhil.units import format_duration, parse_duration, parse_size
+from memhil.units import format_bytes, format_duration, format_size, parse_duration, parse_size
 
 NAME = "soak"
 HELP = "run a firmware for hours of virtual time and report leaks and the memory timeline"
@@ -27,9 +26,14 @@ def add_arguments(p) -> None:
     p.add_argument("--max-files", type=int, default=10, help="timeline log files kept (default 10)")
     p.add_argument("--modules", default=None, help="module names, e.g. NET=1,FS=2 (default the product's)")
     p.add_argument("--steps", type=int, default=48, help="progress steps (each one a sample of live memory)")
+    from memhil.cli.keep import add_keep_argument
+
+    add_keep_argument(p)
 
 
 def run(args) -> int:
+    from memhil.cli.outputs import check_dir
+    from memhil.cli.progress import StepProgress
     from memhil.errors import ConfigError
     from memhil.modules import ModuleMap
     from memhil.resources import engine_usage, self_usage
@@ -41,44 +45,42 @@ def run(args) -> int:
     if args.steps < 1:
         raise ConfigError(f"--steps must be at least 1, not {args.steps}", hint="e.g. --steps 48")
     max_bytes = parse_size(args.max_file_size)
-    out = Path(args.outdir)
     from memhil.capture import load_profile
 
     load_profile(args.profile)  # an unknown profile is an error before anything starts
+    out = check_dir(args.outdir, "the run directory")
+    from memhil.cli import keep
+
+    keep.apply(out, args.keep_runs, "soak")
     options = SessionOptions(engine=args.engine, platform=args.platform, capture=args.capture, profile=args.profile,
                              modules=ModuleMap.parse(args.modules))
     session = Session(options, run_dir=out)
     wall0 = time.monotonic()
+    progress = StepProgress(args.steps, f"soak {format_duration(seconds)}")
     with session:
         session.start(args.firmware)
         log_dir = session.start_timeline(out / "timeline", max_bytes=max_bytes, max_files=args.max_files)
         step = seconds / args.steps
         for i in range(args.steps):
             session.run_for(step if i < args.steps - 1 else seconds - step * (args.steps - 1))
-            _progress(i + 1, args.steps, session.virtual_time(), time.monotonic() - wall0, session.ledger.total.current)
+            progress.step(i + 1, f"{format_duration(session.virtual_time())} virtual, {time.monotonic() - wall0:.1f} s wall, "
+                                 f"{format_bytes(session.ledger.total.current)} live")
+        progress.close()
         emulator = engine_usage(session.engine)
         session.stop_timeline()
         summary_path = session.write_summary()
     data = json.loads(summary_path.read_text())
-    sys.stderr.write("\n")
     wall = time.monotonic() - wall0
     print(f"memhil soak: {format_duration(seconds)} of virtual time in {wall:.1f} s wall ({seconds / wall:.0f}x)")
     _print_leaks(data)
-    print("modules: " + ", ".join(f"{m['name']} {m['current']} B (peak {m['peak']})" for m in data["modules"].values() if m.get("peak")))
+    print("modules (node bytes): " + ", ".join(f"{m['name']} {format_bytes(m['current'])}, peak {format_bytes(m['peak'])}"
+                                              for m in data["modules"].values() if m.get("peak")))
     if emulator is not None:
         print(emulator.format())
     print(self_usage().format())
     pictures = _timeline_pictures(log_dir, data, session)
     print(f"results: {summary_path}" + "".join(f", {p}" for p in pictures))
     return 0
-
-
-def _progress(done: int, total: int, virtual_s: float, wall_s: float, live: int) -> None:
-    width = 30
-    filled = width * done // total
-    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {format_duration(virtual_s):>12} virtual, "
-                     f"{wall_s:6.1f} s wall, {live} B live")
-    sys.stderr.flush()
 
 
 def _print_leaks(data: dict) -> None:
@@ -88,21 +90,28 @@ def _print_leaks(data: dict) -> None:
         return
     print(f"{len(sites)} growing leak site(s):")
     for site in sites:
-        print(f"  {site['site']} ({site.get('function')}), module {site.get('module_name')}: {site['bytes']} B in {site['blocks']} blocks, "
-              f"{site['bytes_per_hour']:.0f} B per virtual hour, first seen at {format_duration(site.get('first_seen_s') or 0)}")
+        from memhil.report.frametext import frame_text
+
+        print(f"  {site['site']} ({site.get('function') or '??'}), module {site.get('module_name')}: {format_bytes(site['bytes'])} (node bytes) "
+              f"in {site['blocks']} blocks, {format_size(site['bytes_per_hour'])} per virtual hour, first seen at {format_duration(site.get('first_seen_s') or 0)}")
         for stack in (site.get("stacks") or [])[:1]:
             for f in stack.get("frames", [])[:8]:
-                print(f"      at {f.get('function')} ({f.get('file')}:{f.get('line')})")
+                print(f"      at {frame_text(f)}")
 
 
 def _timeline_pictures(log_dir: Path, data: dict, session) -> list[Path]:
     from memhil.timeline.export import plot_png, to_html
     from memhil.timeline.reader import TimelineReader
 
+    from memhil.report.html import write_report
+    from memhil.results import load_run
+
     reader = TimelineReader(log_dir, progress=False)
-    sites = [s["site"] for s in data.get("leak_sites") or []]
-    png, page = session.run_dir / "timeline.png", session.run_dir / "timeline.html"
+    sites = data.get("leak_sites") or []  # matched by their pcs: no second symbolizing
+    png, page, report = session.run_dir / "timeline.png", session.run_dir / "timeline.html", session.run_dir / "report.html"
     names = session.options.modules.by_id
-    plot_png(reader, png, sites, resolver=session.symbolizer, module_names=names, title="memhil soak")
-    to_html(reader, page, leak_sites=sites, resolver=session.symbolizer, module_names=names)
-    return [png, page]
+    title = f"memhil soak: {Path(str(data.get('firmware'))).name}, {data.get('virtual')} of virtual time"
+    plot_png(reader, png, sites, resolver=session.symbolizer, module_names=names, title=title)
+    to_html(reader, page, leak_sites=sites, resolver=session.symbolizer, module_names=names, title=title)
+    write_report(report, [load_run(session.run_dir)], title=title)
+    return [png, page, report]

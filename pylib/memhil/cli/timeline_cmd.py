@@ -1,5 +1,5 @@
 """Query a timeline log directory: the local maximum of live bytes per interval of virtual time
-(seed 004's get_all_time_size), or live memory by allocation site at a time (get_mem_report_with_time),
+(get_all_time_size), or live memory by allocation site at a time (get_mem_report_with_time),
 and export it (CSV, massif for ms_print, PNG, HTML)."""
 
 from __future__ import annotations
@@ -27,12 +27,15 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    from memhil.cli.outputs import check_file
     from memhil.errors import ConfigError
     from memhil.modules import ModuleMap
     from memhil.report.memreport import format_mem_report
     from memhil.timeline import export
     from memhil.timeline.reader import TimelineReader
 
+    outputs = {"csv": check_file(args.csv, "the CSV file"), "massif": check_file(args.massif, "the massif file"),
+               "png": check_file(args.png, "the picture"), "html": check_file(args.html, "the page")}
     interval_ms = int(round(parse_duration(args.interval) * 1000))
     if interval_ms <= 0:
         raise ConfigError(f"--interval {args.interval!r} is shorter than 1 ms", hint="use e.g. 100ms")
@@ -60,12 +63,12 @@ def run(args) -> int:
         for t, b in series[-args.limit:]:
             print(f"  {t:>12} ms  {b:>10} B")
     names = modules.by_id
-    if args.csv:
-        export.to_csv(reader, args.csv, module_names=names)
-    if args.massif:
-        export.to_massif(reader, args.massif, resolver=resolver)
-    if args.png:
-        export.plot_png(reader, args.png, resolver=resolver, module_names=names)
-    if args.html:
-        export.to_html(reader, args.html, resolver=resolver, module_names=names)
+    if outputs["csv"]:
+        export.to_csv(reader, outputs["csv"], module_names=names)
+    if outputs["massif"]:
+        export.to_massif(reader, outputs["massif"], resolver=resolver)
+    if outputs["png"]:
+        export.plot_png(reader, outputs["png"], resolver=resolver, module_names=names)
+    if outputs["html"]:
+        export.to_html(reader, outputs["html"], resolver=resolver, module_names=names)
     return 0

@@ -1,4 +1,4 @@
-"""Valgrind memcheck-style leak text (seed 003): loss records with ``at``/``by`` frames and a LEAK SUMMARY."""
+"""Valgrind memcheck-style leak text: loss records with ``at``/``by`` frames and a LEAK SUMMARY."""
 
 from __future__ import annotations
 

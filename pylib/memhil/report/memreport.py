@@ -1,4 +1,4 @@
-"""Live memory by allocation site as text: the ``get_mem_report`` of seed document 004.
+"""Live memory by allocation site: the ``get_mem_report`` of the timeline's LOG mode.
 
 Sites are named, and blocks grouped, in :mod:`memhil.analysis.sites` (the one place for site names).
 """
@@ -11,7 +11,7 @@ __all__ = ["UNKNOWN_SITE", "MemReport", "SiteResolver", "SiteRow", "format_mem_r
 
 
 def format_mem_report(report: MemReport) -> str:
-    """Text like seed 004's ``get_mem_report``: ``file  line:N  size:N``, largest first."""
+    """Text like the LOG mode's ``get_mem_report``: ``file  line:N  size:N``, largest first."""
     width = max((len(r.file or r.site) for r in report.rows), default=10) + 4
     lines = [f"total_size: {report.total_size}", "mem_report:"]
     for r in report.rows:

@@ -1,4 +1,4 @@
-"""glibc ``mtrace``-style "Memory not freed" table (seed 003): address, size and caller file:line.
+"""glibc ``mtrace``-style "Memory not freed" table: address, size and caller file:line.
 
 Formats as glibc's mtrace.pl does: a header padded to the pointer width, rows
 ``%#010x %#8x  at <caller>``; "No memory leaks." when nothing is left.

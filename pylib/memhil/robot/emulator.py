@@ -63,10 +63,16 @@ class EmulatorKeywords:
 
     @keyword
     def run_for(self, duration: str) -> None:
-        """Runs the target for ``duration`` of virtual time: ``100ms``, ``2.5 s``, ``6h``, ``1h 30min``."""
+        """Runs the target for ``duration`` of virtual time: ``100ms``, ``2.5 s``, ``6h``, ``1h 30min``.
+
+        When it takes long in wall time (hooks capture is the slowest), a line on the console every 30 s says
+        it is still running."""
         seconds = parse_duration(duration)
         session = self.ctx.current()
-        session.run_for(seconds)
+        from memhil.robot.progress import heartbeat
+
+        with heartbeat(f"Run For {duration} ({session.options.capture} capture)"):  # a line every 30 s of wall time
+            session.run_for(seconds)
 
     @keyword
     def get_virtual_time(self) -> float:

@@ -56,7 +56,7 @@ class HeapKeywords:
     def module_usage_should_match_firmware(self, *modules: str) -> None:
         """Fails if the host's figure for any of ``modules`` (all known modules when none given) differs from the
         firmware's by more than the blocks taken with plain ``LOS_MemAlloc``, which module statistics do not count
-        (seed 000's precaution). The failure lists each difference and the blocks involved.
+        (LiteOS charges module statistics only in ``LOS_MemMalloc``). The failure lists each difference and the blocks involved.
         """
         check = self.ctx.current().crosscheck(*modules)
         unexplained = [m for m in check.modules if not m.explained]

@@ -34,7 +34,8 @@ class LeakKeywords:
 
             sites = report.leak_sites
             raise AssertionFailure(
-                f"{len(sites)} leak site(s) ({', '.join(sites)}), {sum(r.bytes for r in records)} bytes in "
+                f"{len(sites)} leak site(s) ({', '.join(sites)}), {sum(r.bytes for r in records):,} requested bytes "
+                f"({sum(r.node_bytes for r in records):,} node bytes, as module statistics count them) in "
                 f"{len(records)} loss record(s) between {before!r} and {after!r}:\n" + format_loss_records(records),
                 hint="fix the leak, or add a suppression for a known allocation",
             )
@@ -56,7 +57,8 @@ class LeakKeywords:
     def get_leak_sites(self, before: str, after: str, suppressions: str | None = None) -> list[dict]:
         """Returns one dictionary per leak site (see `Get Leak Count`) between the snapshots, largest first, with keys
         ``site`` (file:line), ``function``, ``module``, ``kind`` (the worst: definitely before indirectly, possibly,
-        not freed), ``kinds``, ``bytes`` (requested, all its records), ``blocks``, ``records``, ``first_s`` and ``last_s``
+        not freed), ``kinds``, ``bytes`` (requested bytes, as memcheck counts them, all its records; ``node_bytes``
+        what the pool pays, as module statistics and ``summary.json`` count them), ``blocks``, ``records``, ``first_s`` and ``last_s``
         (virtual seconds the first and last leaked block were allocated) and ``blocks_per_hour`` (the rate
         over that span; 0 for a single block).
 
@@ -82,6 +84,7 @@ class LeakKeywords:
                 "kind": str(min((r.kind for r in records), key=_KIND_ORDER.index)),
                 "kinds": sorted({str(r.kind) for r in records}),
                 "bytes": sum(r.bytes for r in records),
+                "node_bytes": sum(r.node_bytes for r in records),
                 "blocks": len(blocks),
                 "records": len(records),
                 "first_s": times[0] / 1e6 if times else None,

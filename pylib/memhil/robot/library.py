@@ -58,18 +58,67 @@ class MemhilLibrary(DynamicCore):
         super().__init__([EmulatorKeywords(self.ctx), HeapKeywords(self.ctx), LeakKeywords(self.ctx), TimelineKeywords(self.ctx), TargetMapKeywords(self.ctx)])
 
     # -- listener: attach what a person needs to see to each test in log.html ---------------------
+    # Everything is embedded in the log itself (tables, pictures as data: URIs): under pabot each
+    # suite runs with its own output directory and log.html is merged elsewhere, so a link to a file
+    # beside the log would point nowhere.
+    def _start_suite(self, data, result) -> None:
+        self._run_dirs: list[Path] = []
+
+    def _start_test(self, data, result) -> None:
+        session = self.ctx.session
+        self._at_test_start = (session, session is not None and session.running)
+
     def _end_test(self, data, result) -> None:
         session = self.ctx.session
-        if session is None or not session.running:
+        if session is None or session.firmware is None:
             return
+        before, was_running = getattr(self, "_at_test_start", (None, False))
+        if not session.running and before is session and not was_running:
+            return  # stopped before this test began: its figures belong to an earlier test
         from robot.api import logger
 
+        self._remember(session.run_dir)
         try:
-            report = _heap_report_html(session)
-            tail = html.escape(session.engine.console.tail(15))
-            logger.info(f"{report}<details><summary>console (last lines)</summary><pre>{tail}</pre></details>", html=True)
+            logger.info(_test_report_html(session), html=True)
         except Exception as exc:  # never turn a report problem into a test failure
             logger.warn(f"memhil could not attach the memory report: {exc}")
+
+    def _end_suite(self, data, result) -> None:
+        session = self.ctx.session
+        if session is not None and session.firmware is not None:
+            self._remember(session.run_dir)
+        try:
+            self._write_suite_reports(data.name)
+        except Exception as exc:  # noqa: BLE001 - the suite's results stand without the page
+            from robot.api import logger
+
+            logger.warn(f"memhil could not write the suite's HTML report: {exc}")
+
+    def _remember(self, run_dir: Path) -> None:
+        dirs = self.__dict__.setdefault("_run_dirs", [])
+        if run_dir not in dirs:
+            dirs.append(run_dir)
+
+    def _write_suite_reports(self, suite_name: str) -> None:
+        """``report.html`` in each run directory of this suite, and one for the whole suite in their common parent."""
+        import os
+
+        from memhil.report.html import write_report
+        from memhil.results import load_run
+
+        dirs = [d for d in getattr(self, "_run_dirs", []) if (d / "summary.json").is_file()]
+        if not dirs:
+            return
+        runs = []
+        for d in dirs:
+            run = load_run(d)
+            runs.append(run)
+            write_report(d / "report.html", [run], title=f"memhil: {suite_name} / {run.name}")
+        if len(dirs) > 1:
+            root = Path(os.path.commonpath([str(d) for d in dirs]))
+            for run in runs:
+                run.name = run.path.parent.relative_to(root).as_posix() or run.name
+            write_report(root / "report.html", runs, title=f"memhil: suite {suite_name}", subtitle=f"{len(runs)} runs")
 
     def _close(self) -> None:
         session = self.ctx.session
@@ -77,17 +126,39 @@ class MemhilLibrary(DynamicCore):
             session.stop()
 
 
+def _test_report_html(session) -> str:
+    """The test's memory table: from the live session while it runs, else from the summary.json that
+    Stop Emulator wrote (so tests whose teardown stops the emulator have one too)."""
+    from memhil.report.html import render_fragment
+    from memhil.results import load_run
+
+    summary = session.run_dir / "summary.json"
+    if not session.running:
+        if summary.is_file():
+            return "<b>memhil: memory at Stop Emulator</b>" + render_fragment(load_run(session.run_dir), pictures=True)
+        return "<b>memhil</b>: the emulator stopped without writing summary.json (Stop Emulator    write_summary=False)"
+    tail = html.escape(session.engine.console.tail(15))
+    return (_heap_report_html(session)
+            + f"<details><summary>console (last lines)</summary><pre>{tail}</pre></details>")
+
+
 def _heap_report_html(session) -> str:
     from memhil.report.memreport import site_report
+    from memhil.units import format_bytes
 
     session.drain()
+    if session.options.capture in ("none", "snapshot"):
+        return (f"<b>memhil: module usage</b>: capture {html.escape(session.options.capture)} keeps no ledger of live blocks; "
+                "the figures are in the run's summary.json at Stop Emulator")
     rows = []
     for mid, stat in sorted(session.ledger.modules.items()):
-        rows.append(f"<tr><td>{html.escape(session.options.modules.name(mid))}</td><td>{stat.current}</td><td>{stat.peak}</td><td>{stat.blocks}</td></tr>")
+        rows.append(f"<tr><td>{html.escape(session.options.modules.name(mid))}</td><td>{format_bytes(stat.current)}</td>"
+                    f"<td>{format_bytes(stat.peak)}</td><td>{stat.blocks}</td></tr>")
     report = site_report(session.ledger.live.values(), session.symbolizer)
-    sites = "".join(f"<tr><td>{html.escape(r.site)}</td><td>{html.escape(r.function or '')}</td><td>{r.size}</td><td>{r.blocks}</td></tr>" for r in report.rows[:15])
+    sites = "".join(f"<tr><td>{html.escape(r.site)}</td><td>{html.escape(r.function or '')}</td><td>{format_bytes(r.size)}</td>"
+                    f"<td>{format_bytes(r.node_bytes)}</td><td>{r.blocks}</td></tr>" for r in report.rows[:15])
     return (
-        "<b>memhil: module usage</b><table border=1><tr><th>module</th><th>bytes</th><th>peak</th><th>blocks</th></tr>"
-        + "".join(rows) + "</table><b>live memory by site</b><table border=1><tr><th>site</th><th>function</th><th>bytes</th><th>blocks</th></tr>"
-        + sites + "</table>"
+        "<b>memhil: module usage (node bytes, as the firmware counts them)</b><table border=1><tr><th>module</th><th>current</th>"
+        "<th>peak</th><th>blocks</th></tr>" + "".join(rows) + "</table><b>live memory by site</b><table border=1><tr><th>site</th>"
+        "<th>function</th><th>requested bytes</th><th>node bytes</th><th>blocks</th></tr>" + sites + "</table>"
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import html
 from pathlib import Path
 
 from assertionengine import AssertionOperator, int_str_verify_assertion
@@ -85,8 +87,9 @@ class TimelineKeywords:
 
     @keyword
     def save_timeline_plot(self, path: str, leak_sites: list | None = None, directory: str | None = None) -> str:
-        """Draws live bytes over virtual time (total and per module, leak sites marked) to a PNG at ``path``,
-        embeds it in the log, and returns the path. ``leak_sites`` are ``file:line`` strings, e.g. from `Get Leak Sites`."""
+        """Draws live bytes over virtual time (total and per module, each leak site's own series highlighted and
+        named in the legend, a small chart per module) to a PNG at ``path``, embeds the picture itself in the log,
+        and returns the path. ``leak_sites`` are ``file:line`` strings, e.g. from `Get Leak Sites`."""
         from robot.api import logger
 
         from memhil.timeline.export import plot_png
@@ -98,7 +101,9 @@ class TimelineKeywords:
         out = Path(path)
         out.parent.mkdir(parents=True, exist_ok=True)
         plot_png(reader, out, sites, resolver=resolver, module_names=self.ctx.options.modules.by_id)
-        logger.info(f'<img src="{out.resolve().as_uri()}" width="800">', html=True)
+        # the picture itself goes into the log (a data: URI): a file link breaks when pabot merges logs elsewhere
+        data = base64.b64encode(out.read_bytes()).decode("ascii")
+        logger.info(f'<img src="data:image/png;base64,{data}" width="900" alt="timeline: {html.escape(str(out))}">', html=True)
         return str(out)
 
     @keyword
