@@ -48,3 +48,11 @@ def test_growing_sites_and_should_not_grow():
         kw.should_not_grow(*names)
     steady = _snaps([3, 4, 3, 4, 3, 4, 3, 4, 3, 4])
     LeakKeywords(Ctx(FakeSession(steady))).should_not_grow(*[s.name for s in steady])
+
+
+def test_snapshot_diff_keyword():
+    snaps = _snaps([1, 3])
+    d = LeakKeywords(Ctx(FakeSession(snaps))).get_snapshot_diff("h0", "h1")
+    assert (d["new_blocks"], d["freed_blocks"]) == (2, 0)
+    assert d["sites"] == [{"site": "app/leak.c:42", "function": "leaky_worker", "size": 80, "blocks": 2}]
+    assert d["net_bytes"] == d["new_bytes"] == 2 * (40 + 16)

@@ -91,6 +91,23 @@ class LeakKeywords:
         return sorted(sites, key=lambda s: (-s["bytes"], s["site"]))
 
     @keyword
+    def get_snapshot_diff(self, before: str, after: str) -> dict:
+        """Returns what changed between two snapshots: ``new_bytes``, ``freed_bytes`` and ``net_bytes`` (what the
+        pool pays), ``new_blocks``, ``freed_blocks``, and ``sites``: the blocks allocated in between and still live,
+        by allocation site (``site``, ``function``, ``size`` requested bytes, ``blocks``), largest first.
+
+        | ${diff} =    Get Snapshot Diff    before    after
+        | Should Be True    ${diff}[net_bytes] <= 0
+        """
+        from memhil.analysis.diff import diff_snapshots
+
+        session = self.ctx.current()
+        d = diff_snapshots(session.snapshot(before), session.snapshot(after), session.symbolizer)
+        return {"new_bytes": d.new_bytes, "freed_bytes": d.freed_bytes, "net_bytes": d.net_bytes,
+                "new_blocks": len(d.new), "freed_blocks": len(d.freed),
+                "sites": [{"site": r.site, "function": r.function, "size": r.size, "blocks": r.blocks} for r in d.by_site.rows]}
+
+    @keyword
     def get_growing_sites(self, *snapshots: str) -> list[dict]:
         """Returns the allocation sites whose live memory grows across the named snapshots, fastest first: one
         dictionary per site with ``site``, ``function``, ``growing`` (``bytes``, ``blocks`` or both), ``bytes`` and
