@@ -8,7 +8,7 @@ import pytest
 from foreign_run import run_to_park
 from truth import TRUTH
 
-from memhil.analysis.reachability import LeakKind, classify
+from memhil.analysis.reachability import classify
 from memhil.elf import Image
 from memhil.heap.freertos import FreeRtosHeapWalker
 from memhil.session import Session, SessionOptions
