@@ -70,6 +70,7 @@ class Sample:
     t_us: int
     sites: dict[SiteKey, tuple[int, int]]
     modules: dict[int, int]
+    modules_known: bool = True
 
 
 @dataclass
@@ -79,7 +80,9 @@ class SiteSampler:
     samples: list[Sample] = field(default_factory=list)
     max_samples: int = MAX_SAMPLES
 
-    def take(self, t_us: int, blocks: Iterable[LiveBlock]) -> Sample:
+    def take(self, t_us: int, blocks: Iterable[LiveBlock], *, modules_known: bool = True) -> Sample:
+        """Record ``blocks`` at ``t_us``; ``modules_known=False`` (a heap walk of a build whose nodes carry no
+        module id) records no module figures rather than charging everything to module 0."""
         sites: dict[SiteKey, tuple[int, int]] = {}
         modules: dict[int, int] = {}
         for b in blocks:
@@ -87,7 +90,7 @@ class SiteSampler:
             nbytes, nblocks = sites.get(key, (0, 0))
             sites[key] = (nbytes + b.size, nblocks + 1)
             modules[b.module] = modules.get(b.module, 0) + b.bytes
-        sample = Sample(t_us, sites, modules)
+        sample = Sample(t_us, sites, modules if modules_known else {}, modules_known)
         if self.samples and self.samples[-1].t_us == t_us:
             self.samples[-1] = sample  # same instant: the newer view wins
         else:
@@ -324,13 +327,15 @@ def build_summary(session, *, firmware_modules: dict[int, int] | None = None) ->
     mids = set(ledger.modules) | set(opts.modules.by_id) | set(firmware_modules)
     if samples:
         mids |= set(samples[-1].modules)
+    walked_modules = bool(samples) and samples[-1].modules_known
     modules = {}
     for mid in sorted(mids):
         stat = ledger.modules.get(mid)
         if capture_sees:
             current, peak = (stat.current, stat.peak) if stat else (0, 0)
         else:  # no peaks without every event; current from the last heap sample
-            current, peak = (samples[-1].modules.get(mid, 0) if samples else None), None
+            # None, never 0, when the walk could not tell modules apart (nodes without module ids)
+            current, peak = (samples[-1].modules.get(mid, 0) if samples and walked_modules else None), None
         modules[str(mid)] = {
             "name": name(mid), "current": current, "peak": peak, "firmware": firmware_modules.get(mid),
             "growth_per_hour": growth_by_module.get(mid, 0.0 if len(samples) >= 2 else None), "leak_per_hour": leak_by_module.get(mid, 0.0) if sites is not None else None,

@@ -215,7 +215,7 @@ class Session:
         if mode in ("hooks", "trace"):
             self.sampler.take(t_us, self.ledger.live.values())
         elif walk is not None and walk.ok:  # a broken heap is reported by check_heap, not sampled as if freed
-            self.sampler.take(t_us, walk.to_snapshot().blocks.values())
+            self.sampler.take(t_us, walk.to_snapshot().blocks.values(), modules_known=walk.has_modules)
         if walk is not None:
             from memhil.targetmap.render import fragmentation_sample
 

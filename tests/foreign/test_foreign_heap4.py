@@ -8,7 +8,7 @@ import pytest
 from foreign_run import run_to_park
 from truth import TRUTH
 
-from memhil.analysis.reachability import LeakKind, classify
+from memhil.analysis.reachability import classify
 from memhil.elf import Image
 from memhil.heap.freertos import FreeRtosHeapWalker
 from memhil.session import Session, SessionOptions
@@ -104,3 +104,22 @@ def test_heap_check_compares_the_walk_with_the_ledger(foreign_elf, tmp_path):
         del session.ledger.live[forgotten]  # as if the capture had missed this allocation
         check = session.check_heap()
     assert check["ledger"]["only_walk"] == [f"{forgotten:#010x}"] and check["ledger"]["only_ledger"] == []
+
+
+def test_an_elf_without_debug_info_is_a_clear_error(foreign_elf, tmp_path):
+    """heap_4's BlockLink_t and FreeRTOS's TCB_t come from DWARF: without it memhil says so and what to do."""
+    import subprocess
+
+    from memhil.analysis.roots import collect_roots
+    from memhil.errors import DebugInfoMissingError, ElfError
+    from memhil.heap.select import TargetHeap
+
+    stripped = tmp_path / "no_debug.elf"
+    subprocess.run(["arm-none-eabi-objcopy", "--strip-debug", str(foreign_elf("rtos_style", heap4=True)), str(stripped)], check=True)
+    image = Image.open(stripped)
+    with pytest.raises(DebugInfoMissingError) as err:
+        TargetHeap(image)
+    assert "-g" in err.value.hint
+    with pytest.raises(ElfError, match="TCB_t") as err:
+        collect_roots(image, lambda a, n: bytes(n), {"sp": 0x20001000}, [])
+    assert "debug info" in err.value.hint

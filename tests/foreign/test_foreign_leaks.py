@@ -153,3 +153,18 @@ def test_liteos_task_records_truth(liteos_style):
         assert (view.start, view.end) == (t.saved_sp, t.top)
     live = {s.name: s for s in scan.stacks}
     assert live["task main"].sp == scan.registers["sp"]
+
+
+def test_twenty_runs_give_the_same_sites(foreign_elf, tmp_path):
+    """The verdict does not depend on the run: twenty runs of one scenario, the same leak sites and summary."""
+    elf = foreign_elf("heap_list")
+    seen = set()
+    for i in range(20):
+        session = Session(SessionOptions(capture="hooks", profile="newlib"), run_dir=tmp_path / str(i))
+        with session:
+            run_to_park(session, elf)
+            report = session.leaks("start", "end")
+        seen.add((tuple(report.leak_sites), tuple(sorted(report.summary().items()))))
+    assert len(seen) == 1
+    sites, summary = seen.pop()
+    assert len(sites) == 4 and dict(summary)["definitely lost"] == (104, 3)

@@ -132,3 +132,10 @@ def test_load_run_and_find_runs(tmp_path):
     (tmp_path / "a" / "y" / "summary.json").write_text("[1, 2]")
     with pytest.raises(ConfigError, match="expected a JSON object"):
         find_runs(tmp_path / "a")
+
+
+def test_a_walk_without_module_ids_records_no_module_figures():
+    sampler = SiteSampler()
+    sample = sampler.take(0, [block(0x2000_0000, 0x0800_1001, module=0)], modules_known=False)
+    assert sample.modules == {} and not sample.modules_known
+    assert sample.sites[(0, 0x0800_1001)] == (64, 1)  # sites are still sampled

@@ -232,6 +232,8 @@ def collect_roots(
     if values:
         out.roots.append(Region("registers", 0, values))
     out.heap = read_block_contents(read_memory, blocks)
+    for note in out.notes:
+        log.debug("roots: %s", note)
     return out
 
 

@@ -23,7 +23,6 @@ maximum item value and its index links back to it). Such blocks are "still reach
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
@@ -32,8 +31,6 @@ from memhil.heap.model import LiveBlock
 
 if TYPE_CHECKING:
     from memhil.elf import Image
-
-log = logging.getLogger("memhil.analysis.rtos")
 
 ReadMemory = Callable[[int, int], bytes]
 ReadWord = Callable[[int], "int | None"]

@@ -94,6 +94,59 @@ class LeakKeywords:
         return sorted(sites, key=lambda s: (-s["bytes"], s["site"]))
 
     @keyword
+    def get_snapshot_diff(self, before: str, after: str) -> dict:
+        """Returns what changed between two snapshots: ``new_bytes``, ``freed_bytes`` and ``net_bytes`` (what the
+        pool pays), ``new_blocks``, ``freed_blocks``, and ``sites``: the blocks allocated in between and still live,
+        by allocation site (``site``, ``function``, ``size`` requested bytes, ``blocks``), largest first.
+
+        | ${diff} =    Get Snapshot Diff    before    after
+        | Should Be True    ${diff}[net_bytes] <= 0
+        """
+        from memhil.analysis.diff import diff_snapshots
+
+        session = self.ctx.current()
+        d = diff_snapshots(session.snapshot(before), session.snapshot(after), session.symbolizer)
+        return {"new_bytes": d.new_bytes, "freed_bytes": d.freed_bytes, "net_bytes": d.net_bytes,
+                "new_blocks": len(d.new), "freed_blocks": len(d.freed),
+                "sites": [{"site": r.site, "function": r.function, "size": r.size, "blocks": r.blocks} for r in d.by_site.rows]}
+
+    @keyword
+    def get_growing_sites(self, *snapshots: str) -> list[dict]:
+        """Returns the allocation sites whose live memory grows across the named snapshots, fastest first: one
+        dictionary per site with ``site``, ``function``, ``growing`` (``bytes``, ``blocks`` or both), ``bytes`` and
+        ``blocks`` (requested bytes and live blocks at each snapshot), ``bytes_per_hour`` and ``blocks_per_hour``.
+
+        The test is memhil's growth test (per site live requested bytes and block count; the first 20 % of the
+        snapshots are warm-up; a one-sided Mann-Kendall trend at alpha 0.01 over at least 6 snapshots after it;
+        the last value above the warm-up's highest), so take at least 8 snapshots over time.
+
+        | FOR    ${i}    IN RANGE    10
+        |     Run For    1h
+        |     Take Heap Snapshot    h${i}
+        | END
+        | ${grow} =    Get Growing Sites    h0    h1    h2    h3    h4    h5    h6    h7    h8    h9
+        """
+        from memhil.analysis.growth import find_growth
+
+        session = self.ctx.current()
+        rows = find_growth([session.snapshot(name) for name in snapshots], session.symbolizer)
+        return [{"site": r.site, "function": r.function, "growing": r.growing, "bytes": r.bytes, "blocks": r.blocks,
+                 "bytes_per_hour": r.bytes_per_hour, "blocks_per_hour": r.blocks_per_hour} for r in rows]
+
+    @keyword
+    def should_not_grow(self, *snapshots: str) -> None:
+        """Fails, naming each growing site and its rate, if any allocation site grows across the named snapshots
+        (see `Get Growing Sites`)."""
+        rows = self.get_growing_sites(*snapshots)
+        if rows:
+            raise AssertionFailure(
+                f"{len(rows)} growing site(s) across {len(snapshots)} snapshots: "
+                + "; ".join(f"{r['site']} ({r['function']}): {r['growing']}, {r['blocks_per_hour']:.1f} blocks "
+                            f"and {r['bytes_per_hour']:.0f} B per virtual hour" for r in rows),
+                hint="look at the site's call stacks (Get Leak Sites between the first and last snapshot)",
+            )
+
+    @keyword
     def leak_stack_should_contain(self, location: str, report=None) -> None:
         """Fails unless some leak's call stack has a frame matching ``location``: a function name, ``file:line``
         or a glob (``*app.c:*``). Uses the last report from `Get Leaks` unless one is given."""
