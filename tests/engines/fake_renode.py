@@ -98,7 +98,8 @@ class FakeRenode:
         self.commands: list[str] = []
         self.machine: str | None = None
         self.time_us = 0
-        self.mem = {SRAM: bytearray(SRAM_SIZE), FLASH: bytearray(FLASH_SIZE)}
+        # SRAM, flash, and the NVIC's system control space (NVIC.cs models it at 0xE000E000; row 28)
+        self.mem = {SRAM: bytearray(SRAM_SIZE), FLASH: bytearray(FLASH_SIZE), 0xE000E000: bytearray(0x1000)}
         self.regs = [0x100 + n for n in range(16)]
         self.hooks: dict[int, list[str]] = {}
         self.events: list[dict] = []  # firmware events by virtual time (see load_scenario)
