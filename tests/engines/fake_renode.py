@@ -169,8 +169,9 @@ class FakeRenode:
 
     # -- firmware model ------------------------------------------------------------------------
     def load_scenario(self, events: list[dict]) -> None:
-        """Firmware events by virtual time, each a dict with ``t_us`` and one of: ``hit`` (pc; optional ``regs``
-        {index: value} set first), ``write`` (address, ``hex`` bytes), ``uart`` (text the firmware prints)."""
+        """Firmware events by virtual time, each a dict with ``t_us`` and any of: ``hit`` (pc; optional ``regs``
+        {index: value} set first), ``write`` (address, ``hex`` bytes), ``uart`` (text the firmware prints);
+        ``every_us`` repeats it."""
         self.events = sorted(events, key=lambda e: e["t_us"])
 
     def _set_time(self, time_us: int) -> None:
@@ -181,8 +182,14 @@ class FakeRenode:
     def run_for(self, duration_us: int) -> None:
         """The whole period, always (MasterTimeSource.cs:53-72): hooks run at their hits and cannot pause it."""
         end = self.time_us + duration_us
-        for event in [e for e in self.events if self.time_us <= e["t_us"] < end]:
+        while True:
+            due = [e for e in self.events if self.time_us <= e["t_us"] < end]
+            if not due:
+                break
+            event = min(due, key=lambda e: e["t_us"])
             self.events.remove(event)
+            if event.get("every_us"):  # a periodic event (a tick interrupt)
+                self.events.append({**event, "t_us": event["t_us"] + event["every_us"]})
             self._set_time(event["t_us"])
             if "regs" in event:
                 for n, value in event["regs"].items():

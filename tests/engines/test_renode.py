@@ -525,3 +525,38 @@ def test_entry_point():
     from memhil.engines import get_engine_class
 
     assert get_engine_class("renode") is RenodeEngine
+
+
+# -- memhil doctor ---------------------------------------------------------------------------------------------
+def test_doctor_without_renode_says_so(tmp_path, monkeypatch, capsys):
+    from memhil.cli import main
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert main(["doctor", "--engine", "renode", "--backend", "binary"]) == 2
+    assert "Renode is not installed" in capsys.readouterr().out
+
+
+def test_doctor_checks_a_renode(program, minifw, tmp_path, scenario, version, capsys):
+    from memhil.cli import main
+
+    tick = symbol(minifw, "SysTick_Handler")
+    scenario([{"t_us": 500, "every_us": 1000, "hit": tick}])
+    status = main(["doctor", "--engine", "renode", "--renode", str(program), "--backend", "binary", "--firmware", str(minifw),
+                   "--workdir", str(tmp_path / "doctor")])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert f"ok    start and load: Renode {version} over console pipe" in out
+    assert "ok    RunFor exact in virtual time" in out and "ok    hook round trip at SysTick_Handler: 50 hit(s)" in out
+    assert "ok    console line" in out and "ok    read memory" in out and "ok    write memory while paused" in out
+
+
+def test_doctor_reports_what_fails(program, minifw, tmp_path, scenario, capsys):
+    from memhil.cli import main
+
+    scenario([])  # the firmware never reaches the hooked function
+    status = main(["doctor", "--renode", str(program), "--backend", "binary", "--firmware", str(minifw),
+                   "--console-line", "never printed", "--workdir", str(tmp_path / "doctor")])
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "FAIL  hook round trip at SysTick_Handler: 0 hit(s)" in out and "FAIL  console line" in out
+    assert "ok    RunFor exact" in out and "2 check(s) failed" in out

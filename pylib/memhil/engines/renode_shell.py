@@ -232,8 +232,8 @@ class TelnetShell(Shell):
         seen = ""
         while True:
             seen += self.read_until_prompt(deadline)
-            lines = [line.strip() for line in clean(seen).split("\n")]
-            if marker in lines:
+            lines = [line.strip().strip("\"'") for line in clean(seen).split("\n")]
+            if marker in lines:  # the reply line (the echo of the typed command starts with `echo`)
                 self.banner = seen
                 return
 
