@@ -56,8 +56,9 @@ log = logging.getLogger("memhil.engines.renode")
 
 RENODE_PACKAGE = "renode (from renode.io; not in Debian)"
 UPTIME_SYMBOL = contract.UPTIME_SYMBOL
-#: what a breakpoint hook captures unless told otherwise: 256 bytes of stack, 64 bytes either side of R0
-DEFAULT_CAPTURE = (Window("sp", 0, 256), Window("r0", -64, 128))
+#: what a breakpoint hook captures unless told otherwise: 512 bytes of stack, 64 bytes either side of R0 and R1
+#: (an allocator's pointer argument or result, and its node header)
+DEFAULT_CAPTURE = (Window("sp", 0, 512), Window("r0", -64, 128), Window("r1", -64, 128))
 FAULT_CAPTURE = (Window("sp", 0, 512), Window(None, faults.FAULT_REGS, 20), Window(None, 0xE000ED04, 4))  # + ICSR
 #: how Renode logs a hook body that failed (PythonEngine.cs:65-83; row 17): the CPU goes on, the record is lost
 _HOOK_ERROR = re.compile(r"Python runtime error")

@@ -3,7 +3,8 @@
 - :class:`PipeShell` (what the engine starts): ``renode --disable-gui --console --plain --config <run>/renode.config``
   with its stdin and stdout as pipes. Under ``--console`` the monitor reads and writes the process's own console
   (infra ``src/UI/CommandLineInterface.cs``, ``PrepareShell``: ``options.Console`` gives a ``ConsoleIOSource``,
-  which reads redirected input with ``Console.Read()``); no port is opened, so **nothing listens on the network**.
+  which reads redirected input with ``Console.Read()``, ``RedirectedHandling``; read at infra ``f43f0eb``, not in
+  renode-source.md: unsure for 1.15.x); no port is opened, so **nothing listens on the network**.
   Renode's log shares that stdout in ``--plain`` form; its lines are taken out of replies into ``renode.log``.
 - :class:`PyRenodeShell`: Renode loaded into this Python process by pyrenode3 (no socket either).
 - :class:`TelnetShell`: only to attach to a Renode *a user started* with ``--port N``. That port binds every
@@ -115,7 +116,7 @@ class Shell:
             lines = lines[1:]  # the echo of the command (row 6)
         out = "\n".join(lines).strip()
         trace.debug("<- %s", out[:300])
-        if is_error(raw):
+        if is_error(out):  # the reply without the echo, colours kept (a command's own text is not an error)
             raise RenodeCommandError(f"Renode refused `{cmd}`: {clean(out)[:300]}", hint="check the command's arguments and the platform/ELF paths", command=cmd)
         return clean(out)
 
