@@ -282,6 +282,15 @@ def test_fault_hook_raises_target_fault(program, minifw, platform, tmp_path, sce
         eng.stop()
 
 
+def test_fake_runfor_runs_its_whole_period_whatever_a_hook_asks():
+    """PauseAndRequestEmulationPause returns at once under RunFor (Machine.cs:1119-1127; row 16)."""
+    fake = FakeRenode()
+    fake.handle("cpu AddHook 0x8000100 \"machine.PauseAndRequestEmulationPause()\"")
+    fake.load_scenario([{"t_us": 100_000, "hit": 0x8000100}, {"t_us": 200_000, "hit": 0x8000100}])
+    assert fake.handle('emulation RunFor "00:00:01.000000"') == ""
+    assert fake.time_us == 1_000_000 and fake.machine_obj.pause_requests == 2
+
+
 def test_hook_body_runs_in_python(tmp_path):
     windows = (Window("sp", 0, 8), Window(None, 0x20000010, 4))
     body = hook_body(5, tmp_path / "h.rec", windows)

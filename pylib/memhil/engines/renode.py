@@ -30,6 +30,13 @@ How it works
   * memory: ``sysbus ReadBytes`` (row 21), ``sysbus WriteDoubleWord``/``WriteByte`` (row 22) while paused;
     registers with ``cpu GetRegister N`` (row 23: ``GetRegisterUnsafe`` logs a warning per call).
   * the GDB server is never started (it binds every interface, row 2).
+
+Wall clock: nothing the firmware sees depends on it. The host waits (wall time) only for the monitor's reply to
+each command, bounded by ``timeout`` to detect a hung Renode; console output is read without waiting at each
+slice end, and the slice schedule of a console wait is fixed. Not confirmed in renode-source.md, so to check on a
+real Renode (``memhil doctor``): that the UART hands each byte to the PTY on the CPU thread (the write path above
+is read in ``UartPtyTerminal.cs`` and AntShell, the UART side is not), the ``version`` and ``echo`` commands, the
+``--plain`` log line format, and ``WriteChar`` on the UART.
 """
 
 from __future__ import annotations
@@ -256,8 +263,8 @@ class RenodeEngine(Engine):
 
     def _cleanup(self, state: EngineState) -> None:
         shell, self.monitor = self.monitor, None
-        if isinstance(shell, PipeShell):
-            shell.quit() if state is not EngineState.FAILED else shell.close()
+        if isinstance(shell, PipeShell) and state is not EngineState.FAILED:
+            shell.quit()
         elif shell is not None:
             shell.close()
         if self._console_fd is not None:
