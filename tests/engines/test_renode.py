@@ -527,7 +527,7 @@ def test_config_file(tmp_path):
 
 def test_resc_finds_its_files_from_anywhere():
     resc = (HERE.parents[1] / "platforms" / "stm32f4" / "stm32f4.resc").read_text()
-    assert "@$ORIGIN/stm32f4.repl" in resc and "@platforms/" not in resc
+    assert "LoadPlatformDescription $ORIGIN/stm32f4.repl" in resc and "@platforms/" not in resc and "@firmware/" not in resc
 
 
 def test_entry_point():
