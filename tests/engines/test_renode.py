@@ -134,10 +134,12 @@ def test_version_texts():
         check_version((1, 17, 0), "")
 
 
+@pytest.mark.parametrize("plain", [True, False], ids=["plain", "colour"])
 @pytest.mark.parametrize("release", VERSIONS)
-def test_telnet_attach_answers_the_negotiation_and_resyncs(release, minifw, platform, tmp_path, scenario):
-    """1.15.3 reads 9 bytes before it writes anything (row 3); the banner is never re-sent (row 4)."""
-    fake = FakeRenode(version=release)
+def test_telnet_attach_answers_the_negotiation_and_resyncs(release, plain, minifw, platform, tmp_path, scenario):
+    """1.15.3 reads 9 bytes before it writes anything (row 3); the banner is never re-sent (row 4); a Renode the
+    user started without --plain colours its prompt DarkRed, which is not an error (row 7)."""
+    fake = FakeRenode(version=release, plain=plain)
     server = TelnetServer(fake)
     try:
         first = TelnetShell.attach("127.0.0.1", server.port, timeout=5)
@@ -153,9 +155,22 @@ def test_telnet_attach_answers_the_negotiation_and_resyncs(release, minifw, plat
         assert eng.version == release and eng.monitor.name == "telnet (attached)"
         eng.run_for(0.5)
         assert eng.virtual_time() == 0.5
+        with pytest.raises(RenodeCommandError, match="No such command or device"):
+            eng.execute("bogus")
         eng.stop()
     finally:
         server.close()
+
+
+def test_no_renode_module_opens_a_listening_socket():
+    """Only the attach path opens a socket, and only as a client of a loopback address."""
+    import memhil.engines.renode as engine_module
+    import memhil.engines.renode_shell as shell_module
+
+    for module in (engine_module, shell_module):
+        text = Path(module.__file__).read_text()
+        for call in (".bind(", ".listen(", "create_server(", '"--port"', "StartGdbServer "):
+            assert call not in text, (module.__name__, call)
 
 
 def test_attach_is_loopback_only():

@@ -22,7 +22,9 @@ How it works
     without waiting, hook records are handed to their callbacks, and the slice-end work runs (draining a trace
     ring or patched-hook ring: :meth:`add_slice_end`).
   * hooks (:mod:`memhil.engines.renode_hooks`): ``cpu AddHook`` bodies that capture registers and memory windows
-    at the hit into fixed-size records; a hook cannot pause RunFor (row 16).
+    at the hit into fixed-size records; a hook cannot pause RunFor (row 16). A body that fails is only logged by
+    Renode ("Python runtime error", row 17): the engine raises it at the slice end when it reads Renode's log,
+    which it does over the console pipe; attached or in-process, the log is not memhil's to read.
   * faults: hooks at the fault handlers of the vector table record the exception; the run raises
     :class:`~memhil.errors.TargetFault` at the slice end.
   * console input: ``sysbus.<uart> WriteChar`` per byte while the emulation is paused: the firmware sees the bytes
