@@ -1,13 +1,37 @@
-"""A fake Renode monitor for the engine tests: speaks like Renode's telnet monitor
-(IAC negotiation, banner, ``(monitor) ``/``(<machine>) `` prompts, echo, red error texts)
-with the replies documented in reference/renode.md, over a small memory model.
+"""A fake Renode for the engine tests, built from Renode's own source as read in
+``../shared/reference/renode-source.md`` ("row N" below is a row of its table; file:line are Renode's).
 
-Run as a program (``fake_renode.py --disable-gui --plain --port N``) it stands in for the
-``renode`` binary; ``FakeRenode`` runs it in a thread for unit tests.
+It models what the engine depends on, for release 1.15.3 or 1.16.1 (``version=``):
+
+- the shell (AntShell): banner and first prompt written once at start, never re-sent to a new connection
+  (``Shell.cs``:112-128, row 4); every typed character echoed, Enter writes ``"\\n\\r"``, results end in ``"\\r\\n"``
+  (``CommandLine.cs``:633-641, ``NavigableTerminalEmulator.cs``:543-545, ``MonitorCommands.cs``:1159, row 6); an
+  empty line reprints the prompt (``CommandLine.cs``:566-617); prompt ``(monitor) `` then ``(<machine>) `` (row 5);
+- colour: none under ``--plain`` (``CommandLineInterface.cs``:270, row 7); otherwise errors in ``ESC[;031m``
+  (ConsoleColor.Red) and the ``(monitor) `` prompt in ``ESC[31;1m`` (DarkRed) (row 7);
+- the error texts of row 8, each where Renode prints it;
+- ``emulation RunFor`` runs its whole period and never returns early (``MasterTimeSource.cs``:53-72, row 15);
+  ``machine.PauseAndRequestEmulationPause()`` returns at once because RunFor never sets ``IsStarted``
+  (``Machine.cs``:1119-1127, ``Emulation.cs``:124-133, row 16);
+- hooks: the body runs (here in CPython) at each hit with ``self``/``cpu``, ``machine``, ``pc`` (row 17);
+  ``self.GetRegisterUlong`` exists only in 1.16.x (``ICPUWithRegisters.cs``:29-32, row 18), ``GetRegister(n)`` in
+  both; a missing member is logged as "Python runtime error" and the CPU goes on (``PythonEngine.cs``:65-83);
+- ``sysbus ReadBytes``: 10 bytes a line; unmapped addresses read as 0 with a log warning (``MonitorCommands.cs``:
+  1188-1203, ``SystemBus.cs``:2128-2145, row 21); numbers in hexadecimal by default (``Monitor.cs``:78);
+- ``cpu GetRegisterUnsafe`` logs a warning per call (``TranslationCPU.cs``:184-189, row 23); ``cpu GetRegister``
+  prints ``0x<hex>`` (``RegisterValue.cs``:26-28);
+- telnet (``--port``): 1.15.3 reads 9 bytes after its negotiation before it writes anything
+  (``SocketServerProvider.cs``:195-209 at 1.15.3, row 3); 1.16.1 drops 3-byte IAC commands (:182-222);
+- the console UART on a PTY (``UartPtyTerminal.cs``); bytes the firmware writes reach it before RunFor returns.
+
+Run as a program it stands in for ``renode``: ``--disable-gui --console --plain --config F`` (pipes) or
+``--port N`` (telnet). ``FAKE_RENODE_VERSION`` picks the release, ``FAKE_RENODE_SCENARIO`` names a JSON file of
+firmware events (see :meth:`FakeRenode.load_scenario`), ``FAKE_RENODE_ARGV`` a file to write its argv to.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -16,179 +40,450 @@ import threading
 import tty
 from pathlib import Path
 
-RED = "\x1b[31;1m"
+RED = "\x1b[;031m"  # ConsoleColor.Red: errors (row 7)
+DARK_RED = "\x1b[31;1m"  # ConsoleColor.DarkRed: the (monitor) prompt (row 7)
 RESET = "\x1b[0m"
-SRAM = 0x20000000
+SRAM, SRAM_SIZE = 0x20000000, 0x20000
+FLASH, FLASH_SIZE = 0x08000000, 0x100000
+VERSIONS = {"1.15.3": "Renode, version 1.15.3.27000 (fake for memhil tests)", "1.16.1": "Renode, version 1.16.1.28000 (fake for memhil tests)"}
+
+
+class _Register:
+    def __init__(self, value: int) -> None:
+        self.RawValue = value  # RegisterValue.RawValue (ulong)
+
+
+class _Cpu:
+    """What a hook sees as ``self``/``cpu``: ``GetRegister(int)`` in both releases (row 18)."""
+
+    def __init__(self, fake: "FakeRenode") -> None:
+        self._fake = fake
+
+    def GetRegister(self, n: int) -> _Register:  # noqa: N802 - Renode's name
+        return _Register(self._fake.regs[n])
+
+
+class _Cpu116(_Cpu):
+    def GetRegisterUlong(self, n: int) -> int:  # noqa: N802 - only from 1.16.0 (row 18)
+        return self._fake.regs[n]
+
+
+class _Bus:
+    def __init__(self, fake: "FakeRenode") -> None:
+        self._fake = fake
+
+    def ReadDoubleWord(self, address: int) -> int:  # noqa: N802
+        return int.from_bytes(self._fake.read(address, 4), "little")
+
+
+class _Machine:
+    def __init__(self, fake: "FakeRenode") -> None:
+        self.SystemBus = _Bus(fake)
+        self.pause_requests = 0
+
+    def PauseAndRequestEmulationPause(self) -> None:  # noqa: N802
+        """Returns at once: the emulation was not started with ``start`` (Machine.cs:1119-1127)."""
+        self.pause_requests += 1
 
 
 class FakeRenode:
-    def __init__(self, port: int = 0, *, uptime_address: int | None = None) -> None:
-        self.server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.server.bind(("127.0.0.1", port))
-        self.server.listen(1)
-        self.port = self.server.getsockname()[1]
+    """The emulated Renode: one monitor command in, its reply out; a small memory and firmware model."""
+
+    def __init__(self, *, version: str = "1.16.1", plain: bool = True, out=None, uptime_address: int | None = None) -> None:
+        if version not in VERSIONS:
+            raise ValueError(f"the fake models {sorted(VERSIONS)}, not {version}")
+        self.version = version
+        self.plain = plain
+        self.out = out  # callable(str) for output (log lines go there too)
         self.commands: list[str] = []
-        self.prompt = "(monitor) "
+        self.machine: str | None = None
         self.time_us = 0
-        self.sram = bytearray(0x20000)  # the STM32F405: 128 KiB at 0x20000000
-        self.hooks: dict[int, list[str]] = {}
-        self.scheduled: list[tuple[int, int, list[int]]] = []  # (time_us, pc, [r0,r1,r2,r3,sp,lr])
-        self.uptime_address = uptime_address
-        self.pc = 0x08000094
+        # SRAM, flash, and the NVIC's system control space (NVIC.cs models it at 0xE000E000; row 28)
+        self.mem = {SRAM: bytearray(SRAM_SIZE), FLASH: bytearray(FLASH_SIZE), 0xE000E000: bytearray(0x1000)}
         self.regs = [0x100 + n for n in range(16)]
+        self.hooks: dict[int, list[str]] = {}
+        self.events: list[dict] = []  # firmware events by virtual time (see load_scenario)
+        self.uptime_address = uptime_address
+        self.numbers_hex = True
         self.pty_master: int | None = None
-        self.pty_input = bytearray()
-        self.machine_created = False
-        self.drop = False  # set to close the connection at the next command
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+        self.uart_rx = bytearray()
+        self.cpu = _Cpu116(self) if version.startswith("1.16") else _Cpu(self)
+        self.machine_obj = _Machine(self)
+        self.log_lines: list[str] = []
+        self.quitted = False
 
-    # -- server ---------------------------------------------------------------------------
-    def _serve(self) -> None:
-        try:
-            conn, _ = self.server.accept()
-        except OSError:
+    # -- output ---------------------------------------------------------------------------
+    def log(self, level: str, message: str) -> None:
+        """A log line as ConsoleBackend prints it in --plain mode."""
+        s, us = divmod(self.time_us, 1_000_000)
+        line = f"{(s // 3600) % 24:02d}:{(s // 60) % 60:02d}:{s % 60:02d}.{us // 100:04d} [{level}] {message}"
+        self.log_lines.append(line)
+        if self.out is not None:
+            self.out(line + "\n")
+
+    def error(self, text: str) -> str:
+        return text if self.plain else f"{RED}{text}{RESET}"
+
+    @property
+    def prompt(self) -> str:
+        text = f"({self.machine}) " if self.machine else "(monitor) "
+        return text if self.plain else (f"{DARK_RED}{text}{RESET}" if not self.machine else f"\x1b[33m{text}{RESET}")
+
+    @property
+    def banner(self) -> str:
+        return VERSIONS[self.version]
+
+    # -- memory -----------------------------------------------------------------------------
+    def _region(self, address: int, size: int):
+        for base, data in self.mem.items():
+            if base <= address and address + size <= base + len(data):
+                return data, address - base
+        return None, 0
+
+    def read(self, address: int, size: int) -> bytes:
+        data, off = self._region(address, size)
+        if data is None:  # SystemBus.cs:2128-2145: zeros and a warning, not an error (row 21)
+            self.log("WARNING", f"sysbus: ReadBytes from non existing peripheral at {address:#x}.")
+            return bytes(size)
+        return bytes(data[off : off + size])
+
+    def write(self, address: int, value: bytes) -> None:
+        data, off = self._region(address, len(value))
+        if data is None:
+            self.log("WARNING", f"sysbus: WriteBytes to non existing peripheral at {address:#x}.")
             return
-        with conn:
-            conn.sendall(b"\xff\xfb\x01\xff\xfb\x03\xff\xfa\x18\x01\xff\xf0")
-            conn.sendall(b"Renode, version 1.15.0.0 (fake for memhil tests)\r\n\r\n" + self.prompt.encode())
-            buf = b""
-            while True:
-                try:
-                    data = conn.recv(65536)
-                except OSError:
-                    return
-                if not data:
-                    return
-                buf += data
-                while b"\n" in buf:
-                    line, buf = buf.split(b"\n", 1)
-                    cmd = line.decode().strip()
-                    self.commands.append(cmd)
-                    if cmd == "quit" or self.drop:
-                        return
-                    reply = self.handle(cmd)
-                    out = cmd + "\r\n" + (reply.replace("\n", "\r\n") + "\r\n" if reply else "") + self.prompt
-                    conn.sendall(out.encode())
+        data[off : off + len(value)] = value
 
-    def close(self) -> None:
-        self.server.close()
-        if self.pty_master is not None:
-            os.close(self.pty_master)
+    def load_elf(self, path: str) -> None:
+        from elftools.elf.elffile import ELFFile
 
-    # -- commands ---------------------------------------------------------------------------
+        with open(path, "rb") as f:
+            elf = ELFFile(f)
+            for seg in elf.iter_segments():
+                if seg["p_type"] == "PT_LOAD" and seg["p_filesz"]:
+                    self.write(seg["p_paddr"], seg.data())
+            symtab = elf.get_section_by_name(".symtab")
+            found = symtab.get_symbol_by_name("g_memhil_uptime_ms") if symtab is not None else None
+            if found and self.uptime_address is None:  # the firmware's 1 ms uptime follows virtual time
+                self.uptime_address = found[0]["st_value"]
+
+    # -- firmware model ------------------------------------------------------------------------
+    def load_scenario(self, events: list[dict]) -> None:
+        """Firmware events by virtual time, each a dict with ``t_us`` and any of: ``hit`` (pc; optional ``regs``
+        {index: value} set first), ``write`` (address, ``hex`` bytes), ``uart`` (text the firmware prints);
+        ``every_us`` repeats it."""
+        self.events = sorted(events, key=lambda e: e["t_us"])
+
+    def _set_time(self, time_us: int) -> None:
+        self.time_us = time_us
+        if self.uptime_address is not None:
+            self.write(self.uptime_address, (time_us // 1000).to_bytes(8, "little"))
+
+    def run_for(self, duration_us: int) -> None:
+        """The whole period, always (MasterTimeSource.cs:53-72): hooks run at their hits and cannot pause it."""
+        end = self.time_us + duration_us
+        while True:
+            due = [e for e in self.events if self.time_us <= e["t_us"] < end]
+            if not due:
+                break
+            event = min(due, key=lambda e: e["t_us"])
+            self.events.remove(event)
+            if event.get("every_us"):  # a periodic event (a tick interrupt)
+                self.events.append({**event, "t_us": event["t_us"] + event["every_us"]})
+            self._set_time(event["t_us"])
+            if "regs" in event:
+                for n, value in event["regs"].items():
+                    self.regs[int(n)] = value
+            if "write" in event:
+                self.write(event["write"], bytes.fromhex(event["hex"]))
+            if "uart" in event and self.pty_master is not None:
+                os.write(self.pty_master, event["uart"].encode())
+            if "hit" in event:
+                self.regs[15] = event["hit"]
+                for body in list(self.hooks.get(event["hit"], ())):
+                    self._run_hook(body, event["hit"])
+        self._echo_uart_input()
+        self._set_time(end)
+
+    def _run_hook(self, body: str, pc: int) -> None:
+        """The body as Renode runs it (BlockPythonEngine.cs:30-37, 55-62); a missing member or unbound name is
+        logged and the CPU goes on (PythonEngine.cs:65-83)."""
+        scope = {"self": self.cpu, "cpu": self.cpu, "machine": self.machine_obj, "pc": pc}
+        try:
+            exec(body.replace('\\"', '"'), scope)  # StringToken unescapes only \" (row 19)
+        except (AttributeError, NameError, ArithmeticError) as exc:
+            self.log("ERROR", f"Python runtime error: {exc}")
+
+    def _echo_uart_input(self) -> None:
+        """The firmware's console echo: a received line comes back as ``echo: <line>``."""
+        while b"\r" in self.uart_rx and self.pty_master is not None:
+            line, _, rest = bytes(self.uart_rx).partition(b"\r")
+            self.uart_rx = bytearray(rest)
+            os.write(self.pty_master, b"echo: " + line + b"\r\n")
+
+    # -- commands -------------------------------------------------------------------------------
     def handle(self, cmd: str) -> str:
+        self.commands.append(cmd)
+        try:
+            return self._handle(cmd)
+        except _Recoverable as exc:  # Monitor.cs:996
+            return self.error(f"There was an error executing command '{cmd}'\n{exc}")
+
+    def _num(self, value: int) -> str:
+        return f"0x{value:X}" if self.numbers_hex else str(value)
+
+    def _handle(self, cmd: str) -> str:  # noqa: C901 - one branch per command, like Renode's dispatch
+        if cmd == "version":
+            return self.banner
+        m = re.fullmatch(r'echo "([^"]*)"', cmd)
+        if m:
+            return m[1]
+        m = re.fullmatch(r"numbersMode (Hexadecimal|Decimal)", cmd)
+        if m:
+            self.numbers_hex = m[1] == "Hexadecimal"
+            return ""
+        if cmd.startswith("numbersMode"):
+            return self.error(f"Bad parameters for command {cmd.split()[0]} {' '.join(cmd.split()[1:])}")  # MonitorCommands.cs:1064
         m = re.fullmatch(r'mach create "([\w.\-]+)"', cmd)
         if m:
-            self.prompt = f"({m[1]}) "
-            self.machine_created = True
+            if self.machine is not None:
+                raise _Recoverable("Given machine is already added or name is already taken.")  # Emulation.cs:208
+            self.machine = m[1]
             return ""
-        m = re.fullmatch(r"(?:machine LoadPlatformDescription|sysbus LoadELF) @(\S+)", cmd)
+        m = re.fullmatch(r'mach set "([^"]*)"', cmd)
         if m:
-            if not Path(m[1]).exists():
-                return f"{RED}There was an error executing command '{cmd}'\nCould not find file '{m[1]}'{RESET}"
+            if m[1] != self.machine:
+                return self.error(f"Machine {m[1]} not found.")  # MachCommand.cs:92
             return ""
-        if re.fullmatch(r"machine SetAdvanceImmediately (true|false)", cmd) or cmd == "machine Reset":
+        m = re.fullmatch(r"(machine LoadPlatformDescription|sysbus LoadELF) @(\S+)", cmd)
+        if m:
+            if not Path(m[2]).exists():
+                return self.error(f"Could not find file '{m[2]}'")  # Monitor.cs:319
+            if m[1] == "sysbus LoadELF":
+                self.load_elf(m[2])
+            return ""
+        if re.fullmatch(r"machine SetAdvanceImmediately (true|false)", cmd):
+            return ""
+        if cmd == "machine Reset":
+            self._set_time(self.time_us)
             return ""
         m = re.fullmatch(r'emulation CreateUartPtyTerminal "(\w+)" "(\S+)" true', cmd)
         if m:
             master, slave = os.openpty()
             tty.setraw(slave)
             self.pty_master = master
+            if os.path.lexists(m[2]):
+                os.unlink(m[2])
             os.symlink(os.ttyname(slave), m[2])
-            threading.Thread(target=self._pty_loop, daemon=True).start()
             return ""
         if re.fullmatch(r"connector Connect sysbus\.usart1 \w+", cmd):
             os.write(self.pty_master, b"memhil fake debug stm32f4 ready\r\n")  # type: ignore[arg-type]
             return ""
+        m = re.fullmatch(r"sysbus\.usart1 WriteChar (0x[0-9a-fA-F]+|\d+)", cmd)
+        if m:
+            self.uart_rx.append(int(m[1], 0) & 0xFF)
+            return ""
         m = re.fullmatch(r'emulation RunFor "(\d+):(\d\d):(\d\d)\.(\d{6})"', cmd)
         if m:
-            return self._run_for(((int(m[1]) * 60 + int(m[2])) * 60 + int(m[3])) * 1_000_000 + int(m[4]))
-        if cmd == "machine GetTimeSourceInfo":
+            self.run_for(((int(m[1]) * 60 + int(m[2])) * 60 + int(m[3])) * 1_000_000 + int(m[4]))
+            return ""
+        if cmd == "machine GetTimeSourceInfo":  # TimeSourceBase.cs:51-61, 9 decimals (TimeInterval.cs:212-219)
             s, us = divmod(self.time_us, 1_000_000)
-            h, rest = divmod(s, 3600)
             return (f"Interval: 00:00:00.000100000\nAdvance immediately: True\n"
-                    f"Elapsed Virtual Time: {h:02d}:{rest // 60:02d}:{rest % 60:02d}.{us:06d}000\nElapsed Host Time: 00:00:00.5")
-        m = re.fullmatch(r"sysbus ReadBytes 0x([0-9a-f]+) (\d+)", cmd)
-        if m:
-            addr, n = int(m[1], 16), int(m[2])
-            if not (SRAM <= addr and addr + n <= SRAM + len(self.sram)):
-                return f"{RED}There was an error executing command '{cmd}'\nCould not read from unmapped address{RESET}"
-            values = [f"0x{b:02X}" for b in self.sram[addr - SRAM : addr - SRAM + n]]
-            return "[\n" + ",\n".join(", ".join(values[i : i + 16]) for i in range(0, n, 16)) + "\n]"
-        m = re.fullmatch(r"sysbus Write(DoubleWord|Byte) 0x([0-9a-f]+) 0x([0-9a-f]+)", cmd)
+                    f"Elapsed Virtual Time: {s // 3600:02d}:{(s // 60) % 60:02d}:{s % 60:02d}.{us:06d}000\nElapsed Host Time: 00:00:00.500000000")
+        m = re.fullmatch(r"sysbus ReadBytes (0x[0-9a-fA-F]+|\d+) (0x[0-9a-fA-F]+|\d+)", cmd)
+        if m:  # MonitorCommands.cs:1188-1203: "[", 10 bytes a line, "]"
+            data = self.read(int(m[1], 0), int(m[2], 0))
+            values = [(f"0x{b:02X}" if self.numbers_hex else str(b)) + ", " for b in data]
+            return "[\n" + "\n".join("".join(values[i : i + 10]) for i in range(0, len(values), 10)) + "\n]"
+        m = re.fullmatch(r"sysbus Write(DoubleWord|Byte) (0x[0-9a-fA-F]+|\d+) (0x[0-9a-fA-F]+|\d+)", cmd)
         if m:
             width = 4 if m[1] == "DoubleWord" else 1
-            addr = int(m[2], 16) - SRAM
-            self.sram[addr : addr + width] = int(m[3], 16).to_bytes(width, "little")
+            self.write(int(m[2], 0), (int(m[3], 0) & ((1 << 8 * width) - 1)).to_bytes(width, "little"))
             return ""
-        m = re.fullmatch(r'cpu AddHook 0x([0-9a-f]+) "([^"]+)"', cmd)
+        if cmd.startswith("sysbus Write") or cmd.startswith("sysbus ReadBytes"):
+            return self.error(f"Bad parameters for command sysbus {cmd.split()[1]}")
+        m = re.fullmatch(r'cpu AddHook (0x[0-9a-fA-F]+) "((?:[^"\\]|\\.)*)"', cmd)
         if m:
             self.hooks.setdefault(int(m[1], 16), []).append(m[2])
             return ""
-        m = re.fullmatch(r"cpu RemoveHooksAt 0x([0-9a-f]+)", cmd)
+        m = re.fullmatch(r"cpu RemoveHooksAt (0x[0-9a-fA-F]+)", cmd)
         if m:
             self.hooks.pop(int(m[1], 16), None)
             return ""
         if cmd == "cpu PC":
-            return f"0x{self.pc:X}"
-        m = re.fullmatch(r"cpu GetRegisterUnsafe (\d+)", cmd)
+            return self._num(self.regs[15])
+        m = re.fullmatch(r"cpu GetRegister (\d+)", cmd)
         if m:
+            return f"0x{self.regs[int(m[1])]:X}"  # RegisterValue.cs:26-28
+        m = re.fullmatch(r"cpu GetRegisterUnsafe (\d+)", cmd)
+        if m:  # obsolete: a warning per call (TranslationCPU.cs:184-189)
+            self.log("WARNING", "cpu: GetRegisterUnsafe is obsolete, use GetRegister instead")
             return f"0x{self.regs[int(m[1])]:X}"
-        return f"{RED}No such command or device: {cmd.split()[0]}{RESET}"
+        m = re.fullmatch(r"\$(\w+)", cmd)
+        if m:
+            return self.error(f"No such variable: ${m[1]}")  # Monitor.cs:1148
+        if cmd.count('"') % 2:
+            return self.error("Could not tokenize here:\n" + cmd[cmd.index('"'):])  # Monitor.cs:1162
+        return self.error(f"No such command or device: {cmd.split()[0]}")  # Monitor.cs:692
 
-    def _run_for(self, duration_us: int) -> str:
-        end = self.time_us + duration_us
-        for when, pc, regs in sorted(self.scheduled):
-            if self.time_us <= when < end and pc in self.hooks:
-                self.scheduled.remove((when, pc, regs))
-                self._set_time(when)
-                for body in self.hooks[pc]:
-                    self._fire(body, pc, regs)
-                return ""  # paused by the hook (machine.PauseAndRequestEmulationPause)
-        self._set_time(end)
-        return ""
 
-    def _fire(self, body: str, pc: int, regs: list[int]) -> None:
-        """Do what the IronPython hook body would: append its record to the file it names."""
-        m = re.match(r"f=open\('([^']+)','a'\);f\.write\('memhil-hook %d %d %d %d %d %d %d %d\\n' % \((\d+),pc,", body)
-        assert m and body.endswith("machine.PauseAndRequestEmulationPause()"), body
-        with open(m[1], "a") as f:
-            f.write("memhil-hook %d %d %d %d %d %d %d %d\n" % (int(m[2]), pc, *regs))
+class _Recoverable(Exception):
+    pass
 
-    def _set_time(self, time_us: int) -> None:
-        self.time_us = time_us
-        if self.uptime_address is not None:
-            off = self.uptime_address - SRAM
-            self.sram[off : off + 8] = (time_us // 1000).to_bytes(8, "little")
 
-    def _pty_loop(self) -> None:
-        while True:
+class AntShell:
+    """The monitor's line discipline (AntShell): echo, Enter, results, prompt."""
+
+    def __init__(self, fake: FakeRenode, write) -> None:
+        self.fake = fake
+        self.write = write
+        self.line = bytearray()
+
+    def start(self) -> None:
+        self.write(self.fake.banner + "\r\n\r\n" + self.fake.prompt)  # Shell.cs:112-128
+
+    def feed(self, data: bytes) -> bool:
+        """Returns False after ``quit``."""
+        for b in data:
+            if b in (0x0D, 0x0A):  # both are Enter (NavigableTerminalEmulator.cs:131-132)
+                self.write("\n\r")
+                cmd = self.line.decode(errors="replace").strip()
+                self.line.clear()
+                if cmd in ("quit", "q"):
+                    self.fake.quitted = True
+                    return False
+                if cmd:
+                    reply = self.fake.handle(cmd)
+                    if reply:
+                        self.write(reply.replace("\n", "\r\n") + "\r\n")
+                self.write(self.fake.prompt)
+            else:
+                self.line.append(b)
+                self.write(chr(b))  # echo (CommandLine.cs:633-641)
+        return True
+
+
+class TelnetServer:
+    """``--port N``: the telnet monitor, on loopback here (Renode binds every interface, row 2)."""
+
+    def __init__(self, fake: FakeRenode, port: int = 0) -> None:
+        self.fake = fake
+        self.server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.server.bind(("127.0.0.1", port))
+        self.server.listen(4)
+        self.port = self.server.getsockname()[1]
+        self.pending = bytearray()  # written before any client connected: queued (row 4)
+        self.conn: socket.socket | None = None
+        self.lock = threading.Lock()
+        self.shell = AntShell(fake, self._write)
+        self.shell.start()
+        self.connections = 0
+        self.handshake_read: list[bytes] = []
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _write(self, text: str) -> None:
+        data = text.encode()
+        with self.lock:
+            if self.conn is None:
+                self.pending += data
+            else:
+                try:
+                    self.conn.sendall(data)
+                except OSError:
+                    pass
+
+    def _serve(self) -> None:
+        while not self.fake.quitted:
             try:
-                data = os.read(self.pty_master, 1024)  # type: ignore[arg-type]
+                conn, _ = self.server.accept()
             except OSError:
                 return
-            self.pty_input += data
-            while b"\r" in self.pty_input:
-                line, _, rest = bytes(self.pty_input).partition(b"\r")
-                self.pty_input = bytearray(rest)
-                os.write(self.pty_master, b"echo: " + line + b"\r\n")  # type: ignore[arg-type]
+            self.connections += 1
+            self._session(conn)
+
+    def _session(self, conn: socket.socket) -> None:
+        with conn:
+            conn.sendall(b"\xff\xfd\x00\xff\xfb\x01\xff\xfb\x03\xff\xfc\x22")  # DO BINARY, WILL ECHO, WILL SGA, WONT LINEMODE
+            if self.fake.version.startswith("1.15"):
+                got = b""
+                while len(got) < 9:  # stream.ReadByte() 9 times before the writer starts (1.15.3 :195-209)
+                    chunk = conn.recv(9 - len(got))
+                    if not chunk:
+                        return
+                    got += chunk
+                self.handshake_read.append(got)
+            with self.lock:
+                self.conn = conn
+                if self.pending:
+                    conn.sendall(bytes(self.pending))
+                    self.pending.clear()
+            buf = b""
+            while True:
+                try:
+                    data = conn.recv(65536)
+                except OSError:
+                    break
+                if not data:
+                    break
+                buf += data
+                if not self.fake.version.startswith("1.15"):  # 1.16.1 skips 3-byte IAC commands (:182-222)
+                    buf = re.sub(rb"\xff[\xfb-\xfe].", b"", buf, flags=re.DOTALL)
+                if b"\xff" in buf and buf.index(b"\xff") > len(buf) - 3:
+                    continue
+                data, buf = buf, b""
+                if not self.shell.feed(data):
+                    break
+            with self.lock:
+                self.conn = None
+
+    def close(self) -> None:
+        self.fake.quitted = True
+        self.server.close()
+        if self.fake.pty_master is not None:
+            os.close(self.fake.pty_master)
 
 
 def main(argv: list[str]) -> int:
-    """Stand-in for the ``renode`` program: ``--disable-gui --plain --port N``."""
-    if "--port" not in argv:
-        print("fake renode: --port missing", file=sys.stderr)
-        return 2
-    port = int(argv[argv.index("--port") + 1])
+    """Stand-in for the ``renode`` program."""
     record = os.environ.get("FAKE_RENODE_ARGV")
     if record:
         Path(record).write_text(" ".join(argv))
-    fake = FakeRenode(port)
-    print(f"Monitor available in telnet mode on port {port}", flush=True)
-    fake._thread.join()
-    return 0
+    version = os.environ.get("FAKE_RENODE_VERSION", "1.16.1")
+    if version not in VERSIONS:  # a release the fake does not model: print its banner and serve nothing else
+        VERSIONS[version] = f"Renode, version {version}.0 (fake for memhil tests)"
+    plain = "--plain" in argv
+    scenario = os.environ.get("FAKE_RENODE_SCENARIO")
+    if "--console" in argv:
+        out = sys.stdout.buffer
+
+        def write(text: str) -> None:
+            out.write(text.encode())
+            out.flush()
+
+        fake = FakeRenode(version=version, plain=plain, out=write)
+        if scenario:
+            data = json.loads(Path(scenario).read_text())
+            fake.uptime_address = data.get("uptime_address")
+            fake.load_scenario(data.get("events", []))
+        fake.log("INFO", "Loaded monitor commands from: fake")
+        shell = AntShell(fake, write)
+        shell.start()
+        stdin = sys.stdin.buffer.raw  # Console.Read() on redirected input (ConsoleIOSource RedirectedHandling)
+        while True:
+            data = os.read(stdin.fileno(), 4096)
+            if not data or not shell.feed(data):
+                return 0
+    if "--port" in argv:
+        fake = FakeRenode(version=version, plain=plain, out=lambda text: (sys.stdout.write(text), sys.stdout.flush()))
+        server = TelnetServer(fake, int(argv[argv.index("--port") + 1]))
+        fake.log("INFO", f"Monitor available in telnet mode on port {server.port}")
+        server._thread.join()
+        return 0
+    print("fake renode: give --console or --port", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

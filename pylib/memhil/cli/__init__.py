@@ -11,7 +11,7 @@ import sys
 from memhil import __version__
 from memhil.errors import MemhilError
 
-SUBCOMMANDS = ("run", "demo", "soak", "report", "timeline", "gate", "bench", "map")
+SUBCOMMANDS = ("run", "demo", "soak", "report", "timeline", "gate", "bench", "map", "doctor")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,146 +1,133 @@
-"""The Renode engine: Renode driven through its monitor.
+"""The Renode engine: Renode 1.15.x or 1.16.x driven through its monitor, with no network listener.
 
-Renode cannot be installed on memhil's build machines, so this engine is tested
-against the protocol only (tests/engines/test_renode.py with a fake monitor that
-replies as reference/renode.md documents). What has run against a real Renode: nothing.
+Renode cannot be installed on memhil's build machines. Its behaviour was read in its source instead
+(``../shared/reference/renode-source.md``, "row N" below), and this engine is tested against a fake
+(``tests/engines/fake_renode.py``) that models those lines, for 1.15.3 and 1.16.1. ``memhil doctor --engine
+renode`` checks the engine against a real Renode on a machine that has one.
 
 How it works
-  * start: ``renode --disable-gui --plain --port N`` on a free loopback port, or attach
-    to a running monitor with ``monitor_port=``, or -- when ``pyrenode3`` is importable
-    (``backend="auto"``/``"pyrenode3"``) -- Renode loaded in-process; then ``mach create``, ``machine
-    LoadPlatformDescription @<board>.repl``, ``sysbus LoadELF @<elf>``, ``machine
-    SetAdvanceImmediately true`` (acceleration), and the console UART on a PTY
-    (``emulation CreateUartPtyTerminal`` + ``connector Connect``) -- a PTY, not a
-    socket terminal, so nothing listens on the network. The GDB server is never
-    started (it binds every interface).
-  * time: ``emulation RunFor "hh:mm:ss.ffffff"``; ``virtual_time()`` reads the
-    firmware's ``g_memhil_uptime_ms`` when present (same clock as the QEMU engine),
-    else ``machine GetTimeSourceInfo``.
-  * hooks (design): ``cpu AddHook <addr> "<python>"``. The IronPython body appends one
-    line ``memhil-hook <id> <pc> <r0> <r1> <r2> <r3> <sp> <lr>`` to ``<workdir>/hooks.log``
-    and calls ``machine.PauseAndRequestEmulationPause()``; ``RunFor`` then returns early.
-    The host reads the new records, runs each callback (the machine is paused: memory
-    reads through ``sysbus ReadBytes``), and runs for the time left (taken from
-    ``GetTimeSourceInfo``).
+  * control (:mod:`memhil.engines.renode_shell`): ``renode --disable-gui --console --plain --config
+    <run>/renode.config`` with its console on pipes, or pyrenode3 in-process (``backend="auto"`` tries pyrenode3
+    first and falls back to the ``renode`` program, logging why). No port is opened. ``monitor_port=`` attaches to
+    a Renode the user started with ``--port`` (that port is open to the network: Renode binds every interface).
+    The per-run config gives the shell its own history file (``history-path``), which it rewrites after every
+    command (row 27), so parallel runs share nothing.
+  * start: the version from the banner (or ``version``), refused outside 1.15.x-1.16.x; ``numbersMode
+    Hexadecimal``; ``mach create``, ``machine LoadPlatformDescription``, ``sysbus LoadELF``, ``machine
+    SetAdvanceImmediately`` (acceleration, row 12), the console UART on a PTY (``emulation CreateUartPtyTerminal``
+    + ``connector Connect``, rows 13-14; a PTY is a local file, not a socket).
+  * time: ``emulation RunFor`` blocks until the whole period has passed (``MasterTimeSource.cs``:53-72, row 15):
+    exact in virtual time (to the microsecond of the time string), no barrier needed. Long runs are cut in slices
+    of ``max_slice`` virtual seconds; at each slice end, with the emulation paused, the console PTY is read
+    without waiting, hook records are handed to their callbacks, and the slice-end work runs (draining a trace
+    ring or patched-hook ring: :meth:`add_slice_end`).
+  * hooks (:mod:`memhil.engines.renode_hooks`): ``cpu AddHook`` bodies that capture registers and memory windows
+    at the hit into fixed-size records; a hook cannot pause RunFor (row 16). A body that fails is only logged by
+    Renode ("Python runtime error", row 17): the engine raises it at the slice end when it reads Renode's log,
+    which it does over the console pipe; attached or in-process, the log is not memhil's to read.
+  * faults: hooks at the fault handlers of the vector table record the exception; the run raises
+    :class:`~memhil.errors.TargetFault` at the slice end.
+  * console input: ``sysbus.<uart> WriteChar`` per byte while the emulation is paused: the firmware sees the bytes
+    from the virtual time of that halt on, whatever the host's load.
+  * memory: ``sysbus ReadBytes`` (row 21), ``sysbus WriteDoubleWord``/``WriteByte`` (row 22) while paused;
+    registers with ``cpu GetRegister N`` (row 23: ``GetRegisterUnsafe`` logs a warning per call).
+  * the GDB server is never started (it binds every interface, row 2).
+
+Wall clock: nothing the firmware sees depends on it. The host waits (wall time) only for the monitor's reply to
+each command, bounded by ``timeout`` to detect a hung Renode; console output is read without waiting at each
+slice end, and the slice schedule of a console wait is fixed. Not confirmed in renode-source.md, so to check on a
+real Renode (``memhil doctor``): that the UART hands each byte to the PTY on the CPU thread (the write path above
+is read in ``UartPtyTerminal.cs`` and AntShell, the UART side is not), the ``version`` and ``echo`` commands, the
+``--plain`` log line format, and ``WriteChar`` on the UART.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import re
-import socket
 import tempfile
-import threading
-import time
 from pathlib import Path
+from typing import Callable
 
+from memhil import contract
+from memhil.engines import faults
 from memhil.engines.base import CORE_REGS, Breakpoint, BreakpointCallback, BreakpointTable, Capability, ConsoleLog, Engine, EngineState, EngineStop
 from memhil.engines.firmware import FirmwareInfo
-from memhil.engines.process import ChildProcess, find_program
-from memhil.engines.renode_monitor import MonitorClient, PyRenodeMonitor, ident, int_arg, parse_bytes, parse_int, parse_time, path_arg, time_arg
-from memhil.errors import EngineError, ProtocolError
+from memhil.engines.process import find_program
+from memhil.engines.renode_hooks import HookRecord, RecordReader, Window, hook_body
+from memhil.engines.renode_monitor import check_version, ident, int_arg, parse_bytes, parse_int, parse_time, parse_version, path_arg, time_arg
+from memhil.engines.renode_shell import PipeShell, PyRenodeShell, TelnetShell
+from memhil.errors import EngineError, ProtocolError, TargetFault
+
+log = logging.getLogger("memhil.engines.renode")
 
 RENODE_PACKAGE = "renode (from renode.io; not in Debian)"
-UPTIME_SYMBOL = "g_memhil_uptime_ms"
-_HOOK_LINE = re.compile(r"^memhil-hook (\d+)((?: -?\d+){7})\s*$")
-_REGS_IN_RECORD = ("pc", "r0", "r1", "r2", "r3", "sp", "lr")
+UPTIME_SYMBOL = contract.UPTIME_SYMBOL
+#: what a breakpoint hook captures unless told otherwise: 512 bytes of stack, 64 bytes either side of R0 and R1
+#: (an allocator's pointer argument or result, and its node header)
+DEFAULT_CAPTURE = (Window("sp", 0, 512), Window("r0", -64, 128), Window("r1", -64, 128))
+FAULT_CAPTURE = (Window("sp", 0, 512), Window(None, faults.FAULT_REGS, 20), Window(None, 0xE000ED04, 4))  # + ICSR
+#: how Renode logs a hook body that failed (PythonEngine.cs:65-83; row 17): the CPU goes on, the record is lost
+_HOOK_ERROR = re.compile(r"Python runtime error")
 
 
-def free_loopback_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def hook_script(bp_id: int, log_path: Path) -> str:
-    """The IronPython body of a hook (Python 2 syntax, single quotes only: it sits in a
-    double-quoted monitor argument). ``pc`` and ``self`` (the CPU) are given by Renode."""
-    target = path_arg(log_path, must_exist=False)[1:]
-    regs = ",".join(f"self.GetRegisterUlong({n})" for n in range(4))
-    return (
-        f"f=open('{target}','a');"
-        f"f.write('memhil-hook %d %d %d %d %d %d %d %d\\n' % ({int(bp_id)},pc,{regs},self.GetRegisterUlong(13),self.GetRegisterUlong(14)));"
-        "f.close();machine.PauseAndRequestEmulationPause()"
-    )
-
-
-class _PtyReader:
-    """Reads the console PTY Renode created into the engine's ConsoleLog."""
-
-    def __init__(self, path: Path, log: ConsoleLog, timeout: float) -> None:
-        import termios
-        import tty
-
-        deadline = time.monotonic() + timeout
-        while not path.exists():
-            if time.monotonic() > deadline:
-                raise EngineError(f"Renode did not create the console PTY {path}", hint="check Renode's output")
-            time.sleep(0.02)
-        self.fd = os.open(str(path), os.O_RDWR | os.O_NOCTTY)
-        try:
-            tty.setraw(self.fd, termios.TCSANOW)
-        except termios.error:
-            pass
-        self.log = log
-        self.closed = False
-        self._thread = threading.Thread(target=self._run, name="memhil-renode-console", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        import select
-
-        while not self.closed:
-            try:
-                ready, _, _ = select.select([self.fd], [], [], 0.1)
-                if not ready:
-                    continue
-                data = os.read(self.fd, 65536)
-            except (OSError, ValueError):
-                return
-            if not data:
-                return
-            self.log.feed(data)
-
-    def write(self, data: bytes) -> None:
-        os.write(self.fd, data)
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self._thread.join(timeout=1)
-            try:
-                os.close(self.fd)
-            except OSError:
-                pass
+def renode_config(workdir: Path) -> Path:
+    """The run's own Renode config (INI, ``ConfigurationManager.cs``; row 27): history in the run directory."""
+    path = workdir / "renode.config"
+    history = workdir / "renode.history"
+    path.write_text(f"[general]\nhistory-path={history}\n")
+    return path
 
 
 class RenodeEngine(Engine):
-    """Engine on Renode's monitor. ``renode_binary``: program to start; ``monitor_port``:
-    attach to a Renode already listening on 127.0.0.1:port instead of starting one."""
+    """Engine on Renode. ``renode_binary``: the program to start; ``backend``: ``"auto"`` (pyrenode3 when it loads
+    Renode, else the program), ``"binary"`` or ``"pyrenode3"``; ``monitor_port``: attach to a Renode the user
+    started with ``--port`` on this machine instead; ``max_slice``: virtual seconds per RunFor between slice ends."""
 
     name = "renode"
 
     def __init__(self, *, renode_binary: str = "renode", monitor_port: int | None = None, timeout: float = 60.0,
-                 machine: str = "memhil", backend: str = "auto") -> None:
+                 machine: str = "memhil", backend: str = "auto", max_slice: float = 0.1, catch_faults: bool = True) -> None:
         super().__init__()
-        if backend not in ("auto", "telnet", "pyrenode3"):
-            raise EngineError(f"unknown Renode backend {backend!r}", hint="use 'auto', 'telnet' or 'pyrenode3'")
+        if backend == "telnet":  # the name of the old pipe-less backend: the program, now over a pipe
+            backend = "binary"
+        if backend not in ("auto", "binary", "pyrenode3"):
+            raise EngineError(f"unknown Renode backend {backend!r}", hint="use 'auto', 'binary' or 'pyrenode3'")
+        if not max_slice > 0:
+            raise EngineError(f"max_slice={max_slice!r} must be positive", hint="give virtual seconds, e.g. 0.1")
         self.backend = backend
         self.renode_binary = renode_binary
         self.monitor_port = monitor_port
         self.timeout = timeout
+        self.max_slice = max_slice
+        self.catch_faults = catch_faults
         self.machine = ident(machine)
-        self.monitor: MonitorClient | None = None
-        self.process: ChildProcess | None = None
+        self.monitor: PipeShell | TelnetShell | PyRenodeShell | None = None
         self.firmware: FirmwareInfo | None = None
         self.platform = None
         self.workdir: Path | None = None
         self.accelerate = True
+        self.version_tuple: tuple[int, int, int] | None = None
+        #: the last fault the target took
+        self.fault: TargetFault | None = None
         self._breakpoints = BreakpointTable()
-        self._hooks_seen = 0
-        self._console_reader: _PtyReader | None = None
+        self._captures: dict[int, tuple[Window, ...]] = {}
+        self._fault_hooks: dict[int, int] = {}  # bp id -> handler address
+        self._fault_numbers: dict[int, tuple[int, ...]] = {}  # handler address -> exception numbers
+        self._records: RecordReader | None = None
+        self._slice_end: list[Callable[[], None]] = []
+        self._console_fd: int | None = None
+        self._uart: str | None = None
         self._time_origin = 0.0
+        self._stop_time: float | None = None  # virtual time of the hit whose callback runs
+        self._log_file = None
+        self.hook_errors: list[str] = []
+
+    @property
+    def process(self):
+        return self.monitor if isinstance(self.monitor, PipeShell) else None
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self, platform, elf: Path, *, accelerate: bool = True, workdir: Path | None = None) -> None:
@@ -151,22 +138,19 @@ class RenodeEngine(Engine):
         platform = platform if isinstance(platform, Platform) else Platform.load(platform)
         firmware = FirmwareInfo.load(elf)
         platform.check_segments(firmware.segments, elf=str(firmware.path))
-        use_pyrenode3 = self.backend == "pyrenode3" or (
-            self.backend == "auto" and self.monitor_port is None and importlib.util.find_spec("pyrenode3") is not None)
-        binary = None if (self.monitor_port or use_pyrenode3) else find_program(self.renode_binary, RENODE_PACKAGE)
         self.platform, self.firmware, self.accelerate = platform, firmware, accelerate
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="memhil-renode-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.console.close()
         self.console = ConsoleLog(self.workdir / "console.log")
+        self._log_file = open(self.workdir / "renode.log", "a")
+        self.fault = None
+        self.hook_errors = []
         try:
-            if use_pyrenode3:
-                self.monitor = PyRenodeMonitor()  # type: ignore[assignment]
-            else:
-                port = self.monitor_port or self._launch(binary)  # type: ignore[arg-type]
-                if self.monitor is None:
-                    self.monitor = MonitorClient.connect("127.0.0.1", port, timeout=self.timeout, retry_for=self.timeout)
+            self.monitor = self._connect()
             self.state = EngineState.RUNNING
+            self._check_version()
+            self.execute("numbersMode Hexadecimal")
             self._setup_machine()
         except BaseException:
             self._cleanup(EngineState.FAILED)
@@ -175,20 +159,38 @@ class RenodeEngine(Engine):
         if accelerate:
             self.capabilities |= Capability.ACCELERATION
 
-    def _launch(self, binary: str) -> int:
-        """Start Renode on a free loopback port; a port taken meanwhile makes Renode exit: retry."""
+    def _connect(self):
         assert self.workdir
-        for _ in range(3):
-            port = free_loopback_port()
-            self.process = ChildProcess([binary, "--disable-gui", "--plain", "--port", str(port)], workdir=self.workdir, name="renode")
-            try:
-                self.monitor = MonitorClient.connect("127.0.0.1", port, timeout=self.timeout, retry_for=self.timeout)
-                return port
-            except EngineError:
-                if self.process.alive():
-                    raise self._failure("Renode started but its monitor does not answer")
-                self.process.stop()
-        raise self._failure("Renode exited at start three times (port clash?)")
+        if self.monitor_port is not None:
+            return TelnetShell.attach("127.0.0.1", self.monitor_port, timeout=self.timeout, on_log=self._on_log)
+        if self.backend in ("auto", "pyrenode3"):
+            if self.backend == "pyrenode3" or importlib.util.find_spec("pyrenode3") is not None:
+                try:
+                    return PyRenodeShell(on_log=self._on_log)
+                except EngineError as exc:
+                    if self.backend == "pyrenode3":
+                        raise
+                    log.warning("pyrenode3 is installed but could not load Renode (%s); using the %s program instead",
+                                exc.message, self.renode_binary)
+        binary = find_program(self.renode_binary, RENODE_PACKAGE)
+        argv = [binary, "--disable-gui", "--console", "--plain", "--config", str(renode_config(self.workdir))]
+        return PipeShell(argv, workdir=self.workdir, timeout=self.timeout, on_log=self._on_log)
+
+    def _check_version(self) -> None:
+        banner = self.monitor.banner  # type: ignore[union-attr]
+        version = parse_version(banner)
+        if version is None:
+            banner = self.execute("version")
+            version = parse_version(banner)
+        self.version_tuple = check_version(version, banner)
+        self.version = ".".join(map(str, self.version_tuple))
+
+    def _on_log(self, line: str) -> None:
+        if self._log_file is not None:
+            self._log_file.write(line + "\n")
+            self._log_file.flush()
+        if _HOOK_ERROR.search(line):
+            self.hook_errors.append(line)
 
     def _setup_machine(self) -> None:
         assert self.platform and self.firmware and self.workdir
@@ -196,11 +198,45 @@ class RenodeEngine(Engine):
         self.execute(f"machine LoadPlatformDescription {path_arg(self.platform.repl)}")
         self.execute(f"sysbus LoadELF {path_arg(self.firmware.path)}")
         self.execute(f"machine SetAdvanceImmediately {'true' if self.accelerate else 'false'}")
-        pty = self.workdir / "console.pty"
-        self.execute(f'emulation CreateUartPtyTerminal "memhil_console" "{path_arg(pty, must_exist=False)[1:]}" true')
-        self.execute(f"connector Connect sysbus.{ident(self.platform.console.name)} memhil_console")
-        self._console_reader = _PtyReader(pty, self.console, self.timeout)
+        pty = Path(path_arg(self.workdir)[1:]) / "console.pty"  # not resolved: a PTY link left by an earlier run
+        self.execute(f'emulation CreateUartPtyTerminal "memhil_console" "{pty}" true')  # forceCreate replaces it
+        self._uart = ident(self.platform.console.name)
+        self.execute(f"connector Connect sysbus.{self._uart} memhil_console")
+        self._open_console(pty)
+        self._records = RecordReader(self.workdir / "hooks.rec")
         self._time_origin = 0.0
+        if self.catch_faults:
+            self._add_fault_hooks()
+
+    def _open_console(self, pty: Path) -> None:
+        """Open the PTY Renode linked at ``pty`` (``UartPtyTerminal.cs``:91-118; raw, row 13), non-blocking."""
+        import termios
+        import tty
+
+        if not pty.exists():
+            raise EngineError(f"Renode did not create the console PTY {pty}", hint="see renode.log in the run directory")
+        fd = os.open(str(pty), os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        try:
+            tty.setraw(fd, termios.TCSANOW)
+        except termios.error:
+            pass
+        self._console_fd = fd
+
+    def _drain_console(self) -> None:
+        """Take in what the firmware wrote, without waiting: Renode writes each UART byte to the PTY on the CPU
+        thread (``UartPtyTerminal.WriteChar`` -> AntShell ``StreamIOSource.Write`` -> ``PtyUnixStream.WriteByte``),
+        so at a halt it is all in the PTY already."""
+        fd = self._console_fd
+        while fd is not None:
+            try:
+                data = os.read(fd, 65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                return
+            if not data:
+                return
+            self.console.feed(data)
 
     def execute(self, command: str, *, timeout: float | None = None) -> str:
         """Run one monitor command (built from validated values); failures carry Renode's output."""
@@ -214,59 +250,67 @@ class RenodeEngine(Engine):
             raise err from exc
 
     def _failure(self, what: str) -> EngineError:
-        proc = self.process
-        tail = ""
-        if proc is not None:
-            proc.wait(1.0)
-            try:
-                tail = "\n".join(proc.stdout_path.read_text(errors="replace").splitlines()[-15:])
-            except OSError:
-                tail = proc.stderr_tail()
-        return EngineError(what, hint="see Renode's output (tail below) and the console log",
-                           exit_status=proc.poll() if proc else None, tail=tail or None, console_tail=self.console.tail(10))
+        shell = self.monitor
+        tail = shell.stderr_tail() if isinstance(shell, PipeShell) else ""
+        status = shell.poll() if isinstance(shell, PipeShell) else None
+        log_tail = ""
+        if self.workdir is not None and (self.workdir / "renode.log").exists():
+            log_tail = "\n".join((self.workdir / "renode.log").read_text(errors="replace").splitlines()[-10:])
+        return EngineError(what, hint="see renode.log and renode.stderr in the run directory", exit_status=status,
+                           tail=(log_tail + "\n" + tail).strip() or None, console_tail=self.console.tail(10))
 
     def stop(self) -> None:
         if self.state is EngineState.RUNNING:
             self._cleanup(EngineState.STOPPED)
 
     def _cleanup(self, state: EngineState) -> None:
-        if self.monitor is not None:
-            if self.process is not None and state is not EngineState.FAILED:
-                try:
-                    self.monitor.sock.sendall(b"quit\n")  # type: ignore[union-attr]
-                except OSError:
-                    pass
-            self.monitor.close()
-            self.monitor = None
-        if self._console_reader is not None:
-            self._console_reader.close()
-            self._console_reader = None
-        if self.process is not None:
-            if self.process.wait(3.0) is None:
-                self.process.stop()
-            self.process.stop()
+        shell, self.monitor = self.monitor, None
+        if isinstance(shell, PipeShell) and state is not EngineState.FAILED:
+            shell.quit()
+        elif shell is not None:
+            shell.close()
+        if self._console_fd is not None:
+            try:
+                os.close(self._console_fd)
+            except OSError:
+                pass
+            self._console_fd = None
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
         self.console.close()
         self.state = state
 
     def reset(self) -> None:
-        """``machine Reset`` and reload the ELF; Renode's clock keeps counting, so the
-        machine time at reset becomes the new origin of virtual_time()."""
+        """``machine Reset`` and reload the ELF (row 25); Renode's clock keeps counting, so the machine time at
+        reset becomes the new origin of virtual_time(). Hooks survive a reset."""
         self.check_running()
         self.execute("machine Reset")
         self.execute(f"sysbus LoadELF {path_arg(self.firmware.path)}")  # type: ignore[union-attr]
         self._time_origin = self._machine_time()
+        self.fault = None
 
     def set_acceleration(self, enabled: bool) -> None:
         self.accelerate = enabled
         if self.state is EngineState.RUNNING:
             self.execute(f"machine SetAdvanceImmediately {'true' if enabled else 'false'}")
+            if enabled:
+                self.capabilities |= Capability.ACCELERATION
+            else:
+                self.capabilities &= ~Capability.ACCELERATION
 
     # -- time ------------------------------------------------------------------------------
     def _machine_time(self) -> float:
         return parse_time(self.execute("machine GetTimeSourceInfo"))
 
+    @property
+    def time_source(self) -> str:
+        return "Renode's virtual clock (emulation RunFor, exact to the microsecond)"
+
     def virtual_time(self) -> float:
         self.check_running()
+        if self._stop_time is not None:
+            return self._stop_time
         address = self.firmware.address(UPTIME_SYMBOL) if self.firmware else None
         if address is not None:
             return int.from_bytes(self.read_memory(address, 8), "little") / 1000.0
@@ -275,32 +319,97 @@ class RenodeEngine(Engine):
     def run_for(self, seconds: float) -> None:
         self.check_running()
         time_arg(seconds)  # validates
-        end = self._machine_time() + seconds
-        remaining = seconds
-        while round(remaining * 1_000_000) > 0:
-            self.execute(f"emulation RunFor {time_arg(remaining)}", timeout=self.timeout + (0 if self.accelerate else remaining))
-            hits = self._new_hook_records()
-            for bp_id, regs in hits:
-                for bp in [b for bps in self._breakpoints.values() for b in bps if b.id == bp_id]:
-                    bp.callback(EngineStop(self, regs, complete=False))
-            remaining = round(end - self._machine_time(), 6)
-            if not hits:
-                break
+        self._run_for(seconds, None)
 
-    def _new_hook_records(self) -> list[tuple[int, dict[str, int]]]:
-        path = self.workdir / "hooks.log"  # type: ignore[operator]
-        if not path.exists():
-            return []
-        lines = path.read_text(errors="replace").splitlines()
-        fresh, self._hooks_seen = lines[self._hooks_seen :], len(lines)
-        records = []
-        for line in fresh:
-            match = _HOOK_LINE.match(line)
-            if not match:
-                raise ProtocolError(f"malformed hook record {line[:80]!r} in {path}", hint="a hook body failed in Renode; see its log")
-            values = [int(v) & 0xFFFFFFFF for v in match[2].split()]
-            records.append((int(match[1]), dict(zip(_REGS_IN_RECORD, values))))
-        return records
+    def _run_for(self, seconds: float, watch: re.Pattern[str] | None) -> bool:
+        """Run ``seconds`` of virtual time in slices of at most ``max_slice``; with ``watch``, end at the first
+        slice end where the console matches. Returns True when ended by the console."""
+        if self.fault is not None:
+            raise self.fault
+        self._halt_work()
+        if watch is not None and self.console.search(watch, consume=False):
+            return True
+        remaining = round(seconds * 1_000_000)
+        step = round(self.max_slice * 1_000_000)
+        if watch is not None:
+            step = min(step, 1000)  # console waits start with 1 ms slices and double up to max_slice
+        while remaining > 0:
+            chunk = min(step, remaining)
+            wall = self.timeout + (0 if self.accelerate else chunk / 1e6)
+            self.execute(f"emulation RunFor {time_arg(chunk / 1e6)}", timeout=wall)
+            remaining -= chunk
+            self._halt_work()
+            if watch is not None:
+                if self.console.search(watch, consume=False):
+                    return True
+                step = min(step * 2, round(self.max_slice * 1_000_000))
+        return False
+
+    def _halt_work(self) -> None:
+        """At a slice end (emulation paused): the console, the hook records, faults, then the slice-end work."""
+        self._drain_console()
+        records = self._records.read(self._captures.get) if self._records is not None else []
+        if self.hook_errors:
+            errors, self.hook_errors = self.hook_errors, []
+            raise EngineError("a Renode hook failed: " + errors[0], hint="see renode.log in the run directory", errors=len(errors))
+        for record in records:
+            self._dispatch(record)
+        for work in list(self._slice_end):
+            work()
+
+    def _dispatch(self, record: HookRecord) -> None:
+        handler = self._fault_hooks.get(record.bp_id)
+        if handler is not None:
+            self._fault(record)
+            return
+        uptime = self.firmware.address(UPTIME_SYMBOL) if self.firmware else None
+        self._stop_time = None
+        if uptime is not None:
+            try:
+                self._stop_time = int.from_bytes(record.read(uptime, 8), "little") / 1000.0
+            except EngineError:
+                pass
+        try:
+            for bp in list(self._breakpoints.get(record.pc & ~1, ())):
+                if bp.id == record.bp_id:
+                    bp.callback(RecordStop(self, record))
+        finally:
+            self._stop_time = None
+
+    def _fault(self, record: HookRecord) -> None:
+        regs = dict(record.regs)
+        icsr = int.from_bytes(record.read(0xE000ED04, 4), "little")
+        numbers = self._fault_numbers.get(record.pc & ~1, ())
+        regs["xpsr"] = numbers[0] if len(numbers) == 1 else icsr & 0x1FF
+        fault = faults.explain(regs, record.read, self.firmware.path, engine=f"renode {self.version}")  # type: ignore[union-attr]
+        if fault is not None:
+            self.fault = fault
+            raise fault
+
+    def _add_fault_hooks(self) -> None:
+        """A hook at each fault handler of the vector table (at the ELF's lowest load address)."""
+        base = min((s.vaddr for s in self.firmware.segments if s.memsz), default=None)  # type: ignore[union-attr]
+        if base is None:
+            return
+        self._fault_numbers = faults.fault_handlers(self.read_memory(base, 4 * 7))
+        for address in self._fault_numbers:
+            bp_id = self._breakpoints.next_id()
+            self._fault_hooks[bp_id] = address
+            self._install_hook(address, bp_id, FAULT_CAPTURE)
+
+
+    # -- work at slice ends ----------------------------------------------------------------
+    def add_slice_end(self, work: Callable[[], None]) -> None:
+        """Call ``work()`` at every RunFor slice end, with the emulation paused (it may read and write the target):
+        how a trace ring or a patched-hook ring is drained on Renode, where nothing can stop the firmware mid-run.
+        Slices are at most ``max_slice`` virtual seconds long."""
+        self._slice_end.append(work)
+
+    def remove_slice_end(self, work: Callable[[], None]) -> None:
+        try:
+            self._slice_end.remove(work)
+        except ValueError:
+            raise EngineError("this slice-end work was not added (or was removed already)", hint="remove what add_slice_end added, once") from None
 
     # -- memory and registers --------------------------------------------------------------
     def read_memory(self, address: int, size: int) -> bytes:
@@ -314,6 +423,8 @@ class RenodeEngine(Engine):
         return bytes(out)
 
     def write_memory(self, address: int, data: bytes) -> None:
+        """Write while the emulation is paused (between RunFor slices): words with ``WriteDoubleWord``, the
+        unaligned ends with ``WriteByte`` (row 22). The firmware sees the bytes when the next slice starts."""
         self.check_running()
         data = bytes(data)
         i = 0
@@ -327,46 +438,72 @@ class RenodeEngine(Engine):
                 i += 1
 
     def read_registers(self) -> dict[str, int]:
+        """r0-r15 with ``cpu GetRegister N`` (``RegisterValue`` prints ``0x<hex>``; R13-R15 = SP, LR, PC; row 23)."""
         self.check_running()
-        regs = {name: parse_int(self.execute(f"cpu GetRegisterUnsafe {n}")) for n, name in enumerate(CORE_REGS[:16])}
-        regs["pc"] = parse_int(self.execute("cpu PC"))
-        return regs
+        return {name: parse_int(self.execute(f"cpu GetRegister {n}")) for n, name in enumerate(CORE_REGS[:16])}
 
     # -- hooks ---------------------------------------------------------------------------------
-    def add_breakpoint(self, address: int, callback: BreakpointCallback) -> Breakpoint:
+    def add_breakpoint(self, address: int, callback: BreakpointCallback, *, capture: tuple[Window, ...] | None = None) -> Breakpoint:
+        """A hook at ``address``; its callback runs at the end of the RunFor slice the hit happened in, with the
+        registers and the memory ``capture`` windows (default :data:`DEFAULT_CAPTURE`, plus the firmware's uptime)
+        as they were at the hit."""
         self.check_running()
-        return self._breakpoints.new(address, callback, lambda bp, first: self._add_hook(bp))
+        windows = tuple(capture if capture is not None else DEFAULT_CAPTURE)
+        uptime = self.firmware.address(UPTIME_SYMBOL) if self.firmware else None
+        if uptime is not None:
+            windows += (Window(None, uptime, 8),)
+        return self._breakpoints.new(address, callback, lambda bp, first: self._install_hook(bp.address, bp.id, windows))
 
     def remove_breakpoint(self, bp: Breakpoint) -> None:
         self.check_running()
         others = self._breakpoints.drop(bp)
-        # Renode removes hooks per address: drop all, re-add the others
+        # Renode removes hooks per address (row 20): drop all, re-add the others
         self.execute(f"cpu RemoveHooksAt {int_arg(bp.address)}")
+        self._captures.pop(bp.id, None)
         for other in others:
-            self._add_hook(other)
+            self._install_hook(other.address, other.id, self._captures[other.id])
+        for bp_id, handler in self._fault_hooks.items():
+            if handler == bp.address:
+                self._install_hook(handler, bp_id, FAULT_CAPTURE)
 
-    def _add_hook(self, bp: Breakpoint) -> None:
-        self.execute(f'cpu AddHook {int_arg(bp.address)} "{hook_script(bp.id, self.workdir / "hooks.log")}"')  # type: ignore[operator]
+    def _install_hook(self, address: int, bp_id: int, windows: tuple[Window, ...]) -> None:
+        self._captures[bp_id] = windows
+        body = hook_body(bp_id, self.workdir / "hooks.rec", windows)  # type: ignore[operator]
+        self.execute(f'cpu AddHook {int_arg(address)} "{body}"')
 
     # -- console ---------------------------------------------------------------------------
+    def _settle_console(self) -> None:
+        self._drain_console()
+
     def _run_until_console(self, regex: re.Pattern[str], timeout: float) -> re.Match[str] | None:
-        """Run in growing virtual-time slices; UART bytes reach the PTY a little after
-        RunFor returns, so each slice waits briefly (wall clock) for bytes in flight."""
+        """Run in slices (1 ms, doubling up to ``max_slice``) until the console matches at a slice end. Each slice
+        end reads the PTY without waiting; the slice schedule is fixed, so the wait ends at the same virtual time
+        on every host."""
         self.check_running()
-        deadline = self._machine_time() + timeout
-        step = 0.01
-        while True:
-            match = self.console.search(regex)
-            if match is not None:
-                return match
-            now = self._machine_time()
-            if now >= deadline - 0.5e-6:  # RunFor has microsecond resolution
-                self.console.wait_changed(0.2)
-                return self.console.search(regex)
-            self.run_for(min(step, deadline - now))
-            step = min(step * 2, 0.5)
-            self.console.wait_changed(0.005)
+        self._run_for(timeout, regex)
+        return self.console.search(regex)
 
     def console_write(self, data: bytes | str) -> None:
+        """Hand the bytes to the console UART with ``sysbus.<uart> WriteChar`` while the emulation is paused: the
+        firmware receives them from the virtual time of this halt on."""
         self.check_running()
-        self._console_reader.write(data.encode() if isinstance(data, str) else bytes(data))  # type: ignore[union-attr]
+        for byte in data.encode() if isinstance(data, str) else bytes(data):
+            self.execute(f"sysbus.{self._uart} WriteChar {int_arg(byte)}")
+
+
+class RecordStop(EngineStop):
+    """What a callback of a Renode hook sees: registers and memory as the hook captured them at the hit."""
+
+    def __init__(self, engine: RenodeEngine, record: HookRecord) -> None:
+        super().__init__(engine, dict(record.regs), complete=True)
+        self.record = record
+
+    def read_memory(self, address: int, size: int) -> bytes:
+        return self.record.read(address, size)
+
+    def read_memory_many(self, ranges: list[tuple[int, int]]) -> list[bytes]:
+        return [self.record.read(a, n) for a, n in ranges]
+
+    def write_memory(self, address: int, data: bytes) -> None:
+        raise EngineError("a Renode hook callback runs after its RunFor slice: writing memory then would not act at the hit",
+                          hint="write from add_slice_end work or between run_for calls")

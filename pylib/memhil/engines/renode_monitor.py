@@ -1,39 +1,56 @@
-"""Renode's monitor (its command line) over the telnet port, as a request/response client.
+"""Renode's monitor (its command line): reply parsing, error texts, versions, and the values commands are built from.
 
-Renode prints a prompt -- ``(monitor) `` before a machine exists, ``(<machine>) ``
-after ``mach create`` -- when a command is done. This client sends one command line,
-reads until the next prompt, strips telnet negotiation (RFC 854 IAC sequences), ANSI
-colour codes and the echoed command, and raises :class:`RenodeCommandError` when the
-reply is one of Renode's error texts (which Renode also colours red).
+The transports are in :mod:`memhil.engines.renode_shell` (a pipe to ``renode --console``, a telnet attach, or
+pyrenode3 in-process). What Renode prints, as read in its source (``../shared/reference/renode-source.md``,
+rows cited as "row N"):
 
-Commands are built by :func:`command` from validated values only: ints, identifiers,
-existing paths without quotes or whitespace, and Renode time strings.
+- the prompt is ``(monitor) ``, or ``(<machine>) `` after ``mach create`` (row 5);
+- every typed character is echoed, Enter writes ``"\\n\\r"``, results end in ``"\\r\\n"`` (row 6);
+- with ``--plain`` nothing is coloured; without it an error is ``ConsoleColor.Red``, ``ESC[;031m``, while the
+  ``(monitor) `` prompt is DarkRed, ``ESC[31;1m`` (row 7): only the first marks an error;
+- the error texts are :data:`ERROR_TEXTS` (row 8);
+- ``sysbus ReadBytes`` prints ``0xNN, `` per byte, 10 a line, between ``[`` and ``]``; unmapped bytes read as 0
+  with a log warning, never an error (row 21); numbers print in hexadecimal after ``numbersMode Hexadecimal``.
+
+Commands are built from validated values only: ints, identifiers, existing paths without quotes or whitespace,
+and Renode time strings.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import socket
-import time
 from pathlib import Path
 
-from memhil.errors import EngineError, EngineTimeout, ProtocolError
+from memhil.errors import EngineError, ProtocolError
 
 trace = logging.getLogger("memhil.trace.renode")
 
 PROMPT = re.compile(r"\((?:monitor|[A-Za-z0-9_.\-]+)\) $")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-_ERROR_TEXTS = (
-    "There was an error executing command",
-    "No such command or device",
-    "Could not find",
-    "Parameters did not match",
-    "Could not tokenize",
-    "is not a valid",
-    "Exception:",
-    "error:",
+#: ConsoleColor.Red as AntShell writes it (NavigableTerminalEmulator.cs:676-678; row 7)
+ERROR_COLOUR = "\x1b[;031m"
+#: every error text Renode's monitor prints (row 8, with file and line there)
+ERROR_TEXTS = (
+    "There was an error executing command",  # Monitor.cs:996 (every RecoverableException of a device method)
+    "Parameters did not match the signature",  # ParametersMismatchException.cs:16
+    "No such command or device",  # Monitor.cs:692, 727
+    "Could not tokenize here",  # Monitor.cs:1162
+    "Could not find file",  # Monitor.cs:319
+    "Bad parameters for command",  # MonitorCommands.cs:1064
+    "Wrong machine number",  # MachCommand.cs:71
+    "No such variable",  # Monitor.cs:1148
+    "Failed to download",  # Monitor.cs:230
 )
+_MACHINE_NOT_FOUND = re.compile(r"^Machine .+ not found\.\s*$", re.MULTILINE)  # MachCommand.cs:92, 100
+#: a line of Renode's log in --plain mode ("13:55:04.6427 [INFO] sysbus: ..."), which shares stdout with the
+#: monitor under --console: such lines are taken out of replies and kept in the run's renode.log
+LOG_LINE = re.compile(r"^\d{2}:\d{2}:\d{2}\.\d{4} \[(NOISY|DEBUG|INFO|WARNING|ERROR)\] ")
+#: "Renode, version 1.16.1.12345 (hash-date)": the banner the shell prints once at its start (row 4) and `version`
+VERSION = re.compile(r"Renode,? version (\d+)\.(\d+)\.(\d+)")
+#: the releases memhil was checked against, line by line in their source (renode-source.md)
+SUPPORTED = ((1, 15), (1, 16))
+SUPPORTED_TEXT = "1.15.x and 1.16.x"
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*\Z")
 _FORBIDDEN = ("StartGdbServer",)  # Renode's GDB server binds every interface (IPAddress.Any)
 
@@ -75,11 +92,37 @@ def clean(text: str) -> str:
 
 
 def is_error(raw: str) -> bool:
-    """Renode colours errors red (ESC[31m) and words them in a few fixed ways."""
-    if "\x1b[31" in raw:
+    """An error reply: coloured ``ConsoleColor.Red`` (not the prompt's DarkRed), or one of Renode's error texts."""
+    if ERROR_COLOUR in raw:
         return True
     text = clean(raw)
-    return any(marker in text for marker in _ERROR_TEXTS)
+    return any(marker in text for marker in ERROR_TEXTS) or _MACHINE_NOT_FOUND.search(text) is not None
+
+
+def split_log(text: str) -> tuple[str, list[str]]:
+    """Separate Renode's log lines (:data:`LOG_LINE`) from a monitor reply: (reply, log lines)."""
+    keep, log = [], []
+    for line in text.split("\n"):
+        (log if LOG_LINE.match(line) else keep).append(line)
+    return "\n".join(keep), log
+
+
+def parse_version(text: str) -> tuple[int, int, int] | None:
+    match = VERSION.search(clean(text))
+    return (int(match[1]), int(match[2]), int(match[3])) if match else None
+
+
+def check_version(version: tuple[int, int, int] | None, text: str) -> tuple[int, int, int]:
+    """Refuse a Renode whose release memhil was not checked against."""
+    if version is None:
+        raise EngineError(f"cannot tell which Renode this is (no 'Renode, version X.Y.Z' in {clean(text)[:160]!r})",
+                          hint=f"memhil supports Renode {SUPPORTED_TEXT}; check `renode --version`")
+    if version[:2] not in SUPPORTED:
+        raise EngineError(f"Renode {'.'.join(map(str, version))} is not supported",
+                          hint=f"memhil supports Renode {SUPPORTED_TEXT} (checked line by line in their source); "
+                               "install one of those from https://builds.renode.io or github.com/renode/renode/releases",
+                          version=".".join(map(str, version)))
+    return version
 
 
 # -- building commands from validated values ---------------------------------------------
@@ -136,10 +179,11 @@ def parse_int(text: str) -> int:
 
 
 def parse_bytes(text: str, expected: int) -> bytes:
-    """Bytes printed by ``sysbus ReadBytes``: a list of ``0xNN`` values."""
+    """Bytes printed by ``sysbus ReadBytes``: ``[``, ``0xNN, `` per byte (10 a line), ``]`` (row 21)."""
     values = [int(v, 16) for v in re.findall(r"0x([0-9A-Fa-f]{1,2})\b", clean(text))]
     if len(values) != expected:
-        raise ProtocolError(f"ReadBytes returned {len(values)} bytes, asked for {expected}", hint="the address may be unmapped in Renode's platform")
+        raise ProtocolError(f"ReadBytes returned {len(values)} bytes, asked for {expected}",
+                            hint="is `numbersMode Hexadecimal` in effect? see renode.log in the run directory")
     return bytes(values)
 
 
@@ -152,124 +196,3 @@ def check_command(cmd: str) -> None:
         raise EngineError("memhil never starts Renode's GDB server: it binds every network interface", hint="use monitor hooks (cpu AddHook) instead", command=cmd)
 
 
-class MonitorClient:
-    """One telnet connection to Renode's monitor (loopback only)."""
-
-    def __init__(self, sock: socket.socket, *, timeout: float = 30.0) -> None:
-        self.sock = sock
-        self.timeout = timeout
-        self.prompt = ""
-        self.commands: list[str] = []
-        self._buf = ""
-        self.closed = False
-
-    @classmethod
-    def connect(cls, host: str, port: int, *, timeout: float = 30.0, retry_for: float = 0.0) -> "MonitorClient":
-        if host not in ("127.0.0.1", "localhost"):
-            raise EngineError(f"refusing to connect to a Renode monitor on {host}", hint="memhil talks to Renode over loopback only")
-        deadline = time.monotonic() + retry_for
-        while True:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.settimeout(timeout)
-            try:
-                sock.connect((host, port))
-                break
-            except OSError as exc:
-                sock.close()
-                if time.monotonic() >= deadline:
-                    raise EngineError(f"cannot connect to Renode's monitor on {host}:{port}: {exc}", hint="is Renode running with --port? see its output") from exc
-                time.sleep(0.1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        client = cls(sock, timeout=timeout)
-        client._read_until_prompt(time.monotonic() + timeout)  # banner
-        return client
-
-    def _read_until_prompt(self, deadline: float) -> str:
-        while True:
-            text = clean(self._buf)
-            lines = text.rsplit("\n", 1)
-            if PROMPT.search(lines[-1]):
-                self.prompt = PROMPT.search(lines[-1]).group(0).strip()  # type: ignore[union-attr]
-                raw = self._buf
-                self._buf = ""
-                return raw
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise EngineTimeout(f"Renode's monitor gave no prompt within {self.timeout:g} s", hint="Renode hangs or a command runs long; raise the timeout", output_tail=clean(self._buf)[-300:])
-            self.sock.settimeout(remaining)
-            try:
-                data = self.sock.recv(65536)
-            except socket.timeout:
-                continue
-            except OSError as exc:
-                raise ProtocolError(f"Renode's monitor connection dropped: {exc}", hint="Renode probably exited; see its output") from exc
-            if not data:
-                raise ProtocolError("Renode closed the monitor connection", hint="Renode probably exited; see its output")
-            self._buf += strip_telnet(data).decode("utf-8", "replace")
-
-    def execute(self, cmd: str, *, timeout: float | None = None) -> str:
-        """Run one monitor command; return its output without prompt, echo and colours."""
-        if self.closed:
-            raise ProtocolError("the Renode monitor connection is closed", hint="start the engine again")
-        check_command(cmd)
-        trace.debug("-> %s", cmd)
-        self.commands.append(cmd)
-        try:
-            self.sock.sendall(cmd.encode() + b"\n")
-        except OSError as exc:
-            raise ProtocolError(f"cannot send to Renode's monitor: {exc}", hint="Renode probably exited; see its output") from exc
-        raw = self._read_until_prompt(time.monotonic() + (self.timeout if timeout is None else timeout))
-        text = clean(raw)
-        lines = text.split("\n")[:-1]  # the last line is the prompt
-        if lines and lines[0].strip().endswith(cmd.strip()):
-            lines = lines[1:]  # telnet echo of the command
-        out = "\n".join(lines).strip()
-        trace.debug("<- %s", out[:300])
-        if is_error(raw):
-            raise RenodeCommandError(f"Renode refused `{cmd}`: {out[:300]}", hint="check the command's arguments and the platform/ELF paths", command=cmd)
-        return out
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            try:
-                self.sock.close()
-            except OSError:
-                pass
-
-
-class PyRenodeMonitor:
-    """The same ``execute`` interface over pyrenode3 (Renode loaded into this Python process):
-    ``pyrenode3.wrappers.Monitor().execute(cmd) -> (output, error)``. Commands run in-process
-    and block; the ``timeout`` argument cannot interrupt them."""
-
-    def __init__(self) -> None:
-        try:
-            from pyrenode3.wrappers import Monitor  # type: ignore[import-not-found]
-
-            self._monitor = Monitor()
-        except Exception as exc:  # noqa: BLE001 - pyrenode3 raises .NET and loader errors
-            raise EngineError(f"pyrenode3 could not load Renode: {exc}", hint="set PYRENODE_PKG/PYRENODE_BIN/PYRENODE_BUILD_DIR (see pyrenode3's README) or use backend='telnet'") from exc
-        self.prompt = "(pyrenode3)"
-        self.commands: list[str] = []
-        self.closed = False
-
-    def execute(self, cmd: str, *, timeout: float | None = None) -> str:
-        if self.closed:
-            raise ProtocolError("the pyrenode3 monitor is closed", hint="start the engine again")
-        check_command(cmd)
-        trace.debug("-> %s", cmd)
-        self.commands.append(cmd)
-        out, err = self._monitor.execute(cmd)
-        out, err = clean(str(out or "")).strip(), clean(str(err or "")).strip()
-        if err or is_error(out):
-            raise RenodeCommandError(f"Renode refused `{cmd}`: {(err or out)[:300]}", hint="check the command's arguments and the platform/ELF paths", command=cmd)
-        return out
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            try:
-                self._monitor.execute("emulation Clear")
-            except Exception:  # noqa: BLE001 - best effort on the way out
-                pass
