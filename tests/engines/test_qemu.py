@@ -232,8 +232,9 @@ def test_killed_while_running_freely(qemu_engine, minifw, platform):
 
 
 def test_hung_emulator_times_out_and_is_stopped(qemu_engine, minifw, platform):
-    engine = qemu_engine(timeout=1.0, run_timeout=1.0)
+    engine = qemu_engine()  # starting QEMU on a loaded host may take seconds: only the hang is timed short
     engine.start(platform, minifw)
+    engine.timeout = engine.run_timeout = engine.client.timeout = 1.0
     pid = engine.process.pid
     os.kill(pid, signal.SIGSTOP)
     with pytest.raises(EngineTimeout) as err:

@@ -59,18 +59,22 @@ def test_killed_mid_run_keeps_captured_events(firmware, tmp_path):
     assert dict(session.ledger.live) == live_before
 
 
-def test_hung_firmware_times_out_with_diagnostics(hang_elf, tmp_path):
-    session = _session(tmp_path, capture="none", run_timeout=1.5, timeout=2.0)
+def test_hung_firmware_times_out_with_where_it_is_stuck(hang_elf, tmp_path):
+    session = _session(tmp_path, capture="none")
     try:
-        session.start(hang_elf)
-        pid = session.engine.process.pid
+        session.start(hang_elf)  # starting may take seconds on a loaded host: only the run is timed short
+        engine = session.engine
+        engine.run_timeout = 1.5
+        pid = engine.process.pid
         with pytest.raises(EngineTimeout) as err:
             session.run_for(1.0)
         exc = err.value
+        spin = next(n for n, text in enumerate(FAULTFW_SOURCE.read_text().splitlines(), 1) if "FAULT_HANG" in text and "#if" in text) + 2
+        assert "stuck in main (tests/faults/fw/faultfw.c:" in str(exc)
+        assert f"faultfw.c:{spin})" in str(exc) or f"faultfw.c:{spin + 1})" in str(exc)  # the empty loop's lines
         assert "faultfw ready" in exc.console_tail
         assert "tail" in exc.fields and "exit_status" in exc.fields
-        assert exc.hint
-        assert session.engine.state is EngineState.FAILED
+        assert engine.state is EngineState.FAILED
     finally:
         session.stop()
     assert is_zombie_or_gone(pid)
@@ -79,9 +83,10 @@ def test_hung_firmware_times_out_with_diagnostics(hang_elf, tmp_path):
 def test_hardfault_is_reported_at_once_with_the_faulting_code(fault_elf, tmp_path):
     """A store to unmapped memory: a precise BusFault escalated to HardFault (the handler is not enabled).
     The run stops at the handler's entry, long before its 1.5 s wall timeout, with the fault explained."""
-    session = _session(tmp_path, capture="none", run_timeout=1.5, timeout=2.0)
+    session = _session(tmp_path, capture="none")
     try:
         session.start(fault_elf)
+        session.engine.run_timeout = 1.5
         pid = session.engine.process.pid
         started = time.monotonic()
         with pytest.raises(TargetFault) as err:

@@ -117,8 +117,8 @@ class QemuLaunch:
         return EngineError(what, hint=hint, **self.diagnostics(self.console_log))
 
     def hung(self, what: str) -> EngineTimeout:
-        return EngineTimeout(what, hint="QEMU does not answer: the host is overloaded or QEMU is stuck; the firmware "
-                                        "itself cannot hang the engine (faults stop it, a stuck firmware still answers)",
+        return EngineTimeout(what, hint="QEMU does not answer: it is stuck or stopped, or the host is overloaded; raise "
+                                        "timeout/run_timeout only if the host is known to be this slow",
                              **self.diagnostics(self.console_log))
 
     def alive(self) -> bool:

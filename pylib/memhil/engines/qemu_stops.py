@@ -16,7 +16,7 @@ from typing import Callable
 from memhil.engines import faults, thumb_emulate
 from memhil.engines.base import CORE_REGS, EngineState, EngineStop
 from memhil.engines.gdb_rsp import StopReply
-from memhil.errors import ProtocolError
+from memhil.errors import EngineTimeout, ProtocolError
 
 #: gdbstub watchpoint types (Z2 write, Z3 read) and the stop-reply keys that name them
 WRITE, READ = 2, 3
@@ -165,7 +165,12 @@ class StopHandling:
 
     # -- stops -----------------------------------------------------------------------------------
     def _wait(self, wall_timeout: float) -> tuple[StopReply, dict[str, int]]:
-        stop = self._gdb_call(self.client.wait_stop, wall_timeout)
+        try:
+            stop = self.client.wait_stop(wall_timeout)
+        except EngineTimeout:
+            stop = self._where_stuck(wall_timeout)  # raises
+        except ProtocolError:
+            stop = self._gdb_call(self.client.wait_stop, wall_timeout)  # diagnoses a QEMU that died
         if stop.exited:
             err = self._died(f"the target exited (stop reply {stop.kind}, status {stop.exit_status or stop.signal})")
             self._cleanup(EngineState.FAILED)
@@ -182,6 +187,35 @@ class StopHandling:
             err, self._background_error = self._background_error, None
             raise err
         return stop, regs
+
+    def _where_stuck(self, wall_timeout: float) -> StopReply:
+        """The run's wall-clock limit passed without the stop it waits for. If QEMU still answers, the firmware is
+        stuck (a loop with interrupts masked, a wait for a device that never comes): interrupt it and say where it
+        is. If QEMU does not answer, it hangs or the host is overloaded."""
+        where = None
+        try:
+            self.client.interrupt()
+            self.client.wait_stop(min(self.timeout, 5.0))
+            regs = decode_g(self.client.read_registers_raw())
+            where = f"{regs['pc']:#010x}"
+            try:
+                from memhil.elf import Image, Symbolizer
+
+                symbolizer = Symbolizer(Image.open(self.firmware.path))  # type: ignore[union-attr]
+                where = f"{symbolizer.function(regs['pc']) or '??'} ({symbolizer.site(regs['pc'])}) at {where}"
+            except Exception:  # noqa: BLE001 - the address alone still helps
+                pass
+        except (EngineTimeout, ProtocolError):
+            pass
+        if where is None:
+            err = self._hung(f"no answer from QEMU within {wall_timeout:g} s of wall time")
+        else:
+            err = EngineTimeout(
+                f"the firmware did not reach the run's end within {wall_timeout:.1f} s of wall time: it is stuck in {where}",
+                hint="the firmware spins without its tick (interrupts masked, a busy wait); see the console tail and the "
+                     "code at that line, or raise run_timeout if it is only slow", **self.launch.diagnostics(self.console))  # type: ignore[union-attr]
+        self._cleanup(EngineState.FAILED)
+        raise err
 
     def _engine_stop(self, regs: dict[str, int]) -> str | None:
         """Handle a stop on one of the engine's own watchpoints or fault breakpoints: the name of what happened
