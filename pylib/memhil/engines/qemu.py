@@ -251,12 +251,14 @@ class QemuEngine(Engine):
 
     def reset(self) -> None:
         self.check_running()
+        self._run_reset_hooks("before")
         self._qmp("system_reset")
         self._halted_pc = None
         self._halted_regs = None
         self._wall_run = 0.0
         if self.boot_to_main and self.firmware and self.firmware.address("main") is not None:
             self._run_to(self.firmware.symbols["main"])
+        self._run_reset_hooks("after")
 
     def set_acceleration(self, enabled: bool) -> None:
         if self.state is EngineState.RUNNING and enabled != self.accelerate:
