@@ -169,8 +169,30 @@ class PatchCapture(Capture):
                 out.append(PatchedFunction(fid, spec, sym.address, size, None, got))
             else:
                 out.append(PatchedFunction(fid, spec, sym.address, size, got))
-        self.functions = out
-        return out
+        self.functions = self._demote(out)
+        return self.functions
+
+    def _demote(self, funcs: list[PatchedFunction]) -> list[PatchedFunction]:
+        """A function on breakpoints that tail-calls a patched one takes it along: the callee's wrapper would see
+        the outer caller's return address and report the call a second time, where the breakpoint hooks know a
+        tail call from its stack pointer (see HookCapture)."""
+        from memhil.capture.thumb import scan_exits
+
+        by_addr = {f.address: f for f in funcs}
+        changed = True
+        while changed:
+            changed = False
+            for f in list(by_addr.values()):
+                if f.relocation is not None:
+                    continue
+                for target in scan_exits(self.image.read(f.address, f.size), f.address).tail_calls:
+                    g = by_addr.get(target & ~1)
+                    if g is not None and g.relocation is not None:
+                        why = Declined(g.address, 0, f"{f.spec.name}, which is on breakpoints, tail-calls it")
+                        log.warning("%s is not patched (%s): it falls back to breakpoints", g.spec.name, why)
+                        by_addr[g.address] = replace(g, relocation=None, declined=why)
+                        changed = True
+        return [by_addr[f.address] for f in funcs]
 
     @property
     def patched(self) -> list[PatchedFunction]:
@@ -515,8 +537,8 @@ class PatchCapture(Capture):
         eng = self.engine
         for f in self.patched:
             now = eng.read_memory(f.address, f.relocation.length)  # type: ignore[union-attr]
-            if now != f.relocation.code:  # type: ignore[union-attr]
-                raise CaptureError(f"the code of {f.spec.name} in the target ({now.hex()}) is not the ELF's ({f.relocation.code.hex()})",  # type: ignore[union-attr]
+            if now != f.relocation.original:  # type: ignore[union-attr]
+                raise CaptureError(f"the code of {f.spec.name} in the target ({now.hex()}) is not the ELF's ({f.relocation.original.hex()})",  # type: ignore[union-attr]
                                    hint="run the ELF the session loaded (or detach another patched capture first)")
             self._originals[f.address] = now[:PATCH_BYTES]
         eng.write_memory(lay.code.base, self.code)

@@ -2,12 +2,17 @@
 
 A patched hook overwrites a function's first 4 bytes with ``b.w wrapper``; the instructions that lived there
 run from a body stub instead (``<moved instructions>; b.w F+n``). That is only the same program when each
-moved instruction does the same thing at its new address: no PC-relative operand (LDR literal, ADR,
-ADD/SUB with PC), no branch, no IT block (its condition would cover the stub's own branch), nothing that writes
-PC, and no branch elsewhere in the function into the bytes overwritten. This module accepts a short list of
-encodings known to be position-independent (ARMv7-M ARM, A5.2 "16-bit Thumb instruction encoding" and A5.3
-"32-bit Thumb instruction encoding") and declines anything else with the reason: the same rule as Frida's
-ThumbRelocator and Linux kprobes' instruction decoder, kept conservative.
+moved instruction does the same thing at its new address: no branch, no IT block (its condition would cover the
+stub's own branch), nothing that writes PC or reads it, and no branch elsewhere in the function into the bytes
+overwritten. This module accepts a short list of encodings known to be position-independent (ARMv7-M ARM, A5.2
+"16-bit Thumb instruction encoding" and A5.3 "32-bit Thumb instruction encoding") and declines anything else
+with the reason: the same rule as Frida's ThumbRelocator and Linux kprobes' instruction decoder, kept conservative.
+
+Two PC-relative forms are rewritten rather than declined, as Frida's relocator does, because their result
+does not depend on where they run once the address is computed here: a word load from a literal
+(A7.7.44 LDR (literal) T1/T2) becomes ``movw/movt rt, #address; ldr rt, [rt]`` and an address
+(A7.7.7 ADR T1-T3) becomes ``movw/movt rd, #address`` (neither sets flags, as the originals do not).
+newlib's ``malloc`` begins with such a load of ``_impure_ptr``.
 """
 
 from __future__ import annotations
@@ -21,11 +26,14 @@ PATCH_BYTES = 4
 
 @dataclass(frozen=True)
 class Relocation:
-    """The first ``length`` bytes of the function at ``address``, moved as they are (``code``)."""
+    """The first ``length`` bytes of the function at ``address`` (``original``), and the code that does the
+    same from anywhere (``code``: the same bytes, or with PC-relative loads and addresses rewritten)."""
 
     address: int
     length: int
     code: bytes
+    original: bytes = b""
+    rewritten: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -171,6 +179,8 @@ def relocate_prologue(code: bytes, address: int) -> Relocation | Declined:
     if len(code) < PATCH_BYTES:
         return Declined(address, 0, f"the function is {len(code)} bytes long, shorter than the {PATCH_BYTES}-byte branch")
     i = 0
+    out = bytearray()
+    rewritten: list[str] = []
     while i < PATCH_BYTES:
         if i + 1 >= len(code):
             return Declined(address, i, "the function ends inside the bytes to patch")
@@ -179,18 +189,63 @@ def relocate_prologue(code: bytes, address: int) -> Relocation | Declined:
             if i + 3 >= len(code):
                 return Declined(address, i, "the function ends inside an instruction")
             hw2 = struct.unpack_from("<H", code, i + 2)[0]
-            why = _why_32(hw1, hw2)
             text = f"{hw1:04x} {hw2:04x}"
             size = 4
+            new = _rewrite_32(hw1, hw2, address + i)
+            why = None if new is not None else _why_32(hw1, hw2)
         else:
-            why = _why_16(hw1)
             text = f"{hw1:04x}"
             size = 2
+            new = _rewrite_16(hw1, address + i)
+            why = None if new is not None else _why_16(hw1)
         if why is not None:
             return Declined(address, i, f"its first instructions hold {why} ({text})")
+        if new is not None:
+            out += new
+            rewritten.append(f"+{i}: {text}")
+        else:
+            out += code[i : i + size]
         i += size
     length = i
     for target in _branch_targets(code, address):
         if address < target < address + length:
             return Declined(address, target - address, f"a branch in the function lands inside the first {length} bytes")
-    return Relocation(address, length, bytes(code[:length]))
+    return Relocation(address, length, bytes(out), bytes(code[:length]), tuple(rewritten))
+
+
+def _literal(rt: int, address: int, load: bool) -> bytes:
+    from memhil.capture.asm import Assembler
+
+    a = Assembler()
+    a.load_const(rt, address)
+    if load:
+        a.ldr(rt, rt, 0)
+    return a.assemble(0)
+
+
+def _rewrite_16(hw: int, pc: int) -> bytes | None:
+    """LDR (literal) T1 and ADR T1 at ``pc`` as position-independent code, else None."""
+    base = (pc + 4) & ~3
+    if hw >> 11 == 0b01001:  # LDR rt, [pc, #imm8*4]
+        return _literal((hw >> 8) & 7, base + (hw & 0xFF) * 4, True)
+    if hw >> 11 == 0b10100:  # ADR rd, #imm8*4
+        return _literal((hw >> 8) & 7, base + (hw & 0xFF) * 4, False)
+    return None
+
+
+def _rewrite_32(hw1: int, hw2: int, pc: int) -> bytes | None:
+    """LDR.W (literal) T2 and ADR.W T2/T3 at ``pc`` as position-independent code, else None."""
+    base = (pc + 4) & ~3
+    if hw1 & 0xFF7F == 0xF85F:  # LDR.W rt, [pc, #+-imm12]
+        rt = hw2 >> 12
+        if rt in (13, 15):
+            return None
+        imm = hw2 & 0xFFF
+        return _literal(rt, base + imm if hw1 & 0x80 else base - imm, True)
+    if hw1 & 0xFBFF in (0xF20F, 0xF2AF) and not hw2 & 0x8000:  # ADDW/SUBW rd, pc, #imm12 (ADR T3/T2)
+        rd = (hw2 >> 8) & 0xF
+        if rd in (13, 15):
+            return None
+        imm = (hw1 >> 10 & 1) << 11 | (hw2 >> 12 & 7) << 8 | hw2 & 0xFF
+        return _literal(rd, base + imm if hw1 & 0xFBFF == 0xF20F else base - imm, False)
+    return None
