@@ -35,6 +35,7 @@ CASES = [
     (lambda a: a.and_imm(1, 2, 0xFF), "and r1, r2, #0xff"),
     (lambda a: a.and_imm(1, 2, 0x00AB00AB), "and r1, r2, #0x00ab00ab"),
     (lambda a: a.cmp_imm_w(12, 0x40000000), "cmp.w r12, #0x40000000"),
+    (lambda a: a.eor_imm(3, 3, 0xFFFFFFFF), "eor r3, r3, #0xffffffff"),
     (lambda a: a.cmp_imm(1, 0), "cmp r1, #0"),
     (lambda a: a.cmp(5, 3), "cmp r5, r3"),
     (lambda a: a.cmp(3, 12), "cmp r3, r12"),

@@ -265,6 +265,12 @@ class Assembler:
         self._reg(rd, rn, text=text)
         self._modimm(0xF020, rd, rn, imm, text)
 
+    def eor_imm(self, rd: int, rn: int, imm: int) -> None:
+        """A7.7.35 EOR (immediate) T1, S=0."""
+        text = f"eor r{rd}, r{rn}, #{imm:#x}"
+        self._reg(rd, rn, text=text)
+        self._modimm(0xF080, rd, rn, imm, text)
+
     def cmp_imm_w(self, rn: int, imm: int) -> None:
         """A7.7.27 CMP (immediate) T2: ``cmp.w rn, #const``."""
         text = f"cmp.w r{rn}, #{imm:#x}"

@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Iterable
 
 from memhil.capture.asm import LR, SP, Assembler, encode_b_w
-from memhil.capture.base import Capture, EventSink, uptime_var
+from memhil.capture.base import Capture, EventSink, read_many, uptime_var
 from memhil.capture.lazystack import LazyStack, StackResolver
 from memhil.capture.nodes import LiteosNodes
 from memhil.capture.profiles import AllocatorProfile, FunctionSpec, load_profile
@@ -58,8 +58,8 @@ HDR_SIZE = 48
 #: fixed words at the start of a record: seq, function, r0-r3, result, lr, sp, t_lo, t_hi
 FIXED = struct.Struct("<11I")
 FIXED_WORDS = 11
-#: bytes the wrapper pushes below the entry SP: r0-r8, lr
-PUSHED = 40
+#: bytes the wrapper pushes below the entry SP: r0-r3, lr
+PUSHED = 20
 #: most records the ring holds (the drain is one read of the whole ring)
 MAX_CAPACITY = 4096
 #: fewest records worth a ring
@@ -281,34 +281,40 @@ class PatchCapture(Capture):
             a.movs(0, 0)
             a.movs(1, 0)
         a.bx(LR)
-        # ring_bell: the doorbell store (r5 = head, r6 = ring header); the host stops on it
+        # ring_bell: the doorbell store (r0 = head, r2 = ring header); the host stops on it
         a.label("ring_bell")
-        a.str(5, 6, HDR["doorbell"])
+        a.str(0, 2, HDR["doorbell"])
         a.bx(LR)
-        # copy_node: node header of user pointer r1 into [r2] (header_words words), zeros when r1 is no block
+        # copy_node (copy_node_inv): node header of user pointer r1 into [r2] (header_words words; inverted),
+        # zeros when r1 is no block. Clobbers r1, r3, r12.
         if header_words:
             head = 4 * header_words
-            a.label("copy_node")
-            self._range_check(a, 1, regions, head, "cn_ok", "cn_zero", "cn1")
-            a.label("cn_ok")
-            a.ldr(3, 1, -4)
-            a.and_imm(12, 3, ALIGNED | USED)
-            a.cmp_imm_w(12, ALIGNED)
-            a.b("cn_plain", "ne")
-            a.bic_imm(3, 3, ALIGNED | USED)  # an aligned block: the word before it is the gap
-            a.subs_reg(1, 1, 3)
-            self._range_check(a, 1, regions, head, "cn_plain", "cn_zero", "cn2")
-            a.label("cn_plain")
-            a.subw(1, 1, head)
-            for j in range(header_words):
-                a.ldr(3, 1, 4 * j)
-                a.str(3, 2, 4 * j)
-            a.bx(LR)
-            a.label("cn_zero")
-            a.movs(3, 0)
-            for j in range(header_words):
-                a.str(3, 2, 4 * j)
-            a.bx(LR)
+            for t, invert in (("copy_node", False), ("copy_node_inv", True)):
+                a.label(t)
+                self._range_check(a, 1, regions, head, f"{t}_ok", f"{t}_zero", f"{t}1")
+                a.label(f"{t}_ok")
+                a.ldr(3, 1, -4)
+                a.and_imm(12, 3, ALIGNED | USED)
+                a.cmp_imm_w(12, ALIGNED)
+                a.b(f"{t}_plain", "ne")
+                a.bic_imm(3, 3, ALIGNED | USED)  # an aligned block: the word before it is the gap
+                a.subs_reg(1, 1, 3)
+                self._range_check(a, 1, regions, head, f"{t}_plain", f"{t}_zero", f"{t}2")
+                a.label(f"{t}_plain")
+                a.subw(1, 1, head)
+                for j in range(header_words):
+                    a.ldr(3, 1, 4 * j)
+                    if invert:
+                        a.eor_imm(3, 3, 0xFFFFFFFF)
+                    a.str(3, 2, 4 * j)
+                a.bx(LR)
+                a.label(f"{t}_zero")
+                a.movs(3, 0)
+                if invert:
+                    a.eor_imm(3, 3, 0xFFFFFFFF)
+                for j in range(header_words):
+                    a.str(3, 2, 4 * j)
+                a.bx(LR)
         # copy_stack: up to stack_words words from r0 (an entry SP) to [r2], not past the end of sp's RAM region
         a.label("copy_stack")
         if self.stack_words:
@@ -338,40 +344,30 @@ class PatchCapture(Capture):
             a.label("cs_end")
         a.bx(LR)
 
-    def _advance(self, a: Assembler, fid: int, rec_size: int) -> None:
-        """Publish the record (r8) written at head r5 of ring r6; ring the doorbell when the ring is due a drain."""
-        a.adds(5, 1)
-        a.str(5, 6, HDR["head"])
-        a.mov(1, 8)
-        a.addw(1, 1, rec_size)
-        a.ldr(3, 6, HDR["end"])
-        a.cmp(1, 3)
-        a.b(f"adv_w{fid}", "ne")
-        a.ldr(1, 6, HDR["base"])
-        a.label(f"adv_w{fid}")
-        a.str(1, 6, HDR["wptr"])
-        a.ldr(3, 6, HDR["tail"])
-        a.subs_reg(3, 5, 3)
-        a.ldr(2, 6, HDR["drain_at"])
-        a.cmp(3, 2)
-        a.b(f"adv_end{fid}", "lo")
-        a.bl("ring_bell")
-        a.label(f"adv_end{fid}")
-
     def _wrapper(self, a: Assembler, f: PatchedFunction, ring: int, header_words: int, rec_size: int) -> None:
+        """The wrapper of one function. It keeps its state in its stack frame and touches no callee-saved
+        register, so its frame holds only the caller's arguments and return address, zeros, times and the
+        entry node header stored inverted: nothing a firmware's own stack scan (LiteOS's leak-check LRs) could
+        take for a return address that it would not see unpatched."""
         spec, i = f.spec, f.fid
-        pre = -(-(8 + 4 * header_words) // 8) * 8  # entry time and the entry node header, 8-byte aligned
-        saved = pre  # offset of the pushed r0 from SP after the sub
         kind = spec.kind
         entry_capture = kind in (EventKind.FREE, EventKind.REALLOC)
+        nest, res, pm, rec, head_slot = (8 + 4 * header_words + 4 * k for k in range(5))
+        pre = 8 + 4 * header_words + 20
+        if (pre + PUSHED) % 8:
+            pre += 4
+        saved = pre  # the pushed r0 from SP after the sub; lr at saved + 16; the entry SP is saved + 20
         a.label(f"wrap_{i}")
-        a.push(0, 1, 2, 3, 4, 5, 6, 7, 8, LR)
+        a.push(0, 1, 2, 3, LR)
         a.sub_sp(pre)
-        a.ldr(2, SP, saved + 36)
+        a.movs(3, 0)
+        for k in range(0, pre, 4):
+            a.str(3, SP, k)
+        a.ldr(2, SP, saved + 16)
         a.bl("is_nested")
-        a.mov(4, 0)
+        a.str(0, SP, nest)
         if entry_capture:
-            a.cmp_imm(4, 0)
+            a.cmp_imm(0, 0)
             a.b_w(f"call_{i}", "ne")
             a.bl("read_time")
             a.str(0, SP, 0)
@@ -379,64 +375,73 @@ class PatchCapture(Capture):
             if header_words:
                 a.ldr(1, SP, saved + 4 * (spec.ptr or 0))
                 a.add_rd_sp(2, 8)
-                a.bl("copy_node")
+                a.bl("copy_node_inv")
         a.label(f"call_{i}")
         for k in range(4):
             a.ldr(k, SP, saved + 4 * k)
         a.bl(f"body_{i}")
-        a.cmp_imm(4, 0)
+        a.str(0, SP, res)
+        a.ldr(1, SP, nest)
+        a.cmp_imm(1, 0)
         a.b_w(f"done_{i}", "ne")
-        a.mov(4, 0)  # the result
-        a.mrs(7, "primask")
+        a.mrs(1, "primask")
+        a.str(1, SP, pm)
         a.cpsid_i()
-        a.load_const(6, ring)
-        a.ldr(3, 6, HDR["enabled"])
+        a.load_const(2, ring)
+        a.ldr(3, 2, HDR["enabled"])
         a.cmp_imm(3, 0)
         a.b_w(f"unmask_{i}", "eq")
         a.label(f"claim_{i}")
-        a.ldr(5, 6, HDR["head"])
-        a.ldr(3, 6, HDR["tail"])
-        a.subs_reg(3, 5, 3)
-        a.ldr(2, 6, HDR["capacity"])
-        a.cmp(3, 2)
+        a.ldr(0, 2, HDR["head"])
+        a.ldr(3, 2, HDR["tail"])
+        a.subs_reg(3, 0, 3)
+        a.ldr(1, 2, HDR["capacity"])
+        a.cmp(3, 1)
         a.b(f"ok_{i}", "lo")
         a.bl("ring_bell")  # full: the host drains at this store, then the claim succeeds
         a.b(f"claim_{i}")
         a.label(f"ok_{i}")
-        a.ldr(1, 6, HDR["wptr"])
-        a.mov(8, 1)
-        a.str(5, 1, 0)
+        a.str(0, SP, head_slot)
+        a.ldr(1, 2, HDR["wptr"])
+        a.str(1, SP, rec)
+        a.str(0, 1, 0)
         a.movs(3, i)
         a.str(3, 1, 4)
         for k in range(4):
             a.ldr(3, SP, saved + 4 * k)
             a.str(3, 1, 8 + 4 * k)
-        a.str(4, 1, 24)
-        a.ldr(3, SP, saved + 36)
+        a.ldr(3, SP, res)
+        a.str(3, 1, 24)
+        a.ldr(3, SP, saved + 16)
         a.str(3, 1, 28)
         a.add_rd_sp(3, saved + PUSHED)
         a.str(3, 1, 32)
 
         def at_return() -> None:
             a.bl("read_time")
-            a.mov(2, 8)
+            a.ldr(2, SP, rec)
             a.str(0, 2, 36)
             a.str(1, 2, 40)
             if header_words:
-                a.mov(1, 4)
+                a.ldr(1, SP, res)
                 a.adds(2, 44)
                 a.bl("copy_node")
 
         def at_entry() -> None:
-            a.mov(2, 8)
-            for k in range(2 + header_words):
+            a.ldr(2, SP, rec)
+            for k in range(2):
                 a.ldr(3, SP, 4 * k)
                 a.str(3, 2, 36 + 4 * k)
+            for k in range(header_words):
+                a.ldr(3, SP, 8 + 4 * k)
+                a.eor_imm(3, 3, 0xFFFFFFFF)
+                a.str(3, 2, 44 + 4 * k)
 
         if kind is EventKind.FREE:
             at_entry()
         elif kind is EventKind.REALLOC:
-            a.cmp_imm(4, 0)
+            a.ldr(3, SP, res)
+            a.cmp_imm(3, 0)
             a.b_w(f"pre_{i}", "eq")
             at_return()
             a.b_w(f"stk_{i}")
@@ -447,16 +452,36 @@ class PatchCapture(Capture):
             at_return()
         if self.stack_words:
             a.add_rd_sp(0, saved + PUSHED)
-            a.mov(2, 8)
+            a.ldr(2, SP, rec)
             a.addw(2, 2, 4 * (FIXED_WORDS + header_words))
             a.bl("copy_stack")
-        self._advance(a, i, rec_size)
+        # publish: head + 1, the write pointer on to the next slot; ring the doorbell when the ring is due a drain
+        a.ldr(0, SP, head_slot)
+        a.adds(0, 1)
+        a.load_const(2, ring)
+        a.str(0, 2, HDR["head"])
+        a.ldr(1, SP, rec)
+        a.addw(1, 1, rec_size)
+        a.ldr(3, 2, HDR["end"])
+        a.cmp(1, 3)
+        a.b(f"adv_w{i}", "ne")
+        a.ldr(1, 2, HDR["base"])
+        a.label(f"adv_w{i}")
+        a.str(1, 2, HDR["wptr"])
+        a.ldr(3, 2, HDR["tail"])
+        a.subs_reg(3, 0, 3)
+        a.ldr(1, 2, HDR["drain_at"])
+        a.cmp(3, 1)
+        a.b(f"adv_end{i}", "lo")
+        a.bl("ring_bell")
+        a.label(f"adv_end{i}")
         a.label(f"unmask_{i}")
-        a.msr("primask", 7)
-        a.mov(0, 4)
+        a.ldr(1, SP, pm)
+        a.msr("primask", 1)
+        a.ldr(0, SP, res)
         a.label(f"done_{i}")
-        a.add_sp(pre + 4)
-        a.pop(1, 2, 3, 4, 5, 6, 7, 8, 15)
+        a.add_sp(pre + 16)
+        a.pop(15)
 
     def _assemble(self, code_base: int, ring: int, header_words: int) -> bytes:
         a, labels = self._build(code_base, ring, header_words)
@@ -537,6 +562,8 @@ class PatchCapture(Capture):
         eng = self.engine
         for f in self.patched:
             now = eng.read_memory(f.address, f.relocation.length)  # type: ignore[union-attr]
+            if f.wrapper and now[:PATCH_BYTES] == encode_b_w(f.address, f.wrapper):
+                continue  # still patched: the emulator kept the flash across a reset (QEMU does)
             if now != f.relocation.original:  # type: ignore[union-attr]
                 raise CaptureError(f"the code of {f.spec.name} in the target ({now.hex()}) is not the ELF's ({f.relocation.original.hex()})",  # type: ignore[union-attr]
                                    hint="run the ELF the session loaded (or detach another patched capture first)")
@@ -618,9 +645,13 @@ class PatchCapture(Capture):
             log.info("target reset: allocator patched again")
 
     def _check_patched(self, target) -> bool:
-        """True when the first patched entry still holds its branch (a reset the engine did not announce reloads the flash)."""
+        """True when the first patched entry still holds its branch and the ring its header (a reset the engine did
+        not announce may reload the flash or clear the RAM)."""
         f = self.patched[0]
-        return target.read_memory(f.address, PATCH_BYTES) == encode_b_w(f.address, f.wrapper)
+        lay = self.layout
+        assert lay is not None
+        code, magic = read_many(target, [(f.address, PATCH_BYTES), (lay.ring, 4)])
+        return code == encode_b_w(f.address, f.wrapper) and magic == struct.pack("<I", MAGIC)
 
     # -- draining -----------------------------------------------------------------------------------------
     def _on_bell(self, ctx) -> None:
@@ -639,6 +670,8 @@ class PatchCapture(Capture):
         assert lay is not None
         whole = target.read_memory(lay.ring, HDR_SIZE + lay.capacity * lay.rec_size)
         magic, _en, head, tail = struct.unpack_from("<4I", whole)
+        if magic == 0 and not any(whole[:HDR_SIZE]):
+            return None  # zeroed by a reset: drain() notices and patches again
         if magic != MAGIC:
             raise CaptureError(f"the hook ring at {lay.ring:#x} lost its header (magic {magic:#010x})",
                                hint="the firmware wrote over the RAM the hooks use; pass ram=(base, size) of an area it leaves alone")

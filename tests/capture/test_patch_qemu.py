@@ -1,0 +1,193 @@
+"""Patched hooks (capture=hooks) on QEMU: call for call the same events as the breakpoint hooks and the
+firmware's own counters; newlib's entry points; a prologue that cannot move; an interrupt handler that
+allocates; a reset mid-run."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from memhil.capture import PatchCapture, create_capture, load_profile
+from memhil.capture.profiles import AllocatorProfile, FunctionSpec
+from memhil.elf import Image
+from memhil.engines.qemu import QemuEngine
+from memhil.events import EventKind
+from memhil.session import Session, SessionOptions
+
+pytestmark = pytest.mark.emulator
+
+KIND_INDEX = {EventKind.ALLOC: 1, EventKind.FREE: 2, EventKind.REALLOC: 3, EventKind.ALIGNED_ALLOC: 4}
+
+
+def _run(elf, mode: str, seconds: float, tmp_path):
+    events: list = []
+
+    def keep(event) -> None:
+        events.append(event)
+
+    keep.host_only = True  # type: ignore[attr-defined]
+    with Session(SessionOptions(capture=mode), run_dir=tmp_path / mode) as session:
+        session.start(elf)
+        session.extra_sinks.append(keep)
+        before = [session.read_symbol_u32("g_burst_ops", i) for i in range(5)] if session.image.find_symbol("g_burst_ops") else None
+        session.run_for(seconds)
+        session.drain()
+        after = [session.read_symbol_u32("g_burst_ops", i) for i in range(5)] if before else None
+        check = session.crosscheck(1, 2, 3, 4)
+        cap = session.capture
+        info = {"gaps": list(getattr(cap, "gaps", [])), "anomalies": list(session.ledger.anomalies), "crosscheck": check.ok,
+                "ops": [b - a for a, b in zip(before, after)] if before else None,
+                "declined": [f.spec.name for f in getattr(cap, "declined", [])]}
+    return events, info
+
+
+@pytest.mark.parametrize("app,seconds", [("leak_demo", 2.0), ("burst", 0.025)])
+def test_patched_events_equal_breakpoints_and_firmware_counters(firmware, tmp_path, app, seconds):
+    """burst runs 25 ms (its bursts come every 10 ms: the run ends between two), leak_demo 2 s. The wrappers'
+    own instructions take virtual time, so a call may be stamped one millisecond later than under breakpoints;
+    everything else, the stack included, is the same call for call."""
+    elf = firmware(app, "debug")
+    patched, p = _run(elf, "hooks", seconds, tmp_path)
+    stopped, b = _run(elf, "breakpoints", seconds, tmp_path)
+    assert p["declined"] == [] and p["gaps"] == [] and p["anomalies"] == [] == b["anomalies"]
+    assert p["crosscheck"] and b["crosscheck"]
+    assert len(patched) == len(stopped) > 20
+    stale = 0
+    for x, y in zip(patched, stopped):
+        assert (x.seq, x.kind, x.ptr, x.size, x.node_size, x.module, x.task, x.old_ptr, x.flags) == \
+               (y.seq, y.kind, y.ptr, y.size, y.node_size, y.module, y.task, y.old_ptr, y.flags)
+        assert x.stack == y.stack and len(x.stack) > 2
+        assert 0 <= x.t_us - y.t_us <= 1000
+        # ``lrs`` is what the firmware's own leak-check stack scan found in the node: it takes any word that
+        # looks like a return address, stale ones included, so it depends on the stack's depth, which the
+        # wrapper's frame changes. Where the two runs differ, one of them holds the true call chain.
+        if x.lrs != y.lrs:
+            stale += 1
+            assert x.lrs == tuple(x.stack[: len(x.lrs)]) or y.lrs == tuple(y.stack[: len(y.lrs)])
+    assert stale <= len(patched) // 4
+    if p["ops"] is not None:
+        counted = Counter(KIND_INDEX[e.kind] for e in patched)
+        assert [counted.get(k, 0) for k in range(5)] == p["ops"] == b["ops"]
+        assert p["ops"][3] > 0  # reallocs happened (in place and moved: see the newlib test)
+
+
+def _newlib_profile(image) -> AllocatorProfile:
+    base = load_profile("newlib")
+    specs = dict(base.functions)
+    specs["odd_malloc"] = FunctionSpec("odd_malloc", EventKind.ALLOC, size=(0,), calls=("malloc", "_malloc_r"))
+    return AllocatorProfile("newlib+odd", specs, nodes="none")
+
+
+@pytest.fixture
+def engine(platform, tmp_path):
+    eng = QemuEngine()
+    yield eng
+    eng.stop()
+
+
+def _ops(engine, image) -> list[int]:
+    raw = engine.read_memory(image.symbol("g_ops").address, 20)
+    return [int.from_bytes(raw[i : i + 4], "little") for i in range(0, 20, 4)]
+
+
+def _u32(engine, image, name: str) -> int:
+    return int.from_bytes(engine.read_memory(image.symbol(name).address, 4), "little")
+
+
+def test_newlib_every_entry_point_isr_and_declined_prologue(hookfw, engine, platform, tmp_path):
+    image = Image.open(hookfw)
+    engine.start(platform, hookfw, workdir=tmp_path)
+    events: list = []
+    cap = create_capture("hooks", engine, image, profile=_newlib_profile(image), sinks=[events.append], capacity=64)
+    cap.attach()
+    names = {f.spec.name for f in cap.patched}
+    declined = {f.spec.name: str(f.declined) for f in cap.declined}
+    # every function of the newlib profile is in this ELF, all but two are patched
+    assert set(load_profile("newlib").functions) <= names | set(declined)
+    assert set(declined) == {"odd_malloc", "_free_r"}
+    assert "branch (cbz/cbnz)" in declined["odd_malloc"] and "branch" in declined["_free_r"]
+    assert cap.fallback is not None
+    malloc = next(f for f in cap.patched if f.spec.name == "malloc")
+    assert malloc.relocation.rewritten  # its ldr of _impure_ptr was rewritten, not declined
+    # every breakpoint stop lets QEMU's icount clock skip to its next timer deadline (sleep=off), so the
+    # firmware's progress per virtual second depends on the stops: run until it says it is done
+    for _ in range(100):
+        engine.run_for(0.05)
+        if _u32(engine, image, "g_done"):
+            break
+    assert _u32(engine, image, "g_done") == 1
+    cap.drain()
+    ops = _ops(engine, image)
+    counted = Counter(KIND_INDEX[e.kind] for e in events)
+    assert [counted.get(k, 0) for k in range(5)] == ops
+    assert cap.gaps == [] and [e.seq for e in events] == list(range(len(events)))
+    # calls from the interrupt handler are events of their own (their return address is the handler's)
+    isr = image.symbol("SysTick_Handler")
+    from_isr = [e for e in events if e.kind is EventKind.ALLOC and isr.contains(e.stack[0])]
+    assert len(from_isr) == _u32(engine, image, "g_isr_allocs") > 0 and {e.size for e in from_isr} == {24}
+    # the declined function's calls came through the breakpoints, the patched ones through the ring, each once
+    odd = image.symbol("odd_malloc")
+    # odd_malloc twice and _free_r twice per round are calls of their own; free tail-calling _free_r is nested
+    assert cap.fallback.stats["entries"] == 60 * 4 and cap.fallback.stats["nested"] >= 60 * 6 and cap.stats["records"] > 60 * 10
+    assert not any(odd.contains(e.stack[0]) for e in events)  # malloc inside odd_malloc is nested, no event
+    assert _u32(engine, image, "g_failed") == 2 * 60  # failed calls: counted by the firmware, no event
+    assert _u32(engine, image, "g_in_place") > 0 and _u32(engine, image, "g_moved") > 0
+    reallocs = [e for e in events if e.kind is EventKind.REALLOC]
+    assert any(e.ptr == e.old_ptr for e in reallocs) and any(e.ptr != e.old_ptr for e in reallocs)
+    assert all(e.size for e in events if e.kind is not EventKind.FREE)
+    calloc_sizes = {e.size for e in events if e.stack and image.symbol_at(e.stack[0]).name == "round_of_calls"}
+    assert 4 * 8 in calloc_sizes  # calloc(4, 8): size is the product
+    cap.detach()
+    # detached: the entries hold the ELF's code again
+    for f in cap.patched:
+        assert engine.read_memory(f.address, 4) == image.read(f.address, 4)
+
+
+def test_reset_mid_run_patches_again(firmware, engine, platform, tmp_path):
+    elf = firmware("burst", "debug")
+    image = Image.open(elf)
+    engine.start(platform, elf, workdir=tmp_path)
+    events: list = []
+    cap = create_capture("hooks", engine, image, sinks=[events.append])
+    assert isinstance(cap, PatchCapture)
+    cap.attach()
+    engine.run_for(0.015)
+    ops_before = [int.from_bytes(engine.read_memory(image.symbol("g_burst_ops").address + 4 * i, 4), "little") for i in range(5)]
+    engine.reset()
+    first = len(events)
+    assert first == sum(ops_before) > 0 and cap.resets == 1  # taken in before the reset
+    engine.run_for(0.025)
+    cap.drain()
+    ops_after = [int.from_bytes(engine.read_memory(image.symbol("g_burst_ops").address + 4 * i, 4), "little") for i in range(5)]
+    after = Counter(KIND_INDEX[e.kind] for e in events[first:])
+    assert [after.get(k, 0) for k in range(5)] == ops_after and sum(ops_after) > 0
+    assert cap.gaps == []
+    f = cap.patched[0]
+    assert engine.read_memory(f.address, 4) != image.read(f.address, 4)  # patched again
+    cap.detach()
+
+
+def test_a_reset_that_reloads_the_flash_is_seen_and_reported(firmware, engine, platform, tmp_path):
+    """QEMU keeps the patched flash across its reset; an emulator (or a reset path) that reloads it, without the
+    engine saying so, leaves the entry without its branch: the next drain sees that, reports a gap and patches
+    again. The reload is made here by writing the ELF's bytes back."""
+    elf = firmware("burst", "debug")
+    image = Image.open(elf)
+    engine.start(platform, elf, workdir=tmp_path)
+    events: list = []
+    cap = create_capture("hooks", engine, image, sinks=[events.append])
+    cap.attach()
+    engine.run_for(0.015)
+    cap.drain()
+    seen = len(events)
+    for f in cap.patched:
+        engine.write_memory(f.address, image.read(f.address, 4))
+    engine.run_for(0.01)  # one burst of calls the hooks cannot see
+    cap.drain()
+    assert cap.resets == 1 and [g.reason for g in cap.gaps] == ["reset"] and len(events) == seen
+    assert engine.read_memory(cap.patched[0].address, 4) != image.read(cap.patched[0].address, 4)
+    engine.run_for(0.02)
+    cap.drain()
+    assert cap.stats["records"] == len(events) > seen
+    cap.detach()
