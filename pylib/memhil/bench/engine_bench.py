@@ -86,6 +86,38 @@ def capture_overhead(elf: Path, virtual_s: float, workdir: Path, progress: Progr
     return out
 
 
+def hook_capture(burst: Path, virtual_s: float, workdir: Path, progress: Progress | None = None, *,
+                 breakpoint_virtual_s: float = 0.02, repeats: int = 3) -> dict[str, object]:
+    """Patched hooks (``capture=hooks``) on the dense ``burst`` workload against its free run, ``repeats`` times
+    interleaved (medians, with the spread); the breakpoint fallback (``capture=breakpoints``) once on a short run
+    (it takes hundreds of calls per second: ``breakpoint_virtual_s`` of burst is about 50 calls per ms)."""
+    from statistics import median
+
+    free: list[float] = []
+    hooks: list[dict[str, float | int]] = []
+    for i in range(repeats):
+        for mode in ("none", "hooks"):
+            if progress:
+                progress(f"{burst.stem}: {virtual_s:g} s virtual with capture {mode} ({i + 1}/{repeats})")
+            run = capture_run(burst, mode, virtual_s, workdir / f"hooks-{i}")
+            (free.append(run["wall_s"]) if mode == "none" else hooks.append(run))  # type: ignore[func-returns-value]
+    if progress:
+        progress(f"{burst.stem}: {breakpoint_virtual_s:g} s virtual with capture breakpoints")
+    stopped = capture_run(burst, "breakpoints", breakpoint_virtual_s, workdir / "breakpoints")
+    rates = [h["events"] / h["wall_s"] for h in hooks]
+    ratios = [h["wall_s"] / f for h, f in zip(hooks, free)]
+    return {
+        "hook_workload": f"{burst.stem} ({burst.parent.name}) for {virtual_s:g} s of virtual time, {repeats} interleaved runs",
+        "hook_runs": {"none_wall_s": free, "hooks": hooks, "breakpoints": stopped},
+        "hook_calls": hooks[0]["events"],
+        "hook_calls_per_s": median(rates),
+        "hook_calls_per_s_spread": [min(rates), max(rates)],
+        "overhead_hooks_ratio": median(ratios),
+        "overhead_hooks_ratio_spread": [min(ratios), max(ratios)],
+        "breakpoint_calls_per_s": stopped["events"] / stopped["wall_s"],
+    }
+
+
 def _trace_figures(free: dict[str, float | int], trace: dict[str, float | int]) -> dict[str, object]:
     """Trace events per wall second, wall against the free run, and the host's cost per event
     (the wall the trace run adds, per event) with the rate that cost alone would allow."""

@@ -127,6 +127,8 @@ def run_bench(scale: Scale, *, firmware_dir: Path = DEFAULT_FIRMWARE_DIR, out: T
               ("hook_us_per_stop", "us"), ("trace_events_per_s", "ev/s"), ("overhead_trace_ratio", "x"),
               ("trace_capacity_events_per_s", "ev/s"), ("trace_added_us_per_event", "us"),
               ("leak_demo_trace_events_per_s", "ev/s"), ("leak_demo_overhead_trace_ratio", "x")))
+        step("hooks", lambda: engine_bench.hook_capture(burst, scale.trace_virtual_s, base, table.say),
+             (("hook_calls_per_s", "calls/s"), ("overhead_hooks_ratio", "x"), ("breakpoint_calls_per_s", "calls/s")))
         soak = step("soak", lambda: engine_bench.soak(soak_elf, scale.soak_virtual_s, scale.soak_chunk_s, base, table.say),
                     (("soak_virtual_s", "s"), ("soak_wall_s", "s"), ("acceleration_factor", "x"), ("soak_events", "events")))
         step("run_for", lambda: engine_bench.run_for_overhead(soak_elf, scale.run_for_virtual_s, scale.run_for_step_s, base, table.say),

@@ -545,7 +545,8 @@ class PatchCapture(Capture):
         rec_size = 4 * (FIXED_WORDS + header_words + self.stack_words)
         want = HDR_SIZE + rec_size * (self.capacity_option or MAX_CAPACITY)
         need = HDR_SIZE + rec_size * (self.capacity_option or MIN_CAPACITY)
-        ram = find_ram(self.image, platform, want, missing=getattr(self.engine, "missing_regions", ()), explicit=self.ram_option, minimum=need)
+        ram = find_ram(self.image, platform, want, missing=getattr(self.engine, "missing_regions", ()), explicit=self.ram_option,
+                       minimum=need, probe=self.engine.read_memory)
         capacity = min((ram.size - HDR_SIZE) // rec_size, MAX_CAPACITY)
         self.layout = Layout(code_area, ram, header_words, self.stack_words, capacity)
         self._regions = self._ram_regions()
@@ -816,8 +817,10 @@ class PatchCapture(Capture):
                     node_size = size_flag & SIZE_MASK
                     module = (words[mod_w] >> mod_sh) & mod_mask
                     task = (words[task_w] >> task_sh) & task_mask
-                    if ekind is not FREE:
-                        lrs = tuple(v for v in (words[i] for i in lr_ws) if v)
+                    if ekind is not FREE and lr_ws:
+                        lrs = tuple(words[i] for i in lr_ws)
+                        if not all(lrs):
+                            lrs = tuple(v for v in lrs if v)
                 elif ekind is FREE:  # not a used block: the allocator refuses it, no event
                     self._rejected(f.spec.name, ptr)
                     continue

@@ -7,7 +7,10 @@ RAM, in order of preference:
 1. a region the caller names (``ram=(base, size)``: a platform's or a user's scratch area);
 2. the board's core-coupled memory (a RAM region named ``ccm``) when the emulator maps it (QEMU 8.0 and later,
    not QEMU 7.2: ``engine.missing_regions``) and no segment of the ELF uses it;
-3. the SRAM between the end of the allocator's pool (``__heap_end``) and the lowest address of the main stack
+3. RAM the emulator maps right after one of the board's RAM regions, beyond the chip's size (QEMU 7.2 gives the
+   netduinoplus2 192 KiB of SRAM where the STM32F405 has 128 KiB): a firmware linked for the board never
+   touches it. Found by reading it (``probe``), never assumed;
+4. the SRAM between the end of the allocator's pool (``__heap_end``) and the lowest address of the main stack
    (``_sstack``): the linker script reserves the main stack at the top of SRAM and the pool below it, so the
    gap between them is left alone by the firmware.
 
@@ -17,9 +20,9 @@ No room is a :class:`~memhil.errors.CaptureError` that says how many bytes were 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
-from memhil.errors import CaptureError
+from memhil.errors import CaptureError, MemhilError
 
 if TYPE_CHECKING:
     from memhil.elf import Image
@@ -89,13 +92,41 @@ def _symbol(image: Image, names: tuple[str, ...]) -> int | None:
     return None
 
 
-def ram_candidates(image: Image, platform, missing: Iterable = ()) -> list[Area]:
+#: how far past a RAM region's end the emulator's own extra RAM is looked for, and in which steps
+EXTRA_PROBE_MAX = 0x10000
+EXTRA_PROBE_STEP = 0x1000
+
+
+def _extra_ram(platform, region, probe: Callable[[int, int], object]) -> int:
+    """Bytes the emulator maps right after ``region`` that no platform region claims (0 when none)."""
+    size = 0
+    while size < EXTRA_PROBE_MAX:
+        start = region.end + size
+        if platform.region_at(start) is not None:
+            break
+        try:
+            probe(start + EXTRA_PROBE_STEP - 4, 4)
+        except MemhilError:
+            break
+        size += EXTRA_PROBE_STEP
+    return size
+
+
+def ram_candidates(image: Image, platform, missing: Iterable = (), probe: Callable[[int, int], object] | None = None) -> list[Area]:
     """Every RAM area the hooks may use, best first (see the module's docstring)."""
     out: list[Area] = []
     missing_names = {getattr(r, "name", r) for r in missing}
     for region in platform.regions:
         if region.name.lower() == "ccm" and region.name not in missing_names and not _used_ranges(image, region.base, region.end):
             out.append(Area(region.base, region.size, f"{region.name} {region.base:#010x}-{region.end:#010x} (unused by the ELF)"))
+    if probe is not None:
+        for region in platform.regions:
+            if region.kind == "flash" or region.name.lower() == "flash" or region.name in missing_names:
+                continue
+            extra = _extra_ram(platform, region, probe)
+            if extra and not _used_ranges(image, region.end, region.end + extra):
+                out.append(Area(region.end, extra, f"emulator RAM {region.end:#010x}-{region.end + extra:#010x} "
+                                                   f"(past the board's {region.name}: no firmware for the board uses it)"))
     heap_end, stack_limit = _symbol(image, HEAP_END_SYMBOLS), _symbol(image, STACK_LIMIT_SYMBOLS)
     if heap_end is not None and stack_limit is not None and stack_limit > heap_end:
         base = -(-heap_end // 8) * 8
@@ -105,7 +136,7 @@ def ram_candidates(image: Image, platform, missing: Iterable = ()) -> list[Area]
 
 
 def find_ram(image: Image, platform, size: int, *, missing: Iterable = (), explicit: tuple[int, int] | None = None,
-             minimum: int | None = None) -> Area:
+             minimum: int | None = None, probe: Callable[[int, int], object] | None = None) -> Area:
     """The first candidate area of at least ``minimum`` bytes (``size`` when None), cut to at most ``size``."""
     minimum = size if minimum is None else minimum
     if explicit is not None:
@@ -114,7 +145,7 @@ def find_ram(image: Image, platform, size: int, *, missing: Iterable = (), expli
             raise CaptureError(f"the scratch RAM given ({length} bytes at {base:#010x}) is smaller than the {minimum} bytes the hook ring needs",
                                hint="give a larger area, or fewer stack words per record (stack_words)")
         return Area(base, min(length, size), f"scratch RAM {base:#010x}-{base + length:#010x} (given)")
-    candidates = ram_candidates(image, platform, missing)
+    candidates = ram_candidates(image, platform, missing, probe)
     for area in candidates:
         if area.size >= minimum:
             return Area(area.base, min(area.size, size), area.what)
