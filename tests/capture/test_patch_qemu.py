@@ -202,3 +202,25 @@ def test_a_reset_that_reloads_the_flash_is_seen_and_reported(firmware, engine, p
     cap.drain()
     assert cap.stats["records"] == len(events) > seen
     cap.detach()
+
+
+def _leak_report(elf, mode: str, tmp_path):
+    import json
+
+    with Session(SessionOptions(capture=mode), run_dir=tmp_path / f"leaks-{mode}") as session:
+        session.start(elf)
+        session.start_timeline(tmp_path / f"timeline-{mode}")  # the writer takes each event's stack too
+        session.take_snapshot("before")
+        session.run_for(2.0)
+        session.take_snapshot("after")
+        report = session.leaks("before", "after")
+        session.stop_timeline()
+        return json.loads(json.dumps(report.as_dict()))
+
+
+def test_leak_stacks_are_the_same_as_with_breakpoints(firmware, tmp_path):
+    elf = firmware("leak_demo", "debug")
+    patched = _leak_report(elf, "hooks", tmp_path)
+    stopped = _leak_report(elf, "breakpoints", tmp_path)
+    assert patched["records"] and patched["records"] == stopped["records"]
+    assert any(len(r["frames"]) > 3 for r in patched["records"])
