@@ -224,3 +224,29 @@ def test_leak_stacks_are_the_same_as_with_breakpoints(firmware, tmp_path):
     stopped = _leak_report(elf, "breakpoints", tmp_path)
     assert patched["records"] and patched["records"] == stopped["records"]
     assert any(len(r["frames"]) > 3 for r in patched["records"])
+
+
+def test_freertos_entry_points(hookfw, engine, platform, tmp_path):
+    image = Image.open(hookfw)
+    engine.start(platform, hookfw, workdir=tmp_path)
+    events: list = []
+    cap = create_capture("hooks", engine, image, profile="freertos", sinks=[events.append])
+    cap.attach()
+    assert {f.spec.name for f in cap.functions} == {"pvPortMalloc", "vPortFree"}
+    # this build's pvPortMalloc begins with a literal load (rewritten), vPortFree with cbz (breakpoints)
+    assert [f.spec.name for f in cap.patched] == ["pvPortMalloc"] and cap.patched[0].relocation.rewritten
+    assert [f.spec.name for f in cap.declined] == ["vPortFree"]
+    for _ in range(100):
+        engine.run_for(0.05)
+        if _u32(engine, image, "g_done"):
+            break
+    cap.drain()
+    raw = engine.read_memory(image.symbol("g_rtos_ops").address, 12)
+    ops = [int.from_bytes(raw[i : i + 4], "little") for i in range(0, 12, 4)]
+    counted = Counter(KIND_INDEX[e.kind] for e in events)
+    assert [0, counted[1], counted[2]] == ops and ops[1] == 60
+    assert _u32(engine, image, "g_rtos_failed") == 60  # the failed calls are no events
+    assert {e.size for e in events if e.kind is EventKind.ALLOC} == {32 + k for k in range(16)}
+    frees = {e.ptr for e in events if e.kind is EventKind.FREE}
+    assert frees == {e.ptr for e in events if e.kind is EventKind.ALLOC}
+    cap.detach()

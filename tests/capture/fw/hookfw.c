@@ -36,6 +36,56 @@ __asm__(
     "  bx lr\n"
     ".size odd_malloc, . - odd_malloc\n");
 
+/* A FreeRTOS-style heap (the entry points of memhil's freertos profile): first fit over a static pool. */
+#define RTOS_POOL 4096u
+typedef struct rtos_blk {
+    size_t size;
+    struct rtos_blk *next;
+} rtos_blk;
+static uint8_t s_rtos_pool[RTOS_POOL] __attribute__((aligned(8)));
+static rtos_blk *s_rtos_free;
+static uint32_t s_rtos_ready;
+volatile uint32_t g_rtos_ops[3];
+volatile uint32_t g_rtos_failed;
+
+void *pvPortMalloc(size_t n)
+{
+    if (!s_rtos_ready) {
+        s_rtos_free = (rtos_blk *)s_rtos_pool;
+        s_rtos_free->size = RTOS_POOL;
+        s_rtos_free->next = NULL;
+        s_rtos_ready = 1u;
+    }
+    size_t need = (n + sizeof(rtos_blk) + 7u) & ~(size_t)7u;
+    for (rtos_blk **link = &s_rtos_free; *link != NULL; link = &(*link)->next) {
+        rtos_blk *b = *link;
+        if (b->size < need) {
+            continue;
+        }
+        if (b->size - need >= 2u * sizeof(rtos_blk)) {
+            rtos_blk *rest = (rtos_blk *)((uint8_t *)b + need);
+            rest->size = b->size - need;
+            rest->next = b->next;
+            b->size = need;
+            *link = rest;
+        } else {
+            *link = b->next;
+        }
+        return b + 1;
+    }
+    return NULL;
+}
+
+void vPortFree(void *p)
+{
+    if (p == NULL) {
+        return;
+    }
+    rtos_blk *b = (rtos_blk *)p - 1;
+    b->next = s_rtos_free;
+    s_rtos_free = b;
+}
+
 extern char end, __heap_end;
 static char *s_brk = &end;
 
@@ -105,6 +155,11 @@ static void round_of_calls(uint32_t i)
     } else {
         free(o); g_ops[2]++;
     }
+    void *q = pvPortMalloc(32u + i % 16u);
+    if (q != NULL) { g_rtos_ops[1]++; } else { g_rtos_failed++; }
+    if (pvPortMalloc(0x10000u) == NULL) { g_rtos_failed++; } else { g_rtos_ops[1]++; }
+    vPortFree(q); if (q != NULL) { g_rtos_ops[2]++; }
+    vPortFree(NULL);
     s_in_alloc = 0u;
 }
 
