@@ -551,6 +551,7 @@ class PatchCapture(Capture):
         self.layout = Layout(code_area, ram, header_words, self.stack_words, capacity)
         self._regions = self._ram_regions()
         self._decode_table = self._table()
+        self._words_cache: dict[int, int] = {}
         self._nodes_fmt = self._node_reader() if self.nodes is not None else None
         self.code = self._assemble(code_area.base, ram.base, header_words)
         self.functions = [replace(f, wrapper=self._labels[f"wrap_{f.fid}"], body=self._labels[f"body_{f.fid}"]) if f.relocation else f
@@ -773,6 +774,7 @@ class PatchCapture(Capture):
         last = self.last_seq
         seq_out = self.seq
         stats = self.stats
+        words_at = self._words_cache
         for off in range(0, count * rs, rs):
             seq, fid, r0, r1, r2, r3, ret, lr, sp, t_lo, t_hi = unpack(raw, off)
             if last is not None and seq != (last + 1) & 0xFFFFFFFF:
@@ -824,12 +826,9 @@ class PatchCapture(Capture):
                 elif ekind is FREE:  # not a used block: the allocator refuses it, no event
                     self._rejected(f.spec.name, ptr)
                     continue
-            n = 0
-            for base, end in regions:
-                if base <= sp < end:
-                    n = min(sw, (end - sp) >> 2)
-                    break
-            stats["records"] += 1
+            n = words_at.get(sp)
+            if n is None:
+                n = words_at[sp] = self._words_at(sp, regions, sw)
             ev = new(cls)
             s_seq(ev, seq_out)
             seq_out += 1
@@ -846,6 +845,7 @@ class PatchCapture(Capture):
             s_flags(ev, flags)
             append(ev)
         self.last_seq, self.seq = last, seq_out
+        stats["records"] += count
         if events:
             self._emit_many(events)
 
