@@ -149,3 +149,40 @@ def test_flash_goes_to_the_top_of_the_largest_unused_gap(platform):
     tiny = _Image([_Seg(0x08000000, 0x08000000, 0x100000 - 512, 0x100000 - 512)], {})
     with pytest.raises(CaptureError, match="1000 bytes needed, the largest unused gap is 512 bytes"):
         find_flash(tiny, platform, 1000)
+
+
+class _Memory:
+    """Target memory as an emulator answers: ``mapped`` ranges keep what is written, reads elsewhere give zeros
+    (Renode) or fail (``strict``, QEMU's gdbstub)."""
+
+    def __init__(self, mapped, strict):
+        self.mapped, self.strict, self.data = mapped, strict, {}
+
+    def _inside(self, address):
+        return any(lo <= address < hi for lo, hi in self.mapped)
+
+    def read_memory(self, address, size):
+        from memhil.errors import TargetError
+
+        if not self._inside(address):
+            if self.strict:
+                raise TargetError(f"cannot read {address:#x}")
+            return bytes(size)
+        return self.data.get(address, bytes(size))
+
+    def write_memory(self, address, data):
+        if self._inside(address):
+            self.data[address] = bytes(data)
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_emulator_ram_past_the_board_is_found_by_writing_it(platform, strict):
+    from memhil.capture.scratch import ram_candidates, writable
+
+    image = _Image([_Seg(0x08000000, 0x08000000, 0x1000, 0x1000)], {})
+    ccm = [r for r in platform.regions if r.name == "ccm"]
+    qemu72 = _Memory([(0x20000000, 0x20030000)], strict)  # 192 KiB of SRAM where the chip has 128
+    got = ram_candidates(image, platform, ccm, writable(qemu72))
+    assert [(a.base, a.size) for a in got] == [(0x20020000, 0x10000)] and "emulator RAM" in got[0].what
+    chip = _Memory([(0x20000000, 0x20020000)], strict)  # exactly the chip: nothing past it
+    assert ram_candidates(image, platform, ccm, writable(chip)) == []

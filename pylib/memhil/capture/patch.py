@@ -38,7 +38,7 @@ from memhil.capture.lazystack import LazyStack, StackResolver
 from memhil.capture.nodes import LiteosNodes
 from memhil.capture.profiles import AllocatorProfile, FunctionSpec, load_profile
 from memhil.capture.relocate import PATCH_BYTES, Declined, Relocation, relocate_prologue
-from memhil.capture.scratch import Area, find_flash, find_ram
+from memhil.capture.scratch import Area, find_flash, find_ram, writable
 from memhil.capture.trace import _SETTERS, TraceGap
 from memhil.engines.base import Capability
 from memhil.errors import CaptureError, MemhilError
@@ -546,7 +546,7 @@ class PatchCapture(Capture):
         want = HDR_SIZE + rec_size * (self.capacity_option or MAX_CAPACITY)
         need = HDR_SIZE + rec_size * (self.capacity_option or MIN_CAPACITY)
         ram = find_ram(self.image, platform, want, missing=getattr(self.engine, "missing_regions", ()), explicit=self.ram_option,
-                       minimum=need, probe=self.engine.read_memory)
+                       minimum=need, probe=writable(self.engine))
         capacity = min((ram.size - HDR_SIZE) // rec_size, MAX_CAPACITY)
         self.layout = Layout(code_area, ram, header_words, self.stack_words, capacity)
         self._regions = self._ram_regions()

@@ -9,7 +9,8 @@ RAM, in order of preference:
    not QEMU 7.2: ``engine.missing_regions``) and no segment of the ELF uses it;
 3. RAM the emulator maps right after one of the board's RAM regions, beyond the chip's size (QEMU 7.2 gives the
    netduinoplus2 192 KiB of SRAM where the STM32F405 has 128 KiB): a firmware linked for the board never
-   touches it. Found by reading it (``probe``), never assumed;
+   touches it. Found by writing a word there and reading it back (``probe``: an emulator may answer reads of
+   unmapped addresses with zeros, as Renode does), never assumed;
 4. the SRAM between the end of the allocator's pool (``__heap_end``) and the lowest address of the main stack
    (``_sstack``): the linker script reserves the main stack at the top of SRAM and the pool below it, so the
    gap between them is left alone by the firmware.
@@ -105,7 +106,8 @@ def _extra_ram(platform, region, probe: Callable[[int, int], object]) -> int:
         if platform.region_at(start) is not None:
             break
         try:
-            probe(start + EXTRA_PROBE_STEP - 4, 4)
+            if not probe(start + EXTRA_PROBE_STEP - 4, 4):
+                break
         except MemhilError:
             break
         size += EXTRA_PROBE_STEP
@@ -133,6 +135,20 @@ def ram_candidates(image: Image, platform, missing: Iterable = (), probe: Callab
         if stack_limit > base:
             out.append(Area(base, stack_limit - base, f"SRAM {base:#010x}-{stack_limit:#010x} (between the heap's end and the main stack)"))
     return out
+
+
+def writable(target) -> Callable[[int, int], bool]:
+    """A probe for :func:`ram_candidates`: True when ``target`` keeps a word written at the address (restored after)."""
+    def probe(address: int, size: int) -> bool:
+        old = target.read_memory(address, 4)
+        pattern = bytes(b ^ 0xA5 for b in old)
+        target.write_memory(address, pattern)
+        try:
+            return target.read_memory(address, 4) == pattern
+        finally:
+            target.write_memory(address, old)
+
+    return probe
 
 
 def find_ram(image: Image, platform, size: int, *, missing: Iterable = (), explicit: tuple[int, int] | None = None,
