@@ -61,6 +61,8 @@ def test_module_stats_hooks_match_the_firmware(firmware, qemu, mode):
     engine.run_for(0.5)
     engine.remove_breakpoint(bp)
     cap.detach()
+    # the firmware wrote its lines before the run ended; the console's reader thread may still be taking them in
+    engine.console.wait_quiet()
     printed = [(int(m), int(x)) for m, x in _USED.findall(engine.console.text())]
     table = _module_table(engine, image)
 

@@ -666,13 +666,19 @@ class PatchCapture(Capture):
         else:
             self.drain(ctx)
 
-    def _read_ring(self, target) -> tuple[bytes, int, int] | None:
-        """Copy [tail, head) and give the slots back: (raw records in order, count, first seq)."""
+    def _read_ring(self, target, *, whole: bool = True) -> tuple[bytes, int, int] | None:
+        """Copy [tail, head) and give the slots back: (raw records in order, count, first seq). ``whole`` reads the
+        header and every slot in one request (the doorbell rings when the ring is full); else the header first,
+        then only the records there are."""
         lay = self.layout
         assert lay is not None
-        whole = target.read_memory(lay.ring, HDR_SIZE + lay.capacity * lay.rec_size)
-        magic, _en, head, tail = struct.unpack_from("<4I", whole)
-        if magic == 0 and not any(whole[:HDR_SIZE]):
+        rs, cap = lay.rec_size, lay.capacity
+        if whole:
+            blob = target.read_memory(lay.ring, HDR_SIZE + cap * rs)
+        else:
+            blob = target.read_memory(lay.ring, HDR_SIZE)
+        magic, _en, head, tail = struct.unpack_from("<4I", blob)
+        if magic == 0 and not any(blob[:HDR_SIZE]):
             return None  # zeroed by a reset: drain() notices and patches again
         if magic != MAGIC:
             raise CaptureError(f"the hook ring at {lay.ring:#x} lost its header (magic {magic:#010x})",
@@ -680,15 +686,20 @@ class PatchCapture(Capture):
         count = (head - tail) & 0xFFFFFFFF
         if count == 0:
             return None
-        if count > lay.capacity:
-            raise CaptureError(f"the hook ring holds {count} records but has room for {lay.capacity} (head={head}, tail={tail})",
+        if count > cap:
+            raise CaptureError(f"the hook ring holds {count} records but has room for {cap} (head={head}, tail={tail})",
                                hint="the ring header was overwritten in target memory; pass ram=(base, size) of an area the firmware leaves alone")
-        rs, cap = lay.rec_size, lay.capacity
         first = tail % cap
         upto = min(count, cap - first)
-        raw = whole[HDR_SIZE + first * rs : HDR_SIZE + (first + upto) * rs]
-        if count > upto:
-            raw += whole[HDR_SIZE : HDR_SIZE + (count - upto) * rs]
+        if whole:
+            raw = blob[HDR_SIZE + first * rs : HDR_SIZE + (first + upto) * rs]
+            if count > upto:
+                raw += blob[HDR_SIZE : HDR_SIZE + (count - upto) * rs]
+        else:
+            requests = [(lay.slots + first * rs, upto * rs)]
+            if count > upto:
+                requests.append((lay.slots, (count - upto) * rs))
+            raw = b"".join(read_many(target, requests))
         target.write_memory(lay.ring + HDR["tail"], struct.pack("<I", head))
         self.drains += 1
         return raw, count, tail
@@ -714,7 +725,7 @@ class PatchCapture(Capture):
         if self.layout is None:
             return done
         target = target or self.engine
-        got = self._read_ring(target)
+        got = self._read_ring(target, whole=False)
         if got is not None:
             self._process(got[0], got[1])
             done += got[1]
