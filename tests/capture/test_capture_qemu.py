@@ -114,6 +114,7 @@ def test_leak_demo_trace_matches_memstat_and_hooks(firmware, qemu):
     start = len(engine.console.text())
     engine.console_write("memstat\r")
     engine.run_for(0.5)
+    engine.console.wait_quiet()  # the reader thread may still be taking in what the firmware wrote
     assert re.search(r"^total used \d+", engine.console.text()[start:], re.M)
     engine.remove_breakpoint(bp)
     hooks.detach()
