@@ -39,9 +39,7 @@ def test_position_independent_prologues_move_as_they_are(lines, length, tmp_path
 
 
 @pytest.mark.parametrize("lines,reason", [
-    (["cbz r0, 1f", "bx lr", "1: bx lr"], "branch (cbz/cbnz)"),
-    (["cmp r1, #0", "beq.n 1f", "bx lr", "1: bx lr"], "branch (b<c>)"),
-    (["b.w f", "nop"], "branch or miscellaneous control"),
+    (["mrs r0, primask", "bx lr"], "branch or miscellaneous control"),
     (["cmp r0, #1", "it eq", "moveq r0, #2", "bx lr"], "IT block"),
     (["mov r0, pc", "bx lr"], "reads or writes pc"),
     (["bx lr", "nop"], "branch (bx/blx)"),
@@ -52,6 +50,42 @@ def test_position_independent_prologues_move_as_they_are(lines, length, tmp_path
 def test_prologues_that_cannot_move_are_declined_with_the_reason(lines, reason, tmp_path):
     got = relocate_prologue(_as(lines, tmp_path), BASE)
     assert isinstance(got, Declined) and reason in got.reason, got
+
+
+@pytest.mark.parametrize("lines,kind,cond", [
+    (["cbz r0, 1f", "movs r1, #0", "bx lr", "nop", "1: bx lr"], "cbz", None),
+    (["cbnz r3, 1f", "movs r1, #0", "bx lr", "nop", "1: bx lr"], "cbnz", None),
+    (["cmp r1, #0", "beq.n 1f", "bx lr", "1: bx lr"], "b", "eq"),
+    (["cmp r1, #0", "bhi.w 1f", "bx lr", "1: bx lr"], "b", "hi"),
+    (["b.n 1f", "nop", "nop", "1: bx lr"], "b", None),
+    (["b.w f + 0x2000", "nop"], "b", None),
+    (["bl f + 0x400", "nop"], "bl", None),
+])
+def test_direct_branches_move_to_the_same_target(lines, kind, cond, tmp_path):
+    """A moved branch keeps its absolute target (the one objdump shows at BASE); the stub re-encodes it."""
+    from memhil.capture.relocate import Branch
+
+    code = _as(lines, tmp_path)
+    got = relocate_prologue(code, BASE)
+    assert isinstance(got, Relocation) and got.rewritten
+    branch = next(p for p in got.pieces if isinstance(p, Branch))
+    assert (branch.kind, branch.cond) == (kind, cond)
+    listing = _disasm(code, tmp_path, vma=BASE)
+    line = next(line for line in listing.splitlines() if re.search(r"\s(b|bl|cbz|cbnz|beq|bhi)(\.[nw])?\s", line))
+    assert branch.target == int(re.search(r"0x([0-9a-f]+)", line.split(":", 1)[1]).group(1), 16)
+
+
+def test_a_moved_cbz_becomes_cbnz_over_a_b_w(tmp_path):
+    from memhil.capture.asm import Assembler
+
+    got = relocate_prologue(_as(["cbz r2, 1f", "push {r3, lr}", "movs r3, #255", "pop {r3, pc}", "1: bx lr"], tmp_path), BASE)
+    assert isinstance(got, Relocation) and got.length == 4
+    a = Assembler()
+    a.cbz(2, "skip", nonzero=True)
+    a.b_w(got.pieces[0].target)
+    a.label("skip")
+    listing = _disasm(a.assemble(0x080FF000), tmp_path, vma=0x080FF000)
+    assert "cbnz\tr2, 0x80ff006" in listing and f"b.w\t{got.pieces[0].target:#x}" in listing
 
 
 def test_a_branch_into_the_patched_bytes_is_declined(tmp_path):

@@ -415,6 +415,19 @@ class Assembler:
         text = f"b{cond or ''}.w {target if isinstance(target, str) else hex(target)}"
         self._add(4, text, lambda pc, labels: encode_b_w(pc, self._target(labels, target, text), cond, text))
 
+    def cbz(self, rn: int, target: str | int, nonzero: bool = False) -> None:
+        """A7.7.21 CBZ / CBNZ T1 (forward, 0..126 bytes)."""
+        text = f"cb{'n' if nonzero else ''}z r{rn}, {target}"
+        self._low(rn, text=text)
+
+        def encode(pc: int, labels: dict[str, int]) -> bytes:
+            off = self._target(labels, target, text) - (pc + 4)
+            if not 0 <= off <= 126 or off & 1:
+                raise AsmError(f"{text}: branch of {off} bytes is out of range for cbz/cbnz (0..126, forward)")
+            return _hw(0xB100 | (0x800 if nonzero else 0) | (off >> 6) << 9 | ((off >> 1) & 0x1F) << 3 | rn)
+
+        self._add(2, text, encode)
+
     def bl(self, target: str | int) -> None:
         """A7.7.18 BL T1."""
         text = f"bl {target if isinstance(target, str) else hex(target)}"

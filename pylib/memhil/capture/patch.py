@@ -37,7 +37,7 @@ from memhil.capture.base import Capture, EventSink, read_many, uptime_var
 from memhil.capture.lazystack import LazyStack, StackResolver
 from memhil.capture.nodes import LiteosNodes
 from memhil.capture.profiles import AllocatorProfile, FunctionSpec, load_profile
-from memhil.capture.relocate import PATCH_BYTES, Declined, Relocation, relocate_prologue
+from memhil.capture.relocate import PATCH_BYTES, Branch, Declined, Relocation, relocate_prologue
 from memhil.capture.scratch import Area, find_flash, find_ram, writable
 from memhil.capture.trace import _SETTERS, TraceGap
 from memhil.engines.base import Capability
@@ -149,6 +149,7 @@ class PatchCapture(Capture):
         self._pending_error: CaptureError | None = None
         self._on_reset_hook = None
         self._regions: list[tuple[int, int]] = []
+        self._calls: dict[int, int] = {}  # records per function id
 
     # -- planning --------------------------------------------------------------------------------
     def plan(self) -> list[PatchedFunction]:
@@ -195,6 +196,12 @@ class PatchCapture(Capture):
         return [by_addr[f.address] for f in funcs]
 
     @property
+    def calls_by_function(self) -> dict[str, int]:
+        """Records taken in per patched function (outermost calls, failed ones included)."""
+        names = {f.fid: f.spec.name for f in self.functions}
+        return {names[fid]: n for fid, n in sorted(self._calls.items())}
+
+    @property
     def patched(self) -> list[PatchedFunction]:
         return [f for f in self.functions if f.relocation is not None]
 
@@ -226,7 +233,18 @@ class PatchCapture(Capture):
             self._wrapper(a, f, ring, header_words, rec_size)
         for f in self.patched:
             a.label(f"body_{f.fid}")
-            a.raw(f.relocation.code, f"moved from {f.spec.name}")  # type: ignore[union-attr]
+            for k, piece in enumerate(f.relocation.pieces):  # type: ignore[union-attr]
+                if isinstance(piece, Branch):
+                    if piece.kind == "bl":
+                        a.bl(piece.target)
+                    elif piece.kind == "b":
+                        a.b_w(piece.target, piece.cond)
+                    else:  # cbz rn, T: cbnz rn over a b.w T (and the other way round)
+                        a.cbz(piece.reg, f"body_{f.fid}_{k}", nonzero=piece.kind == "cbz")
+                        a.b_w(piece.target)
+                        a.label(f"body_{f.fid}_{k}")
+                else:
+                    a.raw(piece, f"moved from {f.spec.name}")
             a.b_w(f.address + f.relocation.length)  # type: ignore[union-attr]
         a.label("code_end")
         return a, a.layout(code_base)
@@ -744,7 +762,7 @@ class PatchCapture(Capture):
         for f in self.functions:
             spec = f.spec
             out[f.fid] = (f, spec.kind, spec.ptr, spec.size, spec.module,
-                          EventFlag.UNTRACKED if spec.untracked else EventFlag.NONE)
+                          EventFlag.UNTRACKED if spec.untracked else EventFlag.NONE, spec.success)
         return out
 
     def _node_reader(self):
@@ -786,6 +804,7 @@ class PatchCapture(Capture):
         seq_out = self.seq
         stats = self.stats
         words_at = self._words_cache
+        calls = self._calls
         for off in range(0, count * rs, rs):
             seq, fid, r0, r1, r2, r3, ret, lr, sp, t_lo, t_hi = unpack(raw, off)
             if last is not None and seq != (last + 1) & 0xFFFFFFFF:
@@ -798,12 +817,16 @@ class PatchCapture(Capture):
                     self._emit_many(events)
                 raise CaptureError(f"hook record seq {seq} names function {fid}, which was not patched",
                                    hint="the ring in target memory was overwritten; pass ram=(base, size) of an area the firmware leaves alone")
-            f, kind, ptr_reg, size_regs, mod_reg, flags = entry
+            f, kind, ptr_reg, size_regs, mod_reg, flags, success = entry
+            calls[fid] = calls.get(fid, 0) + 1
             args = (r0, r1, r2, r3)
             ptr_arg = args[ptr_reg] if ptr_reg is not None else 0
             size = 0
             if kind is FREE:
                 if not ptr_arg:
+                    continue
+                if success is not None and ret != success:  # refused (a bad module id): the block stays
+                    stats["failed"] += 1
                     continue
                 ekind, ptr, old = FREE, ptr_arg, 0
             else:

@@ -12,6 +12,7 @@ A profile is a TOML file (see ``profiles/liteos.toml``)::
     module = "r2"
     calls = ["LOS_MemAlloc"]      # hooked functions it calls internally (they are not events)
     optional = true               # the profile still matches an ELF without it
+    success = 0                   # (status-returning functions) what a call that did its work returns
 
 Argument places are AAPCS core registers r0-r3 (ARM IHI 0042, section 6.1.1). ``ptr`` is the block
 freed or reallocated, ``boundary`` the alignment, ``pool`` and ``reent`` are informational.
@@ -36,7 +37,7 @@ PROFILE_DIR = Path(__file__).with_name("profiles")
 
 _KINDS = {"alloc": EventKind.ALLOC, "free": EventKind.FREE, "realloc": EventKind.REALLOC, "aligned_alloc": EventKind.ALIGNED_ALLOC}
 _ARG_NAMES = ("pool", "size", "ptr", "module", "boundary", "reent")
-_FUNC_KEYS = {"kind", "returns", "calls", "optional", "untracked", *_ARG_NAMES}
+_FUNC_KEYS = {"kind", "returns", "calls", "optional", "untracked", "success", *_ARG_NAMES}
 _TOP_KEYS = {"name", "description", "nodes", "functions"}
 _NODES = ("none", "liteos")
 _REGS = {f"r{i}": i for i in range(4)}
@@ -58,6 +59,7 @@ class FunctionSpec:
     calls: tuple[str, ...] = ()
     optional: bool = False
     untracked: bool = False  # the firmware's per-module statistics do not count it (plain LiteOS API)
+    success: int | None = None  # the status a call that did its work returns (returns = "status"), when known
 
     @property
     def needs_return(self) -> bool:
@@ -217,9 +219,12 @@ def parse_profile(data: dict, *, source: str = "<dict>") -> AllocatorProfile:
         for key in ("optional", "untracked"):
             if not isinstance(f.get(key, False), bool):
                 raise bad(f"functions.{fname}.{key} must be true or false")
+        success = f.get("success")
+        if success is not None and (not isinstance(success, int) or isinstance(success, bool) or returns != "status"):
+            raise bad(f"functions.{fname}.success must be an integer, for a function that returns a status")
         specs[fname] = FunctionSpec(
             fname, kind, size_regs, returns=returns, calls=tuple(calls),
-            optional=f.get("optional", False), untracked=f.get("untracked", False), **args,  # type: ignore[arg-type]
+            optional=f.get("optional", False), untracked=f.get("untracked", False), success=success, **args,  # type: ignore[arg-type]
         )
     for spec in specs.values():
         for callee in spec.calls:

@@ -8,11 +8,14 @@ overwritten. This module accepts a short list of encodings known to be position-
 "16-bit Thumb instruction encoding" and A5.3 "32-bit Thumb instruction encoding") and declines anything else
 with the reason: the same rule as Frida's ThumbRelocator and Linux kprobes' instruction decoder, kept conservative.
 
-Two PC-relative forms are rewritten rather than declined, as Frida's relocator does, because their result
-does not depend on where they run once the address is computed here: a word load from a literal
-(A7.7.44 LDR (literal) T1/T2) becomes ``movw/movt rt, #address; ldr rt, [rt]`` and an address
-(A7.7.7 ADR T1-T3) becomes ``movw/movt rd, #address`` (neither sets flags, as the originals do not).
-newlib's ``malloc`` begins with such a load of ``_impure_ptr``.
+Some PC-relative forms are rewritten rather than declined, as Frida's relocator does, because what they do
+does not depend on where they run once their target is computed here: a word load from a literal
+(A7.7.44 LDR (literal) T1/T2) becomes ``movw/movt rt, #address; ldr rt, [rt]``, an address (A7.7.7 ADR T1-T3)
+``movw/movt rd, #address`` (neither sets flags, as the originals do not), and a direct branch to a target
+outside the moved bytes (A7.7.12 B T1-T4, A7.7.18 BL, A7.7.21 CBZ/CBNZ) the same branch to the same address
+from the stub (``b<c>.w``, ``bl``, or ``cbnz/cbz`` over a ``b.w``). newlib's ``malloc`` begins with a literal
+load of ``_impure_ptr``, LiteOS's ``LOS_MemAllocAlign`` with ``cbz``. An IT block is still declined: its
+condition would cover instructions that are no longer the same.
 """
 
 from __future__ import annotations
@@ -25,15 +28,34 @@ PATCH_BYTES = 4
 
 
 @dataclass(frozen=True)
+class Branch:
+    """A direct branch moved into the stub: ``kind`` "b" (``cond`` None or a condition), "bl", "cbz" or "cbnz"
+    (register ``reg``), to the absolute ``target``."""
+
+    kind: str
+    target: int
+    cond: str | None = None
+    reg: int = 0
+
+
+@dataclass(frozen=True)
 class Relocation:
-    """The first ``length`` bytes of the function at ``address`` (``original``), and the code that does the
-    same from anywhere (``code``: the same bytes, or with PC-relative loads and addresses rewritten)."""
+    """The first ``length`` bytes of the function at ``address`` (``original``), and what does the same from
+    anywhere: ``pieces`` in order, bytes kept or rewritten (position-independent) and :class:`Branch` es that the
+    stub's assembler places (their encoding depends on where the stub is)."""
 
     address: int
     length: int
-    code: bytes
+    pieces: tuple[bytes | Branch, ...]
     original: bytes = b""
     rewritten: tuple[str, ...] = ()
+
+    @property
+    def code(self) -> bytes:
+        """The moved bytes when no branch moved (what a caller may compare or write as it is)."""
+        if any(isinstance(p, Branch) for p in self.pieces):
+            raise ValueError("a relocation with branches has no fixed code: assemble its pieces")
+        return b"".join(self.pieces)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -179,7 +201,7 @@ def relocate_prologue(code: bytes, address: int) -> Relocation | Declined:
     if len(code) < PATCH_BYTES:
         return Declined(address, 0, f"the function is {len(code)} bytes long, shorter than the {PATCH_BYTES}-byte branch")
     i = 0
-    out = bytearray()
+    out: list[bytes | Branch] = []
     rewritten: list[str] = []
     while i < PATCH_BYTES:
         if i + 1 >= len(code):
@@ -191,26 +213,62 @@ def relocate_prologue(code: bytes, address: int) -> Relocation | Declined:
             hw2 = struct.unpack_from("<H", code, i + 2)[0]
             text = f"{hw1:04x} {hw2:04x}"
             size = 4
-            new = _rewrite_32(hw1, hw2, address + i)
+            new = _rewrite_32(hw1, hw2, address + i) or _branch_32(hw1, hw2, address + i)
             why = None if new is not None else _why_32(hw1, hw2)
         else:
             text = f"{hw1:04x}"
             size = 2
-            new = _rewrite_16(hw1, address + i)
+            new = _rewrite_16(hw1, address + i) or _branch_16(hw1, address + i)
             why = None if new is not None else _why_16(hw1)
         if why is not None:
             return Declined(address, i, f"its first instructions hold {why} ({text})")
         if new is not None:
-            out += new
+            out.append(new)
             rewritten.append(f"+{i}: {text}")
         else:
-            out += code[i : i + size]
+            out.append(bytes(code[i : i + size]))
         i += size
     length = i
     for target in _branch_targets(code, address):
         if address < target < address + length:
             return Declined(address, target - address, f"a branch in the function lands inside the first {length} bytes")
-    return Relocation(address, length, bytes(out), bytes(code[:length]), tuple(rewritten))
+    for piece in out:
+        if isinstance(piece, Branch) and address <= piece.target < address + length:
+            return Declined(address, 0, f"a branch in its first {length} bytes lands inside them")
+    return Relocation(address, length, tuple(out), bytes(code[:length]), tuple(rewritten))
+
+
+_CONDS = ("eq", "ne", "cs", "cc", "mi", "pl", "vs", "vc", "hi", "ls", "ge", "lt", "gt", "le")
+
+
+def _branch_16(hw: int, pc: int) -> Branch | None:
+    """B T1/T2 and CBZ/CBNZ at ``pc`` as a :class:`Branch`, else None."""
+    if hw & 0xF000 == 0xD000 and (hw >> 8) & 0xF < 0xE:  # B<c> T1
+        imm = (hw & 0xFF) << 1
+        return Branch("b", pc + 4 + (imm - 512 if imm & 0x100 else imm), _CONDS[(hw >> 8) & 0xF])
+    if hw & 0xF800 == 0xE000:  # B T2
+        imm = (hw & 0x7FF) << 1
+        return Branch("b", pc + 4 + (imm - 4096 if imm & 0x800 else imm))
+    if hw & 0xF500 == 0xB100:  # CBZ/CBNZ
+        off = ((hw >> 9) & 1) << 6 | ((hw >> 3) & 0x1F) << 1
+        return Branch("cbnz" if hw & 0x800 else "cbz", pc + 4 + off, reg=hw & 7)
+    return None
+
+
+def _branch_32(hw1: int, hw2: int, pc: int) -> Branch | None:
+    """B T3/T4 and BL at ``pc`` as a :class:`Branch`, else None."""
+    if hw1 & 0xF800 != 0xF000 or not hw2 & 0x8000:
+        return None
+    s, j1, j2 = (hw1 >> 10) & 1, (hw2 >> 13) & 1, (hw2 >> 11) & 1
+    if hw2 & 0x5000 in (0x1000, 0x5000):  # B T4 (0x9000 mask 0xD000) or BL (0xD000)
+        i1, i2 = 1 - (j1 ^ s), 1 - (j2 ^ s)
+        imm = s << 24 | i1 << 23 | i2 << 22 | (hw1 & 0x3FF) << 12 | (hw2 & 0x7FF) << 1
+        target = pc + 4 + (imm - (1 << 25) if s else imm)
+        return Branch("bl" if hw2 & 0x4000 else "b", target)
+    if hw2 & 0xD000 == 0x8000 and (hw1 >> 6) & 0xE != 0xE:  # B<c> T3
+        imm = s << 20 | j2 << 19 | j1 << 18 | (hw1 & 0x3F) << 12 | (hw2 & 0x7FF) << 1
+        return Branch("b", pc + 4 + (imm - (1 << 21) if s else imm), _CONDS[(hw1 >> 6) & 0xF])
+    return None
 
 
 def _literal(rt: int, address: int, load: bool) -> bytes:
