@@ -23,6 +23,21 @@ write watchpoint (QEMU 7.2 does not flush its translation cache for those) and t
 that stop, decoding them after the resume while the firmware runs on; a wrapper that finds the ring full rings
 and waits, so nothing is lost, and a sequence gap would be reported (:attr:`PatchCapture.gaps`).
 Stacks are unwound on the host when first read (:mod:`.lazystack`). Patches are put back after a reset.
+
+What it costs the firmware and where it stops being exact:
+
+- each hooked call runs ~350 more instructions and 80 more bytes of stack (the wrapper's frame, which holds no
+  callee-saved register and no stale word, so a firmware's own stack scan sees what it sees unpatched);
+- the wrapper passes r0-r3 only: a hooked function that takes arguments on the stack (a fifth one) would read
+  the wrapper's frame instead (no profile has one);
+- PRIMASK masks interrupts, not NMI or HardFault: an allocator called from those could interleave a record;
+- a firmware that checksums its own flash sees the patches (use ``capture=breakpoints``);
+- nesting is decided by the caller's return address (inside a hooked function, or a tail call from a wrapper),
+  as the breakpoint hooks' first rule; their last rule (a live frame just above on the same stack, for a hooked
+  function reached through an unhooked one) has no counterpart here;
+- the ``lrs`` a LiteOS leak-check build records in its nodes come from its own scan of the stack for words that
+  look like return addresses, stale ones included: the wrapper's frame shifts the stack by 80 bytes, so where
+  that scan picked a stale word it may pick another (memhil's own stacks, unwound from CFI, are unaffected).
 """
 
 from __future__ import annotations
