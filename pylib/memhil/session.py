@@ -24,7 +24,9 @@ from memhil.results import MIN_CHUNK_S, SAMPLE_CHUNKS, SiteSampler, build_summar
 
 log = logging.getLogger("memhil.session")
 
-CAPTURE_MODES = ("hooks", "trace", "snapshot", "none")
+CAPTURE_MODES = ("hooks", "breakpoints", "trace", "snapshot", "none")
+#: the capture modes that see every allocator call
+EVENT_MODES = ("hooks", "breakpoints", "trace")
 #: growth samples a run of any length is cut into, at most (see Session.sample_gap)
 SAMPLES_PER_RUN = 64
 
@@ -212,7 +214,7 @@ class Session:
         walk = self._sample_walk() if due else None
         if walk is not None:
             self._last_walk_us = t_us
-        if mode in ("hooks", "trace"):
+        if mode in EVENT_MODES:
             self.sampler.take(t_us, self.ledger.live.values())
         elif walk is not None and walk.ok:  # a broken heap is reported by check_heap, not sampled as if freed
             self.sampler.take(t_us, walk.to_snapshot().blocks.values(), modules_known=walk.has_modules)
@@ -323,7 +325,7 @@ class Session:
 
     def _source(self, source: str) -> str:
         if source == "auto":
-            return "ledger" if self.options.capture in ("hooks", "trace") else "walk"
+            return "ledger" if self.options.capture in EVENT_MODES else "walk"
         if source not in ("ledger", "walk", "firmware"):
             raise ConfigError(f"unknown source {source!r}", hint="use ledger, walk or firmware")
         if source == "ledger" and self.options.capture in ("snapshot", "none"):
@@ -402,7 +404,7 @@ class Session:
     def start_timeline(self, directory: str | Path | None = None, *, max_bytes: int | None = None, max_files: int | None = None) -> Path:
         from memhil.timeline.writer import TimelineWriter
 
-        if self.options.capture not in ("hooks", "trace"):
+        if self.options.capture not in EVENT_MODES:
             raise CaptureError("the timeline log needs every allocator event", hint="start with capture=trace (or hooks)")
         directory = Path(directory) if directory else self.run_dir / "timeline"
         kwargs = {k: v for k, v in (("max_bytes", max_bytes), ("max_files", max_files)) if v is not None}

@@ -227,7 +227,7 @@ def test_newlib_calloc_multiplies_and_nests_through_tail_calls():
     eng = FakeEngine()
     img = newlib_image()
     events: list = []
-    cap = create_capture("hooks", eng, img, profile="newlib", sinks=[events.append], unwinder=FakeUnwinder())
+    cap = create_capture("breakpoints", eng, img, profile="newlib", sinks=[events.append], unwinder=FakeUnwinder())
     cap.attach()
     assert cap.plans["calloc"].reliable and cap.plans["malloc"].reliable
     eng.hit(0x08001000, r0=3, r1=10, sp=SP, lr=CALLER)  # calloc(3, 10)

@@ -101,3 +101,16 @@ def test_validation_errors(data, message):
     with pytest.raises(ConfigError, match=message) as err:
         parse_profile(data, source="t.toml")
     assert "t.toml" in str(err.value) and "Hint:" in str(err.value)
+
+
+def test_success_status_of_a_free():
+    liteos = load_profile("liteos")
+    assert liteos.functions["LOS_MemFree"].success == 0 and liteos.functions["LOS_MemMfree"].success == 0
+    assert load_profile("newlib").functions["free"].success is None  # void: nothing to read
+    ok = parse_profile({"name": "x", "functions": {"f": {"kind": "free", "ptr": "r0", "success": 1}}}, source="t.toml")
+    assert ok.functions["f"].success == 1
+    for bad in ("yes", True):
+        with pytest.raises(ConfigError, match="success must be an integer"):
+            parse_profile({"name": "x", "functions": {"f": {"kind": "free", "ptr": "r0", "success": bad}}}, source="t.toml")
+    with pytest.raises(ConfigError, match="success must be an integer, for a function that returns a status"):
+        parse_profile({"name": "x", "functions": {"f": {"kind": "alloc", "size": "r0", "success": 0}}}, source="t.toml")

@@ -36,7 +36,7 @@ class Scale:
     name: str
     runs: int  # repeats per figure (interleaved pairs for ratios)
     trace_virtual_s: float  # burst, free and with trace capture, per run
-    hooks_virtual_s: float  # leak_demo, free and with hook capture, per run
+    hooks_virtual_s: float  # burst, free and with patched hooks, per run
     soak_virtual_s: float  # soak app with trace + timeline (24 h in full), per run
     soak_runs: int
     run_for_virtual_s: float
@@ -45,10 +45,11 @@ class Scale:
     symbolize_addrs: int  # cold lookups at least (distinct addresses: every halfword of .text up to this)
     host_events: int  # recorded trace records the host-cost figure decodes, at most
     log_max_bytes: int | None = None  # log rotation size; None: memhil soak's default
+    breakpoint_virtual_s: float = 0.02  # burst with capture=breakpoints, per run (hundreds of calls a second)
 
     @classmethod
     def full(cls) -> "Scale":
-        return cls("full", 5, 4.0, 5.0, 86_400.0, 5, 600.0, 1.0, 20.0, 100_000, 200_000)
+        return cls("full", 5, 4.0, 4.0, 86_400.0, 5, 600.0, 1.0, 20.0, 100_000, 200_000)
 
     @classmethod
     def quick(cls) -> "Scale":
@@ -57,7 +58,7 @@ class Scale:
     @classmethod
     def tiny(cls) -> "Scale":
         """For the tests: every code path, seconds in all."""
-        return cls("tiny", 2, 0.2, 0.3, 60.0, 2, 4.0, 1.0, 0.5, 2_000, 5_000, 256 * 1024)
+        return cls("tiny", 2, 0.2, 0.2, 60.0, 2, 4.0, 1.0, 0.5, 2_000, 5_000, 256 * 1024, 0.011)
 
 
 class Table:

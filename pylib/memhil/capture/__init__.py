@@ -1,7 +1,8 @@
 """Capture: turn a running firmware's allocator calls into an :class:`~memhil.events.AllocEvent` stream.
 
-Modes (DESIGN.md "Capture modes"): ``hooks`` (breakpoints per allocator profile, no firmware change),
-``trace`` (drain the debug build's RAM ring), ``none``. Every mode hands events to ``sinks``:
+Modes (DESIGN.md "Capture modes"): ``hooks`` (the allocator patched in emulator memory, no firmware change),
+``breakpoints`` (gdbstub breakpoints per allocator profile: the exact, slow fallback), ``trace`` (drain the
+debug build's RAM ring), ``none``. Every mode hands events to ``sinks``:
 callables taking one event, such as ``Ledger.apply``.
 """
 
@@ -11,11 +12,12 @@ from typing import Iterable
 
 from memhil.capture.base import Capture, EventSink
 from memhil.capture.hooks import HookCapture
+from memhil.capture.patch import PatchCapture
 from memhil.capture.profiles import AllocatorProfile, FunctionSpec, load_profile, matching_profiles
 from memhil.capture.trace import TraceCapture, TraceGap
 from memhil.errors import ConfigError
 
-MODES = ("hooks", "trace", "none")
+MODES = ("hooks", "breakpoints", "trace", "none")
 
 __all__ = [
     "AllocatorProfile",
@@ -24,6 +26,7 @@ __all__ = [
     "FunctionSpec",
     "HookCapture",
     "MODES",
+    "PatchCapture",
     "TraceCapture",
     "TraceGap",
     "create_capture",
@@ -33,8 +36,11 @@ __all__ = [
 
 
 def create_capture(mode: str, engine, image, *, profile: str | AllocatorProfile = "liteos", sinks: Iterable[EventSink] = (), **options) -> Capture:
-    """A capture of ``mode`` (not yet attached). ``options`` go to :class:`HookCapture` (``unwind_depth``, ``stack_bytes``)."""
+    """A capture of ``mode`` (not yet attached). ``options`` go to :class:`PatchCapture` (``unwind_depth``,
+    ``stack_words``, ``ram``, ``capacity``) or :class:`HookCapture` (``unwind_depth``, ``stack_bytes``)."""
     if mode == "hooks":
+        return PatchCapture(engine, image, profile, sinks=sinks, **options)
+    if mode == "breakpoints":
         return HookCapture(engine, image, profile, sinks=sinks, **options)
     if mode == "trace":
         return TraceCapture(engine, image, sinks=sinks)

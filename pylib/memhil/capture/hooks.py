@@ -1,4 +1,5 @@
-"""Capture by hooks: breakpoints on allocator entry and return, per an allocator profile.
+"""Capture by breakpoints (``capture=breakpoints``, the exact fallback of the patched hooks): gdbstub breakpoints
+on allocator entry and return, per an allocator profile.
 
 Per call the target stops at most twice, and each stop makes at most one (pipelined) read:
 
@@ -69,7 +70,7 @@ class _Frame:
 
 
 class HookCapture(Capture):
-    mode = "hooks"
+    mode = "breakpoints"
 
     def __init__(
         self,
@@ -104,6 +105,8 @@ class HookCapture(Capture):
         self._breakpoints: list = []
         self._return_sites: dict[int, tuple[FunctionPlan, int]] = {}
         self._ret_addr_bps: dict[int, object] = {}
+        #: more (start, end) code ranges a call returning into is nested (see PatchCapture's fallback)
+        self.nested_ranges: list[tuple[int, int]] = []
         self.stats = {"stops": 0, "entries": 0, "nested": 0, "returns": 0, "foreign_returns": 0, "stale_frames": 0, "extra_reads": 0, "rejected_frees": 0}
 
     # -- set-up ---------------------------------------------------------------------------
@@ -197,6 +200,9 @@ class HookCapture(Capture):
 
     def _inside_hooked(self, addr: int) -> bool:
         for lo, hi in self._ranges:
+            if lo <= addr < hi:
+                return True
+        for lo, hi in self.nested_ranges:  # functions hooked another way (patched), and their wrappers
             if lo <= addr < hi:
                 return True
         return False

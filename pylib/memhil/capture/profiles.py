@@ -11,6 +11,7 @@ A profile is a TOML file (see ``profiles/liteos.toml``)::
     size = "r1"                   # or ["r0", "r1"]: the product (calloc)
     module = "r2"
     calls = ["LOS_MemAlloc"]      # hooked functions it calls internally (they are not events)
+    success = 0                   # (status-returning functions) what a call that did its work returns
 
 Every function of the profile that the ELF contains is hooked; the linker drops what an application does not
 call, so no function is required by name. A profile matches an ELF that has at least one allocation entry
@@ -42,7 +43,7 @@ ALLOC_KINDS = (EventKind.ALLOC, EventKind.ALIGNED_ALLOC)
 FREE_KINDS = (EventKind.FREE,)
 _KINDS = {"alloc": EventKind.ALLOC, "free": EventKind.FREE, "realloc": EventKind.REALLOC, "aligned_alloc": EventKind.ALIGNED_ALLOC}
 _ARG_NAMES = ("pool", "size", "ptr", "module", "boundary", "reent")
-_FUNC_KEYS = {"kind", "returns", "calls", "optional", "untracked", *_ARG_NAMES}
+_FUNC_KEYS = {"kind", "returns", "calls", "optional", "untracked", "success", *_ARG_NAMES}
 _TOP_KEYS = {"name", "description", "nodes", "functions"}
 _NODES = ("none", "liteos")
 _REGS = {f"r{i}": i for i in range(4)}
@@ -64,6 +65,7 @@ class FunctionSpec:
     calls: tuple[str, ...] = ()
     optional: bool = False
     untracked: bool = False  # the firmware's per-module statistics do not count it (plain LiteOS API)
+    success: int | None = None  # the status a call that did its work returns (returns = "status"), when known
 
     @property
     def needs_return(self) -> bool:
@@ -236,9 +238,12 @@ def parse_profile(data: dict, *, source: str = "<dict>") -> AllocatorProfile:
         for key in ("optional", "untracked"):
             if not isinstance(f.get(key, False), bool):
                 raise bad(f"functions.{fname}.{key} must be true or false")
+        success = f.get("success")
+        if success is not None and (not isinstance(success, int) or isinstance(success, bool) or returns != "status"):
+            raise bad(f"functions.{fname}.success must be an integer, for a function that returns a status")
         specs[fname] = FunctionSpec(
             fname, kind, size_regs, returns=returns, calls=tuple(calls),
-            optional=f.get("optional", False), untracked=f.get("untracked", False), **args,  # type: ignore[arg-type]
+            optional=f.get("optional", False), untracked=f.get("untracked", False), success=success, **args,  # type: ignore[arg-type]
         )
     for spec in specs.values():
         for callee in spec.calls:

@@ -224,6 +224,9 @@ class Engine(abc.ABC):
         self.version: str | None = None
         #: regions of the platform the emulator turned out not to map (probe_regions)
         self.missing_regions: tuple = ()
+        #: called with "before" just before a reset and "after" once the target is halted again after it (a
+        #: capture that patched emulator memory takes in what it holds, then patches again)
+        self.reset_hooks: list[Callable[[str], None]] = []
 
     # -- lifecycle ---------------------------------------------------------------
     @abc.abstractmethod
@@ -237,6 +240,10 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def reset(self) -> None:
         """Reset the target (virtual time back to 0, memory reloaded)."""
+
+    def _run_reset_hooks(self, phase: str) -> None:
+        for hook in list(self.reset_hooks):
+            hook(phase)
 
     def probe_regions(self, platform, segments=()) -> tuple:
         """The platform's memory regions this emulator does not map, found by reading the first and last word of

@@ -202,6 +202,7 @@ class QemuEngine(ConsoleWatch, VirtualTime, StopHandling, Engine):
 
     def reset(self) -> None:
         self.check_running()
+        self._run_reset_hooks("before")
         self._qmp("system_reset")
         self._halted_pc = self._halted_regs = self._halted_watch = self._halted_kind = None
         self._wall_run = self._systick_s = 0.0
@@ -210,6 +211,7 @@ class QemuEngine(ConsoleWatch, VirtualTime, StopHandling, Engine):
         self._set_internal_watch(READ, self._uart.data, None)
         if self.boot_to_main and self.firmware and self.firmware.address("main") is not None:
             self._run_to(self.firmware.symbols["main"])
+        self._run_reset_hooks("after")
 
     def set_acceleration(self, enabled: bool) -> None:
         if self.state is EngineState.RUNNING and enabled != self.accelerate:

@@ -1,0 +1,918 @@
+"""Hooks at trace speed: the allocator patched in emulator memory, each call written into a RAM ring.
+
+While the target is halted, for every allocator function the profile names (the ELF on disk stays as it is):
+
+- its first instructions move into a *body* stub (``<moved instructions>; b.w F+n``, :mod:`.relocate`);
+- a *wrapper* (Thumb-2 made by :mod:`.asm`) calls the body with the original r0-r3, then, with PRIMASK set,
+  claims the next slot of a RAM ring and writes one record: sequence, function, r0-r3, result, caller LR,
+  entry SP, the firmware's uptime, the allocator's node header of the block (LiteOS) and ``stack_words`` words
+  from the entry SP for the host's unwinder;
+- the function's entry becomes ``b.w wrapper``.
+
+A function whose first instructions cannot move (PC-relative, IT, branch) keeps its code and is caught by
+gdbstub breakpoints instead (:class:`~memhil.capture.hooks.HookCapture`), with the reason logged.
+
+Which call is an event follows the breakpoint hooks: a call whose return address lies inside a hooked function
+or inside the wrappers (a tail call from one) is nested and writes nothing, so ``LOS_MemMfree`` calling
+``LOS_MemFree`` is one event; an interrupt handler's call is its own event (its return address is the handler's).
+Times and node headers are taken where the breakpoint hooks take them: at entry for frees (and for a realloc
+that frees), at return for the rest.
+
+The ring drains as trace capture's does: when a record fills it, the wrapper stores to a doorbell word under a
+write watchpoint (QEMU 7.2 does not flush its translation cache for those) and the host copies the records at
+that stop, decoding them after the resume while the firmware runs on; a wrapper that finds the ring full rings
+and waits, so nothing is lost, and a sequence gap would be reported (:attr:`PatchCapture.gaps`).
+Stacks are unwound on the host when first read (:mod:`.lazystack`). Patches are put back after a reset.
+
+What it costs the firmware and where it stops being exact:
+
+- each hooked call runs ~350 more instructions and 80 more bytes of stack (the wrapper's frame, which holds no
+  callee-saved register and no stale word, so a firmware's own stack scan sees what it sees unpatched);
+- the wrapper passes r0-r3 only: a hooked function that takes arguments on the stack (a fifth one) would read
+  the wrapper's frame instead (no profile has one);
+- PRIMASK masks interrupts, not NMI or HardFault: an allocator called from those could interleave a record;
+- a firmware that checksums its own flash sees the patches (use ``capture=breakpoints``);
+- nesting is decided by the caller's return address (inside a hooked function, or a tail call from a wrapper),
+  as the breakpoint hooks' first rule; their last rule (a live frame just above on the same stack, for a hooked
+  function reached through an unhooked one) has no counterpart here;
+- the ``lrs`` a LiteOS leak-check build records in its nodes come from its own scan of the stack for words that
+  look like return addresses, stale ones included: the wrapper's frame shifts the stack by 80 bytes, so where
+  that scan picked a stale word it may pick another (memhil's own stacks, unwound from CFI, are unaffected).
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Iterable
+
+from memhil.capture.asm import LR, SP, Assembler, encode_b_w
+from memhil.capture.base import Capture, EventSink, read_many, uptime_var
+from memhil.capture.lazystack import LazyStack, StackResolver
+from memhil.capture.nodes import LiteosNodes
+from memhil.capture.profiles import AllocatorProfile, FunctionSpec, load_profile
+from memhil.capture.relocate import PATCH_BYTES, Branch, Declined, Relocation, relocate_prologue
+from memhil.capture.scratch import Area, find_flash, find_ram, writable
+from memhil.capture.trace import _SETTERS, TraceGap
+from memhil.engines.base import Capability
+from memhil.errors import CaptureError, MemhilError
+from memhil.events import AllocEvent, EventFlag, EventKind
+
+if TYPE_CHECKING:
+    from memhil.elf import Image
+
+log = logging.getLogger("memhil.capture")
+
+MAGIC = 0x4B50484D  # "MHPK"
+VERSION = 1
+#: ring header: byte offsets of its words
+HDR = {"magic": 0, "enabled": 4, "head": 8, "tail": 12, "capacity": 16, "drain_at": 20, "wptr": 24, "base": 28,
+       "end": 32, "doorbell": 36, "rec_size": 40, "version": 44}
+HDR_SIZE = 48
+#: fixed words at the start of a record: seq, function, r0-r3, result, lr, sp, t_lo, t_hi
+FIXED = struct.Struct("<11I")
+FIXED_WORDS = 11
+#: bytes the wrapper pushes below the entry SP: r0-r3, lr
+PUSHED = 20
+#: most records the ring holds (the drain is one read of the whole ring)
+MAX_CAPACITY = 4096
+#: fewest records worth a ring
+MIN_CAPACITY = 16
+ALIGNED, USED, SIZE_MASK = 0x40000000, 0x80000000, 0x3FFFFFFF
+
+
+@dataclass(frozen=True)
+class PatchedFunction:
+    """One hooked function: its spec, where it is, and how it is caught (``relocation`` or ``declined``)."""
+
+    fid: int
+    spec: FunctionSpec
+    address: int
+    size: int
+    relocation: Relocation | None
+    declined: Declined | None = None
+    wrapper: int = 0  # addresses once laid out
+    body: int = 0
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where everything went: the code, the ring, and the record's shape."""
+
+    code: Area
+    ram: Area
+    header_words: int
+    stack_words: int
+    capacity: int
+
+    @property
+    def rec_size(self) -> int:
+        return 4 * (FIXED_WORDS + self.header_words + self.stack_words)
+
+    @property
+    def ring(self) -> int:
+        return self.ram.base
+
+    @property
+    def slots(self) -> int:
+        return self.ram.base + HDR_SIZE
+
+
+class PatchCapture(Capture):
+    """Capture ``hooks``: allocator entries patched in emulator memory (see the module's docstring)."""
+
+    mode = "hooks"
+
+    def __init__(self, engine, image: Image, profile: str | AllocatorProfile = "liteos", *, sinks: Iterable[EventSink] = (),
+                 unwind_depth: int = 16, stack_words: int = 32, ram: tuple[int, int] | None = None, platform=None,
+                 capacity: int | None = None, fallback: bool = True, seq_start: int = 0, unwinder=None) -> None:
+        super().__init__(engine, image, sinks=sinks)
+        if unwind_depth < 1 or not 0 <= stack_words <= 255:
+            raise CaptureError(f"bad hook settings unwind_depth={unwind_depth}, stack_words={stack_words}",
+                               hint="unwind_depth >= 1 and 0 <= stack_words <= 255")
+        if capacity is not None and not MIN_CAPACITY <= capacity <= MAX_CAPACITY:
+            raise CaptureError(f"ring capacity {capacity} is out of range", hint=f"use {MIN_CAPACITY}..{MAX_CAPACITY} records")
+        self.profile = load_profile(profile)
+        self.unwind_depth = unwind_depth
+        self.stack_words = stack_words
+        self.ram_option = ram
+        self.platform = platform
+        self.capacity_option = capacity
+        self.fallback_enabled = fallback
+        self.seq = seq_start
+        self.nodes = LiteosNodes(image) if self.profile.nodes == "liteos" else None
+        self.uptime = uptime_var(image)
+        self._unwinder = unwinder
+        self.resolver: StackResolver | None = None
+        self.functions: list[PatchedFunction] = []
+        self.layout: Layout | None = None
+        self.code = b""
+        self._labels: dict[str, int] = {}
+        self._originals: dict[int, bytes] = {}
+        self.fallback = None  # HookCapture for the declined functions
+        self.gaps: list[TraceGap] = []
+        self.last_seq: int | None = None
+        self.drains = 0
+        self.deferred_drains = 0
+        self.resets = 0
+        self.stats = {"records": 0, "nested": 0, "failed": 0, "rejected_frees": 0, "stops": 0}
+        self._bell = None
+        self._watching = False
+        self._overlap = False
+        self._pending: list[tuple[bytes, int, int]] = []  # (raw slots from tail on, count, first seq)
+        self._pending_error: CaptureError | None = None
+        self._on_reset_hook = None
+        self._regions: list[tuple[int, int]] = []
+        self._calls: dict[int, int] = {}  # records per function id
+
+    # -- planning --------------------------------------------------------------------------------
+    def plan(self) -> list[PatchedFunction]:
+        """Decide, from the ELF alone, which functions are patched and which fall back (with the reason)."""
+        self.profile.check(self.image)
+        out = []
+        for fid, spec in enumerate(self.profile.present(self.image)):
+            sym = self.image.symbol(spec.name)
+            size = sym.size or PATCH_BYTES
+            try:
+                code = self.image.read(sym.address, size)
+            except MemhilError as exc:
+                raise CaptureError(f"cannot read the code of {spec.name} from the ELF: {exc.message}",
+                                   hint="hook functions that live in flash") from exc
+            got = relocate_prologue(code, sym.address)
+            if isinstance(got, Declined):
+                log.warning("%s is not patched (%s): it falls back to breakpoints", spec.name, got)
+                out.append(PatchedFunction(fid, spec, sym.address, size, None, got))
+            else:
+                out.append(PatchedFunction(fid, spec, sym.address, size, got))
+        self.functions = self._demote(out)
+        return self.functions
+
+    def _demote(self, funcs: list[PatchedFunction]) -> list[PatchedFunction]:
+        """A function on breakpoints that tail-calls a patched one takes it along: the callee's wrapper would see
+        the outer caller's return address and report the call a second time, where the breakpoint hooks know a
+        tail call from its stack pointer (see HookCapture)."""
+        from memhil.capture.thumb import scan_exits
+
+        by_addr = {f.address: f for f in funcs}
+        changed = True
+        while changed:
+            changed = False
+            for f in list(by_addr.values()):
+                if f.relocation is not None:
+                    continue
+                for target in scan_exits(self.image.read(f.address, f.size), f.address).tail_calls:
+                    g = by_addr.get(target & ~1)
+                    if g is not None and g.relocation is not None:
+                        why = Declined(g.address, 0, f"{f.spec.name}, which is on breakpoints, tail-calls it")
+                        log.warning("%s is not patched (%s): it falls back to breakpoints", g.spec.name, why)
+                        by_addr[g.address] = replace(g, relocation=None, declined=why)
+                        changed = True
+        return [by_addr[f.address] for f in funcs]
+
+    @property
+    def calls_by_function(self) -> dict[str, int]:
+        """Records taken in per patched function (outermost calls, failed ones included)."""
+        names = {f.fid: f.spec.name for f in self.functions}
+        return {names[fid]: n for fid, n in sorted(self._calls.items())}
+
+    @property
+    def patched(self) -> list[PatchedFunction]:
+        return [f for f in self.functions if f.relocation is not None]
+
+    @property
+    def declined(self) -> list[PatchedFunction]:
+        return [f for f in self.functions if f.relocation is None]
+
+    def _platform(self):
+        platform = self.platform or getattr(self.engine, "platform", None)
+        if platform is None:
+            raise CaptureError("patched hooks need the board's memory map", hint="pass platform= (a memhil.platform.Platform)")
+        return platform
+
+    def _ram_regions(self) -> list[tuple[int, int]]:
+        """(base, end) of each RAM region of the board the emulator maps: pointers and stacks outside them are not read."""
+        missing = {getattr(r, "name", r) for r in getattr(self.engine, "missing_regions", ())}
+        return [(r.base, r.end) for r in self._platform().regions
+                if r.kind != "flash" and r.name.lower() != "flash" and r.name not in missing]
+
+    # -- code ----------------------------------------------------------------------------------------
+    def _build(self, code_base: int, ring: int, header_words: int) -> tuple[Assembler, dict[str, int]]:
+        a = Assembler()
+        regions = self._ram_regions()
+        rec_size = 4 * (FIXED_WORDS + header_words + self.stack_words)
+        self._subroutines(a, regions, header_words)
+        ranges = sorted((f.address, f.size) for f in self.functions)
+        self._is_nested(a, ranges)
+        for f in self.patched:
+            self._wrapper(a, f, ring, header_words, rec_size)
+        for f in self.patched:
+            a.label(f"body_{f.fid}")
+            for k, piece in enumerate(f.relocation.pieces):  # type: ignore[union-attr]
+                if isinstance(piece, Branch):
+                    if piece.kind == "bl":
+                        a.bl(piece.target)
+                    elif piece.kind == "b":
+                        a.b_w(piece.target, piece.cond)
+                    else:  # cbz rn, T: cbnz rn over a b.w T (and the other way round)
+                        a.cbz(piece.reg, f"body_{f.fid}_{k}", nonzero=piece.kind == "cbz")
+                        a.b_w(piece.target)
+                        a.label(f"body_{f.fid}_{k}")
+                else:
+                    a.raw(piece, f"moved from {f.spec.name}")
+            a.b_w(f.address + f.relocation.length)  # type: ignore[union-attr]
+        a.label("code_end")
+        return a, a.layout(code_base)
+
+    def _is_nested(self, a: Assembler, ranges: list[tuple[int, int]]) -> None:
+        """r2 = a return address; r0 = 1 when it lies in a hooked function or in this code (a tail call). Clobbers r3."""
+        a.label("is_nested")
+        for i, (lo, size) in enumerate(ranges + [(-1, -1)]):
+            if lo == -1:  # this code itself: from is_nested's own address to the end
+                a.label("own_lo")
+                a.load_const(3, 0)  # patched below by value: see _own_range
+                a.subs_reg(3, 2, 3)
+                a.load_const(0, 0)
+                a.cmp(3, 0)
+                a.b_w("nested_yes", "lo")
+                continue
+            a.load_const(3, lo)
+            a.subs_reg(3, 2, 3)
+            a.load_const(0, size)
+            a.cmp(3, 0)
+            a.b_w("nested_yes", "lo")
+        a.movs(0, 0)
+        a.bx(LR)
+        a.label("nested_yes")
+        a.movs(0, 1)
+        a.bx(LR)
+
+    def _range_check(self, a: Assembler, reg: int, regions: list[tuple[int, int]], low_pad: int, ok: str, bad: str, tag: str) -> None:
+        """Branch to ``ok`` when ``reg`` lies in [base + low_pad, end) of one of ``regions``, else to ``bad``. Clobbers r3."""
+        for k, (base, end) in enumerate(regions):
+            a.load_const(3, base + low_pad)
+            a.cmp(reg, 3)
+            a.b(f"{tag}_next{k}", "lo")
+            a.load_const(3, end)
+            a.cmp(reg, 3)
+            a.b_w(ok, "lo")
+            a.label(f"{tag}_next{k}")
+        a.b_w(bad)
+
+    def _subroutines(self, a: Assembler, regions: list[tuple[int, int]], header_words: int) -> None:
+        # read_time: r0, r1 = the firmware's uptime (ms, 64 bits); clobbers r3
+        a.label("read_time")
+        if self.uptime is not None:
+            addr, size = self.uptime
+            a.load_const(3, addr)
+            a.ldr(0, 3, 0)
+            if size == 8:
+                a.ldr(1, 3, 4)
+            else:
+                a.movs(1, 0)
+        else:
+            a.movs(0, 0)
+            a.movs(1, 0)
+        a.bx(LR)
+        # ring_bell: the doorbell store (r0 = head, r2 = ring header); the host stops on it
+        a.label("ring_bell")
+        a.str(0, 2, HDR["doorbell"])
+        a.bx(LR)
+        # copy_node (copy_node_inv): node header of user pointer r1 into [r2] (header_words words; inverted),
+        # zeros when r1 is no block. Clobbers r1, r3, r12.
+        if header_words:
+            head = 4 * header_words
+            for t, invert in (("copy_node", False), ("copy_node_inv", True)):
+                a.label(t)
+                self._range_check(a, 1, regions, head, f"{t}_ok", f"{t}_zero", f"{t}1")
+                a.label(f"{t}_ok")
+                a.ldr(3, 1, -4)
+                a.and_imm(12, 3, ALIGNED | USED)
+                a.cmp_imm_w(12, ALIGNED)
+                a.b(f"{t}_plain", "ne")
+                a.bic_imm(3, 3, ALIGNED | USED)  # an aligned block: the word before it is the gap
+                a.subs_reg(1, 1, 3)
+                self._range_check(a, 1, regions, head, f"{t}_plain", f"{t}_zero", f"{t}2")
+                a.label(f"{t}_plain")
+                a.subw(1, 1, head)
+                for j in range(header_words):
+                    a.ldr(3, 1, 4 * j)
+                    if invert:
+                        a.eor_imm(3, 3, 0xFFFFFFFF)
+                    a.str(3, 2, 4 * j)
+                a.bx(LR)
+                a.label(f"{t}_zero")
+                a.movs(3, 0)
+                if invert:
+                    a.eor_imm(3, 3, 0xFFFFFFFF)
+                for j in range(header_words):
+                    a.str(3, 2, 4 * j)
+                a.bx(LR)
+        # copy_stack: up to stack_words words from r0 (an entry SP) to [r2], not past the end of sp's RAM region
+        a.label("copy_stack")
+        if self.stack_words:
+            for k, (base, end) in enumerate(regions):
+                a.load_const(3, base)
+                a.cmp(0, 3)
+                a.b(f"cs_next{k}", "lo")
+                a.load_const(3, end)
+                a.cmp(0, 3)
+                a.b("cs_lim", "lo")
+                a.label(f"cs_next{k}")
+            a.bx(LR)
+            a.label("cs_lim")
+            a.subs_reg(3, 3, 0)
+            a.lsrs(3, 3, 2)
+            a.cmp_imm(3, self.stack_words)
+            a.b("cs_n", "ls")
+            a.movs(3, self.stack_words)
+            a.label("cs_n")
+            a.cmp_imm(3, 0)
+            a.b("cs_end", "eq")
+            a.label("cs_loop")
+            a.ldr_post(12, 0, 4)
+            a.str_post(12, 2, 4)
+            a.subs(3, 1)
+            a.b("cs_loop", "ne")
+            a.label("cs_end")
+        a.bx(LR)
+
+    def _wrapper(self, a: Assembler, f: PatchedFunction, ring: int, header_words: int, rec_size: int) -> None:
+        """The wrapper of one function. It keeps its state in its stack frame and touches no callee-saved
+        register, so its frame holds only the caller's arguments and return address, zeros, times and the
+        entry node header stored inverted: nothing a firmware's own stack scan (LiteOS's leak-check LRs) could
+        take for a return address that it would not see unpatched."""
+        spec, i = f.spec, f.fid
+        kind = spec.kind
+        entry_capture = kind in (EventKind.FREE, EventKind.REALLOC)
+        nest, res, pm, rec, head_slot = (8 + 4 * header_words + 4 * k for k in range(5))
+        pre = 8 + 4 * header_words + 20
+        if (pre + PUSHED) % 8:
+            pre += 4
+        saved = pre  # the pushed r0 from SP after the sub; lr at saved + 16; the entry SP is saved + 20
+        a.label(f"wrap_{i}")
+        a.push(0, 1, 2, 3, LR)
+        a.sub_sp(pre)
+        a.movs(3, 0)
+        for k in range(0, pre, 4):
+            a.str(3, SP, k)
+        a.ldr(2, SP, saved + 16)
+        a.bl("is_nested")
+        a.str(0, SP, nest)
+        if entry_capture:
+            a.cmp_imm(0, 0)
+            a.b_w(f"call_{i}", "ne")
+            a.bl("read_time")
+            a.str(0, SP, 0)
+            a.str(1, SP, 4)
+            if header_words:
+                a.ldr(1, SP, saved + 4 * (spec.ptr or 0))
+                a.add_rd_sp(2, 8)
+                a.bl("copy_node_inv")
+        a.label(f"call_{i}")
+        for k in range(4):
+            a.ldr(k, SP, saved + 4 * k)
+        a.bl(f"body_{i}")
+        a.str(0, SP, res)
+        a.ldr(1, SP, nest)
+        a.cmp_imm(1, 0)
+        a.b_w(f"done_{i}", "ne")
+        a.mrs(1, "primask")
+        a.str(1, SP, pm)
+        a.cpsid_i()
+        a.load_const(2, ring)
+        a.ldr(3, 2, HDR["enabled"])
+        a.cmp_imm(3, 0)
+        a.b_w(f"unmask_{i}", "eq")
+        a.label(f"claim_{i}")
+        a.ldr(0, 2, HDR["head"])
+        a.ldr(3, 2, HDR["tail"])
+        a.subs_reg(3, 0, 3)
+        a.ldr(1, 2, HDR["capacity"])
+        a.cmp(3, 1)
+        a.b(f"ok_{i}", "lo")
+        a.bl("ring_bell")  # full: the host drains at this store, then the claim succeeds
+        a.b(f"claim_{i}")
+        a.label(f"ok_{i}")
+        a.str(0, SP, head_slot)
+        a.ldr(1, 2, HDR["wptr"])
+        a.str(1, SP, rec)
+        a.str(0, 1, 0)
+        a.movs(3, i)
+        a.str(3, 1, 4)
+        for k in range(4):
+            a.ldr(3, SP, saved + 4 * k)
+            a.str(3, 1, 8 + 4 * k)
+        a.ldr(3, SP, res)
+        a.str(3, 1, 24)
+        a.ldr(3, SP, saved + 16)
+        a.str(3, 1, 28)
+        a.add_rd_sp(3, saved + PUSHED)
+        a.str(3, 1, 32)
+
+        def at_return() -> None:
+            a.bl("read_time")
+            a.ldr(2, SP, rec)
+            a.str(0, 2, 36)
+            a.str(1, 2, 40)
+            if header_words:
+                a.ldr(1, SP, res)
+                a.adds(2, 44)
+                a.bl("copy_node")
+
+        def at_entry() -> None:
+            a.ldr(2, SP, rec)
+            for k in range(2):
+                a.ldr(3, SP, 4 * k)
+                a.str(3, 2, 36 + 4 * k)
+            for k in range(header_words):
+                a.ldr(3, SP, 8 + 4 * k)
+                a.eor_imm(3, 3, 0xFFFFFFFF)
+                a.str(3, 2, 44 + 4 * k)
+
+        if kind is EventKind.FREE:
+            at_entry()
+        elif kind is EventKind.REALLOC:
+            a.ldr(3, SP, res)
+            a.cmp_imm(3, 0)
+            a.b_w(f"pre_{i}", "eq")
+            at_return()
+            a.b_w(f"stk_{i}")
+            a.label(f"pre_{i}")
+            at_entry()
+            a.label(f"stk_{i}")
+        else:
+            at_return()
+        if self.stack_words:
+            a.add_rd_sp(0, saved + PUSHED)
+            a.ldr(2, SP, rec)
+            a.addw(2, 2, 4 * (FIXED_WORDS + header_words))
+            a.bl("copy_stack")
+        # publish: head + 1, the write pointer on to the next slot; ring the doorbell when the ring is due a drain
+        a.ldr(0, SP, head_slot)
+        a.adds(0, 1)
+        a.load_const(2, ring)
+        a.str(0, 2, HDR["head"])
+        a.ldr(1, SP, rec)
+        a.addw(1, 1, rec_size)
+        a.ldr(3, 2, HDR["end"])
+        a.cmp(1, 3)
+        a.b(f"adv_w{i}", "ne")
+        a.ldr(1, 2, HDR["base"])
+        a.label(f"adv_w{i}")
+        a.str(1, 2, HDR["wptr"])
+        a.ldr(3, 2, HDR["tail"])
+        a.subs_reg(3, 0, 3)
+        a.ldr(1, 2, HDR["drain_at"])
+        a.cmp(3, 1)
+        a.b(f"adv_end{i}", "lo")
+        a.bl("ring_bell")
+        a.label(f"adv_end{i}")
+        a.label(f"unmask_{i}")
+        a.ldr(1, SP, pm)
+        a.msr("primask", 1)
+        a.ldr(0, SP, res)
+        a.label(f"done_{i}")
+        a.add_sp(pre + 16)
+        a.pop(15)
+
+    def _assemble(self, code_base: int, ring: int, header_words: int) -> bytes:
+        a, labels = self._build(code_base, ring, header_words)
+        size = labels["code_end"] - code_base
+        code = bytearray(a.assemble(code_base))
+        # is_nested's last range is this code itself: fill in its movw/movt pairs now that its size is known
+        own = labels["own_lo"] - code_base
+        fix = Assembler()
+        fix.load_const(3, code_base)
+        fix.subs_reg(3, 2, 3)
+        fix.load_const(0, size)
+        blob = fix.assemble(code_base + own)
+        code[own : own + len(blob)] = blob
+        self._labels = labels
+        return bytes(code)
+
+    # -- attaching ------------------------------------------------------------------------------------
+    def attach(self) -> None:
+        if self.attached:
+            return
+        if not self.functions:
+            self.plan()
+        if self._unwinder is None:
+            from memhil.capture.hooks import _make_unwinder
+
+            self._unwinder = _make_unwinder(self.image)
+        self.resolver = StackResolver(self._unwinder, self.unwind_depth)
+        if self.patched:
+            self._place()
+            self._apply()
+            caps = getattr(self.engine, "capabilities", Capability.NONE)
+            if Capability.WATCHPOINTS in caps:
+                self._bell = self.engine.add_watchpoint(self.layout.ring + HDR["doorbell"], 4, self._on_bell)  # type: ignore[union-attr]
+                self._watching = True
+            else:
+                self._bell = self.engine.add_breakpoint(self._labels["ring_bell"], self._on_bell)
+            if Capability.BACKGROUND in caps:
+                self.engine.add_background(self._decode_pending)
+                self._overlap = True
+            hooks = getattr(self.engine, "reset_hooks", None)
+            if hooks is not None:
+                self._on_reset_hook = self._on_reset
+                hooks.append(self._on_reset_hook)
+        if self.declined and self.fallback_enabled:
+            self._attach_fallback()
+        elif self.declined:
+            names = ", ".join(f"{f.spec.name} ({f.declined})" for f in self.declined)
+            raise CaptureError(f"cannot patch {names}", hint="allow the breakpoint fallback (fallback=True) or use capture=breakpoints")
+        self.attached = True
+        log.info("patched hooks: %d functions patched%s; code %s, ring of %d records of %d bytes in %s",
+                 len(self.patched), f", {len(self.declined)} on breakpoints" if self.declined else "",
+                 self.layout.code.what if self.layout else "-", self.layout.capacity if self.layout else 0,
+                 self.layout.rec_size if self.layout else 0, self.layout.ram.what if self.layout else "-")
+
+    def _place(self) -> None:
+        platform = self._platform()
+        header_words = self.nodes.head // 4 if self.nodes is not None else 0
+        # lay the code out once at 0 to learn its size
+        size = len(self._assemble(0x08000000, 0x20000000, header_words)) + 64
+        code_area = find_flash(self.image, platform, size)
+        rec_size = 4 * (FIXED_WORDS + header_words + self.stack_words)
+        want = HDR_SIZE + rec_size * (self.capacity_option or MAX_CAPACITY)
+        need = HDR_SIZE + rec_size * (self.capacity_option or MIN_CAPACITY)
+        ram = find_ram(self.image, platform, want, missing=getattr(self.engine, "missing_regions", ()), explicit=self.ram_option,
+                       minimum=need, probe=writable(self.engine))
+        capacity = min((ram.size - HDR_SIZE) // rec_size, MAX_CAPACITY)
+        self.layout = Layout(code_area, ram, header_words, self.stack_words, capacity)
+        self._regions = self._ram_regions()
+        self._decode_table = self._table()
+        self._words_cache: dict[int, int] = {}
+        self._nodes_fmt = self._node_reader() if self.nodes is not None else None
+        self.code = self._assemble(code_area.base, ram.base, header_words)
+        self.functions = [replace(f, wrapper=self._labels[f"wrap_{f.fid}"], body=self._labels[f"body_{f.fid}"]) if f.relocation else f
+                          for f in self.functions]
+
+    def _apply(self) -> None:
+        """Write the code, a fresh ring header and the entry branches (target halted)."""
+        lay = self.layout
+        assert lay is not None
+        eng = self.engine
+        for f in self.patched:
+            now = eng.read_memory(f.address, f.relocation.length)  # type: ignore[union-attr]
+            if f.wrapper and now[:PATCH_BYTES] == encode_b_w(f.address, f.wrapper):
+                continue  # still patched: the emulator kept the flash across a reset (QEMU does)
+            if now != f.relocation.original:  # type: ignore[union-attr]
+                raise CaptureError(f"the code of {f.spec.name} in the target ({now.hex()}) is not the ELF's ({f.relocation.original.hex()})",  # type: ignore[union-attr]
+                                   hint="run the ELF the session loaded (or detach another patched capture first)")
+            self._originals[f.address] = now[:PATCH_BYTES]
+        eng.write_memory(lay.code.base, self.code)
+        slots = lay.slots
+        header = {"magic": MAGIC, "enabled": 1, "head": 0, "tail": 0, "capacity": lay.capacity, "drain_at": lay.capacity,
+                  "wptr": slots, "base": slots, "end": slots + lay.capacity * lay.rec_size, "doorbell": 0,
+                  "rec_size": lay.rec_size, "version": VERSION}
+        raw = bytearray(HDR_SIZE)
+        for name, off in HDR.items():
+            struct.pack_into("<I", raw, off, header[name])
+        eng.write_memory(lay.ring, bytes(raw))
+        for f in self.patched:
+            eng.write_memory(f.address, encode_b_w(f.address, f.wrapper))
+        self._ring_head = 0
+
+    def _attach_fallback(self) -> None:
+        from memhil.capture.hooks import HookCapture
+
+        specs = {f.spec.name: f.spec for f in self.declined}
+        sub = AllocatorProfile(self.profile.name + "-breakpoints", specs, nodes=self.profile.nodes, source=self.profile.source)
+        fb = HookCapture(self.engine, self.image, sub, sinks=[self._from_fallback], unwind_depth=self.unwind_depth,
+                         unwinder=self._unwinder)
+        extra = [(f.address, f.address + f.size) for f in self.patched]
+        if self.layout is not None:
+            extra.append((self.layout.code.base, self.layout.code.end))
+        fb.nested_ranges = extra
+        fb.attach()
+        self.fallback = fb
+
+    def _from_fallback(self, event: AllocEvent) -> None:
+        """An event of a breakpoint-hooked function: the ring's earlier records go first, then it, renumbered."""
+        if self.layout is not None:
+            self.drain()
+        self._emit(replace(event, seq=self._next_seq()))
+
+    def _next_seq(self) -> int:
+        seq = self.seq
+        self.seq += 1
+        return seq
+
+    def detach(self) -> None:
+        if not self.attached:
+            return
+        try:
+            if self.layout is not None:
+                self.drain()
+                self.engine.write_memory(self.layout.ring + HDR["enabled"], b"\0\0\0\0")
+                for address, original in self._originals.items():
+                    self.engine.write_memory(address, original)
+        finally:
+            if self.fallback is not None:
+                self.fallback.detach()
+                self.fallback = None
+            if self._overlap:
+                self.engine.remove_background(self._decode_pending)
+                self._overlap = False
+            if self._bell is not None:
+                try:
+                    (self.engine.remove_watchpoint if self._watching else self.engine.remove_breakpoint)(self._bell)
+                except MemhilError as exc:
+                    log.debug("removing the doorbell stop: %s", exc)
+                self._bell = None
+            hooks = getattr(self.engine, "reset_hooks", None)
+            if hooks is not None and self._on_reset_hook in hooks:
+                hooks.remove(self._on_reset_hook)
+            self.attached = False
+
+    # -- reset ---------------------------------------------------------------------------------------------
+    def _on_reset(self, phase: str) -> None:
+        """The engine's reset: take in what the ring holds before, patch again after (memory was reloaded)."""
+        if phase == "before":
+            self.drain()
+        elif phase == "after":
+            self.resets += 1
+            self.last_seq = None
+            self._apply()
+            log.info("target reset: allocator patched again")
+
+    def _check_patched(self, target) -> bool:
+        """True when the first patched entry still holds its branch and the ring its header (a reset the engine did
+        not announce may reload the flash or clear the RAM)."""
+        f = self.patched[0]
+        lay = self.layout
+        assert lay is not None
+        code, magic = read_many(target, [(f.address, PATCH_BYTES), (lay.ring, 4)])
+        return code == encode_b_w(f.address, f.wrapper) and magic == struct.pack("<I", MAGIC)
+
+    # -- draining -----------------------------------------------------------------------------------------
+    def _on_bell(self, ctx) -> None:
+        self.stats["stops"] += 1
+        if self._overlap and self._sinks_host_only():
+            got = self._read_ring(ctx)
+            if got is not None:
+                self._pending.append(got)
+                self.deferred_drains += 1
+        else:
+            self.drain(ctx)
+
+    def _read_ring(self, target, *, whole: bool = True) -> tuple[bytes, int, int] | None:
+        """Copy [tail, head) and give the slots back: (raw records in order, count, first seq). ``whole`` reads the
+        header and every slot in one request (the doorbell rings when the ring is full); else the header first,
+        then only the records there are."""
+        lay = self.layout
+        assert lay is not None
+        rs, cap = lay.rec_size, lay.capacity
+        if whole:
+            blob = target.read_memory(lay.ring, HDR_SIZE + cap * rs)
+        else:
+            blob = target.read_memory(lay.ring, HDR_SIZE)
+        magic, _en, head, tail = struct.unpack_from("<4I", blob)
+        if magic == 0 and not any(blob[:HDR_SIZE]):
+            return None  # zeroed by a reset: drain() notices and patches again
+        if magic != MAGIC:
+            raise CaptureError(f"the hook ring at {lay.ring:#x} lost its header (magic {magic:#010x})",
+                               hint="the firmware wrote over the RAM the hooks use; pass ram=(base, size) of an area it leaves alone")
+        count = (head - tail) & 0xFFFFFFFF
+        if count == 0:
+            return None
+        if count > cap:
+            raise CaptureError(f"the hook ring holds {count} records but has room for {cap} (head={head}, tail={tail})",
+                               hint="the ring header was overwritten in target memory; pass ram=(base, size) of an area the firmware leaves alone")
+        first = tail % cap
+        upto = min(count, cap - first)
+        if whole:
+            raw = blob[HDR_SIZE + first * rs : HDR_SIZE + (first + upto) * rs]
+            if count > upto:
+                raw += blob[HDR_SIZE : HDR_SIZE + (count - upto) * rs]
+        else:
+            requests = [(lay.slots + first * rs, upto * rs)]
+            if count > upto:
+                requests.append((lay.slots, (count - upto) * rs))
+            raw = b"".join(read_many(target, requests))
+        target.write_memory(lay.ring + HDR["tail"], struct.pack("<I", head))
+        self.drains += 1
+        return raw, count, tail
+
+    def _decode_pending(self) -> int:
+        n = 0
+        while self._pending:
+            raw, count, first = self._pending.pop(0)
+            try:
+                self._process(raw, count)
+            except CaptureError as exc:
+                if self._pending_error is None:
+                    self._pending_error = exc
+            n += count
+        return n
+
+    def drain(self, target=None) -> int:
+        """Take in every record the ring holds (records copied at earlier stops first); returns how many."""
+        done = self._decode_pending()
+        if self._pending_error is not None:
+            err, self._pending_error = self._pending_error, None
+            raise err
+        if self.layout is None:
+            return done
+        target = target or self.engine
+        got = self._read_ring(target, whole=False)
+        if got is not None:
+            self._process(got[0], got[1])
+            done += got[1]
+        if self._originals and not self._check_patched(target):
+            self.resets += 1
+            self.gaps.append(TraceGap(self.last_seq if self.last_seq is not None else -1, -1, 0, "reset"))
+            log.warning("the target was reset without the engine saying so: calls since that reset were not seen; patching again")
+            self.last_seq = None
+            self._apply()
+        return done
+
+    # -- decoding --------------------------------------------------------------------------------------------
+    def _table(self) -> dict[int, tuple]:
+        """Per function id, what decoding needs, flattened once: (function, kind, ptr reg, size regs, module reg, flags)."""
+        out = {}
+        for f in self.functions:
+            spec = f.spec
+            out[f.fid] = (f, spec.kind, spec.ptr, spec.size, spec.module,
+                          EventFlag.UNTRACKED if spec.untracked else EventFlag.NONE, spec.success)
+        return out
+
+    def _node_reader(self):
+        """(struct of the header words, size word index, (word, shift, mask) of module and task, lr word indexes)."""
+        n = self.nodes
+        assert n is not None
+        words = n.head // 4
+
+        def field(spec: tuple[int, int, int]) -> tuple[int, int, int]:
+            off, bit, bits = spec
+            return (off // 4, (off % 4) * 8 + bit, (1 << bits) - 1)
+
+        lrs = tuple(n.lr_off // 4 + i for i in range(n.lr_count))
+        return struct.Struct(f"<{words}I"), n.size_off // 4, field(n.module), field(n.task), lrs
+
+    def _process(self, raw: bytes, count: int) -> None:
+        """Records to events (the same as the breakpoint hooks make) and to the sinks."""
+        lay = self.layout
+        assert lay is not None
+        rs, hw, sw = lay.rec_size, lay.header_words, lay.stack_words
+        table = self._decode_table
+        regions = self._regions
+        resolver = self.resolver
+        stack_off = 4 * (FIXED_WORDS + hw)
+        unpack = FIXED.unpack_from
+        if self.nodes is not None:
+            hstruct, size_w, (mod_w, mod_sh, mod_mask), (task_w, task_sh, task_mask), lr_ws = self._nodes_fmt
+            hunpack = hstruct.unpack_from
+        else:
+            hunpack = None
+        have_time = self.uptime is not None
+        t_fallback = 0 if have_time else self.engine_time_us()
+        FREE, REALLOC, ALLOC = EventKind.FREE, EventKind.REALLOC, EventKind.ALLOC
+        s_seq, s_t, s_kind, s_ptr, s_size, s_node, s_mod, s_task, s_stack, s_old, s_lrs, s_flags = _SETTERS
+        new, cls = object.__new__, AllocEvent
+        events: list[AllocEvent] = []
+        append = events.append
+        last = self.last_seq
+        seq_out = self.seq
+        stats = self.stats
+        words_at = self._words_cache
+        calls = self._calls
+        for off in range(0, count * rs, rs):
+            seq, fid, r0, r1, r2, r3, ret, lr, sp, t_lo, t_hi = unpack(raw, off)
+            if last is not None and seq != (last + 1) & 0xFFFFFFFF:
+                self._gap(TraceGap(last, seq, (seq - last - 1) & 0xFFFFFFFF, "seq-gap"))
+            last = seq
+            entry = table.get(fid)
+            if entry is None:
+                self.last_seq, self.seq = last, seq_out
+                if events:
+                    self._emit_many(events)
+                raise CaptureError(f"hook record seq {seq} names function {fid}, which was not patched",
+                                   hint="the ring in target memory was overwritten; pass ram=(base, size) of an area the firmware leaves alone")
+            f, kind, ptr_reg, size_regs, mod_reg, flags, success = entry
+            calls[fid] = calls.get(fid, 0) + 1
+            args = (r0, r1, r2, r3)
+            ptr_arg = args[ptr_reg] if ptr_reg is not None else 0
+            size = 0
+            if kind is FREE:
+                if not ptr_arg:
+                    continue
+                if success is not None and ret != success:  # refused (a bad module id): the block stays
+                    stats["failed"] += 1
+                    continue
+                ekind, ptr, old = FREE, ptr_arg, 0
+            else:
+                size = 1 if size_regs else 0
+                for reg in size_regs:
+                    size *= args[reg]
+                size &= 0xFFFFFFFF
+                old = ptr_arg if kind is REALLOC else 0
+                if ret == 0:
+                    if kind is REALLOC and size == 0 and old:
+                        ekind, ptr, old, size = FREE, old, 0, 0
+                    else:
+                        stats["failed"] += 1
+                        continue
+                else:
+                    ekind, ptr = (ALLOC if kind is REALLOC and not old else kind), ret
+            module = args[mod_reg] if mod_reg is not None else 0
+            node_size = task = 0
+            lrs: tuple[int, ...] = ()
+            if hunpack is not None:
+                words = hunpack(raw, off + 44)
+                size_flag = words[size_w]
+                if size_flag & USED:
+                    node_size = size_flag & SIZE_MASK
+                    module = (words[mod_w] >> mod_sh) & mod_mask
+                    task = (words[task_w] >> task_sh) & task_mask
+                    if ekind is not FREE and lr_ws:
+                        lrs = tuple(words[i] for i in lr_ws)
+                        if not all(lrs):
+                            lrs = tuple(v for v in lrs if v)
+                elif ekind is FREE:  # not a used block: the allocator refuses it, no event
+                    self._rejected(f.spec.name, ptr)
+                    continue
+            n = words_at.get(sp)
+            if n is None:
+                n = words_at[sp] = self._words_at(sp, regions, sw)
+            ev = new(cls)
+            s_seq(ev, seq_out)
+            seq_out += 1
+            s_t(ev, (t_hi << 32 | t_lo) * 1000 if have_time else t_fallback)
+            s_kind(ev, ekind)
+            s_ptr(ev, ptr)
+            s_size(ev, size)
+            s_node(ev, node_size)
+            s_mod(ev, module)
+            s_task(ev, task)
+            s_stack(ev, LazyStack(resolver, (f.address, lr, sp, raw[off + stack_off : off + stack_off + 4 * n])))  # type: ignore[arg-type]
+            s_old(ev, old)
+            s_lrs(ev, lrs)
+            s_flags(ev, flags)
+            append(ev)
+        self.last_seq, self.seq = last, seq_out
+        stats["records"] += count
+        if events:
+            self._emit_many(events)
+
+    @staticmethod
+    def _words_at(sp: int, regions: list[tuple[int, int]], most: int) -> int:
+        """Stack words the wrapper copied at ``sp`` (the same rule as its copy_stack)."""
+        for base, end in regions:
+            if base <= sp < end:
+                return min(most, (end - sp) >> 2)
+        return 0
+
+    def engine_time_us(self) -> int:
+        return int(self.engine.virtual_time() * 1_000_000)
+
+    def _rejected(self, name: str, ptr: int) -> None:
+        self.stats["rejected_frees"] += 1
+        log.warning("%s(%#x): not a used block (double free or foreign pointer); the allocator rejects it, no event", name, ptr)
+
+    def _gap(self, gap: TraceGap) -> None:
+        self.gaps.append(gap)
+        log.warning("hook ring: %d record(s) missing between seq %d and %d", gap.missing, gap.after_seq, gap.next_seq)

@@ -1,0 +1,24 @@
+"""The patched hooks' benchmark figure (memhil bench's hook_calls_per_s, overhead_hooks_ratio,
+breakpoint_calls_per_s), at the tests' scale: its figures come from its own runs and agree with each other."""
+
+from __future__ import annotations
+
+import pytest
+
+from memhil.bench.engine_bench import hooks_overhead
+from memhil.bench.registry import BenchContext
+from memhil.bench.runner import Scale
+
+pytestmark = pytest.mark.emulator
+
+
+def test_hook_bench_figures(firmware, tmp_path):
+    ctx = BenchContext(Scale.tiny(), firmware("burst", "debug").parent, tmp_path, lambda line: None)
+    got = hooks_overhead(ctx)
+    assert got["hook_calls_per_s_runs"] == 2 == got["breakpoint_calls_per_s_runs"]
+    assert got["hook_calls_min"] == got["hook_calls_max"] > 400  # the same calls in every run
+    assert got["hook_calls_per_s_min"] <= got["hook_calls_per_s"] <= got["hook_calls_per_s_max"]
+    assert got["overhead_hooks_ratio_min"] <= got["overhead_hooks_ratio"] <= got["overhead_hooks_ratio_max"]
+    # 11 ms of burst: one round of 480 calls at 10 ms, caught by breakpoints, in every run
+    assert got["breakpoint_calls_min"] == got["breakpoint_calls_max"] == 480
+    assert got["hook_calls_per_s"] > 10 * got["breakpoint_calls_per_s"]
