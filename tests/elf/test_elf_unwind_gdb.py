@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from elf_reference import tool
+from memhil.engines.process import _die_with_parent as die_with_parent
 from memhil.elf import Image, Symbolizer, Unwinder
 
 STACK_END = 0x20020000  # _estack of tests/elf/src/link.ld
@@ -32,6 +33,7 @@ def gdb_session(built, tmp_path_factory):
         [tool("qemu-system-arm"), "-M", "netduinoplus2", "-display", "none", "-monitor", "none",
          "-serial", "null", "-S", "-gdb", f"tcp:127.0.0.1:{port}", "-kernel", str(built.app)],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        preexec_fn=die_with_parent,  # no QEMU left behind when the test run itself is killed
     )
     try:
         cmds = ["set pagination off", "set confirm off", "set tcp connect-timeout 20",

@@ -9,6 +9,8 @@ import threading
 
 import pytest
 
+from memhil.engines.process import _die_with_parent as die_with_parent
+
 PROMPT = "LiteOS # "
 
 
@@ -20,6 +22,7 @@ class Board:
             [os.environ.get("MEMHIL_QEMU") or "qemu-system-arm", "-M", "netduinoplus2", "-display", "none", "-monitor", "none", "-serial", "stdio",
              "-icount", "shift=0,sleep=off", "-kernel", str(elf)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            preexec_fn=die_with_parent,  # no QEMU left behind when the test run itself is killed
         )
         self.buf = ""
         self._q: queue.Queue[bytes] = queue.Queue()
