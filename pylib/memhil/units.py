@@ -77,8 +77,15 @@ def parse_size(value: str | int) -> int:
     return int(float(number) * factor)
 
 
-def format_duration(seconds: float) -> str:
-    """Short human form: ``6h 10m 0s``, ``10m 0s``, ``1.500 s``, ``250.000 ms`` (whole seconds from a minute up)."""
+def format_duration(seconds: float, *, precise: bool = False) -> str:
+    """Short human form: ``6h 10m 0s``, ``10m 0s``, ``1.500 s``, ``250.000 ms`` (whole seconds from a minute up;
+    ``precise=True`` keeps milliseconds there too: ``7h 59m 59.900s``)."""
+    if precise and seconds >= 60:
+        ms = int(round(seconds * 1000))
+        h, rem = divmod(ms, 3600_000)
+        m, rem = divmod(rem, 60_000)
+        sec = f"{rem / 1000:.3f}s"
+        return f"{h}h {m}m {sec}" if h else f"{m}m {sec}"
     if seconds >= 59.5:
         total = int(round(seconds))
         h, rem = divmod(total, 3600)

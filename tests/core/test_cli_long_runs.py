@@ -1,6 +1,7 @@
 """memhil soak, timeline and report: a short real soak, then the queries on what it wrote, and bad input."""
 
 import json
+import re
 
 import pytest
 
@@ -33,7 +34,10 @@ def test_timeline_report_at_a_time_and_series(soak_dir, capsys, tmp_path):
     text = capsys.readouterr().out
     assert "app.c" in text and "line:20" in text and "app_build_response" in text
     assert main(["timeline", str(out / "timeline"), "--module", "APP", "--csv", str(tmp_path / "t.csv")]) == 0
-    assert "peak" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "peak" in captured.out and "of virtual time" in captured.out and " ms;" not in captured.out
+    # not a terminal: the parse progress is plain lines, the last one at 100 %
+    assert "\r" not in captured.err and re.search(r"parsing timeline: (\d+)/\1 \(100%\) files, [\d.]+ MiB\n$", captured.err)
     assert (tmp_path / "t.csv").read_text().count("\n") > 100
 
 

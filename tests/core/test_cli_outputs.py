@@ -76,7 +76,7 @@ def test_timeline_outputs_checked_before_reading(option, tmp_path, capsys):
     # the log directory does not exist either: the output is checked first, so that is what is reported
     assert main(["timeline", str(tmp_path / "logs"), option, str(bad)]) == 2
     err = capsys.readouterr().err
-    assert f"cannot write" in err and "Is a directory" in err
+    assert "cannot write" in err and "Is a directory" in err
 
 
 @pytest.mark.parametrize("option", ["--png", "--html"])

@@ -128,6 +128,13 @@ def test_three_shards_merge_to_the_unsharded_run(tmp_path, firmware):
     unsharded = _tests(tmp_path / "full" / "output.xml")
     assert len(unsharded) >= 20 and _tests(merged / "output.xml") == unsharded
     assert [len(_tests(Path(o))) for o in outputs] != [len(unsharded), 0, 0]  # really split
+    # every product test has its memory table in the log, and pictures are embedded, also after the merge
+    for output in (tmp_path / "full" / "output.xml", merged / "output.xml"):
+        root = ET.parse(output).getroot()
+        html = {t.get("name"): [m.text or "" for m in t.iter("msg") if m.get("html") == "true"] for t in root.iter("test")}
+        assert [name for name, msgs in html.items() if not any("memhil" in m for m in msgs)] == []
+        images = re.findall(r"<img [^>]*src=['\"]([^'\"]+)", "".join(m for msgs in html.values() for m in msgs))
+        assert images and all(src.startswith("data:image/png;base64,") for src in images)
     code_full, checks_full = _gate(tmp_path / "full" / "memhil")
     # as the CI templates do: the shards' disjoint run directories joined into one tree
     joined = tmp_path / "joined"

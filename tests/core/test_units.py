@@ -62,3 +62,9 @@ def test_frames_without_line_info_read_as_function_and_hex_address():
     assert frame_text({"pc": 0x08001C3C, "function": "app_build_response", "offset": 0x3C}) == "app_build_response+0x3c (0x08001c3c)"
     assert frame_text({"pc": "0x08001c3c", "function": None, "file": None, "line": None}) == "?? (0x08001c3c)"
     assert frame_text({"pc": "0x08001c3c", "function": "f", "file": "a.c", "line": 3}) == "f (a.c:3)"
+
+
+def test_precise_durations_keep_milliseconds():
+    assert format_duration(8 * 3600 - 0.1, precise=True) == "7h 59m 59.900s"
+    assert format_duration(61.25, precise=True) == "1m 1.250s"
+    assert format_duration(1.5, precise=True) == "1.500 s"

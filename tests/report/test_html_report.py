@@ -121,3 +121,17 @@ def test_leak_series_is_named_in_the_legend(runs, tmp_path):
     assert series.legend == "leak: src/app/cache.c:88 (cache_add)" and series.module == 3
     assert series.points[0][0] >= 6 * 3600_000 and [b for _, b in series.points] == sorted(b for _, b in series.points)
     assert timeline_png(runs / "Soak" / "APP_leak" / "timeline", data["leak_sites"], {3: "APP"})[:4] == b"\x89PNG"
+
+
+def test_a_damaged_timeline_log_costs_the_picture_not_the_report(tmp_path):
+    from memhil.report.html import render_report
+    from memhil.results import find_runs
+
+    run = tmp_path / "r"
+    (run / "timeline").mkdir(parents=True)
+    (run / "timeline" / "memlog_R1-0.bin").write_bytes(b"not a memhil log" * 64)
+    (run / "summary.json").write_text(json.dumps(summary(leak_sites=[LEAK_SITE])))
+    page = render_report(find_runs(run))
+    assert "the timeline log could not be drawn" in page
+    assert page.count("data:image/png;base64,") == 1  # the leak site from the run's samples instead
+    assert "leak_tick (apps/leak_demo/app.c:42)" in page

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from memhil.units import parse_duration
+from memhil.units import format_bytes, format_duration, parse_duration
 
 NAME = "timeline"
 HELP = "query a timeline log: sizes over time, the report at a time, exports"
@@ -47,7 +47,8 @@ def run(args) -> int:
         image = Image.open(args.elf)
         resolver, build_id = Symbolizer(image), image.build_id
     modules = ModuleMap()
-    reader = TimelineReader(Path(args.logdir), build_id=build_id, workers=args.workers, interval_ms=interval_ms)
+    reader = TimelineReader(Path(args.logdir), build_id=build_id, workers=args.workers, interval_ms=interval_ms,
+                            progress=_ParseProgress())
     for gap in reader.gaps:
         print(f"note: {gap}")
     if reader.stats.bad_records:
@@ -59,9 +60,11 @@ def run(args) -> int:
         series = reader.all_time_size(module=mid)
         t_peak, b_peak = reader.peak(mid)
         lo, hi = reader.t_range_ms
-        print(f"{len(series)} intervals with events between {lo} and {hi} ms; peak {b_peak} B at {t_peak} ms")
+        print(f"{len(series)} intervals with events between {format_duration(lo / 1000)} and {format_duration(hi / 1000)} of virtual time; "
+              f"peak {format_bytes(b_peak)} (node bytes) at {format_duration(t_peak / 1000)}")
+        print(f"  {'virtual time':>16}  live node bytes (the interval's maximum)")
         for t, b in series[-args.limit:]:
-            print(f"  {t:>12} ms  {b:>10} B")
+            print(f"  {format_duration(t / 1000, precise=True):>16}  {format_bytes(b)}")
     names = modules.by_id
     if outputs["csv"]:
         export.to_csv(reader, outputs["csv"], module_names=names)
@@ -72,3 +75,17 @@ def run(args) -> int:
     if outputs["html"]:
         export.to_html(reader, outputs["html"], resolver=resolver, module_names=names)
     return 0
+
+
+class _ParseProgress:
+    """The reader's progress (files parsed) as a bar on a terminal, a line per file in a CI log."""
+
+    def __init__(self) -> None:
+        self.bar = None
+
+    def __call__(self, done: int, total: int, nbytes: int) -> None:
+        from memhil.cli.progress import StepProgress
+
+        if self.bar is None:
+            self.bar = StepProgress(total, "parsing timeline")
+        self.bar.step(done, f"files, {nbytes / 2**20:.1f} MiB")

@@ -235,7 +235,10 @@ def plot_png(reader: "TimelineReader", path: PathLike | io.BytesIO, leak_sites: 
     ax.set_xlabel(xlabel)
     ax.set_ylabel(f"live node bytes (max per {reader.interval_ms} ms)", fontsize=9)
     _bytes_axis(ax, max(v for _, v in series))
-    ax.set_title(title or f"memory timeline: {reader.platform} on {reader.engine}, build {reader.build_id[:16]}", fontsize=11, loc="left")
+    import textwrap
+
+    heading = title or f"memory timeline: {reader.platform} on {reader.engine}, build {reader.build_id[:16]}"
+    ax.set_title(textwrap.fill(heading, 95), fontsize=11, loc="left")  # wrapped, never cut at the figure's edge
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper left", fontsize=8, ncols=2 if len(mods) + len(leaks) > 5 else 1, framealpha=0.85)
     for i, m in enumerate(mods):
