@@ -83,8 +83,12 @@ class HookCapture(Capture):
         stack_bytes: int = 256,
         unwinder=None,
         seq_start: int = 0,
+        fallback_for: str | None = None,
     ) -> None:
         super().__init__(engine, image, sinks=sinks)
+        #: the patched capture this one serves: its profile holds only the functions patching declined (maybe
+        #: only a free, or only an allocation), so it is not checked as a whole allocator on its own
+        self.fallback_for = fallback_for
         if unwind_depth < 1 or stack_bytes < 0 or stack_bytes % 4:
             raise CaptureError(
                 f"bad hook settings unwind_depth={unwind_depth}, stack_bytes={stack_bytes}",
@@ -112,7 +116,8 @@ class HookCapture(Capture):
     # -- set-up ---------------------------------------------------------------------------
     def plan(self) -> dict[str, FunctionPlan]:
         """Work out every hooked function's exits from its code (no engine needed)."""
-        self.profile.check(self.image)
+        if self.fallback_for is None:
+            self.profile.check(self.image)
         scans: dict[str, tuple[FunctionSpec, int, ExitScan]] = {}
         for spec in self.profile.present(self.image):
             sym = self.image.symbol(spec.name)

@@ -622,7 +622,7 @@ class PatchCapture(Capture):
         specs = {f.spec.name: f.spec for f in self.declined}
         sub = AllocatorProfile(self.profile.name + "-breakpoints", specs, nodes=self.profile.nodes, source=self.profile.source)
         fb = HookCapture(self.engine, self.image, sub, sinks=[self._from_fallback], unwind_depth=self.unwind_depth,
-                         unwinder=self._unwinder)
+                         unwinder=self._unwinder, fallback_for=self.profile.name)
         extra = [(f.address, f.address + f.size) for f in self.patched]
         if self.layout is not None:
             extra.append((self.layout.code.base, self.layout.code.end))
