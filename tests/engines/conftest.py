@@ -48,12 +48,6 @@ def minifw_unknown_tick(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def minifw_no_tick(tmp_path_factory) -> Path:
-    """minifw with neither a tick counter memhil knows nor SysTick (vector 15 empty, the counter never started)."""
-    return build_minifw(tmp_path_factory.mktemp("minifw_notick") / "minifw.elf", "-DMINIFW_UNKNOWN_TICK", "-DMINIFW_NO_SYSTICK")
-
-
-@pytest.fixture(scope="session")
 def minifw_outside_map(tmp_path_factory) -> Path:
     """minifw linked for RAM at 0x20030000: past the STM32F405's 128 KiB (inside QEMU 7.2's 192 KiB only)."""
     return build_minifw(tmp_path_factory.mktemp("minifw_big") / "minifw.elf", ram_origin=0x20030000, ram_kib=64)

@@ -7,12 +7,16 @@ In order of preference:
 - **tick**: the firmware's own tick counter (memhil's uptime, LiteOS ``g_ullTickCount``, FreeRTOS ``xTickCount``,
   or the symbol the user names): a write watchpoint on it stops the target at every tick, and the run ends at the
   first tick at or past the deadline. Exact to one tick; one watchpoint stop (no translation-cache flush) per tick.
-- **systick**: no counter by name: the engine breaks on the vector table's SysTick handler and counts periods, each
-  ``(SYST_RVR + 1)`` cycles of the clock SYST_CSR.CLKSOURCE selects (the platform's processor or reference clock).
-  Exact for a periodic tick; a tickless firmware that sleeps with SysTick masked is not counted while it sleeps.
-  One breakpoint stop per tick (on QEMU 7.2 each flushes the translation cache: the slowest source).
-- **wall**: no counter and no SysTick handler (or SysTick off when a run starts). The run lasts that many wall
-  seconds and virtual time counts them; the engine logs a warning, and ``time_source`` says so.
+- **wall**: no counter by name. The run lasts that many wall seconds and virtual time counts them; the engine
+  logs a warning, and ``time_source`` says so.
+
+Why not a stop at every tick: under ``-icount sleep=off``, QEMU (7.2 and 10.0) advances its virtual clock to the
+next timer deadline at every debug stop (a breakpoint or watchpoint hit) while a timer is pending: between the
+vCPU's debug exception and ``vm_stop``, its main loop sees the vCPU stopped and the VM running and warps the clock
+(``main_loop_wait`` -> ``icount_start_warp_timer``). A stop inside the tick interrupt therefore costs the rest of
+that tick: the next tick is pending as the handler returns and thread code never runs. Interrupting the target
+(``^C``) does not warp. So the tick source runs free and polls by interrupts, and stops on the counter's
+writes only for the last ticks.
 """
 
 from __future__ import annotations
@@ -39,9 +43,7 @@ class Clock:
         if self.kind == "barrier":
             return "memhil's time barrier (exact to the firmware's 1 ms tick)"
         if self.kind == "tick":
-            return f"the firmware's tick counter {self.symbol} at {self.hz} Hz (a watchpoint stop per tick)"
-        if self.kind == "systick":
-            return "SysTick exceptions counted at the handler (a breakpoint stop per tick; name a tick counter with tick_symbol= to go faster)"
+            return f"the firmware's tick counter {self.symbol} at {self.hz} Hz (polled, then a watchpoint stop at each of the last ticks)"
         return "wall-clock time (the firmware has no tick counter memhil knows; pass tick_symbol=)"
 
     def ticks(self, seconds: float) -> int:
@@ -73,6 +75,6 @@ def choose_clock(firmware, *, tick_symbol: str | None = None, tick_hz: int | Non
             raise ConfigError(f"tick counter {counter.symbol} is {size} bytes", hint="a tick counter is a 32- or 64-bit integer")
         hz = counter.hz or tick_hz or contract.DEFAULT_TICK_HZ
         return Clock("tick", counter.symbol, has(counter.symbol), size, hz)
-    log.info("%s has no tick counter memhil knows (%s): counting SysTick exceptions", firmware.path,
-             ", ".join(c.symbol for c in contract.TICK_COUNTERS))
-    return Clock("systick")
+    log.warning("%s has no tick counter memhil knows (%s): run_for counts wall-clock seconds; name it with tick_symbol=",
+                firmware.path, ", ".join(c.symbol for c in contract.TICK_COUNTERS))
+    return Clock("wall")

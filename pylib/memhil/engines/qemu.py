@@ -110,8 +110,6 @@ class QemuEngine(ConsoleWatch, VirtualTime, StopHandling, Engine):
         self._barrier_watch: tuple[int, int] | None = None  # the barrier's own watchpoint, while inserted
         self._barrier_bp: int | None = None
         self._fault_handlers: dict[int, tuple[int, ...]] = {}
-        self._systick_handler: int | None = None
-        self._systick_s = 0.0  # virtual seconds of SysTick periods counted (the systick time source)
         self._uart = None
         self._input = InputQueue()
         self._console_watch: re.Pattern[str] | None = None
@@ -169,8 +167,6 @@ class QemuEngine(ConsoleWatch, VirtualTime, StopHandling, Engine):
             self.probe_regions(platform, firmware.segments)
             if self.catch_faults:
                 self._insert_fault_breakpoints()
-            if self.clock.kind == "systick":
-                self._insert_systick_breakpoint()
             if self.boot_to_main and firmware.address("main") is not None:
                 self._run_to(firmware.symbols["main"])
         except BaseException:
@@ -181,7 +177,7 @@ class QemuEngine(ConsoleWatch, VirtualTime, StopHandling, Engine):
         caps = Capability.BREAKPOINTS | Capability.MEMORY_WRITE | Capability.WATCHPOINTS | Capability.BACKGROUND
         if self.accelerate:
             caps |= Capability.ACCELERATION
-        if self.clock.kind in ("barrier", "tick", "systick"):
+        if self.clock.kind in ("barrier", "tick"):
             caps |= Capability.EXACT_RUN_FOR
         return caps
 
@@ -205,7 +201,7 @@ class QemuEngine(ConsoleWatch, VirtualTime, StopHandling, Engine):
         self._run_reset_hooks("before")
         self._qmp("system_reset")
         self._halted_pc = self._halted_regs = self._halted_watch = self._halted_kind = None
-        self._wall_run = self._systick_s = 0.0
+        self._wall_run = 0.0
         self.fault = None
         self._input.clear()
         self._set_internal_watch(READ, self._uart.data, None)
@@ -294,7 +290,7 @@ class QemuEngine(ConsoleWatch, VirtualTime, StopHandling, Engine):
     def _engine_breakpoint(self, address: int) -> bool:
         """The engine keeps its own breakpoint here (the barrier function, a fault handler)."""
         return ((self._has_barrier() and address == self.firmware.symbols[BARRIER_FUNCTION])  # type: ignore[union-attr]
-                or address in self._fault_handlers or address == self._systick_handler)
+                or address in self._fault_handlers)
 
     def add_watchpoint(self, address: int, size: int, callback: BreakpointCallback) -> Breakpoint:
         """A write watchpoint (``Z2``). QEMU stops before the store and, unlike a breakpoint stop, does not
@@ -341,17 +337,6 @@ class QemuEngine(ConsoleWatch, VirtualTime, StopHandling, Engine):
         for address in self._fault_handlers:
             self._gdb_call(self.client.insert_breakpoint, address)
 
-    def _insert_systick_breakpoint(self) -> None:
-        """No tick counter: count SysTick exceptions at the handler the vector table names (entry 15)."""
-        handler = struct.unpack("<I", self.read_memory(4 * 15, 4))[0]
-        if not handler & 1 or handler < 2:
-            log.warning("%s has no tick counter and no SysTick handler: run_for counts wall-clock seconds", self.firmware.path)  # type: ignore[union-attr]
-            self.clock = Clock("wall")
-            self.capabilities = self._capabilities()
-            return
-        self._systick_handler = handler & ~1
-        if self._systick_handler not in self._fault_handlers:
-            self._gdb_call(self.client.insert_breakpoint, self._systick_handler)
 
     # -- host work while the target runs -------------------------------------------------------
     def add_background(self, work: Callable[[], None]) -> None:

@@ -60,8 +60,7 @@ class StopHandling:
         extra, self._resume_prefix = self._resume_prefix, []  # requests to send before this continue
         if pc is not None and self._halted_watch is not None:
             self._gdb_call(client.resume, prefix=self._leave_access() + extra)
-        elif pc is not None and (pc in self._breakpoints or pc == self._barrier_bp or pc in self._fault_handlers
-                                 or pc == self._systick_handler):
+        elif pc is not None and (pc in self._breakpoints or pc == self._barrier_bp or pc in self._fault_handlers):
             prefix = self._emulated_step(pc)
             if prefix is not None:
                 self._gdb_call(client.resume, prefix=extra + prefix)
@@ -226,12 +225,6 @@ class StopHandling:
                     return handler()
             return None
         pc = regs["pc"]
-        if pc == self._systick_handler and regs.get("xpsr", 0) & 0x1FF == 15:
-            csr, rvr = struct.unpack("<II", self.read_memory(0xE000E010, 8))  # SYST_CSR, SYST_RVR (B3.3.3)
-            hz = self.platform.systick_hz if csr & 4 else self.platform.systick_ref_hz
-            if hz:
-                self._systick_s += ((rvr & 0xFFFFFF) + 1) / hz
-            return "tick"
         if pc in self._fault_handlers and pc not in self._breakpoints:
             fault = faults.explain(regs, self.read_memory, self.firmware.path, engine=f"qemu {self.version}")  # type: ignore[union-attr]
             if fault is not None:

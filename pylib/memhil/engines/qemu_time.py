@@ -4,6 +4,7 @@ counter at all) on the wall clock; see :mod:`memhil.engines.clock`. Mixed into :
 from __future__ import annotations
 
 import logging
+import math
 import re
 import struct
 import threading
@@ -13,7 +14,7 @@ from memhil import contract
 from memhil.engines.base import EngineState
 from memhil.engines.gdb_rsp import StopReply
 from memhil.engines.qemu_stops import WRITE
-from memhil.errors import EngineError, EngineTimeout
+from memhil.errors import EngineError
 
 log = logging.getLogger("memhil.engines.qemu")
 
@@ -46,8 +47,6 @@ class VirtualTime:
                 return self._run_to_barrier(self._read_counter() + round(seconds * 1000), watch, wall)
             if self.clock.kind == "tick":
                 return self._run_ticks(self.clock.ticks(seconds), watch, wall)
-            if self.clock.kind == "systick":
-                return self._run_systick(seconds, watch, wall)
             return self._run_wall(seconds, watch, wall)
         finally:
             if watch is not None and self.state is EngineState.RUNNING:
@@ -123,44 +122,71 @@ class VirtualTime:
             self._barrier_watch = None
         return by_console
 
+    #: ticks at the end of a run stopped at one by one (each such stop costs the firmware the rest of its tick, see
+    #: clock.py): at least MIN_APPROACH, and as many as the firmware runs in APPROACH_WALL_S of wall time (an
+    #: interrupt cannot come sooner), FIRST_APPROACH until that rate is known; the rest of the run goes free
+    MIN_APPROACH, FIRST_APPROACH, APPROACH_WALL_S = 2, 32, 0.002
+
     def _run_ticks(self, ticks: int, watch, wall: float) -> bool:
-        """Run ``ticks`` of the firmware's tick counter: a write watchpoint on it stops the target at every
-        tick; the host makes the store, reads the counter and ends the run at the first value at or past the
-        deadline (counted modulo the counter's width)."""
+        """Run ``ticks`` of the firmware's tick counter (counted modulo its width). The target runs free, interrupted
+        now and then (an interrupt costs no virtual time) to read the counter, with slices sized from the ticks per
+        wall second seen so far to end short of the deadline; the last few ticks (see MIN_APPROACH) are stopped at
+        one by one by a write watchpoint on the counter, and the run ends at the first value at or past the deadline."""
         clock = self.clock
         mask = (1 << 8 * clock.size) - 1
         start = self._read_counter()
-        reached = ticks <= 0
+        deadline = time.monotonic() + wall
+
+        def done() -> int:
+            return (self._read_counter() - start) & mask
+
+        rate = None  # ticks per wall second while running free (the fastest seen)
+
+        def approach() -> int:
+            return self.FIRST_APPROACH if rate is None else max(self.MIN_APPROACH, math.ceil(rate * self.APPROACH_WALL_S))
+
+        while ticks - done() > approach():
+            left = ticks - done() - approach()
+            slice_s = 0.0005 if rate is None else min(0.05, max(0.0005, left / 2 / rate))
+            before, started = done(), time.monotonic()
+            if self._slice(slice_s, watch, deadline):
+                return True
+            advanced, took = done() - before, time.monotonic() - started
+            if advanced > 0 and took > 0:
+                rate = advanced / took if rate is None else max(rate, advanced / took)  # the fastest seen: short slices
+        if done() >= ticks:
+            if done() > ticks:
+                log.warning("run_for went %d tick(s) past its end: the firmware ran faster than memhil polled it", done() - ticks)
+            return False
+        reached = False
 
         def on_tick() -> str:
             nonlocal reached
             self._complete_access_now()
-            reached = (self._read_counter() - start) & mask >= ticks
+            reached = done() >= ticks
             return "tick"
 
-        if reached:
-            return False
         self._set_internal_watch(WRITE, clock.address, on_tick)  # type: ignore[arg-type]
         try:
-            return self._run_until(watch, wall, lambda stop, regs, what: what == "tick" and reached)
+            return self._run_until(watch, max(deadline - time.monotonic(), 0.01), lambda stop, regs, what: what == "tick" and reached)
         finally:
             if self.state is EngineState.RUNNING:
                 self._set_internal_watch(WRITE, clock.address, None)  # type: ignore[arg-type]
 
-    def _run_systick(self, seconds: float, watch, wall: float) -> bool:
-        """Run until the SysTick periods counted at the handler add up to ``seconds`` (see clock.py). Time before
-        the firmware starts its SysTick does not count; one that never starts it ends in the run's wall timeout,
-        with a hint to name its tick counter."""
-        start = self._systick_s
-        target = self._systick_s + seconds - 1e-9
+    def _slice(self, slice_s: float, watch, deadline: float) -> bool:
+        """Run until an interrupt ``slice_s`` of wall time later (or an earlier stop); True when the console
+        matched ``watch``."""
+        self._resume()
+        timer = threading.Timer(slice_s, self.client.interrupt)
+        timer.start()
         try:
-            return self._run_until(watch, wall, lambda stop, regs, what: what == "tick" and self._systick_s >= target)
-        except EngineTimeout as exc:
-            if self._systick_s == start:
-                raise EngineTimeout(f"no SysTick exception in {wall:g} s of wall time: this firmware's time cannot be counted",
-                                    hint="name the firmware's tick counter (tick_symbol=, tick_hz=), or add memhil's time barrier",
-                                    **exc.fields) from exc
-            raise
+            stop, regs = self._wait(max(deadline - time.monotonic(), 0.01))
+        finally:
+            timer.cancel()
+        what = self._engine_stop(regs)
+        if what is None:
+            self._dispatch(regs)
+        return self._by_console(watch, what)
 
     def _run_wall(self, seconds: float, watch, wall: float, slice_s: float = 0.02) -> bool:
         """No tick counter: run in wall-clock slices (interrupts) and count wall seconds as virtual time."""
@@ -168,18 +194,9 @@ class VirtualTime:
         deadline = time.monotonic() + wall + seconds
         while True:
             started = time.monotonic()
-            self._resume()
-            timer = threading.Timer(slice_s, self.client.interrupt)
-            timer.start()
-            try:
-                stop, regs = self._wait(max(deadline - time.monotonic(), 0.01))
-            finally:
-                timer.cancel()
+            by_console = self._slice(slice_s, watch, deadline)
             self._wall_run += time.monotonic() - started
-            what = self._engine_stop(regs)
-            if what is None:
-                self._dispatch(regs)
-            if self._by_console(watch, what):
+            if by_console:
                 return True
             if self._wall_run >= end:
                 return False
@@ -188,6 +205,4 @@ class VirtualTime:
         self.check_running()
         if self.clock.kind in ("barrier", "tick"):
             return self._read_counter() / self.clock.hz
-        if self.clock.kind == "systick":
-            return self._systick_s
         return self._wall_run

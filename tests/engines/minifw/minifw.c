@@ -63,11 +63,9 @@ int main(void)
 {
     USART1_BRR = 0x2d9;
     USART1_CR1 = (1u << 13) | (1u << 3) | (1u << 2);
-#ifndef MINIFW_NO_SYSTICK
     SYST_RVR = 168000 - 1;
     SYST_CVR = 0;
     SYST_CSR = 7;
-#endif
     puts_("memhil minifw debug stm32f4 ready\r\n");
     uint64_t last_alloc = 0, last_tick_print = 0;
     char line[64];
@@ -110,10 +108,5 @@ void Default_Handler(void) { for (;;) {} }
 
 __attribute__((section(".isr_vector"), used)) const void *const g_vectors[16] = {
     &_estack, Reset_Handler, Default_Handler, Default_Handler, Default_Handler, Default_Handler,
-    Default_Handler, 0, 0, 0, 0, Default_Handler, Default_Handler, 0, Default_Handler,
-#ifndef MINIFW_NO_SYSTICK
-    SysTick_Handler,
-#else
-    0,
-#endif
+    Default_Handler, 0, 0, 0, 0, Default_Handler, Default_Handler, 0, Default_Handler, SysTick_Handler,
 };
