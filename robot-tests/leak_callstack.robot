@@ -1,5 +1,5 @@
 *** Settings ***
-Documentation     Seed 001's leak check: ``leak_demo``'s APP module leaks a 64-byte response buffer on a rare
+Documentation     LiteOS's leak check: ``leak_demo``'s APP module leaks a 64-byte response buffer on a rare
 ...               path; memhil finds exactly that leak between two snapshots, and its call stack names the leaking
 ...               function and the line of the allocation, whether the stack comes from the host's unwinder
 ...               (hooks) or from the link registers the firmware records in the node header (trace).

@@ -1,5 +1,5 @@
 *** Settings ***
-Documentation     Seed 000's multi-module statistics: LOS_MemMalloc charges whole nodes to a module
+Documentation     LiteOS's multi-module memory statistics: LOS_MemMalloc charges whole nodes to a module
 ...               (a 16-byte request costs 32 bytes with the release build's 16-byte header), the firmware's
 ...               own figures equal the host ledger built from hooked allocator calls, and memory taken with the
 ...               plain LOS_MemAlloc is found as the reason module 0's figures differ.
@@ -8,7 +8,7 @@ Test Teardown     Stop Emulator
 
 
 *** Test Cases ***
-Seed Example Charges Whole Nodes To Each Module
+LiteOS Example Charges Whole Nodes To Each Module
     Start Firmware    module_stats    release
     Wait For Line    module 0 malloc successed
     Wait For Line    module 0 mem used size 32
@@ -37,7 +37,7 @@ Debug Build Header Carries Three Link Registers
     Module Usage Should Match Firmware
 
 Plain LOS_MemAlloc Explains A Module 0 Difference
-    [Documentation]    Seed 000's precaution: memory taken without the module API is not in the firmware's figures.
+    [Documentation]    LiteOS's precaution: memory taken without the module API is not in the firmware's figures.
     Start Firmware    module_stats    release
     Wait For Line    module 7 mem used size \\d+
     Run For    50ms

@@ -1,5 +1,5 @@
 *** Settings ***
-Documentation     Seed 004's LOG mode: every allocator event of a long run goes to rotating binary log files
+Documentation     The memory timeline's log mode: every allocator event of a long run goes to rotating binary log files
 ...               (at most N kept, the oldest deleted), each file parses on its own, the files parse in parallel,
 ...               the timeline gives the local maximum per 100 ms of virtual time, and the report at a time equals a
 ...               snapshot taken at that time.

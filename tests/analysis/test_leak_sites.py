@@ -66,3 +66,19 @@ def test_site_names_are_one_rule():
     assert name_site(0x08001001, Rooted()).name == "app/leak.c:42"
     rows = site_report([blk(0x20000100)], Rooted()).rows
     assert [r.site for r in rows] == ["app/leak.c:42"]  # reports and leak sites name a pc the same way
+
+
+def test_site_without_debug_info_is_function_plus_offset(tmp_path, firmware):
+    """A stripped ELF (no DWARF): the site is the function and the return address's offset into it, never the
+    absolute address written as an offset."""
+    import subprocess
+
+    from memhil.analysis.sites import name_site
+    from memhil.elf import Image, Symbolizer
+
+    stripped = tmp_path / "leak_demo.elf"
+    subprocess.run(["arm-none-eabi-strip", "--strip-debug", "-o", str(stripped), str(firmware("leak_demo", "debug"))], check=True)
+    image = Image.open(stripped)
+    start = image.symbol("app_build_response").address
+    site = name_site(start + 0x11, Symbolizer(image))  # a Thumb return address 0x10 bytes in
+    assert site.name == "app_build_response+0x10" and site.function == "app_build_response" and site.file is None

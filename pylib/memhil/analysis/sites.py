@@ -3,7 +3,7 @@
 
 A block's site is its innermost caller frame (``LiveBlock.callers[0]``: the return address into the function
 that called the allocator), named ``file:line`` (the file relative to the symbolizer's source root when it has
-one), else ``function+0xPC``, else the raw address; ``<unknown>`` when no call stack was recorded. Reports,
+one), else ``function+offset`` (the return address's offset into the function), else the raw address; ``<unknown>`` when no call stack was recorded. Reports,
 growth, leak counts and the end-of-run results all name sites with :func:`name_site`.
 """
 
@@ -48,7 +48,9 @@ def name_site(pc: int | None, resolver: SiteResolver | None = None) -> Site:
         if file and frame.line:
             return Site(f"{file}:{frame.line}", file, frame.line, frame.function)
         if frame.function:
-            return Site(f"{frame.function}+{pc:#x}", None, None, frame.function)
+            # without line info: the offset into the function, as a disassembly shows it (never the address itself)
+            where = f"+{frame.offset:#x}" if frame.offset is not None else f" ({pc & ~1:#010x})"
+            return Site(f"{frame.function}{where}", None, None, frame.function)
     return Site(f"{pc:#010x}")
 
 
