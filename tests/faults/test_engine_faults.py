@@ -82,7 +82,8 @@ def test_hung_firmware_times_out_with_where_it_is_stuck(hang_elf, tmp_path):
 
 def test_hardfault_is_reported_at_once_with_the_faulting_code(fault_elf, tmp_path):
     """A store to unmapped memory: a precise BusFault escalated to HardFault (the handler is not enabled).
-    The run stops at the handler's entry, long before its 1.5 s wall timeout, with the fault explained."""
+    The run's fault probe (every 0.5 s of wall time) finds the core in the handler, long before the 1.5 s wall
+    timeout, and explains the fault."""
     session = _session(tmp_path, capture="none")
     try:
         session.start(fault_elf)
@@ -91,12 +92,12 @@ def test_hardfault_is_reported_at_once_with_the_faulting_code(fault_elf, tmp_pat
         started = time.monotonic()
         with pytest.raises(TargetFault) as err:
             session.run_for(10.0)
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 1.4
         fault = err.value
         assert fault.kind == "HardFault" and "PRECISERR|BFARVALID" in fault.cfsr and "FORCED" in fault.hfsr
         assert fault.bfar == "0x30000000"  # the address the firmware stored to
         store_line = next(n for n, text in enumerate(FAULTFW_SOURCE.read_text().splitlines(), 1) if "FAULT_ADDRESS = " in text)
-        # innermost: the handler; then the faulting store in main, popped from the exception frame
+        # innermost: the handler (where its loop was); then the faulting store in main, popped from the exception frame
         assert fault.stack[0].split()[1] == "HardFault_Handler"
         assert fault.stack[1].split()[1] == "main" and f"faultfw.c:{store_line})" in fault.stack[1] and "exception frame" in fault.stack[1]
         assert int(fault.pc, 16) == int(fault.stack[1].split()[0], 16)

@@ -15,6 +15,8 @@ from typing import Callable
 from memhil.errors import TargetFault
 
 VECTOR_NAMES = {2: "NMI", 3: "HardFault", 4: "MemManage", 5: "BusFault", 6: "UsageFault"}
+#: the exceptions a core sitting in their handler is taken to have faulted (NMI can be a board's own signal)
+FAULT_NUMBERS = (3, 4, 5, 6)
 #: CFSR (0xE000ED28), HFSR, DFSR, MMFAR, BFAR: five consecutive words (B3.2.15-B3.2.18, C1.6.1)
 FAULT_REGS = 0xE000ED28
 CFSR_BITS = {
@@ -41,8 +43,8 @@ def fault_handlers(vector_table: bytes) -> dict[int, int]:
 
 
 def explain(regs: dict[str, int], read_memory: Callable[[int, int], bytes], elf_path, *, engine: str) -> TargetFault | None:
-    """A :class:`TargetFault` for a stop at a fault handler's entry with ``regs``, or None when IPSR says the
-    handler runs for another exception (a shared default handler serving an interrupt)."""
+    """A :class:`TargetFault` for a core halted in a fault handler (at its entry or anywhere in it) with ``regs``,
+    or None when IPSR names no fault."""
     ipsr = regs.get("xpsr", 0) & 0x1FF
     kind = VECTOR_NAMES.get(ipsr)
     if kind is None:
@@ -57,12 +59,21 @@ def explain(regs: dict[str, int], read_memory: Callable[[int, int], bytes], elf_
     if cfsr & (1 << 15):
         fields["bfar"] = f"{bfar:#010x}"
     pc = lr = None
-    if exc_return >> 28 == 0xF and not exc_return & 4:  # main stack (MSP): the frame is at SP
+    try:
+        at_entry = struct.unpack("<I", read_memory(4 * ipsr, 4))[0] & ~1 == regs["pc"]  # VTOR resets to 0
+    except Exception:  # noqa: BLE001 - then take the faulting pc from the unwound stack
+        at_entry = False
+    if at_entry and exc_return >> 28 == 0xF and not exc_return & 4:  # main stack (MSP): the frame is at SP
         r0, r1, r2, r3, r12, lr, pc, xpsr = struct.unpack("<8I", read_memory(frame_sp, 32))
         fields["pc"], fields["lr"] = f"{pc:#010x}", f"{lr:#010x}"
     stack = _stack(regs, read_memory, elf_path)
     if stack:
         fields["stack"] = stack
+        if pc is None:  # inside the handler: the first frame popped from an exception frame is the faulting one
+            popped = next((line for line in stack if line.endswith("<exception frame>")), None)
+            if popped is not None:
+                pc = int(popped.split()[0], 16)
+                fields["pc"] = f"{pc:#010x}"
     where = f" at {pc:#010x}" if pc is not None else ""
     text = "\n".join(f"  #{i} {frame}" for i, frame in enumerate(stack))
     return TargetFault(

@@ -15,7 +15,7 @@ from typing import Callable
 
 from memhil.engines import faults, thumb_emulate
 from memhil.engines.base import CORE_REGS, EngineState, EngineStop
-from memhil.engines.gdb_rsp import StopReply
+from memhil.engines.gdb_rsp import SIGINT, StopReply
 from memhil.errors import EngineTimeout, ProtocolError
 
 #: gdbstub watchpoint types (Z2 write, Z3 read) and the stop-reply keys that name them
@@ -60,7 +60,7 @@ class StopHandling:
         extra, self._resume_prefix = self._resume_prefix, []  # requests to send before this continue
         if pc is not None and self._halted_watch is not None:
             self._gdb_call(client.resume, prefix=self._leave_access() + extra)
-        elif pc is not None and (pc in self._breakpoints or pc == self._barrier_bp or pc in self._fault_handlers):
+        elif pc is not None and (pc in self._breakpoints or pc == self._barrier_bp):
             prefix = self._emulated_step(pc)
             if prefix is not None:
                 self._gdb_call(client.resume, prefix=extra + prefix)
@@ -164,12 +164,22 @@ class StopHandling:
 
     # -- stops -----------------------------------------------------------------------------------
     def _wait(self, wall_timeout: float) -> tuple[StopReply, dict[str, int]]:
-        try:
-            stop = self.client.wait_stop(wall_timeout)
-        except EngineTimeout:
-            stop = self._where_stuck(wall_timeout)  # raises
-        except ProtocolError:
-            stop = self._gdb_call(self.client.wait_stop, wall_timeout)  # diagnoses a QEMU that died
+        deadline = time.monotonic() + wall_timeout
+        while True:
+            left = deadline - time.monotonic()
+            probe = self.catch_faults and left > self.fault_probe_s
+            try:
+                stop = self.client.wait_stop(self.fault_probe_s if probe else max(left, 0.001))
+                break
+            except EngineTimeout:
+                if not probe:
+                    stop = self._where_stuck(wall_timeout)  # raises
+                stop = self._probe_fault()
+                if stop is not None:  # a real stop came with the interrupt
+                    break
+            except ProtocolError:
+                stop = self._gdb_call(self.client.wait_stop, wall_timeout)  # diagnoses a QEMU that died
+                break
         if stop.exited:
             err = self._died(f"the target exited (stop reply {stop.kind}, status {stop.exit_status or stop.signal})")
             self._cleanup(EngineState.FAILED)
@@ -186,6 +196,27 @@ class StopHandling:
             err, self._background_error = self._background_error, None
             raise err
         return stop, regs
+
+    def _probe_fault(self) -> StopReply | None:
+        """The run has gone on for a while: interrupt it (no virtual time passes) and look at IPSR. In a fault
+        handler (HardFault, MemManage, BusFault, UsageFault), raise the explained fault with the target halted there;
+        else resume and return None. A stop that was not the interrupt's is returned as the run's stop."""
+        self.client.interrupt()
+        stop = self._gdb_call(self.client.wait_stop, self.timeout)
+        if stop.exited or stop.signal != SIGINT:
+            return stop
+        regs = decode_g(self._gdb_call(self.client.read_registers_raw))
+        if regs.get("xpsr", 0) & 0x1FF in faults.FAULT_NUMBERS:
+            self._halted_pc, self._halted_regs = regs["pc"], regs
+            self.launch.console.drain()  # type: ignore[union-attr]
+            fault = faults.explain(regs, self.read_memory, self.firmware.path, engine=f"qemu {self.version}")  # type: ignore[union-attr]
+            if fault is not None:
+                self.fault = fault
+                raise fault
+        self._gdb_call(self.client.resume)
+        if self._background:
+            self._run_background()
+        return None
 
     def _where_stuck(self, wall_timeout: float) -> StopReply:
         """The run's wall-clock limit passed without the stop it waits for. If QEMU still answers, the firmware is
@@ -224,12 +255,6 @@ class StopHandling:
                 if kind == self._halted_kind and address <= self._halted_watch < address + size:
                     return handler()
             return None
-        pc = regs["pc"]
-        if pc in self._fault_handlers and pc not in self._breakpoints:
-            fault = faults.explain(regs, self.read_memory, self.firmware.path, engine=f"qemu {self.version}")  # type: ignore[union-attr]
-            if fault is not None:
-                self.fault = fault
-                raise fault
         return None
 
     def _dispatch(self, regs: dict[str, int]) -> None:
