@@ -31,9 +31,9 @@ class Row:
 ROWS: tuple[Row, ...] = (
     Row("trace_events_per_s", "trace capture on burst (48,000 events per virtual s), events/s"),
     Row("overhead_trace_ratio", "trace capture wall / free run (burst)", "x"),
-    Row("hook_calls_per_s", "hooked allocator calls/s (leak_demo)"),
-    Row("overhead_hooks_ratio", "hook capture wall / free run (leak_demo)", "x"),
-    Row("breakpoint_calls_per_s", "allocator calls/s stopping on breakpoints (leak_demo)"),
+    Row("hook_calls_per_s", "patched-hook allocator calls/s (burst)"),
+    Row("overhead_hooks_ratio", "patched hooks wall / free run (burst)", "x"),
+    Row("breakpoint_calls_per_s", "allocator calls/s with capture=breakpoints (burst)"),
     Row("acceleration_factor", "soak app with trace + timeline log (24 h virtual in a full run), virtual / wall", "x"),
     Row("soak_wall_s", "soak app (24 h virtual in a full run), wall", " s"),
     Row("run_for_ms_per_call", "what one run_for call adds", " ms"),
