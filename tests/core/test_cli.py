@@ -41,3 +41,17 @@ def test_capturing_commands_take_a_profile_and_refuse_an_unknown_one(capsys, tmp
     suite.write_text("*** Test Cases ***\nT\n    No Operation\n")
     assert main(["run", str(suite), "--profile", "nope", "--outdir", str(tmp_path)]) == 2
     assert "unknown allocator profile 'nope'" in capsys.readouterr().err
+
+
+def test_demo_runs_the_suites_with_every_option_memhil_run_has():
+    """`make demo` calls `memhil run`'s code with arguments the demo builds: they must carry every option run
+    reads (a hand-built set missed --profile once and `make demo` failed with an AttributeError)."""
+    from pathlib import Path
+
+    from memhil.cli import build_parser
+    from memhil.cli.demo_cmd import run_cmd_args
+
+    demo = run_cmd_args(build_parser().parse_args(["demo", "--processes", "1"]), Path("/tmp/out"))
+    run = build_parser().parse_args(["run", "robot-tests"])
+    assert set(vars(run)) <= set(vars(demo))
+    assert demo.processes == 1 and demo.outdir == "/tmp/out" and demo.command == "run"

@@ -46,11 +46,8 @@ def run(args) -> int:
 
 
 def run_cmd_args(args, outdir: Path):
-    import argparse
+    """``memhil run``'s arguments for the demo, from run's own parser: every option run has gets its default."""
+    from memhil.cli import build_parser
 
-    ns = argparse.Namespace(
-        suites=[args.suites], engine=args.engine, platform="stm32f4",
-        firmware_dir=str(run_cmd.ROOT / "firmware" / "build" / "stm32f4"), processes=args.processes,
-        outdir=str(outdir), include=[], exclude=[], test=[], variable=[], shard=None, shard_by="suite", keep_runs=args.keep_runs,
-    )
-    return ns
+    return build_parser().parse_args(["run", str(args.suites), "--engine", args.engine, "--processes", str(args.processes),
+                                      "--outdir", str(outdir), "--keep-runs", str(args.keep_runs)])
