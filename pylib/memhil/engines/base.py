@@ -12,7 +12,6 @@ import dataclasses
 import enum
 import re
 import threading
-import time
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -171,22 +170,6 @@ class ConsoleLog:
         with self._cond:
             text = (bytes(self._buf[self._pos :]) + extra).decode("utf-8", "replace").replace("\r", "")
         return pattern.search(text) is not None
-
-    def wait_changed(self, timeout: float) -> None:
-        """Block (wall clock) until new bytes arrive or ``timeout`` passes."""
-        with self._cond:
-            size = len(self._buf)
-            self._cond.wait_for(lambda: len(self._buf) != size, timeout)
-
-    def wait_quiet(self, quiet: float = 0.05, limit: float = 1.0) -> None:
-        """Block (wall clock) until no new bytes have come for ``quiet`` seconds, at most ``limit`` seconds."""
-        end = time.monotonic() + limit
-        with self._cond:
-            while True:
-                size = len(self._buf)
-                left = end - time.monotonic()
-                if left <= 0 or not self._cond.wait_for(lambda: len(self._buf) != size, min(quiet, left)):
-                    return
 
     def close(self) -> None:
         with self._cond:  # a reader thread may be feeding right now
@@ -364,10 +347,9 @@ class Engine(abc.ABC):
         return match
 
     def _settle_console(self) -> None:
-        """Take in what the target wrote before it halted. Engines that can read their console synchronously at a
-        halt (QEMU) override this with that; the default waits (wall clock) until the reader thread has been quiet
-        for 50 ms, for engines whose UART bytes arrive a little after the emulation stops."""
-        self.console.wait_quiet()
+        """Take in what the target wrote before it halted. Both engines read their console without waiting at a
+        halt (QEMU's socket, Renode's PTY) and override this; an engine whose console is always in hand needs
+        nothing more."""
 
     def _run_until_console(self, regex: re.Pattern[str], timeout: float) -> re.Match[str] | None:
         """Default: run in virtual-time slices until the regex matches. Engines may do better."""
