@@ -107,8 +107,9 @@ def execute(insn: HostInstruction, regs: list[int], pc: int, stack: bytes = b"")
 
 
 @dataclasses.dataclass(frozen=True)
-class Store:
-    """A store without base write-back: ``size`` bytes of ``rt`` (then of ``rt2``) to ``rn + offset``."""
+class Access:
+    """A load or store without base write-back: ``size`` bytes at ``rn + offset``, to or from ``rt`` (a store of
+    a pair also from ``rt2``); ``length`` is the instruction's, 2 or 4 bytes."""
 
     length: int
     rt: int
@@ -116,6 +117,28 @@ class Store:
     offset: int
     size: int = 4
     rt2: int | None = None
+
+
+#: what a decoded store or load is (the same fields: the names say which way the data goes)
+Store = Load = Access
+
+#: 16-bit immediate forms T1 by bits 15..12, with their access size (the offset is imm5 * size); bit 11 is L
+#: (A7.7.158/160/167 STR/STRB/STRH, A7.7.43/46/57 LDR/LDRB/LDRH)
+_T1_SIZES = {0b0110: 4, 0b0111: 1, 0b1000: 2}
+#: 32-bit forms with a 12-bit offset by hw1 & 0xFFE0 (bit 4 is L): STR.W/LDR.W, STRH.W/LDRH.W, STRB.W/LDRB.W
+_IMM12_SIZES = {0xF8C0: 4, 0xF8A0: 2, 0xF880: 1}
+
+
+def _immediate(hw1: int, hw2: int, load: bool) -> Access | None:
+    """The immediate-offset forms loads and stores share (T1 and the 12-bit .W forms), or None."""
+    size = _T1_SIZES.get(hw1 >> 12)
+    if size is not None and (hw1 >> 11) & 1 == load:
+        return Access(2, hw1 & 7, (hw1 >> 3) & 7, ((hw1 >> 6) & 0x1F) * size, size)
+    rt, rn = hw2 >> 12, hw1 & 0xF
+    size = _IMM12_SIZES.get(hw1 & 0xFFE0)
+    if size is not None and (hw1 >> 4) & 1 == load and rn != 0xF and rt != PC and not (load and rt == SP):
+        return Access(4, rt, rn, hw2 & 0xFFF, size)
+    return None
 
 
 def decode_store(code: bytes) -> Store | None:
@@ -126,19 +149,11 @@ def decode_store(code: bytes) -> Store | None:
     if len(code) < 4:
         return None
     hw1, hw2 = struct.unpack_from("<HH", code)
-    top5 = hw1 >> 11
-    rt, rn, imm5 = hw1 & 7, (hw1 >> 3) & 7, (hw1 >> 6) & 0x1F
-    if top5 == 0b01100:  # STR (imm) T1
-        return Store(2, rt, rn, imm5 * 4)
-    if top5 == 0b01110:  # STRB (imm) T1
-        return Store(2, rt, rn, imm5, 1)
-    if top5 == 0b10000:  # STRH (imm) T1
-        return Store(2, rt, rn, imm5 * 2, 2)
-    if top5 == 0b10010:  # STR (SP plus imm) T2
+    found = _immediate(hw1, hw2, load=False)
+    if found is not None:
+        return found
+    if hw1 >> 11 == 0b10010:  # STR (SP plus imm) T2
         return Store(2, (hw1 >> 8) & 7, SP, (hw1 & 0xFF) * 4)
-    sizes = {0xF8C0: 4, 0xF8A0: 2, 0xF880: 1}  # STR.W / STRH.W / STRB.W (imm12)
-    if hw1 & 0xFFF0 in sizes and hw1 & 0xF != 0xF and hw2 >> 12 != 0xF:
-        return Store(4, hw2 >> 12, hw1 & 0xF, hw2 & 0xFFF, sizes[hw1 & 0xFFF0])
     if hw1 & 0xFF70 == 0xE940 and hw1 & 0xF != 0xF:  # STRD (imm) T1, P=1 W=0; U is bit 7
         rt, rt2, imm = hw2 >> 12, (hw2 >> 8) & 0xF, (hw2 & 0xFF) * 4
         if rt in (SP, PC) or rt2 in (SP, PC):
@@ -156,17 +171,6 @@ def perform_store(store: Store, regs: list[int], pc: int) -> Effect:
     return Effect({PC: (pc + store.length) & 0xFFFFFFFF}, (address, data))
 
 
-@dataclasses.dataclass(frozen=True)
-class Load:
-    """A load without base write-back: ``size`` bytes at ``rn + offset`` into ``rt``, zero-extended."""
-
-    length: int
-    rt: int
-    rn: int
-    offset: int
-    size: int = 4
-
-
 def decode_load(code: bytes) -> Load | None:
     """Decode a load the host can perform at a read watchpoint (QEMU stops *before* the access; a device
     register read has side effects, so the host reads the register itself and leaves the stop past the load):
@@ -176,23 +180,13 @@ def decode_load(code: bytes) -> Load | None:
     if len(code) < 4:
         return None
     hw1, hw2 = struct.unpack_from("<HH", code)
-    top5 = hw1 >> 11
-    rt, rn, imm5 = hw1 & 7, (hw1 >> 3) & 7, (hw1 >> 6) & 0x1F
-    if top5 == 0b01101:  # LDR (imm) T1
-        return Load(2, rt, rn, imm5 * 4)
-    if top5 == 0b01111:  # LDRB (imm) T1
-        return Load(2, rt, rn, imm5, 1)
-    if top5 == 0b10001:  # LDRH (imm) T1
-        return Load(2, rt, rn, imm5 * 2, 2)
-    sizes = {0xF8D0: 4, 0xF8B0: 2, 0xF890: 1}  # LDR.W / LDRH.W / LDRB.W (imm12)
-    rt = hw2 >> 12
-    if hw1 & 0xF == 0xF or rt in (SP, PC):  # literal loads, and loads into SP/PC (or PLD when rt is 15)
-        return None
-    if hw1 & 0xFFF0 in sizes:
-        return Load(4, rt, hw1 & 0xF, hw2 & 0xFFF, sizes[hw1 & 0xFFF0])
+    found = _immediate(hw1, hw2, load=True)
+    if found is not None:
+        return found
+    rt, rn = hw2 >> 12, hw1 & 0xF
     narrow = {0xF850: 4, 0xF830: 2, 0xF810: 1}  # LDR / LDRH / LDRB (imm8) T4: 1 P U W imm8
-    if hw1 & 0xFFF0 in narrow and hw2 & 0x0F00 == 0x0C00:  # P=1 U=0 W=0: [rn, #-imm8]
-        return Load(4, rt, hw1 & 0xF, -(hw2 & 0xFF), narrow[hw1 & 0xFFF0])
+    if hw1 & 0xFFF0 in narrow and hw2 & 0x0F00 == 0x0C00 and rn != 0xF and rt not in (SP, PC):  # P=1 U=0 W=0
+        return Load(4, rt, rn, -(hw2 & 0xFF), narrow[hw1 & 0xFFF0])
     return None
 
 
