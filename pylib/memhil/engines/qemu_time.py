@@ -141,22 +141,23 @@ class VirtualTime:
             return (self._read_counter() - start) & mask
 
         rate = None  # ticks per wall second while running free (the fastest seen)
-
-        def approach() -> int:
-            return self.FIRST_APPROACH if rate is None else max(self.MIN_APPROACH, math.ceil(rate * self.APPROACH_WALL_S))
-
-        while ticks - done() > approach():
-            left = ticks - done() - approach()
+        ran = 0  # ticks run so far, read once per slice
+        while True:
+            approach = self.FIRST_APPROACH if rate is None else max(self.MIN_APPROACH, math.ceil(rate * self.APPROACH_WALL_S))
+            left = ticks - ran - approach
+            if left <= 0:
+                break
             slice_s = 0.0005 if rate is None else min(0.05, max(0.0005, left / 2 / rate))
-            before, started = done(), time.monotonic()
+            started = time.monotonic()
             if self._slice(slice_s, watch, deadline):
                 return True
-            advanced, took = done() - before, time.monotonic() - started
-            if advanced > 0 and took > 0:
-                rate = advanced / took if rate is None else max(rate, advanced / took)  # the fastest seen: short slices
-        if done() >= ticks:
-            if done() > ticks:
-                log.warning("run_for went %d tick(s) past its end: the firmware ran faster than memhil polled it", done() - ticks)
+            now, took = done(), time.monotonic() - started
+            if now > ran and took > 0:
+                rate = (now - ran) / took if rate is None else max(rate, (now - ran) / took)
+            ran = now
+        if ran >= ticks:
+            if ran > ticks:
+                log.warning("run_for went %d tick(s) past its end: the firmware ran faster than memhil polled it", ran - ticks)
             return False
         reached = False
 
