@@ -27,12 +27,11 @@ from __future__ import annotations
 import logging
 import os
 import re
-import struct
 from pathlib import Path
 from typing import Callable
 
 from memhil import contract
-from memhil.engines.base import Breakpoint, BreakpointCallback, BreakpointTable, Capability, ConsoleLog, Engine, EngineState
+from memhil.engines.base import Breakpoint, BreakpointCallback, BreakpointTable, Capability, Engine, EngineState
 from memhil.engines.clock import Clock, choose_clock
 from memhil.engines.firmware import FirmwareInfo
 from memhil.engines.process import find_program
@@ -40,16 +39,11 @@ from memhil.engines.qemu_console import ConsoleWatch
 from memhil.engines.qemu_launch import QemuLaunch
 from memhil.engines.qemu_stops import READ, WRITE, StopHandling, decode_g  # noqa: F401 - decode_g is part of this API
 from memhil.engines.qemu_time import VirtualTime
-from memhil.engines.uart import InputQueue, uart_registers
+from memhil.engines.uart import uart_registers
 from memhil.errors import EngineError, EngineTimeout, ProtocolError
 
 log = logging.getLogger("memhil.engines.qemu")
 
-# kept for callers that imported them from here
-UPTIME_SYMBOL = contract.UPTIME_SYMBOL
-BARRIER_SYMBOL = contract.BARRIER_SYMBOL
-BARRIER_FUNCTION = contract.BARRIER_FUNCTION
-NO_BARRIER = contract.NO_BARRIER
 QEMU_ENV = "MEMHIL_QEMU"
 
 
@@ -112,7 +106,7 @@ class QemuEngine(ConsoleWatch, VirtualTime, StopHandling, Engine):
         self._barrier_watch: tuple[int, int] | None = None  # the barrier's own watchpoint, while inserted
         self._barrier_bp: int | None = None
         self._uart = None
-        self._input = InputQueue()
+        self._input = bytearray()  # console bytes written that the UART has not been handed yet
         self._console_watch: re.Pattern[str] | None = None
         self._background: list[Callable[[], None]] = []  # host work run after each resume (add_background)
         self._in_background = False
@@ -158,10 +152,9 @@ class QemuEngine(ConsoleWatch, VirtualTime, StopHandling, Engine):
                                  extra_args=self.extra_args, timeout=self.timeout, workdir=workdir)
         self.workdir = self.launch.workdir
         self.console.close()
-        self.console = ConsoleLog(self.workdir / "console.log")
-        self.launch.console_log = self.console
+        self.console = self.launch.console_log
         try:
-            self.launch.start(self.console, None)
+            self.launch.start()
             self.version = self.launch.version
             self.state = EngineState.RUNNING
             self.capabilities = self._capabilities()
@@ -199,7 +192,7 @@ class QemuEngine(ConsoleWatch, VirtualTime, StopHandling, Engine):
         self.check_running()
         self._run_reset_hooks("before")
         self._qmp("system_reset")
-        self._halted_pc = self._halted_regs = self._halted_watch = self._halted_kind = None
+        self._clear_halt()
         self._wall_run = 0.0
         self.fault = None
         self._input.clear()
@@ -229,16 +222,20 @@ class QemuEngine(ConsoleWatch, VirtualTime, StopHandling, Engine):
                               hint="read the target at the stop (in the breakpoint/watchpoint callback) and only decode in the background")
         try:
             return fn(*args, **kwargs)
-        except ProtocolError as exc:
-            if self.process is not None and (not self.process.alive() or self.process.wait(1.0) is not None):
-                err = self._died(f"QEMU exited unexpectedly ({exc.message})")
-                self._cleanup(EngineState.FAILED)
-                raise err from exc
-            raise
-        except EngineTimeout as exc:
-            err = self._hung(exc.message)
-            self._cleanup(EngineState.FAILED)
-            raise err from exc
+        except (ProtocolError, EngineTimeout) as exc:
+            self._fail(exc)
+
+    def _fail(self, exc: ProtocolError | EngineTimeout):
+        """A gdbstub request failed: a QEMU that exited or does not answer becomes a diagnosed failure (the engine
+        is cleaned up); a malformed answer from a live QEMU is raised as it is."""
+        if isinstance(exc, EngineTimeout):
+            err: EngineError = self._hung(exc.message)
+        elif self.process is not None and (not self.process.alive() or self.process.wait(1.0) is not None):
+            err = self._died(f"QEMU exited unexpectedly ({exc.message})")
+        else:
+            raise exc
+        self._cleanup(EngineState.FAILED)
+        raise err from exc
 
     def _qmp(self, command: str, **args):
         return self.launch.qmp_cmd(command, **args)  # type: ignore[union-attr]
@@ -268,9 +265,6 @@ class QemuEngine(ConsoleWatch, VirtualTime, StopHandling, Engine):
     def _read_counter(self) -> int:
         return self.clock.decode(self.read_memory(self.clock.address, self.clock.size))  # type: ignore[arg-type]
 
-    def _read_u64(self, symbol: str) -> int:
-        return struct.unpack("<Q", self.read_memory(self.firmware.symbols[symbol], 8))[0]  # type: ignore[union-attr]
-
     # -- breakpoints and watchpoints -------------------------------------------------------
     def add_breakpoint(self, address: int, callback: BreakpointCallback) -> Breakpoint:
         self.check_running()
@@ -288,7 +282,7 @@ class QemuEngine(ConsoleWatch, VirtualTime, StopHandling, Engine):
 
     def _engine_breakpoint(self, address: int) -> bool:
         """The engine keeps its own breakpoint here (the barrier function, a fault handler)."""
-        return ((self._has_barrier() and address == self.firmware.symbols[BARRIER_FUNCTION])  # type: ignore[union-attr]
+        return ((self._has_barrier() and address == self.firmware.symbols[contract.BARRIER_FUNCTION])  # type: ignore[union-attr]
 )
 
     def add_watchpoint(self, address: int, size: int, callback: BreakpointCallback) -> Breakpoint:

@@ -37,11 +37,10 @@ class ConsoleWatch:
         self._set_internal_watch(WRITE, self._uart.data, None)
         if byte and self.console.matches_with(self._console_watch, byte):  # type: ignore[arg-type]
             self._gdb_call(self.client.step, self.timeout)  # the store, with its watch lifted
-            self._halted_pc = self._halted_regs = self._halted_watch = self._halted_kind = None
-            self._stop_reads.clear()
+            self._clear_halt()
             self.launch.console.drain()  # type: ignore[union-attr]
             return "console"
-        self._halted_pc = self._halted_regs = self._halted_watch = self._halted_kind = None  # runs unwatched
+        self._clear_halt()  # the store runs unwatched
         return "tx"
 
     def _on_console_status(self) -> str:
@@ -62,7 +61,8 @@ class ConsoleWatch:
         halted, so no virtual time passes) until it holds it; watch reads of the data register while bytes wait."""
         uart = self._uart
         if self._input and not uart.received(self.read_memory(uart.status, 4)):
-            self.launch.console.write(self._input.pop())  # type: ignore[union-attr]
+            self.launch.console.write(bytes(self._input[:1]))  # type: ignore[union-attr]
+            del self._input[:1]
             deadline = time.monotonic() + self.timeout
             while not uart.received(self.read_memory(uart.status, 4)):
                 if time.monotonic() > deadline:
@@ -72,7 +72,7 @@ class ConsoleWatch:
 
     def console_write(self, data: bytes | str) -> None:
         self.check_running()
-        self._input.add(data.encode() if isinstance(data, str) else bytes(data))
+        self._input += data.encode() if isinstance(data, str) else bytes(data)
         self._feed_uart()
 
     def _settle_console(self) -> None:

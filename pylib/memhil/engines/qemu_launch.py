@@ -14,6 +14,7 @@ import time
 import weakref
 from pathlib import Path
 
+from memhil.engines.base import ConsoleLog
 from memhil.engines.console_socket import ConsoleSocket, connect_socket
 from memhil.engines.gdb_rsp import GdbClient
 from memhil.engines.process import ChildProcess
@@ -32,6 +33,8 @@ class QemuLaunch:
         self._dir_finalizer = weakref.finalize(self, shutil.rmtree, str(self.sockdir), True)
         self.workdir = Path(workdir) if workdir is not None else self.sockdir
         self.workdir.mkdir(parents=True, exist_ok=True)
+        #: the console transcript (the log file, and what errors quote)
+        self.console_log = ConsoleLog(self.workdir / "console.log")
         self.process: ChildProcess | None = None
         self.client: GdbClient | None = None
         self.qmp = None
@@ -55,7 +58,7 @@ class QemuLaunch:
             argv += ["-icount", f"shift={self.icount_shift},sleep=off"]
         return argv + list(self.extra_args)
 
-    def start(self, console_log, on_console) -> None:
+    def start(self) -> None:
         from qemu.qmp.legacy import QEMUMonitorProtocol
 
         self.process = ChildProcess(self.argv(), workdir=self.workdir, name="qemu")
@@ -68,7 +71,7 @@ class QemuLaunch:
                 raise self.hung(f"QEMU did not open its gdbstub within {self.timeout:g} s")
             time.sleep(0.01)
         sock = connect_socket(str(self.sockdir / "console.sock"), timeout=self.timeout, what="console UART")
-        self.console = ConsoleSocket(sock, console_log, on_data=on_console)
+        self.console = ConsoleSocket(sock, self.console_log)
         try:
             self.client = GdbClient.connect_unix(str(gdb_path), timeout=self.timeout)
         except EngineError as exc:
@@ -95,16 +98,14 @@ class QemuLaunch:
             raise self.died(f"QMP {command} failed: {exc}") from exc
 
     # -- diagnostics -------------------------------------------------------------------------------------------
-    def diagnostics(self, console_log) -> dict[str, object]:
-        proc = self.process
+    def diagnostics(self) -> dict[str, object]:
+        proc, log = self.process, self.console_log
         return {
             "exit_status": proc.poll() if proc else None,
             "tail": proc.stderr_tail() if proc else None,
-            "console_tail": console_log.tail(10) if console_log else None,
-            "log": str(console_log.path) if console_log is not None and console_log.path else None,
+            "console_tail": log.tail(10),
+            "log": str(log.path) if log.path else None,
         }
-
-    console_log = None  # set by the engine: the transcript the diagnostics quote
 
     def died(self, what: str) -> EngineError:
         if self.process is not None:
@@ -114,12 +115,12 @@ class QemuLaunch:
         if "Lockup" in tail:
             hint = ("the core locked up: a fault inside a fault handler, or with faults masked (ARMv7-M B1.5.15), "
                     "e.g. an initial SP outside the emulator's RAM; QEMU exits on a lockup")
-        return EngineError(what, hint=hint, **self.diagnostics(self.console_log))
+        return EngineError(what, hint=hint, **self.diagnostics())
 
     def hung(self, what: str) -> EngineTimeout:
         return EngineTimeout(what, hint="QEMU does not answer: it is stuck or stopped, or the host is overloaded; raise "
                                         "timeout/run_timeout only if the host is known to be this slow",
-                             **self.diagnostics(self.console_log))
+                             **self.diagnostics())
 
     def alive(self) -> bool:
         return self.process is not None and self.process.alive()

@@ -70,10 +70,7 @@ class StopHandling:
                 self._gdb_call(client.step_over_breakpoint, pc, 2, self.timeout)
         else:
             self._gdb_call(client.resume, prefix=extra)
-        self._halted_pc = None
-        self._halted_regs = None
-        self._halted_watch = self._halted_kind = None
-        self._stop_reads.clear()
+        self._clear_halt()
         if self._background:
             self._run_background()
 
@@ -151,6 +148,10 @@ class StopHandling:
         requests = self._leave_access()
         if requests:
             self._gdb_call(self.client.transact_ok, requests, "performing a watched access")
+        self._clear_halt()
+
+    def _clear_halt(self) -> None:
+        """Forget the stop: the target is halted at a plain instruction the next continue simply runs from."""
         self._halted_pc = self._halted_regs = self._halted_watch = self._halted_kind = None
         self._stop_reads.clear()
 
@@ -177,17 +178,15 @@ class StopHandling:
                 stop = self._probe_fault()
                 if stop is not None:  # a real stop came with the interrupt
                     break
-            except ProtocolError:
-                stop = self._gdb_call(self.client.wait_stop, wall_timeout)  # diagnoses a QEMU that died
-                break
+            except ProtocolError as exc:
+                self._fail(exc)  # diagnoses a QEMU that died
         if stop.exited:
             err = self._died(f"the target exited (stop reply {stop.kind}, status {stop.exit_status or stop.signal})")
             self._cleanup(EngineState.FAILED)
             raise err
         regs = decode_g(self._gdb_call(self.client.read_registers_raw))
-        self._halted_pc = regs["pc"]
-        self._halted_regs = regs
-        self._halted_watch = self._halted_kind = None
+        self._clear_halt()
+        self._halted_pc, self._halted_regs = regs["pc"], regs
         for key, kind in _STOP_KINDS.items():
             if stop.info.get(key):
                 self._halted_watch, self._halted_kind = int(stop.info[key], 16), kind
@@ -213,9 +212,7 @@ class StopHandling:
             if fault is not None:
                 self.fault = fault
                 raise fault
-        self._gdb_call(self.client.resume)
-        if self._background:
-            self._run_background()
+        self._resume()  # nothing to leave: the interrupt stopped it between two instructions
         return None
 
     def _where_stuck(self, wall_timeout: float) -> StopReply:
@@ -243,7 +240,7 @@ class StopHandling:
             err = EngineTimeout(
                 f"the firmware did not reach the run's end within {wall_timeout:.1f} s of wall time: it is stuck in {where}",
                 hint="the firmware spins without its tick (interrupts masked, a busy wait); see the console tail and the "
-                     "code at that line, or raise run_timeout if it is only slow", **self.launch.diagnostics(self.console))  # type: ignore[union-attr]
+                     "code at that line, or raise run_timeout if it is only slow", **self.launch.diagnostics())  # type: ignore[union-attr]
         self._cleanup(EngineState.FAILED)
         raise err
 

@@ -47,26 +47,3 @@ def uart_registers(uart) -> UartRegisters:
                             hint=f"use one of {', '.join(sorted(LAYOUTS))}, or add its layout to memhil.engines.uart.LAYOUTS")
     return make(uart.base)
 
-
-class InputQueue:
-    """Console bytes the host wrote that the UART has not been handed yet."""
-
-    def __init__(self) -> None:
-        self._pending = bytearray()
-
-    def add(self, data: bytes) -> None:
-        self._pending += data
-
-    def __bool__(self) -> bool:
-        return bool(self._pending)
-
-    def __len__(self) -> int:
-        return len(self._pending)
-
-    def pop(self) -> bytes:
-        byte = bytes(self._pending[:1])
-        del self._pending[:1]
-        return byte
-
-    def clear(self) -> None:
-        self._pending.clear()
