@@ -28,15 +28,14 @@ class TickCounter:
 
     symbol: str
     hz: int | None
-    rtos: str
 
 
 #: tick counters of the RTOSes memhil knows, in the order they are looked for: memhil's own uptime first, then
 #: LiteOS (``g_ullTickCount``, LOSCFG_BASE_CORE_TICK_PER_SECOND) and FreeRTOS (``xTickCount``, configTICK_RATE_HZ)
 TICK_COUNTERS = (
-    TickCounter(UPTIME_SYMBOL, 1000, "memhil"),
-    TickCounter("g_ullTickCount", None, "LiteOS"),
-    TickCounter("xTickCount", None, "FreeRTOS"),
+    TickCounter(UPTIME_SYMBOL, 1000),  # memhil's firmware contract
+    TickCounter("g_ullTickCount", None),  # LiteOS
+    TickCounter("xTickCount", None),  # FreeRTOS
 )
 DEFAULT_TICK_HZ = 1000
 

@@ -65,7 +65,7 @@ def choose_clock(firmware, *, tick_symbol: str | None = None, tick_hz: int | Non
         if has(tick_symbol) is None:
             raise ConfigError(f"the firmware has no symbol {tick_symbol!r} for its tick counter",
                               hint="name a global variable the tick interrupt increments (e.g. xTickCount)", elf=str(firmware.path))
-        counters = [contract.TickCounter(tick_symbol, None, "user")]
+        counters = [contract.TickCounter(tick_symbol, None)]
     else:
         counters = [c for c in contract.TICK_COUNTERS if has(c.symbol) is not None]
     if counters:
