@@ -33,7 +33,7 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from memhil.cli.outputs import check_dir
-    from memhil.cli.progress import StepProgress
+    from memhil.progress import StepProgress
     from memhil.errors import ConfigError
     from memhil.modules import ModuleMap
     from memhil.resources import engine_usage, self_usage

@@ -20,10 +20,11 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable, Literal, TextIO
 
 from memhil.errors import ConfigError, LogFormatError
 from memhil.heap.model import LiveBlock
+from memhil.progress import StepProgress
 from memhil.report.memreport import MemReport, SiteResolver, site_report
 from memhil.timeline import format as fmt
 from memhil.timeline.scan import FileSummary, check_header_only, replay, scan_file
@@ -62,23 +63,23 @@ class ReaderStats:
     seconds: float = 0.0
 
 
-class TtyProgress:
-    """The default progress display: a one-line bar on stderr, only when stderr is a terminal."""
+class FilesProgress:
+    """The reader's progress (files parsed, bytes) as a :class:`~memhil.progress.StepProgress`: a bar redrawn
+    in place on a terminal, a plain line per file elsewhere. The CLI passes one; by default the reader
+    shows one only when standard error is a terminal."""
 
-    def __init__(self, stream=None, width: int = 30) -> None:
-        self.stream = stream or sys.stderr
-        self.width = width
+    def __init__(self, stream: TextIO | None = None, *, live: bool | None = None) -> None:
+        self.stream, self.live = stream, live
+        self.bar: StepProgress | None = None
 
     def __call__(self, done: int, total: int, nbytes: int) -> None:
-        filled = self.width * done // max(total, 1)
-        self.stream.write(f"\rparsing timeline [{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} files, {nbytes / 1e6:.1f} MB")
-        if done == total:
-            self.stream.write("\n")
-        self.stream.flush()
+        if self.bar is None:
+            self.bar = StepProgress(total, "parsing timeline", stream=self.stream, live=self.live)
+        self.bar.step(done, f"files, {nbytes / 2**20:.1f} MiB")
 
 
 def _default_progress() -> Progress | None:
-    return TtyProgress() if sys.stderr is not None and sys.stderr.isatty() else None
+    return FilesProgress() if sys.stderr is not None and sys.stderr.isatty() else None
 
 
 class TimelineReader:
