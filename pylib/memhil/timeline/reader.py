@@ -1,6 +1,6 @@
 """The timeline reader: newest run of log files, parsed in parallel, queried by virtual time.
 
-Seed 004's ``start_mem_log_profiler`` / ``get_all_time_size`` / ``get_mem_report_with_time``:
+The memory-log profiler's queries (``start_mem_log_profiler`` / ``get_all_time_size`` / ``get_mem_report_with_time``):
 files are independent (each opens with a checkpoint), so one worker process per file walks
 it (:func:`memhil.timeline.scan.scan_file`) and the results are merged in file order. The
 reader keeps per-interval arrays only; the live blocks at an interval's maximum are rebuilt
@@ -88,8 +88,9 @@ class TimelineReader:
     ``build_id`` (if given) must match the files' ELF identity. ``workers`` defaults to one
     process per file; ``workers=1`` parses in this process. ``interval_ms`` is the width of
     the intervals whose local maxima are kept. ``progress`` is ``callback(files_done,
-    files_total, bytes_done)``; by default a bar on a TTY, ``False`` for none. ``span`` is
-    ``"contiguous"`` (the newest contiguous files, as seed 004 does) or ``"all"`` (every file
+    files_total, bytes_done)``; by default a :class:`FilesProgress` bar when standard error is
+    a terminal, ``False`` for none. ``span`` is ``"contiguous"`` (the newest contiguous files,
+    as the memory-log profiler reads them) or ``"all"`` (every file
     of the run; the series then has holes where files are missing).
     """
 
@@ -350,6 +351,6 @@ class TimelineReader:
         return list(self._cache[1])
 
     def report_at(self, t_ms: int, resolver: SiteResolver | None = None) -> MemReport:
-        """Live memory by allocation site at the local maximum of ``t_ms``'s interval (seed 004's ``get_mem_report_with_time``)."""
+        """Live memory by allocation site at the local maximum of ``t_ms``'s interval (the memory-log profiler's ``get_mem_report_with_time``)."""
         _, _, start = self._locate(t_ms)
         return site_report(self.live_at(t_ms), resolver, t_us=start * 1000)
