@@ -8,7 +8,7 @@ import json
 import time
 from pathlib import Path
 
-from memhil.units import format_bytes, format_duration, format_size, parse_duration, parse_size
+from memhil.units import format_bytes, format_duration, parse_duration, parse_size
 
 NAME = "soak"
 HELP = "run a firmware for hours of virtual time and report leaks and the memory timeline"
@@ -89,14 +89,10 @@ def _print_leaks(data: dict) -> None:
         print("no growing leak site")
         return
     print(f"{len(sites)} growing leak site(s):")
-    for site in sites:
-        from memhil.report.frametext import frame_text
+    from memhil.report.frametext import leak_site_lines
 
-        print(f"  {site['site']} ({site.get('function') or '??'}), module {site.get('module_name')}: {format_bytes(site['bytes'])} (node bytes) "
-              f"in {site['blocks']} blocks, {format_size(site['bytes_per_hour'])} per virtual hour, first seen at {format_duration(site.get('first_seen_s') or 0)}")
-        for stack in (site.get("stacks") or [])[:1]:
-            for f in stack.get("frames", [])[:8]:
-                print(f"      at {frame_text(f)}")
+    for site in sites:
+        print("\n".join(leak_site_lines(site)))
 
 
 def _timeline_pictures(log_dir: Path, data: dict, session) -> list[Path]:
