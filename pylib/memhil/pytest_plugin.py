@@ -102,9 +102,7 @@ def pytest_assertrepr_compare(op, left, right):
     for side, other in ((left, right), (right, left)):
         found = records(side)
         if found is not None and op == "==" and not records(other):
-            from memhil.analysis.leaks import LeakReport as _Report
-
-            text = leak_message(_Report(None, "now", [r for r in found if not r.suppressed_by] or found))
+            text = leak_message(LeakReport(None, "now", [r for r in found if not r.suppressed_by] or found))
             return [f"{len(found)} loss record(s), expected {other!r}:", *text.splitlines()[1:]]
     return None
 
