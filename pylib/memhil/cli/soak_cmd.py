@@ -4,6 +4,7 @@ usage, the emulator's and memhil's own cost, and the timeline as a picture (time
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from pathlib import Path
@@ -107,7 +108,9 @@ def _timeline_pictures(log_dir: Path, data: dict, session) -> list[Path]:
     png, page, report = session.run_dir / "timeline.png", session.run_dir / "timeline.html", session.run_dir / "report.html"
     names = session.options.modules.by_id
     title = f"memhil soak: {Path(str(data.get('firmware'))).name}, {data.get('virtual')} of virtual time"
-    plot_png(reader, png, sites, resolver=session.symbolizer, module_names=names, title=title)
-    to_html(reader, page, leak_sites=sites, resolver=session.symbolizer, module_names=names, title=title)
+    picture = io.BytesIO()
+    plot_png(reader, picture, sites, resolver=session.symbolizer, module_names=names, title=title)
+    png.write_bytes(picture.getvalue())
+    to_html(reader, page, leak_sites=sites, resolver=session.symbolizer, module_names=names, title=title, picture=picture.getvalue())
     write_report(report, [load_run(session.run_dir)], title=title)
     return [png, page, report]
