@@ -53,6 +53,25 @@ def test_product_suites_shard_into_disjoint_parts_covering_everything(by, option
         assert sorted(flat) == sorted(s.full_name for s in top.suites)
 
 
+def test_several_suite_paths_keep_one_top_suite_name(tmp_path):
+    """Given several paths, Robot names the top suite after its children ("A & B"); a shard keeping only some
+    would be renamed (rebot refuses to merge outputs whose top suites differ), and pabot calls it "Suites"."""
+    paths = []
+    for name in ("alpha", "beta", "gamma"):
+        (tmp_path / f"{name}.robot").write_text("*** Test Cases ***\nT\n    No Operation\n")
+        paths.append(str(tmp_path / f"{name}.robot"))
+    from robot.api import TestSuiteBuilder
+
+    assert TestSuiteBuilder(included_extensions=("robot",)).build(*paths).name == "Alpha & Beta & Gamma"
+    for k in (1, 2, 3):
+        cmd = _cmd(*paths, "--shard", f"{k}/3")
+        assert _selected(cmd, "--name") == ["Alpha & Beta & Gamma"] and len(_selected(cmd, "--suite")) == 1
+    for processes in ("1", "2"):  # pabot would name it "Suites"
+        assert _selected(_cmd(*paths, "--processes", processes), "--name") == ["Alpha & Beta & Gamma"]
+    assert "--name" not in _cmd(str(SUITES), "--shard", "1/3")  # one directory: Robot names it from its path
+    assert _cmd(*paths[:1], "--shard", "2/2") == []  # an empty shard still runs nothing
+
+
 @pytest.mark.parametrize("value,fragment", [("3/2", "between 1 and N"), ("0/3", "between 1 and N"), ("two", "is not K/N"), ("1/0", "between")])
 def test_bad_shard_exits_2(value, fragment, capsys, tmp_path):
     assert main(["run", str(SUITES), "--shard", value, "--outdir", str(tmp_path)]) == 2
