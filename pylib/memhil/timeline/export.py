@@ -162,10 +162,9 @@ def leak_series(reader: "TimelineReader", leak_sites: Iterable[str | int | Mappi
 def _live_at_end(reader: "TimelineReader") -> list:
     """Blocks live after the log's last event (``live_at`` stands for the last interval's local maximum,
     which may come before that interval's last allocations)."""
-    from memhil.timeline.scan import replay
+    from memhil.timeline.scan import live_blocks
 
-    ledger, _ = replay(reader.files[reader.end_file[-1]], reader.end_pos[-1])
-    return list(ledger.live.values())
+    return live_blocks(reader.files[reader.end_file[-1]], reader.end_pos[-1])
 
 
 def leak_markers(reader: "TimelineReader", leak_sites: Iterable[str | int | Mapping], resolver: SiteResolver | None = None) -> list[LeakMarker]:
