@@ -54,24 +54,9 @@ def memhil_session(request, tmp_path):
         session.stop()
 
 
-def leak_message(report, before: str | None = None, after: str | None = None) -> str:
-    """The failure text for the unsuppressed leaks of ``report``: a headline with requested and node bytes,
-    then memcheck-style loss records (``at 0x08001A2C: app_build_response (apps/leak_demo/app.c:20)``)."""
-    from memhil.report.memcheck import format_loss_records
-
-    records = list(report.leaks)
-    before = report.before if before is None else before
-    after = report.after if after is None else after
-    requested = sum(r.bytes for r in records)
-    node = sum(r.node_bytes for r in records)
-    blocks = sum(r.count for r in records)
-    head = (f"{len(records)} leak site(s) between {before!r} and {after!r}: {requested:,} requested bytes "
-            f"({node:,} node bytes, as module statistics count them) in {blocks} blocks")
-    return head + "\n" + format_loss_records(records).rstrip()
-
-
 class LeakFound(AssertionError):
-    """A leak found by ``assert_no_leaks``; the message is :func:`leak_message`."""
+    """A leak found by ``assert_no_leaks``; the message is Robot's ``Should Have No Leaks`` text
+    (:func:`memhil.report.memcheck.leak_failure_text`)."""
 
 
 @pytest.fixture
@@ -82,7 +67,9 @@ def assert_no_leaks():
     def check(session, before: str, after: str, suppressions=None):
         report = session.leaks(before, after, suppressions=suppressions)
         if report.leaks:
-            raise LeakFound(leak_message(report, before, after))
+            from memhil.report.memcheck import leak_failure_text
+
+            raise LeakFound(leak_failure_text(report, before, after))
         return report
 
     return check
@@ -102,10 +89,10 @@ def pytest_assertrepr_compare(op, left, right):
     for side, other in ((left, right), (right, left)):
         found = records(side)
         if found is not None and op == "==" and not records(other):
-            from memhil.analysis.leaks import LeakReport as _Report
+            from memhil.report.memcheck import format_loss_records
 
-            text = leak_message(_Report(None, "now", [r for r in found if not r.suppressed_by] or found))
-            return [f"{len(found)} loss record(s), expected {other!r}:", *text.splitlines()[1:]]
+            text = format_loss_records([r for r in found if not r.suppressed_by] or found)
+            return [f"{len(found)} loss record(s), expected {other!r}:", *text.splitlines()]
     return None
 
 

@@ -183,3 +183,16 @@ def test_two_figures_returning_one_key_is_an_error(monkeypatch):
     results = run_bench(Scale.tiny(), firmware_dir=FW, out=None, only=("elf_load", "elf_load_again"))
     assert "elf_load_s (elf_load)" in results["errors"]["elf_load_again"]
     assert results["elf_load_s"] != 1.0  # the first figure's measurement stands
+
+
+def test_the_live_table_shows_each_figure_as_the_result_table_does():
+    import io
+
+    from memhil.bench.report import number
+
+    out = io.StringIO()
+    results = run_bench(Scale.tiny(), firmware_dir=FW, out=out, only=("symbolize",))
+    row = next(line for line in out.getvalue().splitlines() if line.startswith("symbolize_addrs_per_s "))
+    key = "symbolize_addrs_per_s"
+    assert f"{number(results[key])} [{number(results[key + '_min'])} .. {number(results[key + '_max'])}, 2 runs]" in row
+    assert " addr/s " in row and row.endswith(("target >= 200,000  MET", "target >= 200,000  NOT MET"))

@@ -108,6 +108,7 @@ def test_bad_result_files_are_clear_errors(tmp_path, capsys):
     assert main(["bench", "--table", str(other)]) == 2
     assert "not a memhil bench result" in capsys.readouterr().err
     assert main(["bench", "--readme", "README.md"]) == 2
+    assert "--readme needs --table" in capsys.readouterr().err
 
 
 def test_readme_markers_must_be_there(tmp_path):

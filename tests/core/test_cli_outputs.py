@@ -122,3 +122,11 @@ def test_other_os_errors_exit_2_without_traceback(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr and str(tmp_path) in result.stderr
+
+
+def test_bench_json_checked_before_measuring(tmp_path, capsys):
+    # no firmware there either: the results file is checked first, so that is what is reported
+    bad = tmp_path
+    assert main(["bench", "--json", str(bad), "--firmware-dir", str(tmp_path / "no-fw"), "--only", "elf_load"]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write the results file {bad}" in err and "Is a directory" in err and "no-fw" not in err

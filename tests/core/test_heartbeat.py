@@ -38,3 +38,22 @@ def test_the_body_s_error_passes_through_and_the_thread_stops():
     except KeyError as exc:
         assert "from the body" in str(exc)
     assert threading.active_count() == before
+
+
+def test_a_console_that_fails_changes_nothing_for_the_body():
+    """The heartbeat only writes: a write that raises (the console gone) neither reaches the keyword nor stops
+    its body, in the thread or in the closing line."""
+    before = threading.active_count()
+    calls: list[str] = []
+    tried = threading.Event()
+
+    def broken(text: str) -> None:
+        calls.append(text)
+        tried.set()
+        raise OSError(32, "Broken pipe")
+
+    with heartbeat("Run For 1h", every=0.01, write=broken):
+        assert tried.wait(10)
+        result = "body finished"
+    assert result == "body finished" and threading.active_count() == before
+    assert calls[0].startswith("memhil: Run For 1h: still running") and calls[-1].startswith("memhil: Run For 1h: done in ")

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from memhil.cli.progress import StepProgress
+from memhil.progress import StepProgress
 
 
 class Tty(io.StringIO):

@@ -84,7 +84,9 @@ def test_leak_failures_read_like_robot_s(tmp_path, firmware):
         # the leak's stack at file:line, addresses in hex, no object reprs
         assert re.search(r"at 0x0800[0-9A-F]{4}: app_build_response \(\S*apps/leak_demo/app\.c:\d+\)", text), text[-3000:]
         assert "by 0x" in text and "LossRecord(" not in text and "LiveBlock(" not in text
-    assert re.search(r"1 leak site\(s\) between 'before' and 'after': [\d,]+ requested bytes \([\d,]+ node bytes", fixture)
+    # the words of Robot's Should Have No Leaks: the site named, both byte figures, the records
+    assert re.search(r"1 leak site\(s\) \(\S*apps/leak_demo/app\.c:\d+\), [\d,]+ requested bytes \([\d,]+ node bytes, as module "
+                     r"statistics count them\) in \d+ loss record\(s\) between 'before' and 'after':", fixture)
     assert "loss record(s), expected []" in compare
 
 

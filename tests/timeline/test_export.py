@@ -85,3 +85,19 @@ def test_html_embeds_the_plot_and_lists_top_sites(reader, tmp_path):
 
     assert f"{format_bytes(reader.peak()[1])} of node bytes" in page
     assert "<tr class='leak'><td>src/net/cache.c:88</td><td>net_cache_add</td>" in page  # the leak site has its own row, not only the top sites
+
+
+def test_html_embeds_a_picture_already_drawn_as_plot_png_draws_it(reader, tmp_path):
+    import io
+
+    drawn = io.BytesIO()
+    plot_png(reader, drawn, leak_sites=[SITE_LEAK], resolver=FakeResolver(), title="t")
+    given, own = tmp_path / "given.html", tmp_path / "own.html"
+    to_html(reader, given, leak_sites=[SITE_LEAK], resolver=FakeResolver(), title="t", picture=drawn.getvalue())
+    to_html(reader, own, leak_sites=[SITE_LEAK], resolver=FakeResolver(), title="t")
+
+    def picture(page):
+        return base64.b64decode(page.read_text().split("data:image/png;base64,")[1].split('"')[0])
+
+    assert picture(given) == drawn.getvalue() == picture(own)  # the same plot either way: nothing differs but the work
+    assert given.read_text() == own.read_text()

@@ -103,7 +103,7 @@ def test_missing_middle_file_is_a_gap_not_merged(soak_copy):
     gap = r.gaps[0]
     assert gap.missing == (int(files[4].stem.rsplit("-", 1)[1]),)
     assert gap.after == str(files[5]) and gap.skipped == tuple(str(p) for p in files[:4])
-    assert r.files == [str(p) for p in files[5:]]  # the newest contiguous run, as seed 004 reads
+    assert r.files == [str(p) for p in files[5:]]  # the newest contiguous run, as the memory-log profiler reads it
     whole = TimelineReader(soak_copy, span="all", progress=False)
     assert len(whole.files) == len(files) - 1
     filled = dict(whole.all_time_size(fill=True))

@@ -164,11 +164,24 @@ def test_eight_byte_pointers_round_trip(tmp_path):
 def test_default_progress_bar_draws_to_the_end():
     import io
 
-    from memhil.timeline.reader import TtyProgress
+    from memhil.timeline.reader import FilesProgress
 
     out = io.StringIO()
-    bar = TtyProgress(out, width=10)
-    bar(1, 4, 1_000_000)
-    bar(4, 4, 4_000_000)
+    bar = FilesProgress(out, live=True)
+    bar(1, 4, 2**20)
+    bar(4, 4, 4 * 2**20)
     text = out.getvalue()
-    assert "[##........] 1/4 files, 1.0 MB" in text and text.endswith("[##########] 4/4 files, 4.0 MB\n")
+    assert "[#######.......................]  25% files, 1.0 MiB" in text
+    assert text.endswith("[##############################] 100% files, 4.0 MiB\n") and text.count("\n") == 1
+
+
+def test_progress_in_a_log_is_a_plain_line_per_file():
+    import io
+
+    from memhil.timeline.reader import FilesProgress
+
+    out = io.StringIO()
+    bar = FilesProgress(out)
+    for i in range(1, 4):
+        bar(i, 3, i * 2**20)
+    assert out.getvalue().splitlines() == [f"parsing timeline: {i}/3 ({100 * i // 3}%) files, {i}.0 MiB" for i in range(1, 4)]

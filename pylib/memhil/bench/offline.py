@@ -12,7 +12,6 @@ import json
 import math
 import os
 import random
-import struct
 import subprocess
 import sys
 import tempfile
@@ -22,15 +21,14 @@ from typing import Callable, Sequence
 
 from memhil.bench.registry import BenchContext, figure
 from memhil.bench.stats import interleave, spreads
+from memhil.capture.trace import _REC  # struct memhil_trace_rec: one layout, the decoder's
 from memhil.errors import ElfError, MemhilError
 from memhil.events import UNTRACKED_MODULE, AllocEvent, EventFlag
 
-#: ``struct memhil_trace_rec`` (memhil.capture.trace): seq, t_ms, kind, module, task, ptr, old_ptr, size, node_size, lr[3]
-_REC = struct.Struct("<IIBBHIIII3I")
 
 
 def encode_record(ev: AllocEvent) -> bytes:
-    """``ev`` as the firmware's trace record (the inverse of ``memhil.capture.trace.decode_record``)."""
+    """``ev`` as the firmware's trace record (the inverse of ``memhil.capture.trace.decode_record``, with its layout)."""
     lrs = (tuple(ev.lrs) + (0, 0, 0))[:3]
     module = UNTRACKED_MODULE if ev.flags & EventFlag.UNTRACKED else ev.module
     return _REC.pack(ev.seq & 0xFFFFFFFF, ev.t_us // 1000, int(ev.kind), module, ev.task, ev.ptr, ev.old_ptr, ev.size, ev.node_size, *lrs)

@@ -73,6 +73,8 @@ def load(path: str | Path) -> dict:
 
 
 def number(value: object, unit: str = "") -> str:
+    """A figure as every bench output shows it (the live table, ``--table``, ``--compare``): thousands
+    separated, three significant digits below 10."""
     if value is None:
         return "—"
     if isinstance(value, bool) or not isinstance(value, (int, float)):

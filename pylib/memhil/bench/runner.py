@@ -20,6 +20,7 @@ from typing import TextIO
 
 from memhil.bench import engine_bench, offline, sysinfo  # noqa: F401 - importing registers their figures, in this order
 from memhil.bench.registry import FIGURES, BenchContext
+from memhil.bench.report import number
 from memhil.bench.targets import TARGETS, evaluate
 from memhil.errors import ConfigError, MemhilError
 
@@ -77,26 +78,16 @@ class Table:
         if self.out is None:
             return
         value = results.get(key)
-        shown = _fmt(value)
+        shown = number(value)
         lo, hi, runs = results.get(f"{key}_min"), results.get(f"{key}_max"), results.get(f"{key}_runs")
         if runs:
-            shown += f" [{_fmt(lo)} .. {_fmt(hi)}, {runs} runs]"
+            shown += f" [{number(lo)} .. {number(hi)}, {runs} runs]"
         t = self._targets.get(key)
         verdict = ""
         if t is not None:
             met = t.met(float(value)) if isinstance(value, (int, float)) else None
             verdict = f"target {t.op} {t.value:,g}  {'MET' if met else 'NOT MET' if met is False else 'not measured'}"
         print(f"{key:<32} {shown:>40} {unit:<7} {verdict}", file=self.out, flush=True)
-
-
-def _fmt(value: object) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:,.3g}" if abs(value) < 10 else f"{value:,.1f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
 
 
 def run_bench(scale: Scale, *, firmware_dir: Path = DEFAULT_FIRMWARE_DIR, out: TextIO | None = sys.stdout,

@@ -37,6 +37,7 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from memhil.bench import report
+    from memhil.cli.outputs import check_file
     from memhil.errors import ConfigError
 
     if args.readme and not args.table:
@@ -53,12 +54,13 @@ def run(args) -> int:
         else:
             sys.stdout.write(generated)
         return 0
+    json_path = check_file(args.json, "the results file")  # before minutes of measuring, not after
     scale = Scale.quick() if args.quick else Scale.full()
     results = run_bench(scale, firmware_dir=Path(args.firmware_dir), out=sys.stdout, only=tuple(args.only) if args.only else None)
     if not args.only:
         for key in REQUIRED_KEYS:
             results.setdefault(key, None)
-    if args.json:
-        write_json(results, Path(args.json))
+    if json_path is not None:
+        write_json(results, json_path)
         print(f"memhil bench: results in {args.json}")
     return 2 if results.get("errors") else 0

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from memhil.report.frametext import frame_text
-from memhil.units import format_bytes, format_duration, format_size
+from memhil.report.frametext import leak_site_lines
+from memhil.units import format_bytes
 
 NAME = "report"
 HELP = "print or render the memory results of runs"
@@ -67,12 +67,7 @@ def _text(run) -> str:
     elif not sites:
         lines.append("  leaks: no growing leak site")
     for site in sites or ():
-        first = site.get("first_seen_s")
-        lines.append(f"  LEAK {site['site']} ({site.get('function') or '??'}) module {site.get('module_name')}: {format_bytes(site['bytes'])} "
-                     f"(node bytes) in {site['blocks']} blocks, {format_size(site['bytes_per_hour'])} per virtual hour"
-                     + (f", first seen at {format_duration(first)}" if first is not None else ""))
-        for stack in (site.get("stacks") or [])[:1]:
-            lines += [f"      at {frame_text(f)}" for f in stack.get("frames", [])[:8]]
+        lines += leak_site_lines(site)
     heap = run.heap or {}
     lines.append("  heap: " + ("intact" if heap.get("ok") else "; ".join(heap.get("errors") or [heap.get("reason", "not walked")])))
     for name, st in (d.get("stacks") or {}).items():

@@ -76,8 +76,18 @@ def split(items: dict[str, int], count: int) -> list[list[str]]:
     return [sorted(p) for p in parts]
 
 
+def top_suite_name(suites: list[str]) -> str:
+    """The name Robot gives the top suite of several paths ("Bad Input & Boot"), passed as ``--name`` so every
+    run of them agrees: pabot would call it "Suites", and Robot renames it after the children a shard keeps
+    (rebot then refuses to merge the shards, and run directories are named differently from run to run)."""
+    from robot.model import TestSuite
+
+    return " & ".join(TestSuite.name_from_source(s, (".robot",)) for s in suites)
+
+
 def shard_selection(suites: list[str], shard: Shard, by: str) -> list[str]:
-    """Robot options selecting this shard's suites (``--suite LONGNAME``) or tests (``--test LONGNAME``)."""
+    """Robot options selecting this shard's suites (``--suite LONGNAME``) or tests (``--test LONGNAME``); none
+    for a shard with nothing to run."""
     from robot.api import TestSuiteBuilder
     from robot.errors import DataError
 
@@ -91,6 +101,8 @@ def shard_selection(suites: list[str], shard: Shard, by: str) -> list[str]:
     else:
         items = {s.full_name: len(s.tests) for s in leaves}
     mine = split(items, shard.count)[shard.index - 1]
+    if not mine:
+        return []
     option = "--test" if by == "test" else "--suite"
     out: list[str] = []
     for name in mine:
@@ -121,6 +133,8 @@ def robot_command(args, outdir: Path) -> list[str]:
     variables = [f"ENGINE:{args.engine}", f"PLATFORM:{args.platform}", f"FIRMWARE_DIR:{Path(args.firmware_dir).resolve()}",
                  f"MEMHIL_OUT:{(outdir / 'memhil').resolve()}", *getattr(args, "variable", [])]  # the user's last: they win
     common = ["--outputdir", str(outdir), "--xunit", "junit.xml", "--loglevel", "INFO"]
+    if len(args.suites) > 1:
+        common += ["--name", top_suite_name(args.suites)]
     for v in variables:
         common += ["--variable", v]
     for tag in args.include:

@@ -4,11 +4,12 @@ usage, the emulator's and memhil's own cost, and the timeline as a picture (time
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from pathlib import Path
 
-from memhil.units import format_bytes, format_duration, format_size, parse_duration, parse_size
+from memhil.units import format_bytes, format_duration, parse_duration, parse_size
 
 NAME = "soak"
 HELP = "run a firmware for hours of virtual time and report leaks and the memory timeline"
@@ -33,7 +34,7 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from memhil.cli.outputs import check_dir
-    from memhil.cli.progress import StepProgress
+    from memhil.progress import StepProgress
     from memhil.errors import ConfigError
     from memhil.modules import ModuleMap
     from memhil.resources import engine_usage, self_usage
@@ -89,14 +90,10 @@ def _print_leaks(data: dict) -> None:
         print("no growing leak site")
         return
     print(f"{len(sites)} growing leak site(s):")
-    for site in sites:
-        from memhil.report.frametext import frame_text
+    from memhil.report.frametext import leak_site_lines
 
-        print(f"  {site['site']} ({site.get('function') or '??'}), module {site.get('module_name')}: {format_bytes(site['bytes'])} (node bytes) "
-              f"in {site['blocks']} blocks, {format_size(site['bytes_per_hour'])} per virtual hour, first seen at {format_duration(site.get('first_seen_s') or 0)}")
-        for stack in (site.get("stacks") or [])[:1]:
-            for f in stack.get("frames", [])[:8]:
-                print(f"      at {frame_text(f)}")
+    for site in sites:
+        print("\n".join(leak_site_lines(site)))
 
 
 def _timeline_pictures(log_dir: Path, data: dict, session) -> list[Path]:
@@ -111,7 +108,9 @@ def _timeline_pictures(log_dir: Path, data: dict, session) -> list[Path]:
     png, page, report = session.run_dir / "timeline.png", session.run_dir / "timeline.html", session.run_dir / "report.html"
     names = session.options.modules.by_id
     title = f"memhil soak: {Path(str(data.get('firmware'))).name}, {data.get('virtual')} of virtual time"
-    plot_png(reader, png, sites, resolver=session.symbolizer, module_names=names, title=title)
-    to_html(reader, page, leak_sites=sites, resolver=session.symbolizer, module_names=names, title=title)
+    picture = io.BytesIO()
+    plot_png(reader, picture, sites, resolver=session.symbolizer, module_names=names, title=title)
+    png.write_bytes(picture.getvalue())
+    to_html(reader, page, leak_sites=sites, resolver=session.symbolizer, module_names=names, title=title, picture=picture.getvalue())
     write_report(report, [load_run(session.run_dir)], title=title)
     return [png, page, report]

@@ -32,7 +32,7 @@ def run(args) -> int:
     from memhil.modules import ModuleMap
     from memhil.report.memreport import format_mem_report
     from memhil.timeline import export
-    from memhil.timeline.reader import TimelineReader
+    from memhil.timeline.reader import FilesProgress, TimelineReader
 
     outputs = {"csv": check_file(args.csv, "the CSV file"), "massif": check_file(args.massif, "the massif file"),
                "png": check_file(args.png, "the picture"), "html": check_file(args.html, "the page")}
@@ -48,7 +48,7 @@ def run(args) -> int:
         resolver, build_id = Symbolizer(image), image.build_id
     modules = ModuleMap()
     reader = TimelineReader(Path(args.logdir), build_id=build_id, workers=args.workers, interval_ms=interval_ms,
-                            progress=_ParseProgress())
+                            progress=FilesProgress())
     for gap in reader.gaps:
         print(f"note: {gap}")
     if reader.stats.bad_records:
@@ -76,16 +76,3 @@ def run(args) -> int:
         export.to_html(reader, outputs["html"], resolver=resolver, module_names=names)
     return 0
 
-
-class _ParseProgress:
-    """The reader's progress (files parsed) as a bar on a terminal, a line per file in a CI log."""
-
-    def __init__(self) -> None:
-        self.bar = None
-
-    def __call__(self, done: int, total: int, nbytes: int) -> None:
-        from memhil.cli.progress import StepProgress
-
-        if self.bar is None:
-            self.bar = StepProgress(total, "parsing timeline")
-        self.bar.step(done, f"files, {nbytes / 2**20:.1f} MiB")

@@ -1,9 +1,12 @@
 """One frame of a stored call stack (``summary.json``: ``pc``, ``function``, ``file``, ``line`` and, for
-images without line information, ``offset``) as people read it, the way gdb and addr2line print it."""
+images without line information, ``offset``) as people read it, the way gdb and addr2line print it; and
+a stored leak site as the text commands print it (``memhil report``, ``memhil soak``)."""
 
 from __future__ import annotations
 
 from typing import Mapping
+
+from memhil.units import format_bytes, format_duration, format_size
 
 
 def _hex(value) -> str | None:
@@ -25,3 +28,15 @@ def frame_text(f: Mapping) -> str:
     offset = f.get("offset")
     name = f"{fn}+{offset:#x}" if isinstance(offset, int) and f.get("function") else fn
     return f"{name} ({pc})" if pc else name
+
+
+def leak_site_lines(site: Mapping, *, frames: int = 8) -> list[str]:
+    """A growing leak site of ``summary.json``: its headline (bytes, blocks, rate, when first seen if known)
+    and the first ``frames`` frames of its largest call stack, indented for a text report."""
+    first = site.get("first_seen_s")
+    lines = [f"  LEAK {site['site']} ({site.get('function') or '??'}) module {site.get('module_name')}: {format_bytes(site['bytes'])} "
+             f"(node bytes) in {site['blocks']} blocks, {format_size(site['bytes_per_hour'])} per virtual hour"
+             + (f", first seen at {format_duration(first)}" if first is not None else "")]
+    for stack in (site.get("stacks") or [])[:1]:
+        lines += [f"      at {frame_text(f)}" for f in stack.get("frames", [])[:frames]]
+    return lines

@@ -42,6 +42,18 @@ def format_loss_records(records: Sequence[LossRecord], *, prefix: str = "") -> s
     return "\n".join(out)
 
 
+def leak_failure_text(report: LeakReport, before: str | None = None, after: str | None = None) -> str:
+    """Why a no-leak check failed (Robot's ``Should Have No Leaks``, pytest's ``assert_no_leaks``): the leak
+    sites, requested and node bytes, then the unsuppressed loss records with their stacks."""
+    records = report.leaks
+    sites = report.leak_sites
+    before = report.before if before is None else before
+    after = report.after if after is None else after
+    return (f"{len(sites)} leak site(s) ({', '.join(sites)}), {sum(r.bytes for r in records):,} requested bytes "
+            f"({sum(r.node_bytes for r in records):,} node bytes, as module statistics count them) in "
+            f"{len(records)} loss record(s) between {before!r} and {after!r}:\n" + format_loss_records(records))
+
+
 def memcheck_text(report: LeakReport, *, prefix: str = "", show_reachable: bool = False) -> str:
     """The whole report: unsuppressed loss records, then LEAK SUMMARY (with a ``not freed`` line when no
     reachability scan classified the blocks)."""

@@ -28,17 +28,11 @@ class LeakKeywords:
     def should_have_no_leaks(self, before: str, after: str, suppressions: str | None = None) -> None:
         """Fails, listing each leak's bytes, blocks and call stack, if anything leaked between the two snapshots."""
         report = self.get_leaks(before, after, suppressions)
-        records = _unsuppressed(report)
-        if records:
-            from memhil.report.memcheck import format_loss_records
+        if report.leaks:
+            from memhil.report.memcheck import leak_failure_text
 
-            sites = report.leak_sites
-            raise AssertionFailure(
-                f"{len(sites)} leak site(s) ({', '.join(sites)}), {sum(r.bytes for r in records):,} requested bytes "
-                f"({sum(r.node_bytes for r in records):,} node bytes, as module statistics count them) in "
-                f"{len(records)} loss record(s) between {before!r} and {after!r}:\n" + format_loss_records(records),
-                hint="fix the leak, or add a suppression for a known allocation",
-            )
+            raise AssertionFailure(leak_failure_text(report, before, after),
+                                   hint="fix the leak, or add a suppression for a known allocation")
 
     @keyword
     def get_leak_count(self, before: str, after: str, assertion_operator: AssertionOperator | None = None,
@@ -68,7 +62,7 @@ class LeakKeywords:
         report = self.get_leaks(before, after, suppressions)
         wanted = set(report.leak_sites)
         by_site: dict[str, list] = {}
-        for record in _unsuppressed(report):
+        for record in report.leaks:
             if record.site.name in wanted:
                 by_site.setdefault(record.site.name, []).append(record)
         sites = []
@@ -153,7 +147,7 @@ class LeakKeywords:
         report = report if report is not None else self.last
         if report is None:
             raise ConfigError("no leak report yet", hint="call Get Leaks or Should Have No Leaks first")
-        records = _unsuppressed(report)
+        records = report.leaks
         for record in records:
             for frame in record.frames:
                 if _frame_matches(frame, location):
@@ -163,10 +157,6 @@ class LeakKeywords:
 
 
 _KIND_ORDER = [LeakKind.DEFINITE, LeakKind.POSSIBLE, LeakKind.UNFREED, LeakKind.INDIRECT, LeakKind.REACHABLE]
-
-
-def _unsuppressed(report) -> list:
-    return [r for r in report.records if not getattr(r, "suppressed_by", None)]
 
 
 def _frame_matches(frame, location: str) -> bool:

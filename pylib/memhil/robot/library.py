@@ -54,6 +54,8 @@ class MemhilLibrary(DynamicCore):
         options = SessionOptions(engine=engine, platform=platform, capture=capture, profile=profile, modules=ModuleMap.parse(modules),
                                  engine_options=engine_options)
         self.ctx = LibraryContext(options, Path(outdir) if outdir else None)
+        self._run_dirs: list[Path] = []  # this suite's run directories, for its report.html pages
+        self._at_test_start: tuple[object, bool] = (None, False)  # (session, running) when the current test began
         self.ROBOT_LIBRARY_LISTENER = self
         super().__init__([EmulatorKeywords(self.ctx), HeapKeywords(self.ctx), LeakKeywords(self.ctx), TimelineKeywords(self.ctx), TargetMapKeywords(self.ctx)])
 
@@ -62,7 +64,7 @@ class MemhilLibrary(DynamicCore):
     # suite runs with its own output directory and log.html is merged elsewhere, so a link to a file
     # beside the log would point nowhere.
     def _start_suite(self, data, result) -> None:
-        self._run_dirs: list[Path] = []
+        self._run_dirs = []
 
     def _start_test(self, data, result) -> None:
         session = self.ctx.session
@@ -72,7 +74,7 @@ class MemhilLibrary(DynamicCore):
         session = self.ctx.session
         if session is None or session.firmware is None:
             return
-        before, was_running = getattr(self, "_at_test_start", (None, False))
+        before, was_running = self._at_test_start
         if not session.running and before is session and not was_running:
             return  # stopped before this test began: its figures belong to an earlier test
         from robot.api import logger
@@ -95,18 +97,15 @@ class MemhilLibrary(DynamicCore):
             logger.warn(f"memhil could not write the suite's HTML report: {exc}")
 
     def _remember(self, run_dir: Path) -> None:
-        dirs = self.__dict__.setdefault("_run_dirs", [])
-        if run_dir not in dirs:
-            dirs.append(run_dir)
+        if run_dir not in self._run_dirs:
+            self._run_dirs.append(run_dir)
 
     def _write_suite_reports(self, suite_name: str) -> None:
         """``report.html`` in each run directory of this suite, and one for the whole suite in their common parent."""
-        import os
-
         from memhil.report.html import write_report
         from memhil.results import load_run
 
-        dirs = [d for d in getattr(self, "_run_dirs", []) if (d / "summary.json").is_file()]
+        dirs = [d for d in self._run_dirs if (d / "summary.json").is_file()]
         if not dirs:
             return
         runs = []

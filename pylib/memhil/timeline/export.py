@@ -162,10 +162,9 @@ def leak_series(reader: "TimelineReader", leak_sites: Iterable[str | int | Mappi
 def _live_at_end(reader: "TimelineReader") -> list:
     """Blocks live after the log's last event (``live_at`` stands for the last interval's local maximum,
     which may come before that interval's last allocations)."""
-    from memhil.timeline.scan import replay
+    from memhil.timeline.scan import live_blocks
 
-    ledger, _ = replay(reader.files[reader.end_file[-1]], reader.end_pos[-1])
-    return list(ledger.live.values())
+    return live_blocks(reader.files[reader.end_file[-1]], reader.end_pos[-1])
 
 
 def leak_markers(reader: "TimelineReader", leak_sites: Iterable[str | int | Mapping], resolver: SiteResolver | None = None) -> list[LeakMarker]:
@@ -182,6 +181,8 @@ def _time_axis(span_ms: int) -> tuple[float, str]:
 
 
 LEAK_COLOR = "#d62728"
+#: modules drawn (each with its own small chart), the lowest ids first
+MAX_MODULES = 8
 
 
 def _bytes_axis(ax, top: float) -> None:
@@ -200,10 +201,16 @@ def _bytes_axis(ax, top: float) -> None:
 
 def plot_png(reader: "TimelineReader", path: PathLike | io.BytesIO, leak_sites: Iterable[str | int | Mapping] = (), *,
              resolver: SiteResolver | None = None, module_names: Mapping[int, str] | None = None, title: str | None = None,
-             max_modules: int = 8) -> list[LeakMarker]:
+             max_modules: int = MAX_MODULES) -> list[LeakMarker]:
     """Live node bytes over virtual time: on top the total, each module, and each leak site's own series (thick,
     red, named in the legend); below, a small chart per module on its own scale, so a small module's growth
     is not hidden under a large one. Returns the leak markers (where each site's growth starts)."""
+    return _draw(reader, path, leak_series(reader, leak_sites, resolver), module_names=module_names, title=title,
+                 max_modules=max_modules)
+
+
+def _draw(reader: "TimelineReader", path: PathLike | io.BytesIO, leaks: list[LeakSeries], *,
+          module_names: Mapping[int, str] | None, title: str | None, max_modules: int) -> list[LeakMarker]:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -214,7 +221,6 @@ def plot_png(reader: "TimelineReader", path: PathLike | io.BytesIO, leak_sites: 
     scale, xlabel = _time_axis(hi - lo)
     names = module_names or {}
     mods = sorted(reader.modules())[:max_modules]
-    leaks = leak_series(reader, leak_sites, resolver)
     ncols = min(max(len(mods), 1), 4)
     nrows = -(-len(mods) // ncols) if mods else 0
     fig = Figure(figsize=(10, 4.4 + 1.9 * nrows), dpi=100, layout="constrained")
@@ -257,15 +263,18 @@ def plot_png(reader: "TimelineReader", path: PathLike | io.BytesIO, leak_sites: 
 
 
 def to_html(reader: "TimelineReader", path: PathLike, *, leak_sites: Iterable[str | int | Mapping] = (), resolver: SiteResolver | None = None,
-            top: int = 20, module_names: Mapping[int, str] | None = None, title: str | None = None) -> MemReport:
+            top: int = 20, module_names: Mapping[int, str] | None = None, title: str | None = None,
+            picture: bytes | None = None) -> MemReport:
     """A self-contained page: the plot (embedded PNG), the leak sites with what each leaked and since when,
-    and the top sites at the peak; returns the report at the peak."""
+    and the top sites at the peak; returns the report at the peak. ``picture`` is the plot when the caller
+    has drawn it already (:func:`plot_png` of the same arguments); else it is drawn here."""
     from memhil.units import format_bytes, format_duration
 
-    sites = list(leak_sites)
-    leaks = leak_series(reader, sites, resolver)
-    buf = io.BytesIO()
-    plot_png(reader, buf, sites, resolver=resolver, module_names=module_names, title=title)
+    leaks = leak_series(reader, leak_sites, resolver)
+    if picture is None:
+        buf = io.BytesIO()
+        _draw(reader, buf, leaks, module_names=module_names, title=title, max_modules=MAX_MODULES)
+        picture = buf.getvalue()
     peak_t, peak_b = reader.peak()
     report = reader.report_at(peak_t, resolver)
     e = html.escape
@@ -291,7 +300,7 @@ def to_html(reader: "TimelineReader", path: PathLike, *, leak_sites: Iterable[st
 <p>build <code>{e(reader.build_id)}</code>, {e(reader.platform)} on {e(reader.engine)}, run {e(reader.run_id)};
 {st.files} files, {st.events:,} events, {format_duration(reader.duration_ms / 1000)} of virtual time.</p>
 {''.join(f'<p class="warn">{e(n)}</p>' for n in notes)}
-<img alt="live bytes over virtual time" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode('ascii')}">
+<img alt="live bytes over virtual time" src="data:image/png;base64,{base64.b64encode(picture).decode('ascii')}">
 {leak_table}
 <h2>Top sites at the peak ({format_bytes(peak_b)} of node bytes at {format_duration(peak_t / 1000)})</h2>
 <table><tr><th>site</th><th>function</th><th>requested bytes</th><th>node bytes</th><th>blocks</th></tr>

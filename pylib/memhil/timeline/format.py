@@ -1,4 +1,4 @@
-"""The timeline log format (memhil issue 7; seed 004's LOG mode), version 2: block records.
+"""The timeline log format (the memory-log profiler's LOG mode), version 2: block records.
 
 A log is a run of files ``memlog<YYYYMMDD>_<RUNID>-<n>.bin``. Every file parses on its
 own: it starts with a header and then a CHECKPOINT record holding every live block.

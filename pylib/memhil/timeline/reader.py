@@ -1,6 +1,6 @@
 """The timeline reader: newest run of log files, parsed in parallel, queried by virtual time.
 
-Seed 004's ``start_mem_log_profiler`` / ``get_all_time_size`` / ``get_mem_report_with_time``:
+The memory-log profiler's queries (``start_mem_log_profiler`` / ``get_all_time_size`` / ``get_mem_report_with_time``):
 files are independent (each opens with a checkpoint), so one worker process per file walks
 it (:func:`memhil.timeline.scan.scan_file`) and the results are merged in file order. The
 reader keeps per-interval arrays only; the live blocks at an interval's maximum are rebuilt
@@ -20,10 +20,11 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable, Literal, TextIO
 
 from memhil.errors import ConfigError, LogFormatError
 from memhil.heap.model import LiveBlock
+from memhil.progress import StepProgress
 from memhil.report.memreport import MemReport, SiteResolver, site_report
 from memhil.timeline import format as fmt
 from memhil.timeline.scan import FileSummary, check_header_only, replay, scan_file
@@ -62,23 +63,23 @@ class ReaderStats:
     seconds: float = 0.0
 
 
-class TtyProgress:
-    """The default progress display: a one-line bar on stderr, only when stderr is a terminal."""
+class FilesProgress:
+    """The reader's progress (files parsed, bytes) as a :class:`~memhil.progress.StepProgress`: a bar redrawn
+    in place on a terminal, a plain line per file elsewhere. The CLI passes one; by default the reader
+    shows one only when standard error is a terminal."""
 
-    def __init__(self, stream=None, width: int = 30) -> None:
-        self.stream = stream or sys.stderr
-        self.width = width
+    def __init__(self, stream: TextIO | None = None, *, live: bool | None = None) -> None:
+        self.stream, self.live = stream, live
+        self.bar: StepProgress | None = None
 
     def __call__(self, done: int, total: int, nbytes: int) -> None:
-        filled = self.width * done // max(total, 1)
-        self.stream.write(f"\rparsing timeline [{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} files, {nbytes / 1e6:.1f} MB")
-        if done == total:
-            self.stream.write("\n")
-        self.stream.flush()
+        if self.bar is None:
+            self.bar = StepProgress(total, "parsing timeline", stream=self.stream, live=self.live)
+        self.bar.step(done, f"files, {nbytes / 2**20:.1f} MiB")
 
 
 def _default_progress() -> Progress | None:
-    return TtyProgress() if sys.stderr is not None and sys.stderr.isatty() else None
+    return FilesProgress() if sys.stderr is not None and sys.stderr.isatty() else None
 
 
 class TimelineReader:
@@ -87,8 +88,9 @@ class TimelineReader:
     ``build_id`` (if given) must match the files' ELF identity. ``workers`` defaults to one
     process per file; ``workers=1`` parses in this process. ``interval_ms`` is the width of
     the intervals whose local maxima are kept. ``progress`` is ``callback(files_done,
-    files_total, bytes_done)``; by default a bar on a TTY, ``False`` for none. ``span`` is
-    ``"contiguous"`` (the newest contiguous files, as seed 004 does) or ``"all"`` (every file
+    files_total, bytes_done)``; by default a :class:`FilesProgress` bar when standard error is
+    a terminal, ``False`` for none. ``span`` is ``"contiguous"`` (the newest contiguous files,
+    as the memory-log profiler reads them) or ``"all"`` (every file
     of the run; the series then has holes where files are missing).
     """
 
@@ -349,6 +351,6 @@ class TimelineReader:
         return list(self._cache[1])
 
     def report_at(self, t_ms: int, resolver: SiteResolver | None = None) -> MemReport:
-        """Live memory by allocation site at the local maximum of ``t_ms``'s interval (seed 004's ``get_mem_report_with_time``)."""
+        """Live memory by allocation site at the local maximum of ``t_ms``'s interval (the memory-log profiler's ``get_mem_report_with_time``)."""
         _, _, start = self._locate(t_ms)
         return site_report(self.live_at(t_ms), resolver, t_us=start * 1000)

@@ -1,7 +1,7 @@
 """Streaming one timeline log file: records, resynchronisation, and the per-interval local maxima.
 
-This is the work one reader worker does on one file (seed 004: "files are independent and
-parse in parallel"). The file is memory-mapped and walked record by record; each BLOCK of
+This is the work one reader worker does on one file (files are independent and
+parse in parallel). The file is memory-mapped and walked record by record; each BLOCK of
 up to 4096 events is read with ``numpy.frombuffer`` and reduced with array operations
 (format version 2, see :mod:`memhil.timeline.format`): live bytes after each event are the
 block's starting level plus a cumulative sum of signed deltas, and each interval's local

@@ -1,4 +1,4 @@
-"""The timeline log writer: buffered binary files, rotated by size, oldest deleted (seed 004, LOG mode).
+"""The timeline log writer: buffered binary files, rotated by size, oldest deleted (the memory-log profiler's LOG mode).
 
 The writer never raises into the emulation once it is running: a full disk or an
 unwritable directory stops logging, keeps the error in :attr:`TimelineWriter.error`

@@ -1,5 +1,5 @@
-"""Progress of long work on standard error: a live bar redrawn in place on a terminal, one plain line
-per step elsewhere (a CI log keeps every line and never sees a carriage return)."""
+"""Progress of long work on standard error (a soak, parsing a timeline): a live bar redrawn in place on
+a terminal, one plain line per step elsewhere (a CI log keeps every line and never sees a carriage return)."""
 
 from __future__ import annotations
 
