@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Iterable, Protocol, Sequence
 
+from memhil.contract import UPTIME_SYMBOL
 from memhil.events import AllocEvent, Row
 
 if TYPE_CHECKING:
     from memhil.elf import Image
 
 trace = logging.getLogger("memhil.trace.alloc")
-
-UPTIME_SYMBOL = "g_memhil_uptime_ms"
 
 
 class EventSink(Protocol):

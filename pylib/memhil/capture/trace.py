@@ -29,6 +29,7 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Iterable
 
 from memhil.capture.base import Capture, EventSink, read_many
+from memhil.contract import BARRIER_STRUCT, DOORBELL_MEMBER, DOORBELL_SYMBOL, DRAIN_AT_SYMBOL, HALF_FULL_FUNCTION, RING_STRUCT, RING_SYMBOL
 from memhil.engines.base import Capability
 from memhil.errors import CaptureError, MemhilError
 from memhil.events import UNTRACKED_MODULE, AllocEvent, EventFlag, EventKind, Row, event_from_row
@@ -38,12 +39,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("memhil.capture")
 
-RING_SYMBOL = "g_memhil_trace"
-HALF_FULL_FUNCTION = "memhil_trace_half_full"
-#: fill level at which the firmware calls HALF_FULL_FUNCTION (absent in older firmware: half the ring)
-DRAIN_AT_SYMBOL = "g_memhil_trace_drain_at"
-#: the watched page that holds the doorbell (see _doorbell)
-DOORBELL_SYMBOL = "g_memhil_barrier_ms"
 MAGIC = 0x4D485452  # "MHTR"
 VERSION = 1
 REC_SIZE = 40
@@ -307,7 +302,7 @@ class TraceCapture(Capture):
         if count > cap:
             raise CaptureError(
                 f"trace ring holds {count} records but has room for {cap} (head={head}, tail={tail})",
-                hint="the ring header in target memory is corrupt; check the firmware for a memory overwrite near g_memhil_trace",
+                hint=f"the ring header in target memory is corrupt; check the firmware for a memory overwrite near {RING_SYMBOL}",
             )
         if ring is not None and cap == self.capacity:
             first = self.offsets["recs"] + (tail % cap) * REC_SIZE
@@ -399,7 +394,7 @@ def _doorbell(image: Image) -> int | None:
     if sym is None:
         return None
     try:
-        member = image.struct_layout("memhil_barrier").members.get("trace_doorbell")
+        member = image.struct_layout(BARRIER_STRUCT).members.get(DOORBELL_MEMBER)
     except MemhilError:
         return None
     return None if member is None else sym.address + member.offset
@@ -408,9 +403,9 @@ def _doorbell(image: Image) -> int | None:
 def _ring_offsets(image: Image) -> dict[str, int]:
     """Member offsets of memhil_trace_ring from DWARF, checked against the fixed layout."""
     try:
-        layout = image.struct_layout("memhil_trace_ring")
+        layout = image.struct_layout(RING_STRUCT)
     except (MemhilError, AttributeError) as exc:
-        log.info("memhil_trace_ring not in DWARF (%s); using the fixed layout", exc)
+        log.info("%s not in DWARF (%s); using the fixed layout", RING_STRUCT, exc)
         return dict(RING_OFFSETS)
     found = {name: m.offset for name, m in layout.members.items() if name in RING_OFFSETS}
     wrong = {name: off for name, off in found.items() if off != RING_OFFSETS[name]}
