@@ -48,7 +48,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Iterable
 
 from memhil.capture.asm import LR, SP, Assembler, encode_b_w
-from memhil.capture.base import Capture, EventSink, read_many, uptime_var
+from memhil.capture.base import EventSink, RingCapture, read_many, uptime_var
 from memhil.capture.lazystack import LazyStack, StackResolver
 from memhil.capture.nodes import LiteosNodes
 from memhil.capture.profiles import AllocatorProfile, FunctionSpec, load_profile
@@ -119,7 +119,7 @@ class Layout:
         return self.ram.base + HDR_SIZE
 
 
-class PatchCapture(Capture):
+class PatchCapture(RingCapture):
     """Capture ``hooks``: allocator entries patched in emulator memory (see the module's docstring)."""
 
     mode = "hooks"
@@ -154,14 +154,10 @@ class PatchCapture(Capture):
         self.gaps: list[TraceGap] = []
         self.last_seq: int | None = None
         self.drains = 0
-        self.deferred_drains = 0
         self.resets = 0
         self.stats = {"records": 0, "nested": 0, "failed": 0, "rejected_frees": 0, "stops": 0}
         self._bell = None
         self._watching = False
-        self._overlap = False
-        self._pending: list[tuple[bytes, int, int]] = []  # (raw slots from tail on, count, first seq)
-        self._pending_error: CaptureError | None = None
         self._on_reset_hook = None
         self._regions: list[tuple[int, int]] = []
         self._calls: dict[int, int] = {}  # records per function id
@@ -551,9 +547,7 @@ class PatchCapture(Capture):
                 self._watching = True
             else:
                 self._bell = self.engine.add_breakpoint(self._labels["ring_bell"], self._on_bell)
-            if Capability.BACKGROUND in caps:
-                self.engine.add_background(self._decode_pending)
-                self._overlap = True
+            self._start_overlap()
             hooks = getattr(self.engine, "reset_hooks", None)
             if hooks is not None:
                 self._on_reset_hook = self._on_reset
@@ -654,9 +648,7 @@ class PatchCapture(Capture):
             if self.fallback is not None:
                 self.fallback.detach()
                 self.fallback = None
-            if self._overlap:
-                self.engine.remove_background(self._decode_pending)
-                self._overlap = False
+            self._stop_overlap()
             if self._bell is not None:
                 try:
                     (self.engine.remove_watchpoint if self._watching else self.engine.remove_breakpoint)(self._bell)
@@ -691,16 +683,13 @@ class PatchCapture(Capture):
     # -- draining -----------------------------------------------------------------------------------------
     def _on_bell(self, ctx) -> None:
         self.stats["stops"] += 1
-        if self._overlap and self._sinks_host_only():
-            got = self._read_ring(ctx)
-            if got is not None:
-                self._pending.append(got)
-                self.deferred_drains += 1
-        else:
-            self.drain(ctx)
+        self._at_drain_stop(ctx)
 
-    def _read_ring(self, target, *, whole: bool = True) -> tuple[bytes, int, int] | None:
-        """Copy [tail, head) and give the slots back: (raw records in order, count, first seq). ``whole`` reads the
+    def _copy_ring(self, target) -> tuple[bytes, int] | None:
+        return self._read_ring(target)
+
+    def _read_ring(self, target, *, whole: bool = True) -> tuple[bytes, int] | None:
+        """Copy [tail, head) and give the slots back: (raw records in order, count). ``whole`` reads the
         header and every slot in one request (the doorbell rings when the ring is full); else the header first,
         then only the records there are."""
         lay = self.layout
@@ -735,32 +724,17 @@ class PatchCapture(Capture):
             raw = b"".join(read_many(target, requests))
         target.write_memory(lay.ring + HDR["tail"], struct.pack("<I", head))
         self.drains += 1
-        return raw, count, tail
-
-    def _decode_pending(self) -> int:
-        n = 0
-        while self._pending:
-            raw, count, first = self._pending.pop(0)
-            try:
-                self._process(raw, count)
-            except CaptureError as exc:
-                if self._pending_error is None:
-                    self._pending_error = exc
-            n += count
-        return n
+        return raw, count
 
     def drain(self, target=None) -> int:
         """Take in every record the ring holds (records copied at earlier stops first); returns how many."""
-        done = self._decode_pending()
-        if self._pending_error is not None:
-            err, self._pending_error = self._pending_error, None
-            raise err
+        done = self._finish_pending()
         if self.layout is None:
             return done
         target = target or self.engine
         got = self._read_ring(target, whole=False)
         if got is not None:
-            self._process(got[0], got[1])
+            self._process(*got)
             done += got[1]
         if self._originals and not self._check_patched(target):
             self.resets += 1
