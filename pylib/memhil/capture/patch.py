@@ -229,8 +229,7 @@ class PatchCapture(RingCapture):
     def _ram_regions(self) -> list[tuple[int, int]]:
         """(base, end) of each RAM region of the board the emulator maps: pointers and stacks outside them are not read."""
         missing = {getattr(r, "name", r) for r in getattr(self.engine, "missing_regions", ())}
-        return [(r.base, r.end) for r in self._platform().regions
-                if r.kind != "flash" and r.name.lower() != "flash" and r.name not in missing]
+        return [(r.base, r.end) for r in self._platform().ram if r.name not in missing]
 
     # -- code ----------------------------------------------------------------------------------------
     def _build(self, code_base: int, ring: int, header_words: int) -> tuple[Assembler, dict[str, int]]:
