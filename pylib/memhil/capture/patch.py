@@ -421,11 +421,7 @@ class PatchCapture(RingCapture):
         a.b_w(f"unmask_{i}", "eq")
         a.label(f"claim_{i}")
         a.ldr(0, 2, HDR["head"])
-        a.ldr(3, 2, HDR["tail"])
-        a.subs_reg(3, 0, 3)
-        a.ldr(1, 2, HDR["capacity"])
-        a.cmp(3, 1)
-        a.b(f"ok_{i}", "lo")
+        self._below(a, "capacity", f"ok_{i}")
         a.bl("ring_bell")  # full: the host drains at this store, then the claim succeeds
         a.b(f"claim_{i}")
         a.label(f"ok_{i}")
@@ -496,11 +492,7 @@ class PatchCapture(RingCapture):
         a.ldr(1, 2, HDR["base"])
         a.label(f"adv_w{i}")
         a.str(1, 2, HDR["wptr"])
-        a.ldr(3, 2, HDR["tail"])
-        a.subs_reg(3, 0, 3)
-        a.ldr(1, 2, HDR["drain_at"])
-        a.cmp(3, 1)
-        a.b(f"adv_end{i}", "lo")
+        self._below(a, "drain_at", f"adv_end{i}")
         a.bl("ring_bell")
         a.label(f"adv_end{i}")
         a.label(f"unmask_{i}")
@@ -510,6 +502,16 @@ class PatchCapture(RingCapture):
         a.label(f"done_{i}")
         a.add_sp(pre + 16)
         a.pop(15)
+
+    @staticmethod
+    def _below(a: Assembler, limit: str, label: str) -> None:
+        """Branch to ``label`` when the ring holds fewer records than its header word ``limit`` (r0 = head,
+        r2 = ring header; clobbers r1, r3)."""
+        a.ldr(3, 2, HDR["tail"])
+        a.subs_reg(3, 0, 3)
+        a.ldr(1, 2, HDR[limit])
+        a.cmp(3, 1)
+        a.b(label, "lo")
 
     def _assemble(self, code_base: int, ring: int, header_words: int) -> bytes:
         a, labels = self._build(code_base, ring, header_words)
