@@ -105,7 +105,7 @@ class RingCapture(Capture):
     At a drain stop, where the engine runs host work while the target runs (``Capability.BACKGROUND``) and every
     sink is ``host_only``, the records are only copied and their slots freed (:meth:`_copy_ring`); decoding and
     the sinks (:meth:`_process`) run after the resume, as the engine's background work, while the firmware
-    refills the ring. Otherwise the stop drains at once (:meth:`drain`). A subclass's ``drain`` starts with
+    refills the ring. Otherwise they are decoded at the stop. A subclass's ``drain`` starts with
     :meth:`_finish_pending`, so what was copied earlier reaches the sinks first, in order.
     """
 
@@ -126,14 +126,15 @@ class RingCapture(Capture):
         raise NotImplementedError
 
     def _at_drain_stop(self, ctx) -> None:
-        """The firmware's drain stop: copy now and decode after the resume where that may be, else drain."""
-        if self._overlap and self._sinks_host_only():
-            got = self._copy_ring(ctx)
-            if got is not None:
-                self._pending.append(got)
-                self.deferred_drains += 1
-        else:
-            self.drain(ctx)
+        """The firmware's drain stop: copy the records and free their slots (one request when the ring is full),
+        then decode them after the resume where that may be, else now (after any copied earlier)."""
+        got = self._copy_ring(ctx)
+        if got is not None:
+            self._pending.append(got)
+        if not (self._overlap and self._sinks_host_only()):
+            self._finish_pending()
+        elif got is not None:
+            self.deferred_drains += 1
 
     def _start_overlap(self) -> None:
         """Decode copied records as the engine's background work, where the engine has it (at attach)."""
