@@ -567,8 +567,7 @@ class PatchCapture(RingCapture):
     def _place(self) -> None:
         platform = self._platform()
         header_words = self.nodes.head // 4 if self.nodes is not None else 0
-        # lay the code out once at 0 to learn its size
-        size = len(self._assemble(0x08000000, 0x20000000, header_words)) + 64
+        size = self._build(0, 0, header_words)[0].size + 64  # the code's size does not depend on where it goes
         code_area = find_flash(self.image, platform, size)
         rec_size = 4 * (FIXED_WORDS + header_words + self.stack_words)
         want = HDR_SIZE + rec_size * (self.capacity_option or MAX_CAPACITY)
