@@ -82,6 +82,11 @@ MIN_CAPACITY = 16
 ALIGNED, USED, SIZE_MASK = 0x40000000, 0x80000000, 0x3FFFFFFF
 
 
+def record_size(header_words: int, stack_words: int) -> int:
+    """Bytes of one ring record: the fixed words, the node header, the stack words."""
+    return 4 * (FIXED_WORDS + header_words + stack_words)
+
+
 @dataclass(frozen=True)
 class PatchedFunction:
     """One hooked function: its spec, where it is, and how it is caught (``relocation`` or ``declined``)."""
@@ -108,7 +113,7 @@ class Layout:
 
     @property
     def rec_size(self) -> int:
-        return 4 * (FIXED_WORDS + self.header_words + self.stack_words)
+        return record_size(self.header_words, self.stack_words)
 
     @property
     def ring(self) -> int:
@@ -235,7 +240,7 @@ class PatchCapture(RingCapture):
     def _build(self, code_base: int, ring: int, header_words: int) -> tuple[Assembler, dict[str, int]]:
         a = Assembler()
         regions = self._ram_regions()
-        rec_size = 4 * (FIXED_WORDS + header_words + self.stack_words)
+        rec_size = record_size(header_words, self.stack_words)
         self._subroutines(a, regions, header_words)
         ranges = sorted((f.address, f.size) for f in self.functions)
         self._is_nested(a, ranges)
@@ -569,7 +574,7 @@ class PatchCapture(RingCapture):
         header_words = self.nodes.head // 4 if self.nodes is not None else 0
         size = self._build(0, 0, header_words)[0].size + 64  # the code's size does not depend on where it goes
         code_area = find_flash(self.image, platform, size)
-        rec_size = 4 * (FIXED_WORDS + header_words + self.stack_words)
+        rec_size = record_size(header_words, self.stack_words)
         want = HDR_SIZE + rec_size * (self.capacity_option or MAX_CAPACITY)
         need = HDR_SIZE + rec_size * (self.capacity_option or MIN_CAPACITY)
         ram = find_ram(self.image, platform, want, missing=getattr(self.engine, "missing_regions", ()), explicit=self.ram_option,
