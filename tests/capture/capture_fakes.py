@@ -128,6 +128,7 @@ class FakeImage:
     """Symbols and code bytes; no DWARF (struct layouts raise ElfError, as for a stripped ELF)."""
 
     path: Path = Path("fake.elf")
+    has_dwarf = False
     syms: dict[str, Symbol] = field(default_factory=dict)
     code: dict[int, bytes] = field(default_factory=dict)
 

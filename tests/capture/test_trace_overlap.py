@@ -152,3 +152,20 @@ def test_full_ring_is_read_with_its_header_in_one_request_also_when_wrapped():
     assert eng.round_trips - before == 2  # the ring with its header, then tail
     eng.resume()
     assert got == list(range(5, 5 + CAP)) and eng.get32(RING + 20) == 5 + CAP and not cap.gaps
+
+
+def test_a_stop_that_decodes_at_once_also_reads_a_full_ring_in_one_request():
+    seen: list = []
+    eng = BackgroundEngine()
+    eng._write(RING, struct.pack("<IHHIIIII", MAGIC, 1, 40, CAP, 0, 0, 0, 0))
+    img = FakeImage()
+    img.add_object("g_memhil_trace", RING, 28 + CAP * 40)
+    img.add_func("memhil_trace_half_full", HALF, thumb(0x4770))
+    img.add_object("g_memhil_trace_drain_at", 0x20000000, 4)
+    cap = create_capture("trace", eng, img, sinks=[lambda ev: seen.append(ev.seq)])  # no host_only: fed at the stop
+    cap.attach()
+    fill(eng, 0, CAP)
+    before = eng.round_trips
+    eng.hit(HALF)
+    assert eng.round_trips - before == 2  # the ring with its header, then tail
+    assert seen == list(range(CAP)) and cap.deferred_drains == 0 and eng.get32(RING + 20) == CAP

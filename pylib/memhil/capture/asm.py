@@ -3,8 +3,8 @@
 Encodings from the ARMv7-M Architecture Reference Manual (ARM DDI 0403E), chapter A7 "Instruction Details";
 each method names its section and encoding (``T1`` ... ``T4``). Instructions go in order with
 :meth:`Assembler.label` marks; :meth:`Assembler.assemble` places them at an address and resolves branches.
-Every instruction has one fixed size, chosen by the method called (``ldr`` is the 16-bit form, ``ldr_w``
-the 32-bit one), so one pass lays the code out and a second encodes it. A value an encoding cannot hold is
+Every instruction's size is fixed when it is added (by the method, or for ``ldr``/``str`` by their operands,
+never by an address), so one pass lays the code out and a second encodes it. A value an encoding cannot hold is
 an :class:`AsmError` naming the instruction, never a silently different instruction.
 
 tests/capture/test_asm.py checks every encoding against ``arm-none-eabi-as``.
@@ -64,11 +64,13 @@ class Assembler:
 
     def __init__(self) -> None:
         self._items: list[_Insn | str] = []
+        self._labels: set[str] = set()
 
     # -- layout ------------------------------------------------------------------------------
     def label(self, name: str) -> None:
-        if name in [i for i in self._items if isinstance(i, str)]:
+        if name in self._labels:
             raise AsmError(f"label {name!r} defined twice", hint="use a fresh label name")
+        self._labels.add(name)
         self._items.append(name)
 
     def _add(self, size: int, text: str, encode: Callable[[int, dict[str, int]], bytes]) -> None:
@@ -79,6 +81,7 @@ class Assembler:
 
     @property
     def size(self) -> int:
+        """Bytes of code (the same wherever it is placed)."""
         return sum(i.size for i in self._items if isinstance(i, _Insn))
 
     def layout(self, base: int) -> dict[str, int]:
@@ -91,12 +94,11 @@ class Assembler:
                 pc += item.size
         return labels
 
-    def assemble(self, base: int, extern: dict[str, int] | None = None) -> bytes:
-        """The code placed at ``base`` (halfword aligned); ``extern`` names addresses outside it (branch targets)."""
+    def assemble(self, base: int) -> bytes:
+        """The code placed at ``base`` (halfword aligned)."""
         if base & 1:
             raise AsmError(f"code base {base:#x} is not halfword aligned", hint="pass the address without the Thumb bit")
-        labels = dict(extern or {})
-        labels.update(self.layout(base))
+        labels = self.layout(base)
         out = bytearray()
         pc = base
         for item in self._items:
@@ -108,15 +110,6 @@ class Assembler:
             out += data
             pc += item.size
         return bytes(out)
-
-    def listing(self, base: int) -> list[tuple[int, str]]:
-        """(address, text) of every instruction, for messages and debugging."""
-        out, pc = [], base
-        for item in self._items:
-            if isinstance(item, _Insn):
-                out.append((pc, item.text))
-                pc += item.size
-        return out
 
     def raw(self, data: bytes, text: str = ".raw") -> None:
         """Bytes taken as they are (a relocated instruction)."""

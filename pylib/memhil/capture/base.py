@@ -5,14 +5,15 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Iterable, Protocol, Sequence
 
+from memhil.contract import UPTIME_SYMBOL
+from memhil.engines.base import Capability
+from memhil.errors import CaptureError
 from memhil.events import AllocEvent, Row
 
 if TYPE_CHECKING:
     from memhil.elf import Image
 
 trace = logging.getLogger("memhil.trace.alloc")
-
-UPTIME_SYMBOL = "g_memhil_uptime_ms"
 
 
 class EventSink(Protocol):
@@ -96,6 +97,78 @@ class Capture:
 
     def __exit__(self, *exc) -> None:
         self.detach()
+
+
+class RingCapture(Capture):
+    """Base of the captures that drain a RAM ring in target memory (trace, patched hooks).
+
+    At a drain stop, where the engine runs host work while the target runs (``Capability.BACKGROUND``) and every
+    sink is ``host_only``, the records are only copied and their slots freed (:meth:`_copy_ring`); decoding and
+    the sinks (:meth:`_process`) run after the resume, as the engine's background work, while the firmware
+    refills the ring. Otherwise they are decoded at the stop. A subclass's ``drain`` starts with
+    :meth:`_finish_pending`, so what was copied earlier reaches the sinks first, in order.
+    """
+
+    def __init__(self, engine, image: Image | None, *, sinks: Iterable[EventSink] = ()) -> None:
+        super().__init__(engine, image, sinks=sinks)
+        #: records copied at a stop and not yet decoded: (raw bytes, count), oldest first
+        self._pending: list[tuple[bytes, int]] = []
+        self._pending_error: CaptureError | None = None
+        self._overlap = False  # decoding runs as the engine's background work
+        self.deferred_drains = 0
+
+    def _copy_ring(self, target) -> tuple[bytes, int] | None:
+        """At a drain stop: copy the records the ring holds and give their slots back: (raw, count), None when empty."""
+        raise NotImplementedError
+
+    def _process(self, raw: bytes, count: int) -> None:
+        """Decode ``count`` records of ``raw`` and hand them to the sinks."""
+        raise NotImplementedError
+
+    def _at_drain_stop(self, ctx) -> None:
+        """The firmware's drain stop: copy the records and free their slots (one request when the ring is full),
+        then decode them after the resume where that may be, else now (after any copied earlier)."""
+        got = self._copy_ring(ctx)
+        if got is not None:
+            self._pending.append(got)
+        if not (self._overlap and self._sinks_host_only()):
+            self._finish_pending()
+        elif got is not None:
+            self.deferred_drains += 1
+
+    def _start_overlap(self) -> None:
+        """Decode copied records as the engine's background work, where the engine has it (at attach)."""
+        if Capability.BACKGROUND in getattr(self.engine, "capabilities", Capability.NONE):
+            self.engine.add_background(self._decode_pending)
+            self._overlap = True
+
+    def _stop_overlap(self) -> None:
+        if self._overlap:
+            self.engine.remove_background(self._decode_pending)
+            self._overlap = False
+
+    def _decode_pending(self) -> int:
+        """Decode the copied records and hand them to the sinks, oldest first (the engine's background work, and
+        the start of every drain). A bad record ends its batch: the records before it are emitted, the error is
+        kept for the next drain to raise, and the records after it show as a sequence gap."""
+        n = 0
+        while self._pending:
+            raw, count = self._pending.pop(0)
+            try:
+                self._process(raw, count)
+            except CaptureError as exc:
+                if self._pending_error is None:
+                    self._pending_error = exc
+            n += count
+        return n
+
+    def _finish_pending(self) -> int:
+        """:meth:`_decode_pending`, then raise the error a copied batch met, if any; returns the records decoded."""
+        done = self._decode_pending()
+        if self._pending_error is not None:
+            err, self._pending_error = self._pending_error, None
+            raise err
+        return done
 
 
 def read_many(target, requests: Sequence[tuple[int, int]]) -> list[bytes]:

@@ -1,11 +1,15 @@
 """Read a LiteOS bestfit node header (``LosMemCtlNode``) from the bytes before a user pointer.
 
-The layout comes from DWARF (DWARF 4 section 5.5, via :meth:`Image.struct_layout`); without debug
-info a checked fallback is used (LiteOS 5.0.0 on Cortex-M4 without LEAKCHECK: 16 bytes, magic @0,
+The layout is the heap walker's (:meth:`memhil.heap.layout.NodeLayout.from_image`, from DWARF); without debug
+info a fallback is used (LiteOS 5.0.0 on Cortex-M4 without LEAKCHECK: 16 bytes, magic @0,
 taskId:16/moduleId:16 @4, preNode @8, sizeAndFlag @12). ``sizeAndFlag`` is always the header's last
 word: size = value & 0x3FFFFFFF, USED 0x80000000, ALIGNED 0x40000000. For an aligned block the word
 just before the pointer is ``gap | ALIGNED`` (USED clear) and the node starts ``gap + head`` bytes
 before the pointer.
+
+Only the control node right before the user pointer is read (``head`` bytes): a LOSCFG_MEM_HEAD_BACKUP
+build's node (``LosMemDynNode``) puts a ``backupNode`` copy before that ``selfNode``, and nothing memhil
+takes from a node (size, task, module, link registers) is in the copy.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
-from memhil.errors import MemhilError
+from memhil.errors import ElfError
+from memhil.heap.layout import NodeLayout
 
 if TYPE_CHECKING:
     from memhil.elf import Image
@@ -51,25 +56,23 @@ class LiteosNodes:
 
     def _from_dwarf(self, image: Image) -> None:
         try:
-            layout = image.struct_layout("LosMemCtlNode")
-        except MemhilError as exc:
+            layout = NodeLayout.from_image(image)
+        except ElfError as exc:
             log.info("LosMemCtlNode layout not in DWARF (%s); using the 16-byte LiteOS 5.0.0 layout", exc.message)
             return
-        members = layout.members
-        size = members.get("sizeAndFlag")
-        if size is None or size.offset + 4 != layout.size:
+        if layout.size_and_flag.end != layout.head_size:
             log.warning("LosMemCtlNode in DWARF has no trailing sizeAndFlag; using the fallback layout")
             return
-        self.head = layout.size
-        self.size_off = size.offset
-        for attr, name in (("task", "taskId"), ("module", "moduleId")):
-            m = _find(members, name)
-            if m is not None:
-                setattr(self, attr, (m.offset, m.bit_offset or 0, m.bit_size or m.size * 8))
-        lr = _find(members, "linkReg")
-        if lr is not None:
-            self.lr_off = lr.offset
-            self.lr_count = lr.count or max(lr.size // 4, 1)
+        # offsets from the last control node's start (its first member, the free-list union, is at its start)
+        base = layout.prev.offset
+        self.head = layout.head_size - base
+        self.size_off = layout.size_and_flag.offset - base
+        for attr, f in (("task", layout.task), ("module", layout.module)):
+            if f is not None:
+                setattr(self, attr, (f.offset - base, f.bit_offset or 0, f.bit_size or f.size * 8))
+        if layout.link_reg is not None:
+            self.lr_off = layout.link_reg.offset - base
+            self.lr_count = layout.lr_count
 
     def window(self, ptr: int, boundary: int = 0) -> tuple[int, int]:
         """The (address, size) to read before ``ptr``: the header, plus the alignment gap when small."""
@@ -104,15 +107,6 @@ class LiteosNodes:
             if v
         )
         return NodeInfo(size_flag & SIZE_MASK, _field(header, self.module), _field(header, self.task), lrs)
-
-
-def _find(members: dict, name: str):
-    if name in members:
-        return members[name]
-    for key, m in members.items():
-        if key.endswith("." + name):
-            return m
-    return None
 
 
 def _field(header: bytes, spec: tuple[int, int, int]) -> int:

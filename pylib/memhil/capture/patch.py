@@ -48,7 +48,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Iterable
 
 from memhil.capture.asm import LR, SP, Assembler, encode_b_w
-from memhil.capture.base import Capture, EventSink, read_many, uptime_var
+from memhil.capture.base import EventSink, RingCapture, read_many, uptime_var
 from memhil.capture.lazystack import LazyStack, StackResolver
 from memhil.capture.nodes import LiteosNodes
 from memhil.capture.profiles import AllocatorProfile, FunctionSpec, load_profile
@@ -82,6 +82,11 @@ MIN_CAPACITY = 16
 ALIGNED, USED, SIZE_MASK = 0x40000000, 0x80000000, 0x3FFFFFFF
 
 
+def record_size(header_words: int, stack_words: int) -> int:
+    """Bytes of one ring record: the fixed words, the node header, the stack words."""
+    return 4 * (FIXED_WORDS + header_words + stack_words)
+
+
 @dataclass(frozen=True)
 class PatchedFunction:
     """One hooked function: its spec, where it is, and how it is caught (``relocation`` or ``declined``)."""
@@ -108,7 +113,7 @@ class Layout:
 
     @property
     def rec_size(self) -> int:
-        return 4 * (FIXED_WORDS + self.header_words + self.stack_words)
+        return record_size(self.header_words, self.stack_words)
 
     @property
     def ring(self) -> int:
@@ -119,7 +124,7 @@ class Layout:
         return self.ram.base + HDR_SIZE
 
 
-class PatchCapture(Capture):
+class PatchCapture(RingCapture):
     """Capture ``hooks``: allocator entries patched in emulator memory (see the module's docstring)."""
 
     mode = "hooks"
@@ -154,14 +159,10 @@ class PatchCapture(Capture):
         self.gaps: list[TraceGap] = []
         self.last_seq: int | None = None
         self.drains = 0
-        self.deferred_drains = 0
         self.resets = 0
         self.stats = {"records": 0, "nested": 0, "failed": 0, "rejected_frees": 0, "stops": 0}
         self._bell = None
         self._watching = False
-        self._overlap = False
-        self._pending: list[tuple[bytes, int, int]] = []  # (raw slots from tail on, count, first seq)
-        self._pending_error: CaptureError | None = None
         self._on_reset_hook = None
         self._regions: list[tuple[int, int]] = []
         self._calls: dict[int, int] = {}  # records per function id
@@ -233,14 +234,13 @@ class PatchCapture(Capture):
     def _ram_regions(self) -> list[tuple[int, int]]:
         """(base, end) of each RAM region of the board the emulator maps: pointers and stacks outside them are not read."""
         missing = {getattr(r, "name", r) for r in getattr(self.engine, "missing_regions", ())}
-        return [(r.base, r.end) for r in self._platform().regions
-                if r.kind != "flash" and r.name.lower() != "flash" and r.name not in missing]
+        return [(r.base, r.end) for r in self._platform().ram if r.name not in missing]
 
     # -- code ----------------------------------------------------------------------------------------
     def _build(self, code_base: int, ring: int, header_words: int) -> tuple[Assembler, dict[str, int]]:
         a = Assembler()
         regions = self._ram_regions()
-        rec_size = 4 * (FIXED_WORDS + header_words + self.stack_words)
+        rec_size = record_size(header_words, self.stack_words)
         self._subroutines(a, regions, header_words)
         ranges = sorted((f.address, f.size) for f in self.functions)
         self._is_nested(a, ranges)
@@ -426,11 +426,7 @@ class PatchCapture(Capture):
         a.b_w(f"unmask_{i}", "eq")
         a.label(f"claim_{i}")
         a.ldr(0, 2, HDR["head"])
-        a.ldr(3, 2, HDR["tail"])
-        a.subs_reg(3, 0, 3)
-        a.ldr(1, 2, HDR["capacity"])
-        a.cmp(3, 1)
-        a.b(f"ok_{i}", "lo")
+        self._below(a, "capacity", f"ok_{i}")
         a.bl("ring_bell")  # full: the host drains at this store, then the claim succeeds
         a.b(f"claim_{i}")
         a.label(f"ok_{i}")
@@ -501,11 +497,7 @@ class PatchCapture(Capture):
         a.ldr(1, 2, HDR["base"])
         a.label(f"adv_w{i}")
         a.str(1, 2, HDR["wptr"])
-        a.ldr(3, 2, HDR["tail"])
-        a.subs_reg(3, 0, 3)
-        a.ldr(1, 2, HDR["drain_at"])
-        a.cmp(3, 1)
-        a.b(f"adv_end{i}", "lo")
+        self._below(a, "drain_at", f"adv_end{i}")
         a.bl("ring_bell")
         a.label(f"adv_end{i}")
         a.label(f"unmask_{i}")
@@ -515,6 +507,16 @@ class PatchCapture(Capture):
         a.label(f"done_{i}")
         a.add_sp(pre + 16)
         a.pop(15)
+
+    @staticmethod
+    def _below(a: Assembler, limit: str, label: str) -> None:
+        """Branch to ``label`` when the ring holds fewer records than its header word ``limit`` (r0 = head,
+        r2 = ring header; clobbers r1, r3)."""
+        a.ldr(3, 2, HDR["tail"])
+        a.subs_reg(3, 0, 3)
+        a.ldr(1, 2, HDR[limit])
+        a.cmp(3, 1)
+        a.b(label, "lo")
 
     def _assemble(self, code_base: int, ring: int, header_words: int) -> bytes:
         a, labels = self._build(code_base, ring, header_words)
@@ -551,9 +553,7 @@ class PatchCapture(Capture):
                 self._watching = True
             else:
                 self._bell = self.engine.add_breakpoint(self._labels["ring_bell"], self._on_bell)
-            if Capability.BACKGROUND in caps:
-                self.engine.add_background(self._decode_pending)
-                self._overlap = True
+            self._start_overlap()
             hooks = getattr(self.engine, "reset_hooks", None)
             if hooks is not None:
                 self._on_reset_hook = self._on_reset
@@ -572,10 +572,9 @@ class PatchCapture(Capture):
     def _place(self) -> None:
         platform = self._platform()
         header_words = self.nodes.head // 4 if self.nodes is not None else 0
-        # lay the code out once at 0 to learn its size
-        size = len(self._assemble(0x08000000, 0x20000000, header_words)) + 64
+        size = self._build(0, 0, header_words)[0].size + 64  # the code's size does not depend on where it goes
         code_area = find_flash(self.image, platform, size)
-        rec_size = 4 * (FIXED_WORDS + header_words + self.stack_words)
+        rec_size = record_size(header_words, self.stack_words)
         want = HDR_SIZE + rec_size * (self.capacity_option or MAX_CAPACITY)
         need = HDR_SIZE + rec_size * (self.capacity_option or MIN_CAPACITY)
         ram = find_ram(self.image, platform, want, missing=getattr(self.engine, "missing_regions", ()), explicit=self.ram_option,
@@ -654,9 +653,7 @@ class PatchCapture(Capture):
             if self.fallback is not None:
                 self.fallback.detach()
                 self.fallback = None
-            if self._overlap:
-                self.engine.remove_background(self._decode_pending)
-                self._overlap = False
+            self._stop_overlap()
             if self._bell is not None:
                 try:
                     (self.engine.remove_watchpoint if self._watching else self.engine.remove_breakpoint)(self._bell)
@@ -691,16 +688,13 @@ class PatchCapture(Capture):
     # -- draining -----------------------------------------------------------------------------------------
     def _on_bell(self, ctx) -> None:
         self.stats["stops"] += 1
-        if self._overlap and self._sinks_host_only():
-            got = self._read_ring(ctx)
-            if got is not None:
-                self._pending.append(got)
-                self.deferred_drains += 1
-        else:
-            self.drain(ctx)
+        self._at_drain_stop(ctx)
 
-    def _read_ring(self, target, *, whole: bool = True) -> tuple[bytes, int, int] | None:
-        """Copy [tail, head) and give the slots back: (raw records in order, count, first seq). ``whole`` reads the
+    def _copy_ring(self, target) -> tuple[bytes, int] | None:
+        return self._read_ring(target)
+
+    def _read_ring(self, target, *, whole: bool = True) -> tuple[bytes, int] | None:
+        """Copy [tail, head) and give the slots back: (raw records in order, count). ``whole`` reads the
         header and every slot in one request (the doorbell rings when the ring is full); else the header first,
         then only the records there are."""
         lay = self.layout
@@ -735,32 +729,17 @@ class PatchCapture(Capture):
             raw = b"".join(read_many(target, requests))
         target.write_memory(lay.ring + HDR["tail"], struct.pack("<I", head))
         self.drains += 1
-        return raw, count, tail
-
-    def _decode_pending(self) -> int:
-        n = 0
-        while self._pending:
-            raw, count, first = self._pending.pop(0)
-            try:
-                self._process(raw, count)
-            except CaptureError as exc:
-                if self._pending_error is None:
-                    self._pending_error = exc
-            n += count
-        return n
+        return raw, count
 
     def drain(self, target=None) -> int:
         """Take in every record the ring holds (records copied at earlier stops first); returns how many."""
-        done = self._decode_pending()
-        if self._pending_error is not None:
-            err, self._pending_error = self._pending_error, None
-            raise err
+        done = self._finish_pending()
         if self.layout is None:
             return done
         target = target or self.engine
         got = self._read_ring(target, whole=False)
         if got is not None:
-            self._process(got[0], got[1])
+            self._process(*got)
             done += got[1]
         if self._originals and not self._check_patched(target):
             self.resets += 1

@@ -161,36 +161,21 @@ def _why_32(hw1: int, hw2: int) -> str | None:
 
 
 def _branch_targets(code: bytes, start: int) -> list[int]:
-    """Targets of the direct branches a linear sweep finds in the function (B T1-T4, CBZ/CBNZ)."""
+    """Targets of the direct branches a linear sweep finds in the function (B T1-T4, BL, CBZ/CBNZ)."""
     out: list[int] = []
     i = 0
     while i + 1 < len(code):
         hw1 = code[i] | code[i + 1] << 8
-        addr = start + i
         if _is_32bit(hw1):
             if i + 3 >= len(code):
                 break
-            hw2 = code[i + 2] | code[i + 3] << 8
-            if hw1 & 0xF800 == 0xF000 and hw2 & 0x8000:
-                s, j1, j2 = (hw1 >> 10) & 1, (hw2 >> 13) & 1, (hw2 >> 11) & 1
-                if hw2 & 0xD000 == 0x9000:  # B T4
-                    i1, i2 = 1 - (j1 ^ s), 1 - (j2 ^ s)
-                    imm = s << 24 | i1 << 23 | i2 << 22 | (hw1 & 0x3FF) << 12 | (hw2 & 0x7FF) << 1
-                    out.append(addr + 4 + (imm - (1 << 25) if s else imm))
-                elif hw2 & 0xD000 == 0x8000 and (hw1 >> 6) & 0xE != 0xE:  # B<c> T3
-                    imm = s << 20 | j2 << 19 | j1 << 18 | (hw1 & 0x3F) << 12 | (hw2 & 0x7FF) << 1
-                    out.append(addr + 4 + (imm - (1 << 21) if s else imm))
+            branch = _branch_32(hw1, code[i + 2] | code[i + 3] << 8, start + i)
             i += 4
-            continue
-        if hw1 & 0xF800 == 0xE000:  # B T2
-            imm = (hw1 & 0x7FF) << 1
-            out.append(addr + 4 + (imm - 4096 if imm & 0x800 else imm))
-        elif hw1 & 0xF000 == 0xD000 and (hw1 >> 8) & 0xF < 0xE:  # B<c> T1
-            imm = (hw1 & 0xFF) << 1
-            out.append(addr + 4 + (imm - 512 if imm & 0x100 else imm))
-        elif hw1 & 0xF500 == 0xB100:  # CBZ/CBNZ
-            out.append(addr + 4 + (((hw1 >> 9) & 1) << 6 | ((hw1 >> 3) & 0x1F) << 1))
-        i += 2
+        else:
+            branch = _branch_16(hw1, start + i)
+            i += 2
+        if branch is not None:
+            out.append(branch.target)
     return out
 
 

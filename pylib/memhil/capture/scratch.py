@@ -67,7 +67,7 @@ def _gaps(lo: int, hi: int, used: Iterable[tuple[int, int]]) -> list[tuple[int, 
 
 def find_flash(image: Image, platform, size: int, *, align: int = 64) -> Area:
     """``size`` bytes of flash no segment uses, at the top of the largest free gap."""
-    flash = [r for r in platform.regions if r.kind == "flash" or r.name.lower() == "flash"]
+    flash = [r for r in platform.regions if r.kind == "flash"]
     if not flash:
         raise CaptureError(f"platform {platform.name} names no flash region for the hook code",
                            hint="add a [[memory]] region named flash to its platform.toml, or use capture=breakpoints")
@@ -122,8 +122,8 @@ def ram_candidates(image: Image, platform, missing: Iterable = (), probe: Callab
         if region.name.lower() == "ccm" and region.name not in missing_names and not _used_ranges(image, region.base, region.end):
             out.append(Area(region.base, region.size, f"{region.name} {region.base:#010x}-{region.end:#010x} (unused by the ELF)"))
     if probe is not None:
-        for region in platform.regions:
-            if region.kind == "flash" or region.name.lower() == "flash" or region.name in missing_names:
+        for region in platform.ram:
+            if region.name in missing_names:
                 continue
             extra = _extra_ram(platform, region, probe)
             if extra and not _used_ranges(image, region.end, region.end + extra):

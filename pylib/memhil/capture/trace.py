@@ -28,7 +28,8 @@ import types
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Iterable
 
-from memhil.capture.base import Capture, EventSink, read_many
+from memhil.capture.base import EventSink, RingCapture, read_many
+from memhil.contract import BARRIER_STRUCT, DOORBELL_MEMBER, DOORBELL_SYMBOL, DRAIN_AT_SYMBOL, HALF_FULL_FUNCTION, RING_STRUCT, RING_SYMBOL
 from memhil.engines.base import Capability
 from memhil.errors import CaptureError, MemhilError
 from memhil.events import UNTRACKED_MODULE, AllocEvent, EventFlag, EventKind, Row, event_from_row
@@ -38,12 +39,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("memhil.capture")
 
-RING_SYMBOL = "g_memhil_trace"
-HALF_FULL_FUNCTION = "memhil_trace_half_full"
-#: fill level at which the firmware calls HALF_FULL_FUNCTION (absent in older firmware: half the ring)
-DRAIN_AT_SYMBOL = "g_memhil_trace_drain_at"
-#: the watched page that holds the doorbell (see _doorbell)
-DOORBELL_SYMBOL = "g_memhil_barrier_ms"
 MAGIC = 0x4D485452  # "MHTR"
 VERSION = 1
 REC_SIZE = 40
@@ -155,7 +150,7 @@ def decode_records(raw: bytes | bytearray | memoryview, count: int | None = None
     return events_from_rows(unpack_rows(raw, count))
 
 
-class TraceCapture(Capture):
+class TraceCapture(RingCapture):
     mode = "trace"
 
     def __init__(self, engine, image: Image, *, sinks: Iterable[EventSink] = ()) -> None:
@@ -184,11 +179,6 @@ class TraceCapture(Capture):
         self.drains = 0
         self._bp = None
         self._watching = False
-        #: records copied at a stop and not yet decoded: (raw bytes, count), oldest first
-        self._pending: list[tuple[bytes, int]] = []
-        self._overlap = False  # decoding runs as the engine's background work
-        self._pending_error: CaptureError | None = None
-        self.deferred_drains = 0
 
     # -- set-up ---------------------------------------------------------------------------
     def attach(self) -> None:
@@ -209,9 +199,7 @@ class TraceCapture(Capture):
                 self.engine.write_memory(self.drain_at_addr, self.capacity.to_bytes(4, "little"))
         else:
             log.warning("%s not in the ELF: the ring is drained only at stops; the firmware may wait on a full ring", HALF_FULL_FUNCTION)
-        if Capability.BACKGROUND in getattr(self.engine, "capabilities", Capability.NONE):
-            self.engine.add_background(self._decode_pending)
-            self._overlap = True
+        self._start_overlap()
         self._write_u32(self.engine, "enabled", 1)
         self.attached = True
 
@@ -222,9 +210,7 @@ class TraceCapture(Capture):
             self.drain()
             self._write_u32(self.engine, "enabled", 0)
         finally:
-            if self._overlap:
-                self.engine.remove_background(self._decode_pending)
-                self._overlap = False
+            self._stop_overlap()
             if self._bp is not None:
                 try:
                     if self._watching:
@@ -238,35 +224,14 @@ class TraceCapture(Capture):
 
     # -- draining ---------------------------------------------------------------------------
     def _on_half_full(self, ctx) -> None:
-        if self._overlap and self._sinks_host_only():
-            self._collect(ctx)  # decoded after the resume, by _decode_pending
-        else:
-            self.drain(ctx)
+        self._at_drain_stop(ctx)
 
-    def _collect(self, target) -> None:
+    def _copy_ring(self, target) -> tuple[bytes, int] | None:
         """At a drain stop: copy [tail, head) and free the slots, leaving the decoding for later. The
         firmware rings when the ring is full (``drain_at`` = capacity), so the header and every slot are read
         in one request."""
         got = self._read_ring(target, whole=self.drain_at == self.capacity)
-        if got is not None:
-            raw, count, _ = got
-            self._pending.append((raw, count))
-            self.deferred_drains += 1
-
-    def _decode_pending(self) -> int:
-        """Decode the copied records and hand them to the sinks, oldest first (the engine's background work,
-        and the start of every :meth:`drain`). A bad record ends its batch: the records before it are emitted,
-        the error is kept for the next :meth:`drain` to raise, and the records after it show as a sequence gap."""
-        n = 0
-        while self._pending:
-            raw, count = self._pending.pop(0)
-            try:
-                self._process(raw, count)
-            except CaptureError as exc:
-                if self._pending_error is None:
-                    self._pending_error = exc
-            n += count
-        return n
+        return None if got is None else (got[0], got[1])
 
     def drain(self, target=None) -> int:
         """Read every record in [tail, head), hand the events to the sinks, advance ``tail``; records
@@ -275,10 +240,7 @@ class TraceCapture(Capture):
         ``target`` is a breakpoint's stop context, or None for the engine (after a run).
         Returns the number of events read.
         """
-        done = self._decode_pending()
-        if self._pending_error is not None:
-            err, self._pending_error = self._pending_error, None
-            raise err
+        done = self._finish_pending()
         got = self._read_ring(target or self.engine, advance=False)
         if got is None:
             return done
@@ -307,7 +269,7 @@ class TraceCapture(Capture):
         if count > cap:
             raise CaptureError(
                 f"trace ring holds {count} records but has room for {cap} (head={head}, tail={tail})",
-                hint="the ring header in target memory is corrupt; check the firmware for a memory overwrite near g_memhil_trace",
+                hint=f"the ring header in target memory is corrupt; check the firmware for a memory overwrite near {RING_SYMBOL}",
             )
         if ring is not None and cap == self.capacity:
             first = self.offsets["recs"] + (tail % cap) * REC_SIZE
@@ -399,7 +361,7 @@ def _doorbell(image: Image) -> int | None:
     if sym is None:
         return None
     try:
-        member = image.struct_layout("memhil_barrier").members.get("trace_doorbell")
+        member = image.struct_layout(BARRIER_STRUCT).members.get(DOORBELL_MEMBER)
     except MemhilError:
         return None
     return None if member is None else sym.address + member.offset
@@ -408,9 +370,9 @@ def _doorbell(image: Image) -> int | None:
 def _ring_offsets(image: Image) -> dict[str, int]:
     """Member offsets of memhil_trace_ring from DWARF, checked against the fixed layout."""
     try:
-        layout = image.struct_layout("memhil_trace_ring")
+        layout = image.struct_layout(RING_STRUCT)
     except (MemhilError, AttributeError) as exc:
-        log.info("memhil_trace_ring not in DWARF (%s); using the fixed layout", exc)
+        log.info("%s not in DWARF (%s); using the fixed layout", RING_STRUCT, exc)
         return dict(RING_OFFSETS)
     found = {name: m.offset for name, m in layout.members.items() if name in RING_OFFSETS}
     wrong = {name: off for name, off in found.items() if off != RING_OFFSETS[name]}
