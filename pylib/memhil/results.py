@@ -62,6 +62,14 @@ MAX_STACKS = 4
 
 SiteKey = tuple[int, int]  # (module, allocation pc or -1)
 
+#: the capture modes whose ledger sees every allocator call: only their runs have peaks and the ledger's live blocks
+EVENT_MODES = ("hooks", "breakpoints", "trace")
+
+
+def sees_every_call(capture: str | None) -> bool:
+    """Whether a run with ``capture`` saw every allocator call (:data:`EVENT_MODES`)."""
+    return capture in EVENT_MODES
+
 
 @dataclass
 class Sample:
@@ -298,7 +306,7 @@ def build_summary(session, *, firmware_modules: dict[int, int] | None = None) ->
     ledger = session.ledger
     samples = session.sampler.samples
     firmware_modules = firmware_modules or {}
-    capture_sees = opts.capture in ("hooks", "trace")
+    capture_sees = sees_every_call(opts.capture)
     if session.engine is not None:
         virtual_s: float | None = session.virtual_time()
         wall_s = time.monotonic() - session._started_wall

@@ -209,6 +209,15 @@ def test_snapshot_capture_skips_peaks(tmp_path, budgets, capsys):
     assert "3 skipped" in out  # SYS, NET, APP peaks
 
 
+@pytest.mark.parametrize("capture", ["hooks", "breakpoints", "trace"])
+def test_a_capture_that_sees_every_call_must_record_peaks(tmp_path, budgets, capsys, capture):
+    data = summary(capture=capture)
+    data["modules"]["1"]["peak"] = None
+    code, _, err = gate(capsys, write_run(tmp_path / "r", data), "--budgets", budgets)
+    assert code == 2
+    assert f"peak bytes of module NET (capture {capture!r} does not record them" in err
+
+
 def test_run_dir_without_results_exit_2(tmp_path, budgets, capsys):
     (tmp_path / "empty").mkdir()
     code, _, err = gate(capsys, tmp_path / "empty", "--budgets", budgets)

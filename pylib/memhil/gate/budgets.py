@@ -5,7 +5,7 @@ The file is TOML. Sizes are integers (bytes) or strings with a unit (``"8 KiB"``
 
     [defaults]                 # every module without its own table; any key may be left out
     current = "64 KiB"         # live bytes at the end of the run
-    peak = "96 KiB"            # highest live bytes during the run (needs capture hooks or trace)
+    peak = "96 KiB"            # highest live bytes during the run (needs capture hooks, breakpoints or trace)
     leak_per_hour = 0          # bytes per virtual hour of growing, unsuppressed leak sites
 
     [modules.NET]              # a module by name (from the firmware's module map) or id: [modules.1]

@@ -14,7 +14,7 @@ from typing import Iterable
 from memhil.errors import ConfigError
 from memhil.gate.budgets import MODULE_KEYS, Budgets, ModuleBudget
 from memhil.modules import DEFAULT_MODULES
-from memhil.results import RESULTS_VERSION, RunResults
+from memhil.results import RESULTS_VERSION, RunResults, sees_every_call
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
 
@@ -116,7 +116,7 @@ def missing_results(run: RunResults, budgets: Budgets, *, baseline: bool = False
             continue
         limits = budgets.for_module(key)
         for metric in ("current", "peak"):
-            if getattr(limits, metric) is not None and entry.get(metric) is None and _sees_every_call(run):
+            if getattr(limits, metric) is not None and entry.get(metric) is None and sees_every_call(data.get("capture")):
                 out.append(f"{metric} bytes of module {name} (capture {data.get('capture')!r} does not record them; use hooks or trace)")
     needs_sites = budgets.leaks_fail or any(budgets.for_module(k).leak_per_hour is not None for k in _module_keys(run, budgets))
     if needs_sites and data.get("leak_sites") is None:
@@ -131,10 +131,6 @@ def missing_results(run: RunResults, budgets: Budgets, *, baseline: bool = False
 def records_nothing(run: RunResults) -> bool:
     """A run started with capture 'none' measured no allocations on purpose: its checks are skipped, not missing."""
     return run.data.get("capture") == "none"
-
-
-def _sees_every_call(run: RunResults) -> bool:
-    return run.data.get("capture") in ("hooks", "trace")
 
 
 def check_inputs(runs: list[RunResults], budgets: Budgets, baseline: list[RunResults] | None) -> None:
