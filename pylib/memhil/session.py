@@ -299,7 +299,7 @@ class Session:
             return self._need_image().symbol(contract.MODULE_USED_SYMBOL).address
         except ElfError as exc:
             raise ConfigError(
-                "this firmware keeps no per-module statistics (no g_moduleMemUsedSize)",
+                f"this firmware keeps no per-module statistics (no {contract.MODULE_USED_SYMBOL})",
                 hint="build it with LOSCFG_MEM_MUL_MODULE, or assert on the host ledger instead",
             ) from exc
 

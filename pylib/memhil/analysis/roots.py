@@ -22,6 +22,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable
 
+from memhil.contract import RING_SYMBOL
 from memhil.heap.model import LiveBlock
 
 from .reachability import Region
@@ -37,7 +38,7 @@ ReadMemory = Callable[[int, int], bytes]
 SHF_WRITE = 0x1
 SHF_ALLOC = 0x2
 #: symbols whose contents hold copies of pointers for the host's sake, not the program's
-NOT_ROOTS = ("g_memhil_trace",)
+NOT_ROOTS = (RING_SYMBOL,)
 #: registers scanned as roots (pc, sp and xpsr hold no data pointers)
 ROOT_REGISTERS = tuple(f"r{i}" for i in range(13)) + ("lr",)
 #: the vector table's initial SP and a main stack are believed only this large

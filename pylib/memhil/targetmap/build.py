@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Callable
 
+from memhil.contract import POOL_SYMBOL
 from memhil.errors import MemhilError
 from memhil.targetmap.model import MapRegion, TargetMap
 from memhil.targetmap.stacks import find_stacks, measure_stack
@@ -26,7 +27,6 @@ SHF_WRITE = 0x1
 SHF_ALLOC = 0x2
 SHF_EXECINSTR = 0x4
 HEAP_SYMBOLS = ("__heap_start", "__heap_end")
-POOL_SYMBOL = "m_aucSysMem0"
 #: sections whose extent the linker symbols describe better (``.stack`` spans the gap below the stack)
 _SYMBOL_SECTIONS = {".heap": "heap", ".stack": "stack"}
 
