@@ -38,9 +38,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from memhil.analysis.growth import DEFAULT_POLICY, GrowthPolicy, judge, slope
+from memhil.analysis.growth import DEFAULT_POLICY, GrowthPolicy, growing_series, slope
 from memhil.analysis.reachability import LeakKind
-from memhil.analysis.sites import SiteNamer
+from memhil.analysis.sites import Site, SiteNamer
 from memhil.errors import ConfigError
 from memhil.heap.model import LiveBlock
 
@@ -161,21 +161,18 @@ def growth_rows(samples: list[Sample], live: Iterable[LiveBlock], symbolizer, mo
         return [], []
     times = [s.t_us for s in samples]
     namer = SiteNamer(symbolizer)
-    keys = set().union(*(s.sites for s in samples))
-    series: dict[tuple[str, int], list] = {}  # (site name, module) -> [bytes series, blocks series, pcs, site]
-    for module, pc in keys:
-        site = namer(pc if pc >= 0 else None)
-        entry = series.setdefault((site.name, module), [[0] * len(samples), [0] * len(samples), [], site])
-        for i, s in enumerate(samples):
-            nbytes, nblocks = s.sites.get((module, pc), (0, 0))
-            entry[0][i] += nbytes
-            entry[1][i] += nblocks
-        entry[2].append(pc)
-    growing = {}
-    for key, (nbytes, nblocks, pcs, site) in series.items():
-        verdict = judge(times, nbytes, nblocks, policy)
-        if verdict.growing:
-            growing[key] = (nbytes, nblocks, pcs, site, verdict)
+    sites: dict[tuple[str, int], tuple[Site, set[int]]] = {}  # (site name, module) -> (site, its pcs)
+    per_sample: list[dict[tuple[str, int], tuple[int, int]]] = []
+    for s in samples:
+        rows: dict[tuple[str, int], tuple[int, int]] = {}
+        for (module, pc), (nbytes, nblocks) in s.sites.items():
+            site = namer(pc if pc >= 0 else None)
+            key = (site.name, module)
+            sites.setdefault(key, (site, set()))[1].add(pc)
+            b, n = rows.get(key, (0, 0))
+            rows[key] = (b + nbytes, n + nblocks)
+        per_sample.append(rows)
+    growing = growing_series(times, per_sample, policy)
     if not growing:
         return [], []
     by_key: dict[tuple[str, int], list[LiveBlock]] = {k: [] for k in growing}
@@ -185,7 +182,8 @@ def growth_rows(samples: list[Sample], live: Iterable[LiveBlock], symbolizer, mo
             by_key[key].append(b)
     w = policy.warmup(len(samples))
     leaks, kept = [], []
-    for (name, module), (nbytes, nblocks, pcs, site, verdict) in growing.items():
+    for (name, module), (nbytes, nblocks, verdict) in growing.items():
+        site, pcs = sites[(name, module)]
         blocks = by_key[(name, module)]
         stacks: dict[tuple[int, ...], list[int]] = {}
         for b in blocks:
@@ -198,7 +196,7 @@ def growth_rows(samples: list[Sample], live: Iterable[LiveBlock], symbolizer, mo
             "site": name, "file": site.file, "line": site.line, "function": site.function, "module": module,
             "module_name": modules_name(module), "bytes": sum(b.size for b in blocks), "blocks": len(blocks),
             "grown_bytes": nbytes[-1] - nbytes[w], "first_seen_s": min(seen) if seen else None,
-            "rises": max(verdict.bytes.rises, verdict.blocks.rises) if verdict.growing else 0,
+            "rises": max(verdict.bytes.rises, verdict.blocks.rises),
             "bytes_per_hour": round(verdict.bytes.per_hour, 3), "blocks_per_hour": round(verdict.blocks.per_hour, 3),
             "growing": verdict.what, "series": nbytes, "blocks_series": nblocks,
             "trend": {"bytes": verdict.bytes.as_dict(), "blocks": verdict.blocks.as_dict()},

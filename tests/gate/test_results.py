@@ -87,6 +87,30 @@ def test_leak_sites_only_growing_sites_with_rate_and_stacks():
     assert module_growth(sampler.samples)[1] == 0.0
 
 
+class OneLineSymbolizer(FakeSymbolizer):
+    """Both return addresses 0x08001001 and 0x08001005 are app.c line 20 (two calls on one line)."""
+
+    def frame(self, pc, *, is_return_address=False):
+        return super().frame(0x0800_1001 if pc in (0x0800_1001, 0x0800_1005) else pc)
+
+
+def test_pcs_of_one_line_make_one_site_per_module():
+    sampler = SiteSampler()
+    live = []
+    for i in range(8):
+        live.append(block(0x2000_0000 + 0x100 * i, 0x0800_1001, seq=i))
+        live.append(block(0x2000_4000 + 0x100 * i, 0x0800_1005, seq=i))
+        live.append(block(0x2000_8000 + 0x100 * i, 0x0800_1005, module=1, seq=i))
+        sampler.take(i * 1_000_000, list(live))
+    rows = leak_sites(sampler.samples, live, OneLineSymbolizer(), lambda m: {1: "NET", 3: "APP"}[m])
+    assert [(r["site"], r["module_name"]) for r in rows] == [("apps/x/app.c:20", "APP"), ("apps/x/app.c:20", "NET")]
+    app, net = rows
+    assert app["pcs"] == ["0x08001001", "0x08001005"] and net["pcs"] == ["0x08001005"]
+    assert app["blocks_series"] == [2 * (i + 1) for i in range(8)] and net["blocks_series"] == list(range(1, 9))
+    assert app["blocks"] == 16 and app["bytes"] == 16 * 64 and app["grown_bytes"] == 2 * 64 * 5  # since the warm-up (2 of 8 samples)
+    assert app["bytes_per_hour"] == pytest.approx(2 * 64 * 3600)
+
+
 def test_leak_sites_need_enough_samples():
     sampler = SiteSampler()
     live = []
