@@ -396,17 +396,8 @@ def _reachability(session, live: list[LiveBlock]):
     target cannot be scanned (not running, no roots): then growth alone decides."""
     if session.engine is None or not live:
         return None
-    from memhil.analysis.reachability import classify
-    from memhil.errors import MemhilError
-
-    try:
-        scan = session._read_scan_regions(live)
-        if scan is None:
-            return None
-        return classify(live, scan.roots, scan.heap, views=scan.views, heuristic=scan.heuristic)
-    except MemhilError as exc:
-        log.warning("no reachability scan for the results: %s", exc)
-        return None
+    scan = session._read_scan_regions(live)  # None (and a warning) when the target cannot be read
+    return scan.classify(live) if scan is not None else None
 
 
 def _last_walk_blocks(session) -> list[LiveBlock]:

@@ -372,7 +372,7 @@ class Session:
         try:
             return collect_roots(image, engine.read_memory, engine.read_registers(), blocks)
         except MemhilError as exc:
-            log.warning("no reachability scan for this snapshot: %s", exc)
+            log.warning("no reachability scan: %s", exc)
             return None
 
     def snapshot(self, name: str) -> Snapshot:
@@ -387,15 +387,12 @@ class Session:
         With ``reachability`` (and the memory read when ``after`` was taken), blocks are classified as
         memcheck does, and still-reachable ones are kept apart from the leaks."""
         from memhil.analysis.leaks import find_leaks
-        from memhil.analysis.reachability import classify
         from memhil.analysis.suppress import Suppressions
 
         supp = Suppressions.load(suppressions) if suppressions else None
         first, last = self.snapshot(before), self.snapshot(after)
-        reach = None
         scan = self._memory.get(after) if reachability else None
-        if scan is not None:
-            reach = classify(last.blocks.values(), scan.roots, scan.heap, views=scan.views, heuristic=scan.heuristic)
+        reach = scan.classify(last.blocks.values()) if scan is not None else None
         return find_leaks(first, last, self.symbolizer, supp, reach)
 
     # -- timeline ------------------------------------------------------------------------------

@@ -114,7 +114,7 @@ def test_kernel_list_links_are_the_rtos_list_heuristic(rtos_style):
     plain = observed(find_leaks(None, end, symbolizer, reachability=reach))
     assert plain[(LeakKind.POSSIBLE, 64)] >= 2  # TCBs A and B are reached only through list items
     assert plain[(LeakKind.POSSIBLE, 76)] == 1  # the queue, only through B's event item
-    with_h = classify(end.blocks.values(), scan.roots, scan.heap, views=scan.views, heuristic=scan.heuristic)
+    with_h = scan.classify(end.blocks.values())
     assert set(with_h.heuristic.values()) == {"rtos-list"}
     assert len(with_h.heuristic) >= 4  # TCB A, TCB B, the queue, the timer
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Callable, Iterable
 from memhil.contract import RING_SYMBOL
 from memhil.heap.model import LiveBlock
 
-from .reachability import Region
+from .reachability import Reachability, Region, classify
 from .rtos import TaskStack, find_tasks
 
 if TYPE_CHECKING:
@@ -75,6 +75,10 @@ class RootSet:
     notes: list[str] = field(default_factory=list)
     heuristic: object | None = None
     registers: dict[str, int] = field(default_factory=dict)
+
+    def classify(self, blocks: Iterable[LiveBlock]) -> Reachability:
+        """memcheck's verdict on ``blocks`` from what this scan read (:func:`memhil.analysis.reachability.classify`)."""
+        return classify(blocks, self.roots, self.heap, views=self.views, heuristic=self.heuristic)  # type: ignore[arg-type]
 
 
 def writable_sections(image: Image) -> list:
