@@ -2,7 +2,7 @@
 
 LiteOS's multi-module statistics count only memory taken through the module API
 (``LOS_MemMalloc`` and friends); memory taken with plain ``LOS_MemAlloc`` inside a module is not
-counted (seed 000: "all memory operations in the module need to call the encapsulation interface,
+counted (LiteOS's multi-module statistics guide: "all memory operations in the module need to call the encapsulation interface,
 otherwise the statistics may be inaccurate"). A difference is reported with the blocks that
 explain it: untracked blocks (``EventFlag.UNTRACKED``) of that module.
 

@@ -1,7 +1,7 @@
 """Growth: allocation sites whose live memory keeps rising. The one place memhil decides "this site grows".
 
-Seed 001's rule is "after the system runs stably, if the number of used nodes keeps increasing, there is a very
-large probability that memory leaks". memhil makes it a test it can trust:
+LiteOS's memory leak check guide says "after the system runs stably, if the number of used nodes keeps
+increasing, there is a very large probability that memory leaks". memhil makes it a test it can trust:
 
 - **What is measured**, per site (:mod:`memhil.analysis.sites`) and module: the live *requested* bytes and the
   live block count at each sample. Not node bytes: a bestfit allocator hands a site larger leftover nodes over
