@@ -15,7 +15,7 @@ The file is TOML. Sizes are integers (bytes) or strings with a unit (``"8 KiB"``
 
     [leaks]
     fail = true                # an unsuppressed leak site fails the gate (default true)
-    min_rises = 2              # a site is a leak when its live bytes rose at least this often and never fell
+    min_rises = 2              # a growing site is a leak when its live bytes or blocks rose this often after the warm-up
     min_bytes = 0              # ignore leak sites that grew less than this
 
     [heap]
