@@ -22,6 +22,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable
 
+from elftools.elf.constants import SH_FLAGS
+
 from memhil.contract import RING_SYMBOL
 from memhil.heap.model import LiveBlock
 
@@ -35,8 +37,7 @@ log = logging.getLogger("memhil.analysis.roots")
 
 ReadMemory = Callable[[int, int], bytes]
 
-SHF_WRITE = 0x1
-SHF_ALLOC = 0x2
+SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR = SH_FLAGS.SHF_WRITE, SH_FLAGS.SHF_ALLOC, SH_FLAGS.SHF_EXECINSTR
 #: symbols whose contents hold copies of pointers for the host's sake, not the program's
 NOT_ROOTS = (RING_SYMBOL,)
 #: registers scanned as roots (pc, sp and xpsr hold no data pointers)
@@ -93,7 +94,7 @@ def initial_sp(image: Image) -> int | None:
     aligned, inside or just past a writable section) and whose second word is an odd (Thumb) address inside an
     executable section: the reset handler (ARMv7-M B1.5.3)."""
     writable = writable_sections(image)
-    code = [s for s in image.sections if s.flags & SHF_ALLOC and s.flags & 0x4 and s.size]
+    code = [s for s in image.sections if s.flags & SHF_ALLOC and s.flags & SHF_EXECINSTR and s.size]
     for sec in sorted((s for s in image.sections if s.flags & SHF_ALLOC and not s.flags & SHF_WRITE and s.size >= 8), key=lambda s: s.addr):
         try:
             raw = image.read(sec.addr, 8)
