@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from memhil.analysis.frames import resolve_stack
 from memhil.analysis.growth import DEFAULT_POLICY, GrowthPolicy, growing_series, slope
 from memhil.analysis.reachability import LeakKind
 from memhil.analysis.sites import Site, SiteNamer
@@ -135,16 +136,9 @@ def _frame_dict(frame, symbolizer) -> dict:
 
 
 def symbolize_stack(pcs: Iterable[int], symbolizer) -> list[dict]:
-    """Frames of a call stack (return addresses, innermost first); inlined frames expanded."""
-    out: list[dict] = []
-    for pc in pcs:
-        if symbolizer is None:
-            out.append({"pc": _hex(pc), "function": None, "file": None, "line": None})
-            continue
-        many = getattr(symbolizer, "frames", None)
-        frames = many(pc, is_return_address=True) if many else [symbolizer.frame(pc, is_return_address=True)]
-        out.extend(_frame_dict(f, symbolizer) for f in frames)
-    return out
+    """Frames of a call stack (return addresses, innermost first); inlined frames expanded
+    (:func:`memhil.analysis.frames.resolve_stack`)."""
+    return [_frame_dict(f, symbolizer) for f in resolve_stack(list(pcs), symbolizer)]
 
 
 def leak_sites(samples: list[Sample], live: Iterable[LiveBlock], symbolizer, modules_name, *,
