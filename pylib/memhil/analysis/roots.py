@@ -28,7 +28,7 @@ from memhil.contract import RING_SYMBOL
 from memhil.heap.model import LiveBlock
 
 from .reachability import Reachability, Region, classify
-from .rtos import TaskStack, find_tasks
+from .rtos import TaskStack, block_holding, find_tasks
 
 if TYPE_CHECKING:
     from memhil.elf import Image
@@ -203,7 +203,7 @@ def collect_roots(
         out.stacks.append(root)
         holes.append((t.base, t.top))
         region = Region.read(read_memory, root.name, live_sp, t.top - live_sp)
-        holder = next((b for b in blocks if b.ptr <= t.base < b.ptr + max(b.size, 1)), None)
+        holder = block_holding(blocks, t.base)
         if holder is not None:
             # the stack is a heap block: its contents count only from the saved SP up, and it is not a root itself
             out.views[holder.ptr] = region
