@@ -345,7 +345,7 @@ def build_summary(session, *, firmware_modules: dict[int, int] | None = None) ->
         "firmware": str(session.firmware) if session.firmware else None,
         "build_id": session.image.build_id if session.image else None,
         "engine": opts.engine,
-        "engine_version": getattr(session.engine, "version", None) if getattr(session, "engine", None) else None,
+        "engine_version": getattr(session.engine, "version", None),
         "fault": _fault(session),
         "platform": opts.platform,
         "capture": opts.capture,
