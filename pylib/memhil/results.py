@@ -38,9 +38,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from memhil.analysis.growth import DEFAULT_POLICY, GrowthPolicy, judge, slope
+from memhil.analysis.frames import resolve_stack
+from memhil.analysis.growth import DEFAULT_POLICY, GrowthPolicy, growing_series, slope
 from memhil.analysis.reachability import LeakKind
-from memhil.analysis.sites import SiteNamer
+from memhil.analysis.sites import Site, SiteNamer
 from memhil.errors import ConfigError
 from memhil.heap.model import LiveBlock
 
@@ -61,6 +62,14 @@ MAX_FRAGMENTATION_SAMPLES = 1000
 MAX_STACKS = 4
 
 SiteKey = tuple[int, int]  # (module, allocation pc or -1)
+
+#: the capture modes whose ledger sees every allocator call: only their runs have peaks and the ledger's live blocks
+EVENT_MODES = ("hooks", "breakpoints", "trace")
+
+
+def sees_every_call(capture: str | None) -> bool:
+    """Whether a run with ``capture`` saw every allocator call (:data:`EVENT_MODES`)."""
+    return capture in EVENT_MODES
 
 
 @dataclass
@@ -127,16 +136,9 @@ def _frame_dict(frame, symbolizer) -> dict:
 
 
 def symbolize_stack(pcs: Iterable[int], symbolizer) -> list[dict]:
-    """Frames of a call stack (return addresses, innermost first); inlined frames expanded."""
-    out: list[dict] = []
-    for pc in pcs:
-        if symbolizer is None:
-            out.append({"pc": _hex(pc), "function": None, "file": None, "line": None})
-            continue
-        many = getattr(symbolizer, "frames", None)
-        frames = many(pc, is_return_address=True) if many else [symbolizer.frame(pc, is_return_address=True)]
-        out.extend(_frame_dict(f, symbolizer) for f in frames)
-    return out
+    """Frames of a call stack (return addresses, innermost first); inlined frames expanded
+    (:func:`memhil.analysis.frames.resolve_stack`)."""
+    return [_frame_dict(f, symbolizer) for f in resolve_stack(list(pcs), symbolizer)]
 
 
 def leak_sites(samples: list[Sample], live: Iterable[LiveBlock], symbolizer, modules_name, *,
@@ -153,21 +155,18 @@ def growth_rows(samples: list[Sample], live: Iterable[LiveBlock], symbolizer, mo
         return [], []
     times = [s.t_us for s in samples]
     namer = SiteNamer(symbolizer)
-    keys = set().union(*(s.sites for s in samples))
-    series: dict[tuple[str, int], list] = {}  # (site name, module) -> [bytes series, blocks series, pcs, site]
-    for module, pc in keys:
-        site = namer(pc if pc >= 0 else None)
-        entry = series.setdefault((site.name, module), [[0] * len(samples), [0] * len(samples), [], site])
-        for i, s in enumerate(samples):
-            nbytes, nblocks = s.sites.get((module, pc), (0, 0))
-            entry[0][i] += nbytes
-            entry[1][i] += nblocks
-        entry[2].append(pc)
-    growing = {}
-    for key, (nbytes, nblocks, pcs, site) in series.items():
-        verdict = judge(times, nbytes, nblocks, policy)
-        if verdict.growing:
-            growing[key] = (nbytes, nblocks, pcs, site, verdict)
+    sites: dict[tuple[str, int], tuple[Site, set[int]]] = {}  # (site name, module) -> (site, its pcs)
+    per_sample: list[dict[tuple[str, int], tuple[int, int]]] = []
+    for s in samples:
+        rows: dict[tuple[str, int], tuple[int, int]] = {}
+        for (module, pc), (nbytes, nblocks) in s.sites.items():
+            site = namer(pc if pc >= 0 else None)
+            key = (site.name, module)
+            sites.setdefault(key, (site, set()))[1].add(pc)
+            b, n = rows.get(key, (0, 0))
+            rows[key] = (b + nbytes, n + nblocks)
+        per_sample.append(rows)
+    growing = growing_series(times, per_sample, policy)
     if not growing:
         return [], []
     by_key: dict[tuple[str, int], list[LiveBlock]] = {k: [] for k in growing}
@@ -177,7 +176,8 @@ def growth_rows(samples: list[Sample], live: Iterable[LiveBlock], symbolizer, mo
             by_key[key].append(b)
     w = policy.warmup(len(samples))
     leaks, kept = [], []
-    for (name, module), (nbytes, nblocks, pcs, site, verdict) in growing.items():
+    for (name, module), (nbytes, nblocks, verdict) in growing.items():
+        site, pcs = sites[(name, module)]
         blocks = by_key[(name, module)]
         stacks: dict[tuple[int, ...], list[int]] = {}
         for b in blocks:
@@ -190,7 +190,7 @@ def growth_rows(samples: list[Sample], live: Iterable[LiveBlock], symbolizer, mo
             "site": name, "file": site.file, "line": site.line, "function": site.function, "module": module,
             "module_name": modules_name(module), "bytes": sum(b.size for b in blocks), "blocks": len(blocks),
             "grown_bytes": nbytes[-1] - nbytes[w], "first_seen_s": min(seen) if seen else None,
-            "rises": max(verdict.bytes.rises, verdict.blocks.rises) if verdict.growing else 0,
+            "rises": max(verdict.bytes.rises, verdict.blocks.rises),
             "bytes_per_hour": round(verdict.bytes.per_hour, 3), "blocks_per_hour": round(verdict.blocks.per_hour, 3),
             "growing": verdict.what, "series": nbytes, "blocks_series": nblocks,
             "trend": {"bytes": verdict.bytes.as_dict(), "blocks": verdict.blocks.as_dict()},
@@ -298,7 +298,7 @@ def build_summary(session, *, firmware_modules: dict[int, int] | None = None) ->
     ledger = session.ledger
     samples = session.sampler.samples
     firmware_modules = firmware_modules or {}
-    capture_sees = opts.capture in ("hooks", "trace")
+    capture_sees = sees_every_call(opts.capture)
     if session.engine is not None:
         virtual_s: float | None = session.virtual_time()
         wall_s = time.monotonic() - session._started_wall
@@ -345,7 +345,7 @@ def build_summary(session, *, firmware_modules: dict[int, int] | None = None) ->
         "firmware": str(session.firmware) if session.firmware else None,
         "build_id": session.image.build_id if session.image else None,
         "engine": opts.engine,
-        "engine_version": getattr(session.engine, "version", None) if getattr(session, "engine", None) else None,
+        "engine_version": getattr(session.engine, "version", None),
         "fault": _fault(session),
         "platform": opts.platform,
         "capture": opts.capture,
@@ -390,17 +390,8 @@ def _reachability(session, live: list[LiveBlock]):
     target cannot be scanned (not running, no roots): then growth alone decides."""
     if session.engine is None or not live:
         return None
-    from memhil.analysis.reachability import classify
-    from memhil.errors import MemhilError
-
-    try:
-        scan = session._read_scan_regions(live)
-        if scan is None:
-            return None
-        return classify(live, scan.roots, scan.heap, views=scan.views, heuristic=scan.heuristic)
-    except MemhilError as exc:
-        log.warning("no reachability scan for the results: %s", exc)
-        return None
+    scan = session._read_scan_regions(live)  # None (and a warning) when the target cannot be read
+    return scan.classify(live) if scan is not None else None
 
 
 def _last_walk_blocks(session) -> list[LiveBlock]:

@@ -20,13 +20,11 @@ from memhil import contract
 from memhil.errors import CaptureError, ConfigError, ElfError, MemhilError
 from memhil.heap import Ledger, Snapshot
 from memhil.modules import ModuleMap
-from memhil.results import MIN_CHUNK_S, SAMPLE_CHUNKS, SiteSampler, build_summary, split_duration
+from memhil.results import MIN_CHUNK_S, SAMPLE_CHUNKS, SiteSampler, build_summary, sees_every_call, split_duration
 
 log = logging.getLogger("memhil.session")
 
 CAPTURE_MODES = ("hooks", "breakpoints", "trace", "snapshot", "none")
-#: the capture modes that see every allocator call
-EVENT_MODES = ("hooks", "breakpoints", "trace")
 #: growth samples a run of any length is cut into, at most (see Session.sample_gap)
 SAMPLES_PER_RUN = 64
 
@@ -214,7 +212,7 @@ class Session:
         walk = self._sample_walk() if due else None
         if walk is not None:
             self._last_walk_us = t_us
-        if mode in EVENT_MODES:
+        if sees_every_call(mode):
             self.sampler.take(t_us, self.ledger.live.values())
         elif walk is not None and walk.ok:  # a broken heap is reported by check_heap, not sampled as if freed
             self.sampler.take(t_us, walk.to_snapshot().blocks.values(), modules_known=walk.has_modules)
@@ -301,7 +299,7 @@ class Session:
             return self._need_image().symbol(contract.MODULE_USED_SYMBOL).address
         except ElfError as exc:
             raise ConfigError(
-                "this firmware keeps no per-module statistics (no g_moduleMemUsedSize)",
+                f"this firmware keeps no per-module statistics (no {contract.MODULE_USED_SYMBOL})",
                 hint="build it with LOSCFG_MEM_MUL_MODULE, or assert on the host ledger instead",
             ) from exc
 
@@ -318,17 +316,17 @@ class Session:
 
     def module_peak(self, module: str | int) -> int:
         mid = self.options.modules.id(module)
-        if self.options.capture in ("snapshot", "none"):
+        if not sees_every_call(self.options.capture):
             raise ConfigError("peaks need a capture that sees every call", hint="use capture mode hooks or trace")
         self.drain()
         return self.ledger.module_peak(mid)
 
     def _source(self, source: str) -> str:
         if source == "auto":
-            return "ledger" if self.options.capture in EVENT_MODES else "walk"
+            return "ledger" if sees_every_call(self.options.capture) else "walk"
         if source not in ("ledger", "walk", "firmware"):
             raise ConfigError(f"unknown source {source!r}", hint="use ledger, walk or firmware")
-        if source == "ledger" and self.options.capture in ("snapshot", "none"):
+        if source == "ledger" and not sees_every_call(self.options.capture):
             raise ConfigError("the host ledger needs capture mode hooks or trace", hint="use source=walk or firmware, or start with capture=hooks")
         return source
 
@@ -374,7 +372,7 @@ class Session:
         try:
             return collect_roots(image, engine.read_memory, engine.read_registers(), blocks)
         except MemhilError as exc:
-            log.warning("no reachability scan for this snapshot: %s", exc)
+            log.warning("no reachability scan: %s", exc)
             return None
 
     def snapshot(self, name: str) -> Snapshot:
@@ -389,22 +387,19 @@ class Session:
         With ``reachability`` (and the memory read when ``after`` was taken), blocks are classified as
         memcheck does, and still-reachable ones are kept apart from the leaks."""
         from memhil.analysis.leaks import find_leaks
-        from memhil.analysis.reachability import classify
         from memhil.analysis.suppress import Suppressions
 
         supp = Suppressions.load(suppressions) if suppressions else None
         first, last = self.snapshot(before), self.snapshot(after)
-        reach = None
         scan = self._memory.get(after) if reachability else None
-        if scan is not None:
-            reach = classify(last.blocks.values(), scan.roots, scan.heap, views=scan.views, heuristic=scan.heuristic)
+        reach = scan.classify(last.blocks.values()) if scan is not None else None
         return find_leaks(first, last, self.symbolizer, supp, reach)
 
     # -- timeline ------------------------------------------------------------------------------
     def start_timeline(self, directory: str | Path | None = None, *, max_bytes: int | None = None, max_files: int | None = None) -> Path:
         from memhil.timeline.writer import TimelineWriter
 
-        if self.options.capture not in EVENT_MODES:
+        if not sees_every_call(self.options.capture):
             raise CaptureError("the timeline log needs every allocator event", hint="start with capture=trace (or hooks)")
         directory = Path(directory) if directory else self.run_dir / "timeline"
         kwargs = {k: v for k, v in (("max_bytes", max_bytes), ("max_files", max_files)) if v is not None}
@@ -438,7 +433,7 @@ class Session:
                 "nodes": sum(len(w.nodes) for w in walks), "used": sum(w.used for w in walks),
                 "free": sum(w.free for w in walks), "pools": [f"{w.pool:#010x}" for w in walks],
             }
-            if self.options.capture in ("hooks", "trace") and self.heap_check["ok"]:
+            if sees_every_call(self.options.capture) and self.heap_check["ok"]:
                 from memhil.analysis.crosscheck import crosscheck_walk
 
                 self.drain()
@@ -483,7 +478,7 @@ class Session:
         ``LOS_MemAlloc``) that explain it."""
         from memhil.analysis.crosscheck import crosscheck_modules
 
-        if self.options.capture in ("hooks", "trace"):
+        if sees_every_call(self.options.capture):
             self.drain()
             source, known = self.ledger, set(self.ledger.modules)
         else:  # snapshot (or none): the module figures come from a walk of the heap

@@ -66,3 +66,24 @@ def test_no_blocks_and_unreadable_contents():
     assert classify([], [Region("d", 0, b"\0" * 8)]).kinds == {}
     b = blk(0x30000000, 8)
     assert classify([b], []).kind(b.ptr) is LeakKind.DEFINITE
+
+
+def test_a_block_with_a_start_pointer_is_not_put_down_to_the_heuristic():
+    """memcheck: the heuristic is asked only for a block not yet reachable, and a start pointer clears it."""
+    blocks, _, heap = image()
+    asked = []
+
+    def accept_interior(block, value, read_word):
+        asked.append(block.ptr)
+        return "test-heuristic"
+
+    e = blocks["E"]
+    for order in ((e.ptr + 12, e.ptr), (e.ptr, e.ptr + 12)):  # interior pointer first, then start pointer; and reversed
+        asked.clear()
+        data = struct.pack("<2I", *order)
+        r = classify([e], [Region(".data", 0x20000000, data)], heap, heuristic=accept_interior)
+        assert r.kind(e.ptr) is LeakKind.REACHABLE
+        assert r.heuristic == {}
+        assert asked == ([e.ptr] if order[0] != e.ptr else [])
+    r = classify([e], [Region(".data", 0x20000000, struct.pack("<I", e.ptr + 12))], heap, heuristic=accept_interior)
+    assert r.kind(e.ptr) is LeakKind.REACHABLE and r.heuristic == {e.ptr: "test-heuristic"}

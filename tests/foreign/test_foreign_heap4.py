@@ -8,7 +8,6 @@ import pytest
 from foreign_run import run_to_park
 from truth import TRUTH
 
-from memhil.analysis.reachability import classify
 from memhil.elf import Image
 from memhil.heap.freertos import FreeRtosHeapWalker
 from memhil.session import Session, SessionOptions
@@ -44,7 +43,7 @@ def test_walk_matches_the_hooks_ledger_block_for_block(heap4_run):
 def test_truth_from_the_walk_alone(heap4_run):
     """capture=snapshot's view: blocks from the walk (no history), reachability as memcheck takes it."""
     _, _, walked, report, scan, ledger = heap4_run
-    reach = classify(walked.blocks.values(), scan.roots, scan.heap, views=scan.views, heuristic=scan.heuristic)
+    reach = scan.classify(walked.blocks.values())
     by_requested = {}
     for ptr, b in ledger.blocks.items():
         by_requested[(reach.kind(ptr), b.size)] = by_requested.get((reach.kind(ptr), b.size), 0) + 1

@@ -112,11 +112,12 @@ def test_kernel_list_links_are_the_rtos_list_heuristic(rtos_style):
     report, scan, end, symbolizer = rtos_style
     reach = classify(end.blocks.values(), scan.roots, scan.heap, views=scan.views)
     plain = observed(find_leaks(None, end, symbolizer, reachability=reach))
-    assert plain[(LeakKind.POSSIBLE, 64)] >= 2  # TCBs A and B are reached only through list items
+    assert plain[(LeakKind.POSSIBLE, 64)] == 3  # TCBs A and B, reached only through list items, and b_msg in B's stack
     assert plain[(LeakKind.POSSIBLE, 76)] == 1  # the queue, only through B's event item
-    with_h = classify(end.blocks.values(), scan.roots, scan.heap, views=scan.views, heuristic=scan.heuristic)
+    with_h = scan.classify(end.blocks.values())
     assert set(with_h.heuristic.values()) == {"rtos-list"}
-    assert len(with_h.heuristic) >= 4  # TCB A, TCB B, the queue, the timer
+    # TCB A, TCB B, the queue, the timer; not TCB C, which pxCurrentTCB points at
+    assert sorted(end.blocks[ptr].size for ptr in with_h.heuristic) == [36, 64, 64, 76]
 
 
 def test_dead_stack_below_a_saved_sp_is_not_a_root(rtos_style):

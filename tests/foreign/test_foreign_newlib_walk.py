@@ -9,7 +9,6 @@ import pytest
 from foreign_run import run_to_park
 from truth import TRUTH
 
-from memhil.analysis.reachability import classify
 from memhil.elf import Image
 from memhil.heap.select import TargetHeap
 from memhil.session import Session, SessionOptions
@@ -46,7 +45,7 @@ def test_walk_matches_the_hooks_ledger(newlib_run):
 
 def test_truth_from_the_walk_alone(newlib_run):
     _, _, _, walked, scan, ledger, _ = newlib_run
-    reach = classify(walked.blocks.values(), scan.roots, scan.heap, views=scan.views, heuristic=scan.heuristic)
+    reach = scan.classify(walked.blocks.values())
     got: dict = {}
     for ptr, b in ledger.blocks.items():
         got[(reach.kind(ptr), b.size)] = got.get((reach.kind(ptr), b.size), 0) + 1

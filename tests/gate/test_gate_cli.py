@@ -83,6 +83,29 @@ def test_site_with_too_few_rises_is_not_a_leak(tmp_path, budgets, capsys):
     assert code == 0, out
 
 
+def _leak_check(capsys, tmp_path, budgets, name: str, data: dict) -> tuple[str, str]:
+    """(status, message) of the run's leaks check, from the JUnit file."""
+    xml = tmp_path / f"{name}.xml"
+    gate(capsys, write_run(tmp_path / name, data), "--budgets", budgets, "--junit", xml)
+    case = next(c for c in ET.parse(xml).getroot().iter("testcase") if c.get("name") == "leaks")
+    if case.find("skipped") is not None:
+        return "skip", case.find("skipped").get("message")
+    if case.find("failure") is not None:
+        return "fail", case.find("failure").get("message")
+    return "pass", case.find("system-out").text
+
+
+def test_too_few_samples_for_the_growth_test_skip_the_leak_check(tmp_path, budgets, capsys):
+    growth = {"warmup_fraction": 0.2, "min_samples": 6, "alpha": 0.01, "samples_used": 4}
+    short = summary(samples={"count": 5, "times_s": [0.1 * i for i in range(1, 6)]}, growth=growth)
+    assert _leak_check(capsys, tmp_path, budgets, "short", short) == (
+        "skip", "only 5 sample(s), 4 after the warm-up: the growth test needs 6 (run longer with Run For)")
+    enough = summary(growth={**growth, "samples_used": 6})
+    assert _leak_check(capsys, tmp_path, budgets, "enough", enough) == ("pass", "no growing leak site")
+    older = summary(samples={"count": 2, "times_s": [0.1, 0.2]})  # no "growth": the sample count decides
+    assert _leak_check(capsys, tmp_path, budgets, "older", older)[1].startswith("only 2 sample(s): growth needs at least 3")
+
+
 def test_broken_heap_fails(tmp_path, budgets, capsys):
     heap = {"checked": True, "ok": False, "errors": ["broken node head 0x20001000 (magic): bad magic"], "nodes": 3}
     code, out, _ = gate(capsys, write_run(tmp_path / "r", summary(heap=heap)), "--budgets", budgets)
@@ -207,6 +230,15 @@ def test_snapshot_capture_skips_peaks(tmp_path, budgets, capsys):
     code, out, _ = gate(capsys, write_run(tmp_path / "r", data), "--budgets", budgets)
     assert code == 0, out
     assert "3 skipped" in out  # SYS, NET, APP peaks
+
+
+@pytest.mark.parametrize("capture", ["hooks", "breakpoints", "trace"])
+def test_a_capture_that_sees_every_call_must_record_peaks(tmp_path, budgets, capsys, capture):
+    data = summary(capture=capture)
+    data["modules"]["1"]["peak"] = None
+    code, _, err = gate(capsys, write_run(tmp_path / "r", data), "--budgets", budgets)
+    assert code == 2
+    assert f"peak bytes of module NET (capture {capture!r} does not record them" in err
 
 
 def test_run_dir_without_results_exit_2(tmp_path, budgets, capsys):

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import time
+from types import SimpleNamespace
 
 import pytest
 
 from memhil.elf.lines import Frame
 from memhil.errors import ConfigError
+from memhil.events import AllocEvent, EventKind
+from memhil.heap import Ledger
 from memhil.heap.model import LiveBlock
 from memhil.analysis.reachability import LeakKind, Reachability
-from memhil.results import SiteSampler, find_runs, growth_rows, leak_sites, load_run, module_growth, split_duration
+from memhil.results import SiteSampler, build_summary, find_runs, growth_rows, leak_sites, load_run, module_growth, split_duration
+from memhil.session import SessionOptions
 
 
 @pytest.mark.parametrize("seconds", [10.0, 1.0, 0.8, 0.25, 0.05, 3600.0, 7.0 / 3.0])
@@ -82,6 +87,30 @@ def test_leak_sites_only_growing_sites_with_rate_and_stacks():
     assert module_growth(sampler.samples)[1] == 0.0
 
 
+class OneLineSymbolizer(FakeSymbolizer):
+    """Both return addresses 0x08001001 and 0x08001005 are app.c line 20 (two calls on one line)."""
+
+    def frame(self, pc, *, is_return_address=False):
+        return super().frame(0x0800_1001 if pc in (0x0800_1001, 0x0800_1005) else pc)
+
+
+def test_pcs_of_one_line_make_one_site_per_module():
+    sampler = SiteSampler()
+    live = []
+    for i in range(8):
+        live.append(block(0x2000_0000 + 0x100 * i, 0x0800_1001, seq=i))
+        live.append(block(0x2000_4000 + 0x100 * i, 0x0800_1005, seq=i))
+        live.append(block(0x2000_8000 + 0x100 * i, 0x0800_1005, module=1, seq=i))
+        sampler.take(i * 1_000_000, list(live))
+    rows = leak_sites(sampler.samples, live, OneLineSymbolizer(), lambda m: {1: "NET", 3: "APP"}[m])
+    assert [(r["site"], r["module_name"]) for r in rows] == [("apps/x/app.c:20", "APP"), ("apps/x/app.c:20", "NET")]
+    app, net = rows
+    assert app["pcs"] == ["0x08001001", "0x08001005"] and net["pcs"] == ["0x08001005"]
+    assert app["blocks_series"] == [2 * (i + 1) for i in range(8)] and net["blocks_series"] == list(range(1, 9))
+    assert app["blocks"] == 16 and app["bytes"] == 16 * 64 and app["grown_bytes"] == 2 * 64 * 5  # since the warm-up (2 of 8 samples)
+    assert app["bytes_per_hour"] == pytest.approx(2 * 64 * 3600)
+
+
 def test_leak_sites_need_enough_samples():
     sampler = SiteSampler()
     live = []
@@ -139,3 +168,19 @@ def test_a_walk_without_module_ids_records_no_module_figures():
     sample = sampler.take(0, [block(0x2000_0000, 0x0800_1001, module=0)], modules_known=False)
     assert sample.modules == {} and not sample.modules_known
     assert sample.sites[(0, 0x0800_1001)] == (64, 1)  # sites are still sampled
+
+
+@pytest.mark.parametrize("capture, peak", [("hooks", 96), ("breakpoints", 96), ("trace", 96), ("snapshot", None)])
+def test_every_capture_that_sees_every_call_has_peaks_in_the_summary(capture, peak):
+    ledger = Ledger()
+    ledger.apply(AllocEvent(0, 0, EventKind.ALLOC, 0x2000_0100, 40, 64, 1))
+    ledger.apply(AllocEvent(1, 1000, EventKind.ALLOC, 0x2000_0200, 20, 32, 1))
+    ledger.apply(AllocEvent(2, 2000, EventKind.FREE, 0x2000_0100, 0, 0, 1))
+    session = SimpleNamespace(
+        options=SessionOptions(capture=capture), ledger=ledger, sampler=SiteSampler(), engine=None, image=None,
+        firmware=None, ended_virtual_s=1.0, ended_wall=None, _started_wall=time.monotonic(), snapshots={},
+        heap_check=None, fragmentation=[],
+    )
+    module = build_summary(session)["modules"]["1"]
+    assert module["peak"] == peak
+    assert module["current"] == (32 if peak else None)  # snapshot: from a heap sample, and none was taken

@@ -55,7 +55,7 @@ def test_walk_matches_firmware_statistics_and_memused(firmware, platform, tmp_pa
     assert len(walk.used_nodes) >= 6
     assert walk.memused_text() == shell
     snap = walk.to_snapshot("now")
-    # module 0 in the nodes also holds plain LOS_MemAlloc blocks, which the firmware does not count (seed 000)
+    # module 0 in the nodes also holds plain LOS_MemAlloc blocks, which the firmware's module statistics do not count
     modules = [m for m in range(len(table)) if m != 0]
     check = crosscheck_modules(snap, table, modules)
     assert check.ok, check.text()

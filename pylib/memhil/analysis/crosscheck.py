@@ -2,7 +2,7 @@
 
 LiteOS's multi-module statistics count only memory taken through the module API
 (``LOS_MemMalloc`` and friends); memory taken with plain ``LOS_MemAlloc`` inside a module is not
-counted (seed 000: "all memory operations in the module need to call the encapsulation interface,
+counted (LiteOS's multi-module statistics guide: "all memory operations in the module need to call the encapsulation interface,
 otherwise the statistics may be inaccurate"). A difference is reported with the blocks that
 explain it: untracked blocks (``EventFlag.UNTRACKED``) of that module.
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
+from memhil.contract import MODULE_USED_SYMBOL
 from memhil.errors import ConfigError
 from memhil.heap.model import LiveBlock
 
@@ -60,7 +61,7 @@ class ModuleCheck:
     def describe(self) -> str:
         if self.agrees:
             return f"module {self.module}: host {self.host} == firmware {self.firmware}"
-        text = f"module {self.module}: host {self.host} bytes, firmware g_moduleMemUsedSize[{self.module}] = {self.firmware} (difference {self.difference:+d})"
+        text = f"module {self.module}: host {self.host} bytes, firmware {MODULE_USED_SYMBOL}[{self.module}] = {self.firmware} (difference {self.difference:+d})"
         if self.untracked:
             ptrs = ", ".join(f"{b.ptr:#010x} ({b.bytes} B)" for b in self.untracked[:8]) + (" ..." if len(self.untracked) > 8 else "")
             text += f"; {len(self.untracked)} block(s), {self.untracked_bytes} bytes taken with LOS_MemAlloc instead of LOS_MemMalloc: {ptrs}"
@@ -107,7 +108,7 @@ def read_module_table(read_memory: ReadMemory, address: int, count: int) -> list
     raw = bytes(read_memory(address, 4 * count))
     if len(raw) < 4 * count:
         raise ConfigError(
-            f"read {len(raw)} of {4 * count} bytes of g_moduleMemUsedSize at {address:#010x}",
+            f"read {len(raw)} of {4 * count} bytes of {MODULE_USED_SYMBOL} at {address:#010x}",
             hint="check the table address and that the target's memory is readable",
         )
     return [int.from_bytes(raw[4 * i : 4 * i + 4], "little") for i in range(count)]

@@ -1,5 +1,5 @@
-"""Snapshot diff: what was allocated between two snapshots and is still live (seed 004's
-``get_mem_report`` taken before and after), grouped by allocation site and by full call stack."""
+"""Snapshot diff: what was allocated between two snapshots and is still live (a per-site
+memory report taken before and after), grouped by allocation site and by full call stack."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Growth: allocation sites whose live memory keeps rising. The one place memhil decides "this site grows".
 
-Seed 001's rule is "after the system runs stably, if the number of used nodes keeps increasing, there is a very
-large probability that memory leaks". memhil makes it a test it can trust:
+LiteOS's memory leak check guide says "after the system runs stably, if the number of used nodes keeps
+increasing, there is a very large probability that memory leaks". memhil makes it a test it can trust:
 
 - **What is measured**, per site (:mod:`memhil.analysis.sites`) and module: the live *requested* bytes and the
   live block count at each sample. Not node bytes: a bestfit allocator hands a site larger leftover nodes over
@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Hashable, Mapping, Sequence, TypeVar
 
 from memhil.errors import ConfigError
 from memhil.heap.model import Snapshot
 
-from .sites import SiteNamer, SiteResolver
+from .sites import Site, SiteNamer, SiteResolver
 
 US_PER_HOUR = 3_600_000_000
 
@@ -142,6 +142,24 @@ def judge(times_us: Sequence[int], nbytes: Sequence[int], nblocks: Sequence[int]
     return SiteGrowth(series_trend(times_us, nbytes, policy), series_trend(times_us, nblocks, policy))
 
 
+K = TypeVar("K", bound=Hashable)
+
+
+def growing_series(times_us: Sequence[int], per_sample: Sequence[Mapping[K, tuple[int, int]]],
+                   policy: GrowthPolicy = DEFAULT_POLICY) -> dict[K, tuple[list[int], list[int], SiteGrowth]]:
+    """The keys that grow: ``per_sample`` holds, for each sample at ``times_us``, the live requested bytes and
+    blocks per key (a site, or a site and module); a key a sample lacks has none live then. Returns key ->
+    (bytes series, blocks series, :func:`judge`'s verdict) for the growing keys, in the order first seen."""
+    out: dict[K, tuple[list[int], list[int], SiteGrowth]] = {}
+    for key in dict.fromkeys(k for rows in per_sample for k in rows):
+        nbytes = [rows.get(key, (0, 0))[0] for rows in per_sample]
+        nblocks = [rows.get(key, (0, 0))[1] for rows in per_sample]
+        verdict = judge(times_us, nbytes, nblocks, policy)
+        if verdict.growing:
+            out[key] = (nbytes, nblocks, verdict)
+    return out
+
+
 @dataclass
 class GrowthRow:
     """One growing site over snapshots: requested ``bytes`` and ``blocks`` per snapshot."""
@@ -158,10 +176,6 @@ class GrowthRow:
     since_us: int  # the end of the warm-up
     growing: str  # "bytes", "blocks" or "bytes+blocks"
     trend: SiteGrowth | None = field(default=None, repr=False)
-
-    @property
-    def grown_bytes(self) -> int:
-        return self.bytes[-1] - self.bytes[0]
 
     def as_dict(self) -> dict:
         return {
@@ -187,23 +201,17 @@ def find_growth(snapshots: Sequence[Snapshot], resolver: SiteResolver | None = N
     times = [s.t_us for s in snaps]
     namer = SiteNamer(resolver)
     per_snap: list[dict[str, tuple[int, int]]] = []
-    names: dict[str, object] = {}
+    sites: dict[str, Site] = {}
     for s in snaps:
         rows: dict[str, tuple[int, int]] = {}
         for b in s.blocks.values():
             site = namer.of(b)
-            names.setdefault(site.name, site)
+            sites.setdefault(site.name, site)
             nbytes, nblocks = rows.get(site.name, (0, 0))
             rows[site.name] = (nbytes + b.size, nblocks + 1)
         per_snap.append(rows)
-    out: list[GrowthRow] = []
     w = policy.warmup(len(snaps))
-    for name, site in names.items():
-        nbytes = [rows.get(name, (0, 0))[0] for rows in per_snap]
-        nblocks = [rows.get(name, (0, 0))[1] for rows in per_snap]
-        verdict = judge(times, nbytes, nblocks, policy)
-        if not verdict.growing:
-            continue
-        out.append(GrowthRow(name, site.file, site.line, site.function, times, nbytes, nblocks,  # type: ignore[attr-defined]
-                             verdict.bytes.per_hour, verdict.blocks.per_hour, times[w], verdict.what, verdict))
+    out = [GrowthRow(name, sites[name].file, sites[name].line, sites[name].function, times, nbytes, nblocks,
+                     verdict.bytes.per_hour, verdict.blocks.per_hour, times[w], verdict.what, verdict)
+           for name, (nbytes, nblocks, verdict) in growing_series(times, per_snap, policy).items()]
     return sorted(out, key=lambda r: (-r.bytes_per_hour, -r.blocks_per_hour, r.site))

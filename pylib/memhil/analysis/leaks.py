@@ -21,7 +21,7 @@ from memhil.heap.model import LiveBlock, Snapshot
 from .diff import new_blocks
 from .frames import StackSymbolizer, resolve_stack
 from .reachability import LeakKind, Reachability
-from .sites import Site, SiteNamer
+from .sites import UNKNOWN_SITE, Site, SiteNamer
 from .suppress import Suppressions
 
 #: kinds that are leaks (a CI gate fails on them unless suppressed); still reachable is not
@@ -42,7 +42,7 @@ class LossRecord:
     node_bytes: int = 0
     indirect_bytes: int = 0
     suppressed_by: str | None = None
-    site: Site = Site("<unknown>")
+    site: Site = Site(UNKNOWN_SITE)
 
     @property
     def count(self) -> int:

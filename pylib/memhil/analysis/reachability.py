@@ -157,13 +157,17 @@ def classify(
             work.append(j)
 
     def start_like(j: int, value: int, at_start: bool) -> bool:
+        """Whether a pointer to block ``j`` counts as a start pointer. As memcheck's
+        lc_push_without_clique_if_a_chunk_ptr: a block already reachable is not put to the heuristic again, and a
+        start pointer to it clears the heuristic it was reached by."""
         if at_start:
+            via.pop(j, None)
             return True
-        if heuristic is None:
+        if heuristic is None or state[j] == _REACHABLE:
             return False
         name = heuristic(idx.blocks[j], value, word)  # type: ignore[arg-type]
         if name:
-            via.setdefault(j, name)
+            via[j] = name
             return True
         return False
 

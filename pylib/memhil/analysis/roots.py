@@ -22,10 +22,13 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable
 
+from elftools.elf.constants import SH_FLAGS
+
+from memhil.contract import RING_SYMBOL
 from memhil.heap.model import LiveBlock
 
-from .reachability import Region
-from .rtos import TaskStack, find_tasks
+from .reachability import Reachability, Region, classify
+from .rtos import TaskStack, block_holding, find_tasks
 
 if TYPE_CHECKING:
     from memhil.elf import Image
@@ -34,10 +37,9 @@ log = logging.getLogger("memhil.analysis.roots")
 
 ReadMemory = Callable[[int, int], bytes]
 
-SHF_WRITE = 0x1
-SHF_ALLOC = 0x2
+SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR = SH_FLAGS.SHF_WRITE, SH_FLAGS.SHF_ALLOC, SH_FLAGS.SHF_EXECINSTR
 #: symbols whose contents hold copies of pointers for the host's sake, not the program's
-NOT_ROOTS = ("g_memhil_trace",)
+NOT_ROOTS = (RING_SYMBOL,)
 #: registers scanned as roots (pc, sp and xpsr hold no data pointers)
 ROOT_REGISTERS = tuple(f"r{i}" for i in range(13)) + ("lr",)
 #: the vector table's initial SP and a main stack are believed only this large
@@ -75,6 +77,10 @@ class RootSet:
     heuristic: object | None = None
     registers: dict[str, int] = field(default_factory=dict)
 
+    def classify(self, blocks: Iterable[LiveBlock]) -> Reachability:
+        """memcheck's verdict on ``blocks`` from what this scan read (:func:`memhil.analysis.reachability.classify`)."""
+        return classify(blocks, self.roots, self.heap, views=self.views, heuristic=self.heuristic)  # type: ignore[arg-type]
+
 
 def writable_sections(image: Image) -> list:
     """Sections the program can write at run time: ``SHF_ALLOC | SHF_WRITE``, non-empty, at a non-zero address."""
@@ -88,7 +94,7 @@ def initial_sp(image: Image) -> int | None:
     aligned, inside or just past a writable section) and whose second word is an odd (Thumb) address inside an
     executable section: the reset handler (ARMv7-M B1.5.3)."""
     writable = writable_sections(image)
-    code = [s for s in image.sections if s.flags & SHF_ALLOC and s.flags & 0x4 and s.size]
+    code = [s for s in image.sections if s.flags & SHF_ALLOC and s.flags & SHF_EXECINSTR and s.size]
     for sec in sorted((s for s in image.sections if s.flags & SHF_ALLOC and not s.flags & SHF_WRITE and s.size >= 8), key=lambda s: s.addr):
         try:
             raw = image.read(sec.addr, 8)
@@ -197,7 +203,7 @@ def collect_roots(
         out.stacks.append(root)
         holes.append((t.base, t.top))
         region = Region.read(read_memory, root.name, live_sp, t.top - live_sp)
-        holder = next((b for b in blocks if b.ptr <= t.base < b.ptr + max(b.size, 1)), None)
+        holder = block_holding(blocks, t.base)
         if holder is not None:
             # the stack is a heap block: its contents count only from the saved SP up, and it is not a root itself
             out.views[holder.ptr] = region

@@ -78,11 +78,16 @@ def _u32(raw: bytes, off: int, size: int = 4) -> int:
     return int.from_bytes(raw[off : off + size], "little")
 
 
+def block_holding(blocks: list[LiveBlock], address: int) -> LiveBlock | None:
+    """The live block whose requested bytes hold ``address`` (a zero-size block holds its own start)."""
+    return next((b for b in blocks if b.ptr <= address < b.ptr + max(b.size, 1)), None)
+
+
 def _stack_top(image: Image, blocks: list[LiveBlock], base: int) -> int | None:
     """End of the heap block or ELF object that holds a stack starting at ``base``."""
-    for b in blocks:
-        if b.ptr <= base < b.ptr + max(b.size, 1):
-            return b.ptr + b.size
+    holder = block_holding(blocks, base)
+    if holder is not None:
+        return holder.ptr + holder.size
     sym = image.symbol_at(base)
     if sym is not None and sym.kind == "object" and sym.size:
         return sym.end

@@ -1,5 +1,5 @@
-"""Allocation sites: the one place a program counter becomes a site name, and live memory by site (the
-``get_mem_report`` of seed document 004).
+"""Allocation sites: the one place a program counter becomes a site name, and live memory by site (a
+memory profiler's ``get_mem_report``: bytes and blocks per allocating line).
 
 A block's site is its innermost caller frame (``LiveBlock.callers[0]``: the return address into the function
 that called the allocator), named ``file:line`` (the file relative to the symbolizer's source root when it has

@@ -5,7 +5,7 @@ The file is TOML. Sizes are integers (bytes) or strings with a unit (``"8 KiB"``
 
     [defaults]                 # every module without its own table; any key may be left out
     current = "64 KiB"         # live bytes at the end of the run
-    peak = "96 KiB"            # highest live bytes during the run (needs capture hooks or trace)
+    peak = "96 KiB"            # highest live bytes during the run (needs capture hooks, breakpoints or trace)
     leak_per_hour = 0          # bytes per virtual hour of growing, unsuppressed leak sites
 
     [modules.NET]              # a module by name (from the firmware's module map) or id: [modules.1]
@@ -15,7 +15,7 @@ The file is TOML. Sizes are integers (bytes) or strings with a unit (``"8 KiB"``
 
     [leaks]
     fail = true                # an unsuppressed leak site fails the gate (default true)
-    min_rises = 2              # a site is a leak when its live bytes rose at least this often and never fell
+    min_rises = 2              # a growing site is a leak when its live bytes or blocks rose this often after the warm-up
     min_bytes = 0              # ignore leak sites that grew less than this
 
     [heap]

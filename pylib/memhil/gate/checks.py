@@ -14,7 +14,7 @@ from typing import Iterable
 from memhil.errors import ConfigError
 from memhil.gate.budgets import MODULE_KEYS, Budgets, ModuleBudget
 from memhil.modules import DEFAULT_MODULES
-from memhil.results import RESULTS_VERSION, RunResults
+from memhil.results import RESULTS_VERSION, RunResults, sees_every_call
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
 
@@ -116,7 +116,7 @@ def missing_results(run: RunResults, budgets: Budgets, *, baseline: bool = False
             continue
         limits = budgets.for_module(key)
         for metric in ("current", "peak"):
-            if getattr(limits, metric) is not None and entry.get(metric) is None and _sees_every_call(run):
+            if getattr(limits, metric) is not None and entry.get(metric) is None and sees_every_call(data.get("capture")):
                 out.append(f"{metric} bytes of module {name} (capture {data.get('capture')!r} does not record them; use hooks or trace)")
     needs_sites = budgets.leaks_fail or any(budgets.for_module(k).leak_per_hour is not None for k in _module_keys(run, budgets))
     if needs_sites and data.get("leak_sites") is None:
@@ -131,10 +131,6 @@ def missing_results(run: RunResults, budgets: Budgets, *, baseline: bool = False
 def records_nothing(run: RunResults) -> bool:
     """A run started with capture 'none' measured no allocations on purpose: its checks are skipped, not missing."""
     return run.data.get("capture") == "none"
-
-
-def _sees_every_call(run: RunResults) -> bool:
-    return run.data.get("capture") in ("hooks", "trace")
 
 
 def check_inputs(runs: list[RunResults], budgets: Budgets, baseline: list[RunResults] | None) -> None:
@@ -259,16 +255,33 @@ def format_stack(site: dict) -> str:
 
 def _leak_check(run: RunResults, budgets: Budgets, leaks: list[dict], suppressed: list[tuple[dict, str]]) -> Check:
     note = f"; {len(suppressed)} suppressed ({', '.join(sorted({n for _, n in suppressed}))})" if suppressed else ""
-    count = run.data.get("samples", {}).get("count") if isinstance(run.data.get("samples"), dict) else None
     if not leaks:
-        if count is not None and count < budgets.min_rises + 1:
-            return Check(run.name, "leaks", SKIP, f"only {count} sample(s): growth needs at least {budgets.min_rises + 1} (run longer with Run For)" + note)
+        too_few = _too_few_samples(run, budgets)
+        if too_few:
+            return Check(run.name, "leaks", SKIP, too_few + " (run longer with Run For)" + note)
         return Check(run.name, "leaks", PASS, "no growing leak site" + note)
     total = sum(s.get("bytes_per_hour") or 0 for s in leaks)
     message = (f"{len(leaks)} unsuppressed leak site(s), {total:.0f} B per virtual hour: "
                + ", ".join(s["site"] + (f" ({s['function']})" if s.get("function") else "") for s in leaks[:5]) + note)
     details = "\n\n".join(format_stack(s) for s in leaks)
     return Check(run.name, "leaks", FAIL if budgets.leaks_fail else PASS, message, details)
+
+
+def _too_few_samples(run: RunResults, budgets: Budgets) -> str | None:
+    """Why ``run`` had too few samples for its growth test to find a leak site, or None. The summary's ``growth``
+    says how many samples the test used after the warm-up and how many it needs; a summary without it, only the
+    sample count, which must allow ``min_rises`` rises."""
+    data = run.data
+    count = data["samples"].get("count") if isinstance(data.get("samples"), dict) else None
+    growth = data.get("growth") if isinstance(data.get("growth"), dict) else {}
+    used, needed = growth.get("samples_used"), growth.get("min_samples")
+    if isinstance(used, int) and isinstance(needed, int):
+        if used < needed:
+            return f"only {count} sample(s), {used} after the warm-up: the growth test needs {needed}"
+        return None
+    if count is not None and count < budgets.min_rises + 1:
+        return f"only {count} sample(s): growth needs at least {budgets.min_rises + 1}"
+    return None
 
 
 def _heap_check(run: RunResults) -> Check:

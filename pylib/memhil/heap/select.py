@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
+from memhil.contract import POOL_SYMBOL
 from memhil.errors import ConfigError
 
 from .freertos import FreeRtosHeapWalker, is_heap4
@@ -32,7 +33,7 @@ class TargetHeap:
 
     def __init__(self, image: Image) -> None:
         self.image = image
-        if image.find_symbol("m_aucSysMem0") is not None:
+        if image.find_symbol(POOL_SYMBOL) is not None:
             self.kind = "liteos"
             self.layout = NodeLayout.from_image(image)
             self._walker = HeapWalker(self.layout)
@@ -47,7 +48,7 @@ class TargetHeap:
             self._other = NewlibMallocWalker(image)
         else:
             raise ConfigError(
-                "memhil cannot walk this firmware's heap: it has no LiteOS pool (m_aucSysMem0), no FreeRTOS heap_4 "
+                f"memhil cannot walk this firmware's heap: it has no LiteOS pool ({POOL_SYMBOL}), no FreeRTOS heap_4 "
                 "(ucHeap, xStart, pxEnd) and no newlib malloc state (__malloc_sbrk_start or __malloc_av_)",
                 hint="use capture=hooks with the allocator's profile (liteos, newlib, freertos) so the host sees every call",
                 elf=str(getattr(image, "path", "")) or None,
@@ -56,7 +57,7 @@ class TargetHeap:
     def walk(self, read_memory: ReadMemory) -> HeapWalk:
         """The main heap: LiteOS's system pool, FreeRTOS's ucHeap, or newlib's sbrk heap."""
         if self.kind == "liteos":
-            pool = int.from_bytes(bytes(read_memory(self.image.symbol("m_aucSysMem0").address, 4)), "little")
+            pool = int.from_bytes(bytes(read_memory(self.image.symbol(POOL_SYMBOL).address, 4)), "little")
             return self._walker.walk(read_memory, pool)
         return self._other.walk(read_memory)
 

@@ -1,4 +1,4 @@
-"""The target's memory map, stack high-water marks and heap fragmentation over time (issue 11).
+"""The target's memory map, stack high-water marks and heap fragmentation over time.
 
     tmap = build_map(Image.open(elf), Platform.load("stm32f4"), engine.read_memory)
     print(format_maps(tmap))

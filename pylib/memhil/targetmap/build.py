@@ -12,6 +12,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Callable
 
+from elftools.elf.constants import SH_FLAGS
+
+from memhil.contract import POOL_SYMBOL
 from memhil.errors import MemhilError
 from memhil.targetmap.model import MapRegion, TargetMap
 from memhil.targetmap.stacks import find_stacks, measure_stack
@@ -22,11 +25,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("memhil.targetmap")
 
-SHF_WRITE = 0x1
-SHF_ALLOC = 0x2
-SHF_EXECINSTR = 0x4
+SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR = SH_FLAGS.SHF_WRITE, SH_FLAGS.SHF_ALLOC, SH_FLAGS.SHF_EXECINSTR
 HEAP_SYMBOLS = ("__heap_start", "__heap_end")
-POOL_SYMBOL = "m_aucSysMem0"
 #: sections whose extent the linker symbols describe better (``.stack`` spans the gap below the stack)
 _SYMBOL_SECTIONS = {".heap": "heap", ".stack": "stack"}
 

@@ -19,6 +19,7 @@ import struct
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Callable
 
+from memhil.contract import PAINT_SYMBOL, STACK_COUNT_SYMBOL, STACKS_SYMBOL
 from memhil.errors import ElfError
 
 if TYPE_CHECKING:
@@ -28,9 +29,6 @@ log = logging.getLogger("memhil.targetmap")
 
 ReadMemory = Callable[[int, int], bytes]
 
-STACKS_SYMBOL = "g_memhil_stacks"
-STACK_COUNT_SYMBOL = "g_memhil_stack_count"
-PAINT_SYMBOL = "g_memhil_stack_paint"
 MAIN_STACK_SYMBOLS = ("_sstack", "_estack")
 _DESC = struct.Struct("<III")  # name pointer, base, size
 _MAX_STACKS = 64

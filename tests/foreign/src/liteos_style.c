@@ -15,6 +15,7 @@
 
 void fw_puts(const char *s);
 __attribute__((noreturn)) void park(void *p);
+__attribute__((noreturn)) void start_first_task(uint32_t *top, void (*entry)(void));
 
 typedef struct {
     void *pstPrev;
@@ -75,7 +76,7 @@ __attribute__((noinline)) static void lose_pointer_in_dead_frame(void)
     for (int i = 1; i < 32; i++) slots[i] = 0;
 }
 
-__attribute__((noinline, noreturn, used)) void task0_main(void)
+__attribute__((noinline, noreturn)) static void task0_main(void)
 {
     volatile uintptr_t t0_local = (uintptr_t)malloc(20);
     lose_pointer_in_dead_frame();
@@ -83,15 +84,6 @@ __attribute__((noinline, noreturn, used)) void task0_main(void)
     fw_puts("READY liteos_style\r\n");
     (void)t0_local;
     park(reg_only);
-}
-
-__attribute__((naked, noreturn)) static void switch_to_psp(uint32_t *top)
-{
-    __asm volatile("msr psp, r0\n"
-                   "movs r1, #2\n"
-                   "msr control, r1\n"
-                   "isb\n"
-                   "b task0_main\n");
 }
 
 static char g_names[4][8] = {"main", "net", "idle", "fs"};
@@ -109,5 +101,5 @@ int main(void)
     __asm volatile("" ::"r"(dropped) : "memory");
     task_init(&g_taskCBArray[0], 0, g_names[0], OS_TASK_STATUS_RUNNING, 2 * STACK_BYTES, NULL, NULL);
     g_losTask.runTask = &g_taskCBArray[0];
-    switch_to_psp((uint32_t *)(g_taskCBArray[0].topOfStack + g_taskCBArray[0].stackSize));
+    start_first_task((uint32_t *)(g_taskCBArray[0].topOfStack + g_taskCBArray[0].stackSize), task0_main);
 }

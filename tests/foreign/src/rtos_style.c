@@ -20,6 +20,7 @@
 
 void fw_puts(const char *s);
 __attribute__((noreturn)) void park(void *p);
+__attribute__((noreturn)) void start_first_task(uint32_t *top, void (*entry)(void));
 
 #define PRIVILEGED_DATA __attribute__((section("privileged_data")))
 #define STACK_WORDS 128
@@ -148,7 +149,7 @@ __attribute__((noinline)) static void lose_pointer_in_dead_frame(void)
     for (int i = 1; i < 32; i++) slots[i] = 0;
 }
 
-__attribute__((noinline, noreturn, used)) void task_c_main(void)
+__attribute__((noinline, noreturn)) static void task_c_main(void)
 {
     volatile uintptr_t c_local = (uintptr_t)pvPortMalloc(20);
     lose_pointer_in_dead_frame();
@@ -156,16 +157,6 @@ __attribute__((noinline, noreturn, used)) void task_c_main(void)
     fw_puts("READY rtos_style\r\n");
     (void)c_local;
     park(reg_only);
-}
-
-/* Continue on task C's stack in thread mode with PSP, as a running FreeRTOS task does. */
-__attribute__((naked, noreturn)) static void switch_to_psp(uint32_t *top)
-{
-    __asm volatile("msr psp, r0\n"
-                   "movs r1, #2\n"
-                   "msr control, r1\n"
-                   "isb\n"
-                   "b task_c_main\n");
 }
 
 int main(void)
@@ -227,5 +218,5 @@ int main(void)
     pxCurrentTCB = c;
     a = b = c = NULL;
     t = NULL;
-    switch_to_psp(&c_stack[2 * STACK_WORDS]);
+    start_first_task(&c_stack[2 * STACK_WORDS], task_c_main); /* task C runs, as a FreeRTOS task does: on PSP */
 }

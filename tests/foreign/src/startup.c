@@ -1,6 +1,6 @@
 /* Start-up for the foreign-style firmware: vector table (initial SP = top of g_main_stack), reset handler that
- * copies .data and clears the NOLOAD sections, newlib's _sbrk (picolibc's sbrk) over an arena in .bss, and USART1
- * output. */
+ * copies .data and clears the NOLOAD sections, newlib's _sbrk (picolibc's sbrk) over an arena in .bss, USART1
+ * output, and the start of a first task on the process stack (what an RTOS port does). */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,6 +48,17 @@ __attribute__((naked, noreturn)) void park(void *p)
                    "str r2, [r1]\n"
                    "1: b 1b\n"
                    ".ltorg\n");
+}
+
+/* Continue at ``entry`` in thread mode on the process stack (PSP = ``top``, CONTROL.SPSEL = 1), as an RTOS port
+ * starts its first task: the core's SP is then inside that task's stack. */
+__attribute__((naked, noreturn)) void start_first_task(uint32_t *top, void (*entry)(void))
+{
+    __asm volatile("msr psp, r0\n"
+                   "movs r2, #2\n"
+                   "msr control, r2\n"
+                   "isb\n"
+                   "bx r1\n");
 }
 
 static void zero(uint32_t *p, uint32_t *end)
