@@ -11,6 +11,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from memhil import contract
+
 NAME = "doctor"
 HELP = "check an engine on this machine (start, load, hooks, memory, RunFor, console) and report"
 
@@ -133,7 +135,7 @@ def _hook_round_trip(engine, image, name: str) -> str:
 
 
 def _write_back(engine, image) -> str:
-    address = engine.firmware.address("g_memhil_uptime_ms") or min(s.vaddr for s in engine.firmware.segments if s.vaddr >= 0x20000000)
+    address = engine.firmware.address(contract.UPTIME_SYMBOL) or min(s.vaddr for s in engine.firmware.segments if s.vaddr >= 0x20000000)
     old = engine.read_memory(address + 4, 4)
     engine.write_memory(address + 4, b"\x5a\xa5\x5a\xa5")
     got = engine.read_memory(address + 4, 4)
