@@ -64,7 +64,6 @@ from memhil.errors import EngineError, ProtocolError, TargetFault
 log = logging.getLogger("memhil.engines.renode")
 
 RENODE_PACKAGE = "renode (from renode.io; not in Debian)"
-UPTIME_SYMBOL = contract.UPTIME_SYMBOL
 #: what a breakpoint hook captures unless told otherwise: 512 bytes of stack, 64 bytes either side of R0 and R1
 #: (an allocator's pointer argument or result, and its node header)
 DEFAULT_CAPTURE = (Window("sp", 0, 512), Window("r0", -64, 128), Window("r1", -64, 128))
@@ -109,10 +108,10 @@ class RenodeEngine(Engine):
         self.machine = ident(machine)
         self.monitor: PipeShell | TelnetShell | PyRenodeShell | None = None
         self.firmware: FirmwareInfo | None = None
+        self._uptime: int | None = None  # address of the firmware's uptime (contract.UPTIME_SYMBOL), if it has one
         self.platform = None
         self.workdir: Path | None = None
         self.accelerate = True
-        self.version_tuple: tuple[int, int, int] | None = None
         #: the last fault the target took
         self.fault: TargetFault | None = None
         self._breakpoints = BreakpointTable()
@@ -142,6 +141,7 @@ class RenodeEngine(Engine):
         firmware = FirmwareInfo.load(elf)
         platform.check_segments(firmware.segments, elf=str(firmware.path))
         self.platform, self.firmware, self.accelerate = platform, firmware, accelerate
+        self._uptime = firmware.address(contract.UPTIME_SYMBOL)
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="memhil-renode-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.console.close()
@@ -185,8 +185,7 @@ class RenodeEngine(Engine):
         if version is None:
             banner = self.execute("version")
             version = parse_version(banner)
-        self.version_tuple = check_version(version, banner)
-        self.version = ".".join(map(str, self.version_tuple))
+        self.version = ".".join(map(str, check_version(version, banner)))
 
     def _on_log(self, line: str) -> None:
         if self._log_file is not None:
@@ -314,9 +313,8 @@ class RenodeEngine(Engine):
         self.check_running()
         if self._stop_time is not None:
             return self._stop_time
-        address = self.firmware.address(UPTIME_SYMBOL) if self.firmware else None
-        if address is not None:
-            return int.from_bytes(self.read_memory(address, 8), "little") / 1000.0
+        if self._uptime is not None:
+            return int.from_bytes(self.read_memory(self._uptime, 8), "little") / 1000.0
         return self._machine_time() - self._time_origin
 
     def run_for(self, seconds: float) -> None:
@@ -365,13 +363,8 @@ class RenodeEngine(Engine):
         if handler is not None:
             self._fault(record)
             return
-        uptime = self.firmware.address(UPTIME_SYMBOL) if self.firmware else None
-        self._stop_time = None
-        if uptime is not None:
-            try:
-                self._stop_time = int.from_bytes(record.read(uptime, 8), "little") / 1000.0
-            except EngineError:
-                pass
+        # add_breakpoint adds the uptime to every hook's windows: the callback's virtual time is the hit's
+        self._stop_time = int.from_bytes(record.read(self._uptime, 8), "little") / 1000.0 if self._uptime is not None else None
         try:
             for bp in list(self._breakpoints.get(record.pc & ~1, ())):
                 if bp.id == record.bp_id:
@@ -452,9 +445,8 @@ class RenodeEngine(Engine):
         as they were at the hit."""
         self.check_running()
         windows = tuple(capture if capture is not None else DEFAULT_CAPTURE)
-        uptime = self.firmware.address(UPTIME_SYMBOL) if self.firmware else None
-        if uptime is not None:
-            windows += (Window(None, uptime, 8),)
+        if self._uptime is not None:
+            windows += (Window(None, self._uptime, 8),)
         return self._breakpoints.new(address, callback, lambda bp, first: self._install_hook(bp.address, bp.id, windows))
 
     def remove_breakpoint(self, bp: Breakpoint) -> None:
