@@ -224,17 +224,15 @@ class RenodeEngine(Engine):
             pass
         self._console_fd = fd
 
-    def _drain_console(self) -> None:
-        """Take in what the firmware wrote, without waiting: Renode writes each UART byte to the PTY on the CPU
-        thread (``UartPtyTerminal.WriteChar`` -> AntShell ``StreamIOSource.Write`` -> ``PtyUnixStream.WriteByte``),
-        so at a halt it is all in the PTY already."""
+    def _settle_console(self) -> None:
+        """Take in what the firmware wrote, without waiting (every slice end, and :meth:`Engine.wait_for_text`):
+        Renode writes each UART byte to the PTY on the CPU thread (``UartPtyTerminal.WriteChar`` -> AntShell
+        ``StreamIOSource.Write`` -> ``PtyUnixStream.WriteByte``), so at a halt it is all in the PTY already."""
         fd = self._console_fd
         while fd is not None:
             try:
                 data = os.read(fd, 65536)
-            except BlockingIOError:
-                return
-            except OSError:
+            except OSError:  # BlockingIOError: nothing more; EIO: the PTY's other side closed
                 return
             if not data:
                 return
@@ -348,7 +346,7 @@ class RenodeEngine(Engine):
 
     def _halt_work(self) -> None:
         """At a slice end (emulation paused): the console, the hook records, faults, then the slice-end work."""
-        self._drain_console()
+        self._settle_console()
         records = self._records.read(self._captures.get) if self._records is not None else []
         if self.hook_errors:
             errors, self.hook_errors = self.hook_errors, []
@@ -467,9 +465,6 @@ class RenodeEngine(Engine):
         self.execute(f'cpu AddHook {int_arg(address)} "{body}"')
 
     # -- console ---------------------------------------------------------------------------
-    def _settle_console(self) -> None:
-        self._drain_console()
-
     def _run_until_console(self, regex: re.Pattern[str], timeout: float) -> re.Match[str] | None:
         """Run in slices (1 ms, doubling up to ``max_slice``) until the console matches at a slice end. Each slice
         end reads the PTY without waiting; the slice schedule is fixed, so the wait ends at the same virtual time
