@@ -125,6 +125,20 @@ def test_unsupported_version_is_refused(program, minifw, platform, tmp_path, mon
     assert eng.monitor is None
 
 
+def test_a_program_that_is_not_renode_is_stopped_and_reaped(minifw, platform, tmp_path):
+    """It exits without a banner: the start fails, and the process is reaped then, not when the error (whose
+    traceback holds the shell) is collected: a zombie would still answer kill(pid, 0)."""
+    program = tmp_path / "renode"
+    program.write_text(f"#!/bin/sh\necho $$ > {tmp_path / 'pid'}\necho 'not renode'\n")
+    program.chmod(0o755)
+    eng = RenodeEngine(renode_binary=str(program), backend="binary", timeout=10)
+    with pytest.raises(ProtocolError, match="closed its console") as err:
+        eng.start(platform, minifw, workdir=tmp_path / "run")
+    assert eng.state is EngineState.FAILED and err.value.__traceback__ is not None
+    with pytest.raises(ProcessLookupError):
+        os.kill(int((tmp_path / "pid").read_text()), 0)
+
+
 def test_version_texts():
     assert parse_version("Renode, version 1.16.1.28000 (abc)") == (1, 16, 1)
     assert check_version((1, 15, 3), "") == (1, 15, 3)

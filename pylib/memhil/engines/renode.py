@@ -129,7 +129,8 @@ class RenodeEngine(Engine):
 
     @property
     def process(self):
-        return self.monitor if isinstance(self.monitor, PipeShell) else None
+        """The Renode program this engine started (a :class:`~memhil.engines.process.ChildProcess`), else None."""
+        return self.monitor.process if isinstance(self.monitor, PipeShell) else None
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self, platform, elf: Path, *, accelerate: bool = True, workdir: Path | None = None) -> None:
@@ -250,9 +251,9 @@ class RenodeEngine(Engine):
             raise err from exc
 
     def _failure(self, what: str) -> EngineError:
-        shell = self.monitor
-        tail = shell.stderr_tail() if isinstance(shell, PipeShell) else ""
-        status = shell.poll() if isinstance(shell, PipeShell) else None
+        process = self.process
+        tail = process.stderr_tail() if process is not None else ""
+        status = process.poll() if process is not None else None
         log_tail = ""
         if self.workdir is not None and (self.workdir / "renode.log").exists():
             log_tail = "\n".join((self.workdir / "renode.log").read_text(errors="replace").splitlines()[-10:])

@@ -21,14 +21,12 @@ import os
 import re
 import select
 import socket
-import subprocess
 import time
 import uuid
-import weakref
 from pathlib import Path
 from typing import Callable, Sequence
 
-from memhil.engines.process import _die_with_parent, _kill
+from memhil.engines.process import ChildProcess
 from memhil.engines.renode_monitor import LOG_LINE, PROMPT, RenodeCommandError, check_command, clean, is_error, split_log, strip_telnet, trace
 from memhil.errors import EngineError, EngineTimeout, ProtocolError
 
@@ -127,37 +125,26 @@ class Shell:
 
 
 class PipeShell(Shell):
-    """``renode --console --plain`` as a child process, its monitor on stdin/stdout pipes."""
+    """``renode --console --plain`` as a child process (:attr:`process`, stderr in ``<workdir>/renode.stderr``),
+    its monitor on stdin/stdout pipes."""
 
     name = "console pipe"
 
     def __init__(self, argv: Sequence[str], *, workdir: Path, timeout: float, on_log: Callable[[str], None] | None = None) -> None:
         super().__init__(timeout=timeout, on_log=on_log)
-        self.argv = list(argv)
-        self.stderr_path = workdir / "renode.stderr"
-        with open(self.stderr_path, "wb") as err:
-            try:
-                self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, cwd=workdir,
-                                             preexec_fn=_die_with_parent, close_fds=True, bufsize=0)
-            except OSError as exc:
-                raise EngineError(f"cannot start {self.argv[0]}: {exc.strerror}", hint="check Renode is installed and executable",
-                                  argv=" ".join(self.argv)) from exc
-        self._finalizer = weakref.finalize(self, _kill, self.proc)
+        self.process = ChildProcess(argv, workdir=workdir, name="renode", cwd=workdir, pipes=True)
+        self.proc = self.process.proc
         self._fd = self.proc.stdout.fileno()  # type: ignore[union-attr]
-        # the banner ("Renode, version ...") and the first prompt, written once when the shell starts (row 4)
-        self.banner = self.read_until_prompt(time.monotonic() + timeout)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def poll(self) -> int | None:
-        return self.proc.poll()
+        try:
+            # the banner ("Renode, version ...") and the first prompt, written once when the shell starts (row 4)
+            self.banner = self.read_until_prompt(time.monotonic() + timeout)
+        except BaseException:
+            self.close()
+            raise
 
     def _send(self, data: bytes) -> None:
         try:
             self.proc.stdin.write(data)  # type: ignore[union-attr]
-            self.proc.stdin.flush()  # type: ignore[union-attr]
         except (OSError, ValueError) as exc:
             raise ProtocolError(f"cannot write to Renode's console: {exc}", hint="Renode probably exited; see renode.stderr") from exc
 
@@ -171,19 +158,13 @@ class PipeShell(Shell):
                                 exit_status=self.proc.poll())
         return data
 
-    def stderr_tail(self, lines: int = 15) -> str:
-        try:
-            return "\n".join(self.stderr_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
     def quit(self, wait: float = 3.0) -> None:
         """``quit`` (QuitCommand.cs; row 26), then wait for the process; killed if it does not exit."""
-        if self.proc.poll() is None and not self.closed:
+        if self.process.alive() and not self.closed:
             try:
                 self._send(b"quit\n")
-                self.proc.wait(timeout=wait)
-            except (ProtocolError, subprocess.TimeoutExpired):
+                self.process.wait(wait)
+            except ProtocolError:
                 pass
         self.close()
 
@@ -193,7 +174,7 @@ class PipeShell(Shell):
                 stream.close()  # type: ignore[union-attr]
             except OSError:
                 pass
-        self._finalizer()  # kill if still alive, and reap
+        self.process.stop(grace=0)  # reaps one that quit; kills one that did not
 
 
 class TelnetShell(Shell):
