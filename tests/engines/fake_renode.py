@@ -403,6 +403,7 @@ class TelnetServer:
                 conn, _ = self.server.accept()
             except OSError:
                 return
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # SocketsManager.cs:50 (noDelay: true; row 32)
             self.connections += 1
             self._session(conn)
 
