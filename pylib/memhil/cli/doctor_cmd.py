@@ -7,7 +7,6 @@ line, and a memory write while paused. Exit status: 0 all passed, 1 a check fail
 from __future__ import annotations
 
 import importlib.util
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -33,7 +32,13 @@ def add_arguments(p) -> None:
 
 def renode_installed(program: str, backend: str) -> str | None:
     """How Renode can be reached here, or None."""
-    found = shutil.which(program) if "/" not in program else (program if Path(program).is_file() else None)
+    from memhil.engines.process import find_program
+    from memhil.errors import ToolMissingError
+
+    try:
+        found = find_program(program, "renode")  # what the engine will start
+    except ToolMissingError:
+        found = None
     if backend in ("auto", "binary") and found:
         return f"program {found}"
     if backend in ("auto", "pyrenode3") and importlib.util.find_spec("pyrenode3") is not None:
