@@ -571,7 +571,8 @@ def test_doctor_without_renode_says_so(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setenv("PATH", str(tmp_path))
     assert main(["doctor", "--engine", "renode", "--backend", "binary"]) == 2
-    assert "Renode is not installed" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Renode is not installed" in out and "memhil supports 1.15.x and 1.16.x" in out
 
 
 def test_doctor_checks_a_renode(program, minifw, tmp_path, scenario, version, capsys):

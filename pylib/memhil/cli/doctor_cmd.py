@@ -65,9 +65,11 @@ class Report:
 def run(args) -> int:
     how = renode_installed(args.renode, args.backend)
     if how is None:
+        from memhil.engines.renode_monitor import SUPPORTED_TEXT
+
         print(f"memhil doctor: Renode is not installed on this machine (no {args.renode!r} on PATH"
               f"{', and pyrenode3 is not importable' if args.backend != 'binary' else ''}).\n"
-              "Install Renode 1.15.x or 1.16.x (https://builds.renode.io, or a release from github.com/renode/renode), "
+              f"Install Renode (memhil supports {SUPPORTED_TEXT}: https://builds.renode.io, or a release from github.com/renode/renode), "
               "then run `memhil doctor --engine renode` again.")
         return 2
     from memhil.elf import Image
