@@ -58,7 +58,7 @@ from memhil.engines.firmware import FirmwareInfo
 from memhil.engines.process import find_program
 from memhil.engines.renode_hooks import HookRecord, RecordReader, Window, hook_body
 from memhil.engines.renode_monitor import check_version, ident, int_arg, parse_bytes, parse_int, parse_time, parse_version, path_arg, time_arg
-from memhil.engines.renode_shell import PipeShell, PyRenodeShell, TelnetShell
+from memhil.engines.renode_shell import PipeShell, PyRenodeShell, Shell, TelnetShell
 from memhil.errors import EngineError, ProtocolError, TargetFault
 
 log = logging.getLogger("memhil.engines.renode")
@@ -106,7 +106,7 @@ class RenodeEngine(Engine):
         self.max_slice = max_slice
         self.catch_faults = catch_faults
         self.machine = ident(machine)
-        self.monitor: PipeShell | TelnetShell | PyRenodeShell | None = None
+        self.monitor: Shell | None = None
         self.firmware: FirmwareInfo | None = None
         self._uptime: int | None = None  # address of the firmware's uptime (contract.UPTIME_SYMBOL), if it has one
         self.platform = None

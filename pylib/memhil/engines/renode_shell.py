@@ -53,17 +53,52 @@ def prompt_at_end(text: str) -> str | None:
 
 
 class Shell:
-    """Renode's monitor over a byte stream: send one line, read to the next prompt."""
+    """Renode's monitor, whatever carries it: ``execute(cmd) -> output``. A transport supplies :meth:`_exchange`
+    (and :meth:`_close`); the checks before a command and the error reply after it are here, once."""
 
     name = "monitor"
 
-    def __init__(self, *, timeout: float, on_log: Callable[[str], None] | None = None) -> None:
-        self.timeout = timeout
+    def __init__(self, *, on_log: Callable[[str], None] | None = None) -> None:
         self.prompt = ""
         self.banner = ""
         self.commands: list[str] = []
         self.closed = False
         self.on_log = on_log or (lambda line: None)
+
+    def _exchange(self, cmd: str, timeout: float | None) -> tuple[str, str]:
+        """Run ``cmd``: (its output without echo, prompt and log lines, with the colours the transport shows; an
+        error text the transport keeps apart, or "")."""
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        raise NotImplementedError
+
+    def execute(self, cmd: str, *, timeout: float | None = None) -> str:
+        """Run one monitor command; its output without prompt, echo and log lines. An error reply raises
+        :class:`RenodeCommandError` with Renode's text."""
+        if self.closed:
+            raise ProtocolError(f"the Renode monitor ({self.name}) is closed", hint="start the engine again")
+        check_command(cmd)
+        trace.debug("-> %s", cmd)
+        self.commands.append(cmd)
+        out, err = self._exchange(cmd, timeout)
+        trace.debug("<- %s", out[:300])
+        if err or is_error(out):  # the reply without the echo, colours kept (a command's own text is not an error)
+            raise RenodeCommandError(f"Renode refused `{cmd}`: {clean(err or out)[:300]}", hint="check the command's arguments and the platform/ELF paths", command=cmd)
+        return clean(out)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._close()
+
+
+class StreamShell(Shell):
+    """Renode's monitor over a byte stream: send one line, read to the next prompt."""
+
+    def __init__(self, *, timeout: float, on_log: Callable[[str], None] | None = None) -> None:
+        super().__init__(on_log=on_log)
+        self.timeout = timeout
         self._buf = ""
 
     # transport primitives
@@ -72,9 +107,6 @@ class Shell:
 
     def _recv(self, timeout: float) -> bytes | None:
         """Bytes that arrived within ``timeout`` (None: none yet); raises ProtocolError when the stream ended."""
-        raise NotImplementedError
-
-    def _close(self) -> None:
         raise NotImplementedError
 
     def read_until_prompt(self, deadline: float) -> str:
@@ -97,14 +129,7 @@ class Shell:
             if data:
                 self._buf += data.decode("utf-8", "replace")
 
-    def execute(self, cmd: str, *, timeout: float | None = None) -> str:
-        """Run one monitor command; its output without prompt, echo and log lines. An error reply raises
-        :class:`RenodeCommandError` with Renode's text."""
-        if self.closed:
-            raise ProtocolError("the Renode monitor is closed", hint="start the engine again")
-        check_command(cmd)
-        trace.debug("-> %s", cmd)
-        self.commands.append(cmd)
+    def _exchange(self, cmd: str, timeout: float | None) -> tuple[str, str]:
         self._send(cmd.encode() + b"\n")
         raw = self.read_until_prompt(time.monotonic() + (self.timeout if timeout is None else timeout))
         lines = raw.split("\n")[:-1]  # the last line is the prompt
@@ -112,19 +137,10 @@ class Shell:
             lines = lines[1:]
         if lines and lines[0].strip().endswith(cmd.strip()):
             lines = lines[1:]  # the echo of the command (row 6)
-        out = "\n".join(lines).strip()
-        trace.debug("<- %s", out[:300])
-        if is_error(out):  # the reply without the echo, colours kept (a command's own text is not an error)
-            raise RenodeCommandError(f"Renode refused `{cmd}`: {clean(out)[:300]}", hint="check the command's arguments and the platform/ELF paths", command=cmd)
-        return clean(out)
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self._close()
+        return "\n".join(lines).strip(), ""
 
 
-class PipeShell(Shell):
+class PipeShell(StreamShell):
     """``renode --console --plain`` as a child process (:attr:`process`, stderr in ``<workdir>/renode.stderr``),
     its monitor on stdin/stdout pipes."""
 
@@ -177,7 +193,7 @@ class PipeShell(Shell):
         self.process.stop(grace=0)  # reaps one that quit; kills one that did not
 
 
-class TelnetShell(Shell):
+class TelnetShell(StreamShell):
     """A connection to the monitor of a Renode the user started with ``--port N`` (loopback only)."""
 
     name = "telnet (attached)"
@@ -244,7 +260,7 @@ class TelnetShell(Shell):
             pass
 
 
-class PyRenodeShell:
+class PyRenodeShell(Shell):
     """The same ``execute`` over pyrenode3 (Renode loaded into this Python process):
     ``pyrenode3.wrappers.Monitor().execute(cmd) -> (output, error)`` (pyrenode3 ``wrappers/monitor.py``:52-69;
     row 30). Importing pyrenode3 loads Renode and raises ImportError when it cannot find it. Commands run
@@ -253,6 +269,7 @@ class PyRenodeShell:
     name = "pyrenode3"
 
     def __init__(self, *, on_log: Callable[[str], None] | None = None) -> None:
+        super().__init__(on_log=on_log)
         try:
             from pyrenode3.wrappers import Monitor  # type: ignore[import-not-found]
 
@@ -262,30 +279,16 @@ class PyRenodeShell:
                               hint="set PYRENODE_PKG, PYRENODE_BUILD_DIR, or PYRENODE_BIN with PYRENODE_RUNTIME=coreclr "
                                    "(see pyrenode3's README), or use backend='binary'") from exc
         self.prompt = "(pyrenode3)"
-        self.banner = ""
-        self.commands: list[str] = []
-        self.closed = False
-        self.on_log = on_log or (lambda line: None)
 
-    def execute(self, cmd: str, *, timeout: float | None = None) -> str:
-        if self.closed:
-            raise ProtocolError("the pyrenode3 monitor is closed", hint="start the engine again")
-        check_command(cmd)
-        trace.debug("-> %s", cmd)
-        self.commands.append(cmd)
+    def _exchange(self, cmd: str, timeout: float | None) -> tuple[str, str]:
         out, err = self._monitor.execute(cmd)
-        out, log = split_log(clean(str(out or "")).replace("\r", ""))
+        out, log = split_log(clean(str(out or "")))
         for line in log:
             self.on_log(line)
-        out, err = out.strip(), clean(str(err or "")).strip()
-        if err or is_error(out):
-            raise RenodeCommandError(f"Renode refused `{cmd}`: {(err or out)[:300]}", hint="check the command's arguments and the platform/ELF paths", command=cmd)
-        return out
+        return out.strip(), clean(str(err or "")).strip()
 
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            try:
-                self._monitor.execute("emulation Clear")
-            except Exception:  # noqa: BLE001 - best effort on the way out
-                pass
+    def _close(self) -> None:
+        try:
+            self._monitor.execute("emulation Clear")
+        except Exception:  # noqa: BLE001 - best effort on the way out
+            pass
