@@ -492,6 +492,11 @@ def test_pyrenode3_in_process(minifw, platform, tmp_path, monkeypatch):
         assert eng.virtual_time() == 0.25
         with pytest.raises(RenodeCommandError, match="No such command"):
             eng.execute("bogus")
+        shell = eng.monitor
+        eng.stop()
+        assert fake.commands[-1] == "emulation Clear"  # what closing the in-process monitor leaves behind
+        with pytest.raises(ProtocolError, match=r"monitor \(pyrenode3\) is closed"):
+            shell.execute("version")
     finally:
         eng.stop()
         if fake.pty_master is not None:
