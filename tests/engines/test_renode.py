@@ -338,6 +338,9 @@ def test_hook_body_runs_in_python(tmp_path):
     (tmp_path / "h.rec").write_text("zzzzzzzz" + "0" * 200 + "\n")
     with pytest.raises(ProtocolError, match="malformed"):
         RecordReader(tmp_path / "h.rec").read({5: windows}.get)
+    (tmp_path / "h.rec").write_text("00000005" + "0" * 8 * 19 + "zz" + "0" * 6 + "\n")  # a bad word in a window
+    with pytest.raises(ProtocolError, match="malformed"):
+        RecordReader(tmp_path / "h.rec").read({5: windows}.get)
 
 
 # -- memory, registers ------------------------------------------------------------------------------------------
