@@ -40,6 +40,8 @@ import threading
 import tty
 from pathlib import Path
 
+from memhil.contract import UPTIME_SYMBOL
+
 RED = "\x1b[;031m"  # ConsoleColor.Red: errors (row 7)
 DARK_RED = "\x1b[31;1m"  # ConsoleColor.DarkRed: the (monitor) prompt (row 7)
 RESET = "\x1b[0m"
@@ -163,7 +165,7 @@ class FakeRenode:
                 if seg["p_type"] == "PT_LOAD" and seg["p_filesz"]:
                     self.write(seg["p_paddr"], seg.data())
             symtab = elf.get_section_by_name(".symtab")
-            found = symtab.get_symbol_by_name("g_memhil_uptime_ms") if symtab is not None else None
+            found = symtab.get_symbol_by_name(UPTIME_SYMBOL) if symtab is not None else None
             if found and self.uptime_address is None:  # the firmware's 1 ms uptime follows virtual time
                 self.uptime_address = found[0]["st_value"]
 
@@ -401,6 +403,7 @@ class TelnetServer:
                 conn, _ = self.server.accept()
             except OSError:
                 return
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # SocketsManager.cs:50 (noDelay: true; row 32)
             self.connections += 1
             self._session(conn)
 

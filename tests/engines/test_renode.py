@@ -125,6 +125,20 @@ def test_unsupported_version_is_refused(program, minifw, platform, tmp_path, mon
     assert eng.monitor is None
 
 
+def test_a_program_that_is_not_renode_is_stopped_and_reaped(minifw, platform, tmp_path):
+    """It exits without a banner: the start fails, and the process is reaped then, not when the error (whose
+    traceback holds the shell) is collected: a zombie would still answer kill(pid, 0)."""
+    program = tmp_path / "renode"
+    program.write_text(f"#!/bin/sh\necho $$ > {tmp_path / 'pid'}\necho 'not renode'\n")
+    program.chmod(0o755)
+    eng = RenodeEngine(renode_binary=str(program), backend="binary", timeout=10)
+    with pytest.raises(ProtocolError, match="closed its console") as err:
+        eng.start(platform, minifw, workdir=tmp_path / "run")
+    assert eng.state is EngineState.FAILED and err.value.__traceback__ is not None
+    with pytest.raises(ProcessLookupError):
+        os.kill(int((tmp_path / "pid").read_text()), 0)
+
+
 def test_version_texts():
     assert parse_version("Renode, version 1.16.1.28000 (abc)") == (1, 16, 1)
     assert check_version((1, 15, 3), "") == (1, 15, 3)
@@ -178,24 +192,24 @@ def test_attach_is_loopback_only():
         TelnetShell.attach("10.0.0.1", 1234)
 
 
-def test_fake_15_deadlocks_a_client_that_sends_nothing():
-    """What the handshake reply fixes: without it 1.15.3 sends nothing at all (row 3)."""
+@pytest.mark.parametrize("release", VERSIONS)
+def test_fake_15_deadlocks_a_client_that_sends_nothing(release):
+    """What the handshake reply fixes: without it 1.15.3 sends nothing at all, while 1.16.1 sends its banner
+    (row 3). The client sends nothing and half-closes its side; the server ends the session at that end of stream,
+    so everything it sent is read up to its close, with no wait on the wall clock."""
     import socket
 
-    server = TelnetServer(FakeRenode(version="1.15.3"))
+    server = TelnetServer(FakeRenode(version=release))
     try:
-        with socket.create_connection(("127.0.0.1", server.port), timeout=2) as sock:
-            sock.settimeout(0.3)
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.shutdown(socket.SHUT_WR)
             got = b""
-            try:
-                while True:
-                    chunk = sock.recv(4096)
-                    if not chunk:
-                        break
-                    got += chunk
-            except socket.timeout:
-                pass
-        assert strip_telnet(got) == b""  # only the negotiation, no banner
+            while chunk := sock.recv(4096):
+                got += chunk
+        if release == "1.15.3":
+            assert got.startswith(b"\xff") and strip_telnet(got) == b""  # only the negotiation, no banner
+        else:
+            assert strip_telnet(got).startswith(b"Renode, version 1.16.1")
     finally:
         server.close()
 
@@ -322,6 +336,9 @@ def test_hook_body_runs_in_python(tmp_path):
     assert records[0].read(0x20000004, 4) == b"\x05\x06\x07\x08" and records[0].read(0x20000010, 4) == b"\xaa\xbb\xcc\xdd"
     assert reader.read({5: windows}.get) == []
     (tmp_path / "h.rec").write_text("zzzzzzzz" + "0" * 200 + "\n")
+    with pytest.raises(ProtocolError, match="malformed"):
+        RecordReader(tmp_path / "h.rec").read({5: windows}.get)
+    (tmp_path / "h.rec").write_text("00000005" + "0" * 8 * 19 + "zz" + "0" * 6 + "\n")  # a bad word in a window
     with pytest.raises(ProtocolError, match="malformed"):
         RecordReader(tmp_path / "h.rec").read({5: windows}.get)
 
@@ -478,6 +495,11 @@ def test_pyrenode3_in_process(minifw, platform, tmp_path, monkeypatch):
         assert eng.virtual_time() == 0.25
         with pytest.raises(RenodeCommandError, match="No such command"):
             eng.execute("bogus")
+        shell = eng.monitor
+        eng.stop()
+        assert fake.commands[-1] == "emulation Clear"  # what closing the in-process monitor leaves behind
+        with pytest.raises(ProtocolError, match=r"monitor \(pyrenode3\) is closed"):
+            shell.execute("version")
     finally:
         eng.stop()
         if fake.pty_master is not None:
@@ -557,7 +579,8 @@ def test_doctor_without_renode_says_so(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setenv("PATH", str(tmp_path))
     assert main(["doctor", "--engine", "renode", "--backend", "binary"]) == 2
-    assert "Renode is not installed" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Renode is not installed" in out and "memhil supports 1.15.x and 1.16.x" in out
 
 
 def test_doctor_checks_a_renode(program, minifw, tmp_path, scenario, version, capsys):

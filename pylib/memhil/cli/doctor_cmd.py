@@ -7,9 +7,10 @@ line, and a memory write while paused. Exit status: 0 all passed, 1 a check fail
 from __future__ import annotations
 
 import importlib.util
-import shutil
 import tempfile
 from pathlib import Path
+
+from memhil import contract
 
 NAME = "doctor"
 HELP = "check an engine on this machine (start, load, hooks, memory, RunFor, console) and report"
@@ -31,7 +32,13 @@ def add_arguments(p) -> None:
 
 def renode_installed(program: str, backend: str) -> str | None:
     """How Renode can be reached here, or None."""
-    found = shutil.which(program) if "/" not in program else (program if Path(program).is_file() else None)
+    from memhil.engines.process import find_program
+    from memhil.errors import ToolMissingError
+
+    try:
+        found = find_program(program, "renode")  # what the engine will start
+    except ToolMissingError:
+        found = None
     if backend in ("auto", "binary") and found:
         return f"program {found}"
     if backend in ("auto", "pyrenode3") and importlib.util.find_spec("pyrenode3") is not None:
@@ -58,9 +65,11 @@ class Report:
 def run(args) -> int:
     how = renode_installed(args.renode, args.backend)
     if how is None:
+        from memhil.engines.renode_monitor import SUPPORTED_TEXT
+
         print(f"memhil doctor: Renode is not installed on this machine (no {args.renode!r} on PATH"
               f"{', and pyrenode3 is not importable' if args.backend != 'binary' else ''}).\n"
-              "Install Renode 1.15.x or 1.16.x (https://builds.renode.io, or a release from github.com/renode/renode), "
+              f"Install Renode (memhil supports {SUPPORTED_TEXT}: https://builds.renode.io, or a release from github.com/renode/renode), "
               "then run `memhil doctor --engine renode` again.")
         return 2
     from memhil.elf import Image
@@ -133,7 +142,7 @@ def _hook_round_trip(engine, image, name: str) -> str:
 
 
 def _write_back(engine, image) -> str:
-    address = engine.firmware.address("g_memhil_uptime_ms") or min(s.vaddr for s in engine.firmware.segments if s.vaddr >= 0x20000000)
+    address = engine.firmware.address(contract.UPTIME_SYMBOL) or min(s.vaddr for s in engine.firmware.segments if s.vaddr >= 0x20000000)
     old = engine.read_memory(address + 4, 4)
     engine.write_memory(address + 4, b"\x5a\xa5\x5a\xa5")
     got = engine.read_memory(address + 4, 4)

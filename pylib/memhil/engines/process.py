@@ -9,6 +9,7 @@ terminates, waits, then kills, and reaps so no zombie stays.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import shutil
@@ -56,18 +57,21 @@ def _kill(proc: subprocess.Popen) -> None:
 
 
 class ChildProcess:
-    """One emulator process with stdout/stderr kept in files (``<workdir>/<name>.stderr``)."""
+    """One emulator process with stdout/stderr kept in files (``<workdir>/<name>.stderr``). With ``pipes``, its
+    stdin and stdout are unbuffered pipes instead (``proc.stdin``, ``proc.stdout``), for a program driven through
+    its console, and ``stdout_path`` is None."""
 
-    def __init__(self, argv: Sequence[str], *, workdir: Path, name: str, cwd: Path | None = None) -> None:
+    def __init__(self, argv: Sequence[str], *, workdir: Path, name: str, cwd: Path | None = None, pipes: bool = False) -> None:
         self.argv = list(argv)
         self.name = name
         self.stderr_path = workdir / f"{name}.stderr"
-        self.stdout_path = workdir / f"{name}.stdout"
-        with open(self.stderr_path, "wb") as err, open(self.stdout_path, "wb") as out:
+        self.stdout_path = None if pipes else workdir / f"{name}.stdout"
+        stdout = contextlib.nullcontext(subprocess.PIPE) if self.stdout_path is None else open(self.stdout_path, "wb")
+        with open(self.stderr_path, "wb") as err, stdout as out:
             try:
                 self.proc = subprocess.Popen(
-                    self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=cwd,
-                    preexec_fn=_die_with_parent, close_fds=True,
+                    self.argv, stdin=subprocess.PIPE if pipes else subprocess.DEVNULL, stdout=out, stderr=err, cwd=cwd,
+                    preexec_fn=_die_with_parent, close_fds=True, bufsize=0,
                 )
             except OSError as exc:
                 raise EngineError(f"cannot start {self.argv[0]}: {exc.strerror}", hint="check the program is installed and executable", argv=" ".join(self.argv)) from exc

@@ -58,13 +58,12 @@ from memhil.engines.firmware import FirmwareInfo
 from memhil.engines.process import find_program
 from memhil.engines.renode_hooks import HookRecord, RecordReader, Window, hook_body
 from memhil.engines.renode_monitor import check_version, ident, int_arg, parse_bytes, parse_int, parse_time, parse_version, path_arg, time_arg
-from memhil.engines.renode_shell import PipeShell, PyRenodeShell, TelnetShell
+from memhil.engines.renode_shell import PipeShell, PyRenodeShell, Shell, TelnetShell
 from memhil.errors import EngineError, ProtocolError, TargetFault
 
 log = logging.getLogger("memhil.engines.renode")
 
 RENODE_PACKAGE = "renode (from renode.io; not in Debian)"
-UPTIME_SYMBOL = contract.UPTIME_SYMBOL
 #: what a breakpoint hook captures unless told otherwise: 512 bytes of stack, 64 bytes either side of R0 and R1
 #: (an allocator's pointer argument or result, and its node header)
 DEFAULT_CAPTURE = (Window("sp", 0, 512), Window("r0", -64, 128), Window("r1", -64, 128))
@@ -107,12 +106,12 @@ class RenodeEngine(Engine):
         self.max_slice = max_slice
         self.catch_faults = catch_faults
         self.machine = ident(machine)
-        self.monitor: PipeShell | TelnetShell | PyRenodeShell | None = None
+        self.monitor: Shell | None = None
         self.firmware: FirmwareInfo | None = None
+        self._uptime: int | None = None  # address of the firmware's uptime (contract.UPTIME_SYMBOL), if it has one
         self.platform = None
         self.workdir: Path | None = None
         self.accelerate = True
-        self.version_tuple: tuple[int, int, int] | None = None
         #: the last fault the target took
         self.fault: TargetFault | None = None
         self._breakpoints = BreakpointTable()
@@ -130,7 +129,8 @@ class RenodeEngine(Engine):
 
     @property
     def process(self):
-        return self.monitor if isinstance(self.monitor, PipeShell) else None
+        """The Renode program this engine started (a :class:`~memhil.engines.process.ChildProcess`), else None."""
+        return self.monitor.process if isinstance(self.monitor, PipeShell) else None
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self, platform, elf: Path, *, accelerate: bool = True, workdir: Path | None = None) -> None:
@@ -142,6 +142,7 @@ class RenodeEngine(Engine):
         firmware = FirmwareInfo.load(elf)
         platform.check_segments(firmware.segments, elf=str(firmware.path))
         self.platform, self.firmware, self.accelerate = platform, firmware, accelerate
+        self._uptime = firmware.address(contract.UPTIME_SYMBOL)
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="memhil-renode-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.console.close()
@@ -185,8 +186,7 @@ class RenodeEngine(Engine):
         if version is None:
             banner = self.execute("version")
             version = parse_version(banner)
-        self.version_tuple = check_version(version, banner)
-        self.version = ".".join(map(str, self.version_tuple))
+        self.version = ".".join(map(str, check_version(version, banner)))
 
     def _on_log(self, line: str) -> None:
         if self._log_file is not None:
@@ -225,17 +225,15 @@ class RenodeEngine(Engine):
             pass
         self._console_fd = fd
 
-    def _drain_console(self) -> None:
-        """Take in what the firmware wrote, without waiting: Renode writes each UART byte to the PTY on the CPU
-        thread (``UartPtyTerminal.WriteChar`` -> AntShell ``StreamIOSource.Write`` -> ``PtyUnixStream.WriteByte``),
-        so at a halt it is all in the PTY already."""
+    def _settle_console(self) -> None:
+        """Take in what the firmware wrote, without waiting (every slice end, and :meth:`Engine.wait_for_text`):
+        Renode writes each UART byte to the PTY on the CPU thread (``UartPtyTerminal.WriteChar`` -> AntShell
+        ``StreamIOSource.Write`` -> ``PtyUnixStream.WriteByte``), so at a halt it is all in the PTY already."""
         fd = self._console_fd
         while fd is not None:
             try:
                 data = os.read(fd, 65536)
-            except BlockingIOError:
-                return
-            except OSError:
+            except OSError:  # BlockingIOError: nothing more; EIO: the PTY's other side closed
                 return
             if not data:
                 return
@@ -253,9 +251,9 @@ class RenodeEngine(Engine):
             raise err from exc
 
     def _failure(self, what: str) -> EngineError:
-        shell = self.monitor
-        tail = shell.stderr_tail() if isinstance(shell, PipeShell) else ""
-        status = shell.poll() if isinstance(shell, PipeShell) else None
+        process = self.process
+        tail = process.stderr_tail() if process is not None else ""
+        status = process.poll() if process is not None else None
         log_tail = ""
         if self.workdir is not None and (self.workdir / "renode.log").exists():
             log_tail = "\n".join((self.workdir / "renode.log").read_text(errors="replace").splitlines()[-10:])
@@ -314,9 +312,8 @@ class RenodeEngine(Engine):
         self.check_running()
         if self._stop_time is not None:
             return self._stop_time
-        address = self.firmware.address(UPTIME_SYMBOL) if self.firmware else None
-        if address is not None:
-            return int.from_bytes(self.read_memory(address, 8), "little") / 1000.0
+        if self._uptime is not None:
+            return int.from_bytes(self.read_memory(self._uptime, 8), "little") / 1000.0
         return self._machine_time() - self._time_origin
 
     def run_for(self, seconds: float) -> None:
@@ -350,7 +347,7 @@ class RenodeEngine(Engine):
 
     def _halt_work(self) -> None:
         """At a slice end (emulation paused): the console, the hook records, faults, then the slice-end work."""
-        self._drain_console()
+        self._settle_console()
         records = self._records.read(self._captures.get) if self._records is not None else []
         if self.hook_errors:
             errors, self.hook_errors = self.hook_errors, []
@@ -365,13 +362,8 @@ class RenodeEngine(Engine):
         if handler is not None:
             self._fault(record)
             return
-        uptime = self.firmware.address(UPTIME_SYMBOL) if self.firmware else None
-        self._stop_time = None
-        if uptime is not None:
-            try:
-                self._stop_time = int.from_bytes(record.read(uptime, 8), "little") / 1000.0
-            except EngineError:
-                pass
+        # add_breakpoint adds the uptime to every hook's windows: the callback's virtual time is the hit's
+        self._stop_time = int.from_bytes(record.read(self._uptime, 8), "little") / 1000.0 if self._uptime is not None else None
         try:
             for bp in list(self._breakpoints.get(record.pc & ~1, ())):
                 if bp.id == record.bp_id:
@@ -452,9 +444,8 @@ class RenodeEngine(Engine):
         as they were at the hit."""
         self.check_running()
         windows = tuple(capture if capture is not None else DEFAULT_CAPTURE)
-        uptime = self.firmware.address(UPTIME_SYMBOL) if self.firmware else None
-        if uptime is not None:
-            windows += (Window(None, uptime, 8),)
+        if self._uptime is not None:
+            windows += (Window(None, self._uptime, 8),)
         return self._breakpoints.new(address, callback, lambda bp, first: self._install_hook(bp.address, bp.id, windows))
 
     def remove_breakpoint(self, bp: Breakpoint) -> None:
@@ -475,9 +466,6 @@ class RenodeEngine(Engine):
         self.execute(f'cpu AddHook {int_arg(address)} "{body}"')
 
     # -- console ---------------------------------------------------------------------------
-    def _settle_console(self) -> None:
-        self._drain_console()
-
     def _run_until_console(self, regex: re.Pattern[str], timeout: float) -> re.Match[str] | None:
         """Run in slices (1 ms, doubling up to ``max_slice``) until the console matches at a slice end. Each slice
         end reads the PTY without waiting; the slice schedule is fixed, so the wait ends at the same virtual time

@@ -21,6 +21,7 @@ single quotes only (it sits in a double-quoted monitor argument; ``\\n`` reaches
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,14 +130,19 @@ class RecordReader:
             line = data[pos : pos + size]
             if line[-1:] != b"\n":
                 raise ProtocolError(f"malformed hook record {line[:80]!r} in {self.path}", hint="a hook body failed in Renode; see renode.log")
-            fields = [int(line[i : i + WORD], 16) for i in range(WORD, size - 1, WORD)]
-            pc, values, words = fields[0], fields[1:17], fields[17:]
-            regs = dict(zip(CORE_REGS[:16], values))
+            try:  # pc, r0-r15, the windows' words: big-endian hex words, converted in one pass
+                fields = struct.unpack(f">{(size - 1) // WORD - 1}I", bytes.fromhex(line[WORD:-1].decode("ascii")))
+            except ValueError:
+                raise ProtocolError(f"malformed hook record {line[:80]!r} in {self.path}", hint="a hook body failed in Renode; see renode.log") from None
+            pc = fields[0]
+            regs = dict(zip(CORE_REGS[:16], fields[1:17]))
             regs["pc"] = pc
+            words = struct.pack(f"<{len(fields) - 17}I", *fields[17:])  # the windows' bytes, as in memory
             memory = []
+            at = 0
             for w in windows:
-                chunk, words = words[: w.words], words[w.words :]
-                memory.append((w.address(regs), b"".join(v.to_bytes(4, "little") for v in chunk)))
+                memory.append((w.address(regs), words[at : at + w.size]))
+                at += w.size
             out.append(HookRecord(bp_id, pc, regs, memory))
             pos += size
         self.offset += pos

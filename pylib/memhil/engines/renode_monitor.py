@@ -50,7 +50,7 @@ LOG_LINE = re.compile(r"^\d{2}:\d{2}:\d{2}\.\d{4} \[(NOISY|DEBUG|INFO|WARNING|ER
 VERSION = re.compile(r"Renode,? version (\d+)\.(\d+)\.(\d+)")
 #: the releases memhil was checked against, line by line in their source (renode-source.md)
 SUPPORTED = ((1, 15), (1, 16))
-SUPPORTED_TEXT = "1.15.x and 1.16.x"
+SUPPORTED_TEXT = " and ".join(f"{major}.{minor}.x" for major, minor in SUPPORTED)
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*\Z")
 _FORBIDDEN = ("StartGdbServer",)  # Renode's GDB server binds every interface (IPAddress.Any)
 

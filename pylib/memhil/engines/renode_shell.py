@@ -21,14 +21,12 @@ import os
 import re
 import select
 import socket
-import subprocess
 import time
 import uuid
-import weakref
 from pathlib import Path
 from typing import Callable, Sequence
 
-from memhil.engines.process import _die_with_parent, _kill
+from memhil.engines.process import ChildProcess
 from memhil.engines.renode_monitor import LOG_LINE, PROMPT, RenodeCommandError, check_command, clean, is_error, split_log, strip_telnet, trace
 from memhil.errors import EngineError, EngineTimeout, ProtocolError
 
@@ -55,17 +53,52 @@ def prompt_at_end(text: str) -> str | None:
 
 
 class Shell:
-    """Renode's monitor over a byte stream: send one line, read to the next prompt."""
+    """Renode's monitor, whatever carries it: ``execute(cmd) -> output``. A transport supplies :meth:`_exchange`
+    (and :meth:`_close`); the checks before a command and the error reply after it are here, once."""
 
     name = "monitor"
 
-    def __init__(self, *, timeout: float, on_log: Callable[[str], None] | None = None) -> None:
-        self.timeout = timeout
+    def __init__(self, *, on_log: Callable[[str], None] | None = None) -> None:
         self.prompt = ""
         self.banner = ""
         self.commands: list[str] = []
         self.closed = False
         self.on_log = on_log or (lambda line: None)
+
+    def _exchange(self, cmd: str, timeout: float | None) -> tuple[str, str]:
+        """Run ``cmd``: (its output without echo, prompt and log lines, with the colours the transport shows; an
+        error text the transport keeps apart, or "")."""
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        raise NotImplementedError
+
+    def execute(self, cmd: str, *, timeout: float | None = None) -> str:
+        """Run one monitor command; its output without prompt, echo and log lines. An error reply raises
+        :class:`RenodeCommandError` with Renode's text."""
+        if self.closed:
+            raise ProtocolError(f"the Renode monitor ({self.name}) is closed", hint="start the engine again")
+        check_command(cmd)
+        trace.debug("-> %s", cmd)
+        self.commands.append(cmd)
+        out, err = self._exchange(cmd, timeout)
+        trace.debug("<- %s", out[:300])
+        if err or is_error(out):  # the reply without the echo, colours kept (a command's own text is not an error)
+            raise RenodeCommandError(f"Renode refused `{cmd}`: {clean(err or out)[:300]}", hint="check the command's arguments and the platform/ELF paths", command=cmd)
+        return clean(out)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._close()
+
+
+class StreamShell(Shell):
+    """Renode's monitor over a byte stream: send one line, read to the next prompt."""
+
+    def __init__(self, *, timeout: float, on_log: Callable[[str], None] | None = None) -> None:
+        super().__init__(on_log=on_log)
+        self.timeout = timeout
         self._buf = ""
 
     # transport primitives
@@ -74,9 +107,6 @@ class Shell:
 
     def _recv(self, timeout: float) -> bytes | None:
         """Bytes that arrived within ``timeout`` (None: none yet); raises ProtocolError when the stream ended."""
-        raise NotImplementedError
-
-    def _close(self) -> None:
         raise NotImplementedError
 
     def read_until_prompt(self, deadline: float) -> str:
@@ -99,14 +129,7 @@ class Shell:
             if data:
                 self._buf += data.decode("utf-8", "replace")
 
-    def execute(self, cmd: str, *, timeout: float | None = None) -> str:
-        """Run one monitor command; its output without prompt, echo and log lines. An error reply raises
-        :class:`RenodeCommandError` with Renode's text."""
-        if self.closed:
-            raise ProtocolError("the Renode monitor is closed", hint="start the engine again")
-        check_command(cmd)
-        trace.debug("-> %s", cmd)
-        self.commands.append(cmd)
+    def _exchange(self, cmd: str, timeout: float | None) -> tuple[str, str]:
         self._send(cmd.encode() + b"\n")
         raw = self.read_until_prompt(time.monotonic() + (self.timeout if timeout is None else timeout))
         lines = raw.split("\n")[:-1]  # the last line is the prompt
@@ -114,50 +137,30 @@ class Shell:
             lines = lines[1:]
         if lines and lines[0].strip().endswith(cmd.strip()):
             lines = lines[1:]  # the echo of the command (row 6)
-        out = "\n".join(lines).strip()
-        trace.debug("<- %s", out[:300])
-        if is_error(out):  # the reply without the echo, colours kept (a command's own text is not an error)
-            raise RenodeCommandError(f"Renode refused `{cmd}`: {clean(out)[:300]}", hint="check the command's arguments and the platform/ELF paths", command=cmd)
-        return clean(out)
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self._close()
+        return "\n".join(lines).strip(), ""
 
 
-class PipeShell(Shell):
-    """``renode --console --plain`` as a child process, its monitor on stdin/stdout pipes."""
+class PipeShell(StreamShell):
+    """``renode --console --plain`` as a child process (:attr:`process`, stderr in ``<workdir>/renode.stderr``),
+    its monitor on stdin/stdout pipes."""
 
     name = "console pipe"
 
     def __init__(self, argv: Sequence[str], *, workdir: Path, timeout: float, on_log: Callable[[str], None] | None = None) -> None:
         super().__init__(timeout=timeout, on_log=on_log)
-        self.argv = list(argv)
-        self.stderr_path = workdir / "renode.stderr"
-        with open(self.stderr_path, "wb") as err:
-            try:
-                self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, cwd=workdir,
-                                             preexec_fn=_die_with_parent, close_fds=True, bufsize=0)
-            except OSError as exc:
-                raise EngineError(f"cannot start {self.argv[0]}: {exc.strerror}", hint="check Renode is installed and executable",
-                                  argv=" ".join(self.argv)) from exc
-        self._finalizer = weakref.finalize(self, _kill, self.proc)
+        self.process = ChildProcess(argv, workdir=workdir, name="renode", cwd=workdir, pipes=True)
+        self.proc = self.process.proc
         self._fd = self.proc.stdout.fileno()  # type: ignore[union-attr]
-        # the banner ("Renode, version ...") and the first prompt, written once when the shell starts (row 4)
-        self.banner = self.read_until_prompt(time.monotonic() + timeout)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def poll(self) -> int | None:
-        return self.proc.poll()
+        try:
+            # the banner ("Renode, version ...") and the first prompt, written once when the shell starts (row 4)
+            self.banner = self.read_until_prompt(time.monotonic() + timeout)
+        except BaseException:
+            self.close()
+            raise
 
     def _send(self, data: bytes) -> None:
         try:
             self.proc.stdin.write(data)  # type: ignore[union-attr]
-            self.proc.stdin.flush()  # type: ignore[union-attr]
         except (OSError, ValueError) as exc:
             raise ProtocolError(f"cannot write to Renode's console: {exc}", hint="Renode probably exited; see renode.stderr") from exc
 
@@ -171,19 +174,13 @@ class PipeShell(Shell):
                                 exit_status=self.proc.poll())
         return data
 
-    def stderr_tail(self, lines: int = 15) -> str:
-        try:
-            return "\n".join(self.stderr_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
     def quit(self, wait: float = 3.0) -> None:
         """``quit`` (QuitCommand.cs; row 26), then wait for the process; killed if it does not exit."""
-        if self.proc.poll() is None and not self.closed:
+        if self.process.alive() and not self.closed:
             try:
                 self._send(b"quit\n")
-                self.proc.wait(timeout=wait)
-            except (ProtocolError, subprocess.TimeoutExpired):
+                self.process.wait(wait)
+            except ProtocolError:
                 pass
         self.close()
 
@@ -193,10 +190,10 @@ class PipeShell(Shell):
                 stream.close()  # type: ignore[union-attr]
             except OSError:
                 pass
-        self._finalizer()  # kill if still alive, and reap
+        self.process.stop(grace=0)  # reaps one that quit; kills one that did not
 
 
-class TelnetShell(Shell):
+class TelnetShell(StreamShell):
     """A connection to the monitor of a Renode the user started with ``--port N`` (loopback only)."""
 
     name = "telnet (attached)"
@@ -263,7 +260,7 @@ class TelnetShell(Shell):
             pass
 
 
-class PyRenodeShell:
+class PyRenodeShell(Shell):
     """The same ``execute`` over pyrenode3 (Renode loaded into this Python process):
     ``pyrenode3.wrappers.Monitor().execute(cmd) -> (output, error)`` (pyrenode3 ``wrappers/monitor.py``:52-69;
     row 30). Importing pyrenode3 loads Renode and raises ImportError when it cannot find it. Commands run
@@ -272,6 +269,7 @@ class PyRenodeShell:
     name = "pyrenode3"
 
     def __init__(self, *, on_log: Callable[[str], None] | None = None) -> None:
+        super().__init__(on_log=on_log)
         try:
             from pyrenode3.wrappers import Monitor  # type: ignore[import-not-found]
 
@@ -281,30 +279,16 @@ class PyRenodeShell:
                               hint="set PYRENODE_PKG, PYRENODE_BUILD_DIR, or PYRENODE_BIN with PYRENODE_RUNTIME=coreclr "
                                    "(see pyrenode3's README), or use backend='binary'") from exc
         self.prompt = "(pyrenode3)"
-        self.banner = ""
-        self.commands: list[str] = []
-        self.closed = False
-        self.on_log = on_log or (lambda line: None)
 
-    def execute(self, cmd: str, *, timeout: float | None = None) -> str:
-        if self.closed:
-            raise ProtocolError("the pyrenode3 monitor is closed", hint="start the engine again")
-        check_command(cmd)
-        trace.debug("-> %s", cmd)
-        self.commands.append(cmd)
+    def _exchange(self, cmd: str, timeout: float | None) -> tuple[str, str]:
         out, err = self._monitor.execute(cmd)
-        out, log = split_log(clean(str(out or "")).replace("\r", ""))
+        out, log = split_log(clean(str(out or "")))
         for line in log:
             self.on_log(line)
-        out, err = out.strip(), clean(str(err or "")).strip()
-        if err or is_error(out):
-            raise RenodeCommandError(f"Renode refused `{cmd}`: {(err or out)[:300]}", hint="check the command's arguments and the platform/ELF paths", command=cmd)
-        return out
+        return out.strip(), clean(str(err or "")).strip()
 
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            try:
-                self._monitor.execute("emulation Clear")
-            except Exception:  # noqa: BLE001 - best effort on the way out
-                pass
+    def _close(self) -> None:
+        try:
+            self._monitor.execute("emulation Clear")
+        except Exception:  # noqa: BLE001 - best effort on the way out
+            pass
