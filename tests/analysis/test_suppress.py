@@ -1,6 +1,5 @@
 import pytest
 
-from fakesym import FakeSymbolizer
 from memhil.analysis.reachability import LeakKind
 from memhil.analysis.suppress import Suppressions
 from memhil.elf.lines import Frame

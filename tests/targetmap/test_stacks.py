@@ -70,7 +70,6 @@ def test_wrong_pattern_is_unpainted(image):
 
 
 def test_short_read_is_not_measured(image):
-    main = find_stacks(image).stacks[0]
     (usage,) = stack_usage(image, lambda a, n: bytes(16), paint=PAINT)
     assert usage.used is None and "read 16 of" in usage.note
 

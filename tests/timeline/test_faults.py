@@ -248,7 +248,7 @@ def test_event_that_does_not_fit_the_format_stops_logging_cleanly(tmp_path):
 
 
 def test_file_size_limit_in_a_subprocess_behaves_like_a_full_disk(tmp_path):
-    script = textwrap.dedent(f"""
+    script = textwrap.dedent("""
         import resource, signal, sys
         from memhil.events import AllocEvent, EventKind as K
         from memhil.timeline import TimelineWriter

@@ -13,7 +13,6 @@ import select
 import socket
 import threading
 import time
-from typing import Callable
 
 from memhil.engines.base import ConsoleLog
 from memhil.errors import EngineError
@@ -38,10 +37,9 @@ def connect_socket(address: str | tuple[str, int], *, timeout: float, what: str)
 
 
 class ConsoleSocket:
-    def __init__(self, sock: socket.socket, log: ConsoleLog, *, on_data: Callable[[], None] | None = None, name: str = "console") -> None:
+    def __init__(self, sock: socket.socket, log: ConsoleLog, *, name: str = "console") -> None:
         self.sock = sock
         self.log = log
-        self.on_data = on_data
         self.closed = False
         self.eof = threading.Event()
         self._lock = threading.Lock()
@@ -63,7 +61,6 @@ class ConsoleSocket:
     def _take(self) -> bool:
         """Feed everything the socket holds now; False at end of stream."""
         with self._lock:
-            got = False
             while True:
                 try:
                     data = self.sock.recv(65536, socket.MSG_DONTWAIT)
@@ -71,13 +68,7 @@ class ConsoleSocket:
                     break
                 if not data:
                     return False
-                got = True
                 self.log.feed(data)
-        if got and self.on_data is not None:
-            try:
-                self.on_data()
-            except Exception:  # noqa: BLE001 - a failing hook must not kill the reader
-                pass
         return True
 
     def drain(self) -> None:
