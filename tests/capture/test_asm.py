@@ -59,6 +59,8 @@ CASES = [
     (lambda a: a.cpsid_i(), "cpsid i"),
     (lambda a: a.nop(), "nop"),
     (lambda a: a.bx(14), "bx lr"),
+    (lambda a: a.blx(4), "blx r4"),
+    (lambda a: a.blx(12), "blx ip"),
 ]
 
 

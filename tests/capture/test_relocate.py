@@ -185,6 +185,23 @@ def test_flash_goes_to_the_top_of_the_largest_unused_gap(platform):
         find_flash(tiny, platform, 1000)
 
 
+def test_areas_taken_on_the_target_are_left_out(platform):
+    """The tick stop and the patched hooks share the target's scratch memory: neither gets bytes the other holds."""
+    image = _Image([_Seg(0x08000000, 0x08000000, 0x1000, 0x1000)], {"__heap_end": 0x20010000, "_sstack": 0x2001E000})
+    stub = Area(0x10000000, 96, "tick stop")
+    got = find_ram(image, platform, 0x800, taken=[stub])
+    assert got.base == 0x10000060 and got.size == 0x800
+    # the whole CCM taken: the next candidate, the gap below the stack
+    assert find_ram(image, platform, 0x800, taken=[Area(0x10000000, 0x10000, "ring")]).base == 0x20010000
+    # a user's area keeps its largest free part
+    given = find_ram(image, platform, 0x100, explicit=(0x20010000, 0x1000), minimum=0x100, taken=[Area(0x20010000, 96, "stub")])
+    assert (given.base, given.size) == (0x20010060, 0x100)
+    with pytest.raises(CaptureError, match=r"\(0 bytes at"):
+        find_ram(image, platform, 0x100, explicit=(0x20010000, 0x100), taken=[Area(0x20010000, 0x100, "stub")])
+    code = find_flash(image, platform, 1000)
+    assert find_flash(image, platform, 1000, taken=[code]).end == code.base
+
+
 class _Memory:
     """Target memory as an emulator answers: ``mapped`` ranges keep what is written, reads elsewhere give zeros
     (Renode) or fail (``strict``, QEMU's gdbstub)."""

@@ -42,6 +42,12 @@ def minifw_freertos_tick(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def minifw_thread_tick(tmp_path_factory) -> Path:
+    """FreeRTOS-style xTickCount, advanced by the main loop for the ticks its SysTick handler counted."""
+    return build_minifw(tmp_path_factory.mktemp("minifw_thr") / "minifw.elf", "-DMINIFW_THREAD_TICK")
+
+
+@pytest.fixture(scope="session")
 def minifw_unknown_tick(tmp_path_factory) -> Path:
     """minifw whose only tick counter has a name memhil does not know (``s_board_ticks``)."""
     return build_minifw(tmp_path_factory.mktemp("minifw_unk") / "minifw.elf", "-DMINIFW_UNKNOWN_TICK")

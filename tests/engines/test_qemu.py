@@ -115,11 +115,13 @@ def test_without_barrier_run_for_counts_the_firmware_tick(qemu_engine, minifw_no
     assert Capability.EXACT_RUN_FOR in engine.capabilities and "g_memhil_uptime_ms" in engine.time_source
     before = _u32(engine, "g_memhil_uptime_ms", minifw_no_barrier)
     calls = _u32(engine, "g_alloc_calls", minifw_no_barrier)
-    with caplog.at_level("WARNING", logger="memhil.engines.qemu"):
-        engine.run_for(10)
+    engine.run_for(0.02)  # the first run checks that the counter moves inside SysTick's handler
+    assert "runs end at the deadline's tick on a SysTick stop" in engine.time_source
+    assert _u32(engine, "g_memhil_uptime_ms", minifw_no_barrier) - before == 20
+    before = _u32(engine, "g_memhil_uptime_ms", minifw_no_barrier)
+    engine.run_for(10)
     ran = _u32(engine, "g_memhil_uptime_ms", minifw_no_barrier) - before  # the firmware's own uptime
-    # never short; past the end only when the firmware outran memhil's polling, and then it says by how much
-    assert ran == 10_000 or f"run_for went {ran - 10_000} tick(s) past its end" in caplog.text
+    assert ran == 10_000  # the patched SysTick stop ends it at that tick, however late the host is
     # its thread code ran all along (it allocates every 10 ms after waking): a debug stop at every tick would have
     # cost it every tick (QEMU warps its clock to the next tick at a debug stop, see engines/clock.py)
     assert ran // 10 - 5 <= _u32(engine, "g_alloc_calls", minifw_no_barrier) - calls <= ran // 10 + 1
@@ -146,6 +148,39 @@ def test_freertos_tick_counter_and_its_rate(qemu_engine, minifw_freertos_tick, p
     before = _u32(slow, "xTickCount", minifw_freertos_tick)
     slow.run_for(0.25)
     assert _u32(slow, "xTickCount", minifw_freertos_tick) - before == 25
+
+
+def test_tick_stop_wraps_a_32_bit_counter_and_outlives_a_reset(qemu_engine, minifw_freertos_tick, platform):
+    engine = qemu_engine()
+    engine.start(platform, minifw_freertos_tick)
+    engine.run_for(0.005)
+    address = FirmwareInfo.load(minifw_freertos_tick).symbols["xTickCount"]
+    for run in (0.03, 2.0):  # the deadline is past 2**32: the stub compares modulo the counter's width
+        engine.write_memory(address, struct.pack("<I", 0xFFFF_FFF0))
+        engine.run_for(run)
+        assert _u32(engine, "xTickCount", minifw_freertos_tick) == (0xFFFF_FFF0 + round(run * 1000)) & 0xFFFF_FFFF
+    assert "runs end at the deadline's tick" in engine.time_source
+    taken = list(engine.scratch_taken)
+    assert len(taken) == 1 and taken[0].size == 96  # the stub's RAM, kept from other users of scratch memory
+    engine.reset()  # QEMU keeps the patched vector; the engine checks it (and the stub) at every run
+    before = _u32(engine, "xTickCount", minifw_freertos_tick)
+    engine.run_for(1.5)
+    assert _u32(engine, "xTickCount", minifw_freertos_tick) - before == 1500
+    assert engine.scratch_taken == taken
+
+
+def test_a_counter_moved_outside_systick_is_polled_instead(qemu_engine, minifw_thread_tick, platform):
+    """The counter is advanced by thread code: the stub would stop late or never, so the first run's check gives it
+    up and the polled run (its last ticks stopped at one by one) ends the runs."""
+    engine = qemu_engine()
+    engine.start(platform, minifw_thread_tick)
+    before = _u32(engine, "xTickCount", minifw_thread_tick)
+    engine.run_for(0.02)
+    assert _u32(engine, "xTickCount", minifw_thread_tick) - before == 20
+    assert "polled from the host" in engine.time_source and "written outside the SysTick handler" in engine.time_source
+    before = _u32(engine, "xTickCount", minifw_thread_tick)
+    engine.run_for(0.025)
+    assert _u32(engine, "xTickCount", minifw_thread_tick) - before == 25
 
 
 def test_a_tick_counter_named_by_the_user(qemu_engine, minifw_unknown_tick, platform, caplog):

@@ -378,6 +378,12 @@ class Assembler:
         """A7.7.20 BX T1."""
         self._fixed(f"bx r{rm}", _hw(0x4700 | rm << 3))
 
+    def blx(self, rm: int) -> None:
+        """A7.7.19 BLX (register) T1: call the address in ``rm`` (its Thumb bit set)."""
+        text = f"blx r{rm}"
+        self._reg(rm, text=text)
+        self._fixed(text, _hw(0x4780 | rm << 3))
+
     # -- branches ---------------------------------------------------------------------------------
     @staticmethod
     def _target(labels: dict[str, int], target: str | int, text: str) -> int:

@@ -573,12 +573,15 @@ class PatchCapture(RingCapture):
         platform = self._platform()
         header_words = self.nodes.head // 4 if self.nodes is not None else 0
         size = self._build(0, 0, header_words)[0].size + 64  # the code's size does not depend on where it goes
-        code_area = find_flash(self.image, platform, size)
+        taken = getattr(self.engine, "scratch_taken", None)
+        code_area = find_flash(self.image, platform, size, taken=taken or ())
         rec_size = record_size(header_words, self.stack_words)
         want = HDR_SIZE + rec_size * (self.capacity_option or MAX_CAPACITY)
         need = HDR_SIZE + rec_size * (self.capacity_option or MIN_CAPACITY)
         ram = find_ram(self.image, platform, want, missing=getattr(self.engine, "missing_regions", ()), explicit=self.ram_option,
-                       minimum=need, probe=writable(self.engine))
+                       minimum=need, probe=writable(self.engine), taken=taken or ())
+        if taken is not None:
+            taken += [code_area, ram]
         capacity = min((ram.size - HDR_SIZE) // rec_size, MAX_CAPACITY)
         self.layout = Layout(code_area, ram, header_words, self.stack_words, capacity)
         self._regions = self._ram_regions()

@@ -15,6 +15,9 @@ RAM, in order of preference:
    (``_sstack``): the linker script reserves the main stack at the top of SRAM and the pool below it, so the
    gap between them is left alone by the firmware.
 
+Areas already handed out on the same target (``taken``: the engine's ``scratch_taken``, where the patched hooks and
+the engine's tick stop record theirs) are left out of every candidate, so two users never share bytes.
+
 No room is a :class:`~memhil.errors.CaptureError` that says how many bytes were needed and what was found.
 """
 
@@ -65,15 +68,22 @@ def _gaps(lo: int, hi: int, used: Iterable[tuple[int, int]]) -> list[tuple[int, 
     return gaps
 
 
-def find_flash(image: Image, platform, size: int, *, align: int = 64) -> Area:
-    """``size`` bytes of flash no segment uses, at the top of the largest free gap."""
+def _free(area: Area, taken: Iterable[Area]) -> list[Area]:
+    """The parts of ``area`` no ``taken`` area overlaps, lowest first."""
+    cut = [(max(t.base, area.base), min(t.end, area.end)) for t in taken if t.base < area.end and area.base < t.end]
+    return [Area(start, end - start, area.what) for start, end in _gaps(area.base, area.end, cut)]
+
+
+def find_flash(image: Image, platform, size: int, *, align: int = 64, taken: Iterable[Area] = ()) -> Area:
+    """``size`` bytes of flash no segment uses (nor ``taken``), at the top of the largest free gap."""
     flash = [r for r in platform.regions if r.kind == "flash"]
     if not flash:
         raise CaptureError(f"platform {platform.name} names no flash region for the hook code",
                            hint="add a [[memory]] region named flash to its platform.toml, or use capture=breakpoints")
     best: tuple[int, int] | None = None
     for region in flash:
-        for start, end in _gaps(region.base, region.end, _used_ranges(image, region.base, region.end)):
+        used = _used_ranges(image, region.base, region.end) + [(t.base, t.end) for t in taken]
+        for start, end in _gaps(region.base, region.end, used):
             if best is None or end - start > best[1] - best[0]:
                 best = (start, end)
     need = -(-size // align) * align
@@ -152,16 +162,21 @@ def writable(target) -> Callable[[int, int], bool]:
 
 
 def find_ram(image: Image, platform, size: int, *, missing: Iterable = (), explicit: tuple[int, int] | None = None,
-             minimum: int | None = None, probe: Callable[[int, int], object] | None = None) -> Area:
-    """The first candidate area of at least ``minimum`` bytes (``size`` when None), cut to at most ``size``."""
+             minimum: int | None = None, probe: Callable[[int, int], object] | None = None, taken: Iterable[Area] = ()) -> Area:
+    """The first candidate area of at least ``minimum`` bytes (``size`` when None) outside ``taken``, cut to at most
+    ``size``."""
     minimum = size if minimum is None else minimum
+    taken = list(taken)
     if explicit is not None:
         base, length = explicit
+        # the largest part of it not in use on this target already (all of it, as a rule)
+        free = max(_free(Area(base, length, ""), taken), key=lambda a: a.size, default=Area(base, 0, ""))
+        base, length = free.base, free.size
         if length < minimum:
             raise CaptureError(f"the scratch RAM given ({length} bytes at {base:#010x}) is smaller than the {minimum} bytes the hook ring needs",
                                hint="give a larger area, or fewer stack words per record (stack_words)")
         return Area(base, min(length, size), f"scratch RAM {base:#010x}-{base + length:#010x} (given)")
-    candidates = ram_candidates(image, platform, missing, probe)
+    candidates = [piece for area in ram_candidates(image, platform, missing, probe) for piece in _free(area, taken)]
     for area in candidates:
         if area.size >= minimum:
             return Area(area.base, min(area.size, size), area.what)

@@ -210,6 +210,9 @@ class Engine(abc.ABC):
         #: called with "before" just before a reset and "after" once the target is halted again after it (a
         #: capture that patched emulator memory takes in what it holds, then patches again)
         self.reset_hooks: list[Callable[[str], None]] = []
+        #: unused flash and RAM handed out on this target (memhil.capture.scratch Areas: patched hook code and ring,
+        #: the tick stop), so the next user of scratch memory leaves them alone
+        self.scratch_taken: list = []
 
     # -- lifecycle ---------------------------------------------------------------
     @abc.abstractmethod

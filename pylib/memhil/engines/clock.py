@@ -5,8 +5,12 @@ In order of preference:
 - **barrier**: memhil's time barrier (``g_memhil_uptime_ms``, ``g_memhil_barrier_ms``, ``memhil_time_barrier``):
   the host writes a deadline, the firmware's own loop stops there. Exact to the 1 ms tick, one stop per run.
 - **tick**: the firmware's own tick counter (memhil's uptime, LiteOS ``g_ullTickCount``, FreeRTOS ``xTickCount``,
-  or the symbol the user names): a write watchpoint on it stops the target at every tick, and the run ends at the
-  first tick at or past the deadline. Exact to one tick; one watchpoint stop (no translation-cache flush) per tick.
+  or the symbol the user names). The engine patches, in emulator memory, a stub into the SysTick vector that calls
+  the firmware's handler and then stops the target at the deadline's tick (:mod:`memhil.engines.tick_stop`): one
+  watchpoint stop per run, exact to the tick whatever the host's load. Where it cannot be patched, or the counter
+  does not move inside the SysTick interrupt, the target runs free, polled by interrupts, and the last ticks are
+  stopped at one by one by a write watchpoint on the counter: exact unless the host is so late that the polled
+  run passes the deadline (then it says by how much).
 - **wall**: no counter by name. The run lasts that many wall seconds and virtual time counts them; the engine
   logs a warning, and ``time_source`` says so.
 
@@ -15,8 +19,8 @@ next timer deadline at every debug stop (a breakpoint or watchpoint hit) while a
 vCPU's debug exception and ``vm_stop``, its main loop sees the vCPU stopped and the VM running and warps the clock
 (``main_loop_wait`` -> ``icount_start_warp_timer``). A stop inside the tick interrupt therefore costs the rest of
 that tick: the next tick is pending as the handler returns and thread code never runs. Interrupting the target
-(``^C``) does not warp. So the tick source runs free and polls by interrupts, and stops on the counter's
-writes only for the last ticks.
+(``^C``) does not warp. So the tick source never stops at every tick: the tick stop ends the run from inside the
+last tick's interrupt, and the polled fallback stops on the counter's writes only for the last few ticks.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ class Clock:
         if self.kind == "barrier":
             return "memhil's time barrier (exact to the firmware's 1 ms tick)"
         if self.kind == "tick":
-            return f"the firmware's tick counter {self.symbol} at {self.hz} Hz (polled, then a watchpoint stop at each of the last ticks)"
+            return f"the firmware's tick counter {self.symbol} at {self.hz} Hz"
         return "wall-clock time (the firmware has no tick counter memhil knows; pass tick_symbol=)"
 
     def ticks(self, seconds: float) -> int:

@@ -85,6 +85,7 @@ class QemuEngine(ConsoleWatch, VirtualTime, StopHandling, Engine):
         self.platform = None
         self.workdir: Path | None = None
         self.clock: Clock = Clock("wall")
+        self._tick_stop = None  # memhil.engines.tick_stop.TickStop, made at the first run on a tick counter
         #: the last fault the target took (it stays halted in the handler until reset)
         self.fault = None
         self._breakpoints = BreakpointTable()
@@ -132,8 +133,12 @@ class QemuEngine(ConsoleWatch, VirtualTime, StopHandling, Engine):
 
     @property
     def time_source(self) -> str:
-        """What ``run_for`` and ``virtual_time`` count on this firmware (see :mod:`memhil.engines.clock`)."""
-        return self.clock.description
+        """What ``run_for`` and ``virtual_time`` count on this firmware, and how a run ends (see
+        :mod:`memhil.engines.clock`)."""
+        if self.clock.kind != "tick":
+            return self.clock.description
+        how = self._tick_stop.status if self._tick_stop is not None else "ends runs by a patched SysTick stop where it can (checked at the first run)"
+        return f"{self.clock.description}; {how}"
 
     def start(self, platform, elf: Path, *, accelerate: bool = True, workdir: Path | None = None) -> None:
         from memhil.platform import Platform
@@ -148,6 +153,7 @@ class QemuEngine(ConsoleWatch, VirtualTime, StopHandling, Engine):
         self._uart = uart_registers(platform.console)
         self.platform, self.firmware, self.accelerate = platform, firmware, accelerate
         self.fault = None
+        self._tick_stop, self.scratch_taken = None, []
         self.launch = QemuLaunch(binary, platform, firmware, accelerate=accelerate, icount_shift=self.icount_shift,
                                  extra_args=self.extra_args, timeout=self.timeout, workdir=workdir)
         self.workdir = self.launch.workdir

@@ -11,6 +11,10 @@
 #define SYST_RVR (*(volatile uint32_t *)0xE000E014)
 #define SYST_CVR (*(volatile uint32_t *)0xE000E018)
 
+#if defined(MINIFW_THREAD_TICK) /* xTickCount advanced by thread code for the ticks SysTick counted */
+#define MINIFW_FREERTOS_TICK
+volatile uint32_t s_ticks_pending;
+#endif
 #if defined(MINIFW_FREERTOS_TICK) /* FreeRTOS-style: a 32-bit xTickCount, nothing of memhil's contract */
 #define MINIFW_NO_BARRIER
 volatile uint32_t xTickCount;
@@ -55,6 +59,10 @@ static void puts_(const char *s)
 
 void SysTick_Handler(void)
 {
+#ifdef MINIFW_THREAD_TICK
+    s_ticks_pending++;
+    return;
+#endif
     UPTIME++;
     if (UPTIME >= g_memhil_barrier_ms) memhil_time_barrier();
 }
@@ -72,6 +80,14 @@ int main(void)
     unsigned n = 0;
     for (;;) {
         __asm volatile("wfi");
+#ifdef MINIFW_THREAD_TICK
+        while (s_ticks_pending) {
+            __asm volatile("cpsid i" ::: "memory");
+            s_ticks_pending--;
+            __asm volatile("cpsie i" ::: "memory");
+            UPTIME++;
+        }
+#endif
         if (UPTIME - last_alloc >= 10) {
             last_alloc = UPTIME;
             LOS_MemMalloc(g_pool, 24, 7);
