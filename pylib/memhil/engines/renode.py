@@ -46,6 +46,11 @@ slice end, and the slice schedule of a console wait is fixed. Not confirmed in r
 real Renode (``memhil doctor``): that the UART hands each byte to the PTY on the CPU thread (the write path above
 is read in ``UartPtyTerminal.cs`` and AntShell, the UART side is not), the ``version`` and ``echo`` commands, the
 ``--plain`` log line format, and ``WriteChar`` on the UART.
+
+Rings: the fake runs no firmware code. It writes the records the firmware's trace writer and memhil's patched
+wrappers would write and waits on a full ring as they do, so the tests verify the slice-end draining, the slice
+sizing, and the patch written (``WriteDoubleWord``/``WriteByte``) and taken out through the monitor; that the
+wrappers' Thumb code runs on Renode's CPU as on QEMU's is not verified here.
 """
 
 from __future__ import annotations
