@@ -10,6 +10,7 @@ Renode's CPU as it does on QEMU (tests/capture/test_patch_qemu.py runs it there)
 
 from __future__ import annotations
 
+import json
 import os
 import struct
 
@@ -26,7 +27,7 @@ from memhil.events import EventKind
 from memhil.heap.ledger import Ledger
 
 from .fake_renode import FakeRenode
-from .test_renode import VERSIONS, _pyrenode3_module
+from .test_renode import VERSIONS, _pyrenode3_module, fake_program
 
 TRACE_CAPACITY = 1024  # MEMHIL_TRACE_CAPACITY of the debug firmware
 BOOT = 0.001  # seconds each test runs before it attaches
@@ -270,3 +271,33 @@ def test_trace_on_renode_gives_the_ledger_qemu_gives(firmware, renode, platform,
     assert cap.stats["slice_drains"] == 151 and cap.drains > 1
     assert events == recorded
     assert ledger_state(ledger) == ledger_state(qemu_ledger) and ledger.live  # leak_demo leaves blocks behind
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_trace_over_the_console_pipe(firmware, platform, tmp_path, monkeypatch, version):
+    """The same draining with Renode as a program on pipes (``--console --plain``), the engine's default backend:
+    2.5 rings' worth of events, all in order, the ring found full once, Run For exact."""
+    elf = firmware("leak_demo", "debug")
+    image = Image.open(elf)
+    count = 5 * TRACE_CAPACITY // 2
+    scenario = tmp_path / "scenario.json"
+    scenario.write_text(json.dumps({"trace_ring": image.symbol("g_memhil_trace").address,
+                                    "events": alloc_free_stream(count, 10_000, 20)}))
+    monkeypatch.setenv("FAKE_RENODE_SCENARIO", str(scenario))
+    monkeypatch.setenv("FAKE_RENODE_VERSION", version)
+    eng = RenodeEngine(renode_binary=str(fake_program(tmp_path)), backend="binary", timeout=10, max_slice=0.05)
+    try:
+        eng.start(platform, elf, workdir=tmp_path / "run")
+        eng.run_for(BOOT)
+        events: list = []
+        cap = TraceCapture(eng, image, sinks=[events.append])
+        cap.attach()
+        eng.run_for(0.2)
+        cap.detach()
+        assert eng.monitor.name == "console pipe" and eng._machine_time() == BOOT + 0.2
+        # 50 per ms: the first 50 ms slice fills the ring at 30 ms and the firmware waits; the 25 ms slice after it
+        # would take 1,250 (full again); the 12.5 ms one takes the last 512 (half: kept)
+        assert cap.stats["found_full"] == 2 and eng.slice_stats["shortest_us"] == 12_500
+        assert [e.seq for e in events] == list(range(count)) and cap.gaps == []
+    finally:
+        eng.stop()
