@@ -23,6 +23,16 @@ It models what the engine depends on, for release 1.15.3 or 1.16.1 (``version=``
 - telnet (``--port``): 1.15.3 reads 9 bytes after its negotiation before it writes anything
   (``SocketServerProvider.cs``:195-209 at 1.15.3, row 3); 1.16.1 drops 3-byte IAC commands (:182-222);
 - the console UART on a PTY (``UartPtyTerminal.cs``); bytes the firmware writes reach it before RunFor returns.
+- the memory map of memhil's ``stm32f4.repl`` as Renode builds it (row 28): flash, SRAM, the 64 KiB CCM.
+
+The firmware is not executed (the fake runs no Thumb code): a scenario plays its observable effects. Two of them
+model memhil's RAM rings, written the way the firmware writes them: ``trace`` events append a record to the trace
+ring (``firmware/kernel/mem/memhil_trace.c``: nothing while disabled, ``seq`` = head, the uptime), ``call`` events
+are a call of a function that is patched or not: when the host has written a ``b.w`` at the function's entry
+(patched hooks, ``capture/patch.py``) into code it wrote, one record goes into the hook ring the host set up (its
+header found by its magic). A firmware that finds a ring full waits for the host: its thread spins until the
+RunFor slice ends (the host drains at the pause), so its later calls come that much later in virtual time
+(:attr:`FakeRenode.ring_waits`, :attr:`FakeRenode.stalled_us`). Nothing is dropped.
 
 Run as a program it stands in for ``renode``: ``--disable-gui --console --plain --config F`` (pipes) or
 ``--port N`` (telnet). ``FAKE_RENODE_VERSION`` picks the release, ``FAKE_RENODE_SCENARIO`` names a JSON file of
@@ -35,6 +45,7 @@ import json
 import os
 import re
 import socket
+import struct
 import sys
 import threading
 import tty
@@ -46,6 +57,10 @@ RED = "\x1b[;031m"  # ConsoleColor.Red: errors (row 7)
 DARK_RED = "\x1b[31;1m"  # ConsoleColor.DarkRed: the (monitor) prompt (row 7)
 RESET = "\x1b[0m"
 SRAM, SRAM_SIZE = 0x20000000, 0x20000
+CCM, CCM_SIZE = 0x10000000, 0x10000
+TRACE_MAGIC, HOOK_MAGIC = 0x4D485452, 0x4B50484D  # "MHTR" (memhil_trace.h), "MHPK" (capture/patch.py)
+#: events of the firmware's thread that write a ring: they wait while it is full
+THREAD_KEYS = ("trace", "call")
 FLASH, FLASH_SIZE = 0x08000000, 0x100000
 VERSIONS = {"1.15.3": "Renode, version 1.15.3.27000 (fake for memhil tests)", "1.16.1": "Renode, version 1.16.1.28000 (fake for memhil tests)"}
 
@@ -101,11 +116,12 @@ class FakeRenode:
         self.machine: str | None = None
         self.time_us = 0
         # SRAM, flash, and the NVIC's system control space (NVIC.cs models it at 0xE000E000; row 28)
-        self.mem = {SRAM: bytearray(SRAM_SIZE), FLASH: bytearray(FLASH_SIZE), 0xE000E000: bytearray(0x1000)}
+        self.mem = {SRAM: bytearray(SRAM_SIZE), FLASH: bytearray(FLASH_SIZE), CCM: bytearray(CCM_SIZE), 0xE000E000: bytearray(0x1000)}
         self.regs = [0x100 + n for n in range(16)]
         self.hooks: dict[int, list[str]] = {}
         self.events: list[dict] = []  # firmware events by virtual time (see load_scenario)
         self.uptime_address = uptime_address
+        self._boot: list[tuple[int, int, int, int]] = []  # the firmware's start-up copies, done at the first RunFor
         self.numbers_hex = True
         self.pty_master: int | None = None
         self.uart_rx = bytearray()
@@ -113,6 +129,10 @@ class FakeRenode:
         self.machine_obj = _Machine(self)
         self.log_lines: list[str] = []
         self.quitted = False
+        self.trace_ring: int | None = None  # address of g_memhil_trace, for ``trace`` events
+        self.ring_waits = 0  # times the firmware found a ring full and waited for the slice end
+        self.stalled_us = 0  # virtual time it spent waiting
+        self.unpatched_calls = 0  # ``call`` events whose function was not patched (no record)
 
     # -- output ---------------------------------------------------------------------------
     def log(self, level: str, message: str) -> None:
@@ -161,9 +181,12 @@ class FakeRenode:
 
         with open(path, "rb") as f:
             elf = ELFFile(f)
+            self._boot = []
             for seg in elf.iter_segments():
                 if seg["p_type"] == "PT_LOAD" and seg["p_filesz"]:
-                    self.write(seg["p_paddr"], seg.data())
+                    self.write(seg["p_paddr"], seg.data())  # at the load (physical) address (row 11)
+                if seg["p_type"] == "PT_LOAD" and seg["p_vaddr"] != seg["p_paddr"]:
+                    self._boot.append((seg["p_paddr"], seg["p_vaddr"], seg["p_filesz"], seg["p_memsz"]))
             symtab = elf.get_section_by_name(".symtab")
             found = symtab.get_symbol_by_name(UPTIME_SYMBOL) if symtab is not None else None
             if found and self.uptime_address is None:  # the firmware's 1 ms uptime follows virtual time
@@ -173,7 +196,9 @@ class FakeRenode:
     def load_scenario(self, events: list[dict]) -> None:
         """Firmware events by virtual time, each a dict with ``t_us`` and any of: ``hit`` (pc; optional ``regs``
         {index: value} set first), ``write`` (address, ``hex`` bytes), ``uart`` (text the firmware prints);
-        ``every_us`` repeats it."""
+        ``every_us`` repeats it; and the ring writes of the firmware's thread: ``trace`` (the hex of a 40-byte
+        ``memhil_trace_rec``; seq and t_ms are the firmware's), ``call`` (the address of a function the firmware
+        calls, with ``fid``, ``result``, and ``node``/``stack`` hex for the record: see :meth:`_patched_call`)."""
         self.events = sorted(events, key=lambda e: e["t_us"])
 
     def _set_time(self, time_us: int) -> None:
@@ -181,8 +206,15 @@ class FakeRenode:
         if self.uptime_address is not None:
             self.write(self.uptime_address, (time_us // 1000).to_bytes(8, "little"))
 
+    def _start_up(self) -> None:
+        """What the firmware's reset handler does first: .data copied from flash to RAM, .bss cleared."""
+        boot, self._boot = self._boot, []
+        for paddr, vaddr, filesz, memsz in boot:
+            self.write(vaddr, self.read(paddr, filesz) + bytes(memsz - filesz))
+
     def run_for(self, duration_us: int) -> None:
         """The whole period, always (MasterTimeSource.cs:53-72): hooks run at their hits and cannot pause it."""
+        self._start_up()
         end = self.time_us + duration_us
         while True:
             due = [e for e in self.events if self.time_us <= e["t_us"] < end]
@@ -204,8 +236,91 @@ class FakeRenode:
                 self.regs[15] = event["hit"]
                 for body in list(self.hooks.get(event["hit"], ())):
                     self._run_hook(body, event["hit"])
+            written = True
+            if "trace" in event:
+                written = self._trace_record(event)
+            elif "call" in event:
+                written = self._patched_call(event)
+            if not written:
+                self._wait_for_host(event, end)
         self._echo_uart_input()
         self._set_time(end)
+
+    def _wait_for_host(self, event: dict, end: int) -> None:
+        """The ring is full: the firmware's thread spins (``memhil_trace.c``'s loop, the wrapper's claim loop) until
+        the host drains it, which is at the end of this slice; the call and every later one of the thread come
+        that much later."""
+        delay = end - event["t_us"]
+        self.ring_waits += 1
+        self.stalled_us += delay
+        for other in self.events:
+            if any(k in other for k in THREAD_KEYS) and other["t_us"] >= event["t_us"]:
+                other["t_us"] += delay
+        self.events.append({k: v for k, v in event.items() if k != "every_us"} | {"t_us": end})
+
+    def _u32(self, address: int) -> int:
+        return int.from_bytes(self.read(address, 4), "little")
+
+    def _trace_record(self, event: dict) -> bool:
+        """``OsMemTraceRecord`` (memhil_trace.c): nothing while disabled; False (wait) when full; else the record
+        at slot head % capacity with seq = head and t_ms = the uptime, then head + 1."""
+        ring = self.trace_ring
+        if ring is None:
+            raise ValueError("a trace event needs the scenario's trace_ring")
+        magic, _version, rec_size, capacity, enabled, head, tail, _lost = struct.unpack("<IHHIIIII", self.read(ring, 28))
+        if magic != TRACE_MAGIC or not enabled:
+            return True
+        if (head - tail) & 0xFFFFFFFF >= capacity:
+            return False
+        rec = bytearray(bytes.fromhex(event["trace"]))
+        struct.pack_into("<II", rec, 0, head, (self.time_us // 1000) & 0xFFFFFFFF)
+        self.write(ring + 28 + (head % capacity) * rec_size, bytes(rec))
+        self.write(ring + 16, ((head + 1) & 0xFFFFFFFF).to_bytes(4, "little"))
+        return True
+
+    def _patched_call(self, event: dict) -> bool:
+        """A call of ``event["call"]``. Unpatched (no ``b.w`` at its entry into code the host wrote): no record.
+        Patched: what the wrapper leaves in the hook ring (``capture/patch.py``): nothing while disabled; False
+        (wait) when full; else at ``wptr`` the words seq = head, fid, r0-r3, result, lr, sp, uptime (64 bits),
+        then ``node`` and ``stack`` (hex, zero-padded to rec_size); wptr advances (back to base at end), head + 1."""
+        entry = event["call"] & ~1
+        hw1, hw2 = struct.unpack("<HH", self.read(entry, 4))
+        if (hw1 & 0xF800) != 0xF000 or (hw2 & 0xD000) != 0x9000:  # B T4 (ARMv7-M A7.7.12)
+            self.unpatched_calls += 1
+            return True
+        s, j1, j2 = (hw1 >> 10) & 1, (hw2 >> 13) & 1, (hw2 >> 11) & 1
+        imm = (s << 24) | ((1 - (j1 ^ s)) << 23) | ((1 - (j2 ^ s)) << 22) | ((hw1 & 0x3FF) << 12) | ((hw2 & 0x7FF) << 1)
+        wrapper = (entry + 4 + (imm - (1 << 25) if s else imm)) & 0xFFFFFFFF
+        if not any(self.read(wrapper, 16)):
+            raise ValueError(f"the branch at {entry:#x} goes to {wrapper:#x}, where the host wrote no code")
+        ring = self._hook_ring()
+        if ring is None:
+            raise ValueError("a patched function ran, but no hook ring header is in RAM")
+        hdr = struct.unpack("<12I", self.read(ring, 48))
+        _magic, enabled, head, tail, capacity, _drain_at, wptr, base, end, _bell, rec_size, _version = hdr
+        if not enabled:
+            return True
+        if (head - tail) & 0xFFFFFFFF >= capacity:
+            return False
+        ms = self.time_us // 1000
+        words = [head, event["fid"], *self.regs[0:4], event.get("result", 0), self.regs[14], self.regs[13], ms & 0xFFFFFFFF, ms >> 32]
+        rec = struct.pack("<11I", *words) + bytes.fromhex(event.get("node", "")) + bytes.fromhex(event.get("stack", ""))
+        self.write(wptr, rec.ljust(rec_size, b"\0")[:rec_size])
+        wptr += rec_size
+        self.write(ring + 24, (base if wptr >= end else wptr).to_bytes(4, "little"))
+        self.write(ring + 8, ((head + 1) & 0xFFFFFFFF).to_bytes(4, "little"))
+        return True
+
+    def _hook_ring(self) -> int | None:
+        """The hook ring's header: the first word-aligned "MHPK" magic with version 1 in SRAM or the CCM."""
+        for base in (SRAM, CCM):
+            data = self.mem[base]
+            at = data.find(HOOK_MAGIC.to_bytes(4, "little"))
+            while at >= 0:
+                if at % 4 == 0 and at + 48 <= len(data) and struct.unpack_from("<I", data, at + 44)[0] == 1:
+                    return base + at
+                at = data.find(HOOK_MAGIC.to_bytes(4, "little"), at + 1)
+        return None
 
     def _run_hook(self, body: str, pc: int) -> None:
         """The body as Renode runs it (BlockPythonEngine.cs:30-37, 55-62); a missing member or unbound name is
@@ -470,6 +585,7 @@ def main(argv: list[str]) -> int:
         if scenario:
             data = json.loads(Path(scenario).read_text())
             fake.uptime_address = data.get("uptime_address")
+            fake.trace_ring = data.get("trace_ring")
             fake.load_scenario(data.get("events", []))
         fake.log("INFO", "Loaded monitor commands from: fake")
         shell = AntShell(fake, write)

@@ -107,6 +107,12 @@ class RingCapture(Capture):
     the sinks (:meth:`_process`) run after the resume, as the engine's background work, while the firmware
     refills the ring. Otherwise they are decoded at the stop. A subclass's ``drain`` starts with
     :meth:`_finish_pending`, so what was copied earlier reaches the sinks first, in order.
+
+    Where the engine cannot stop the target on the ring's doorbell but runs work at the ends of its run slices
+    (``Capability.SLICE_END`` without ``WATCHPOINTS``: Renode), :meth:`_start_slice_end` makes :meth:`drain` that
+    work instead, and the subclass sets no doorbell stop. Each slice-end drain tells the engine how full the ring
+    was (it sizes the slices from that) and counts in ``stats``: ``slice_drains``, and ``found_full``, the
+    drains that found the ring full (the firmware had waited on it until the slice ended).
     """
 
     def __init__(self, engine, image: Image | None, *, sinks: Iterable[EventSink] = ()) -> None:
@@ -116,6 +122,35 @@ class RingCapture(Capture):
         self._pending_error: CaptureError | None = None
         self._overlap = False  # decoding runs as the engine's background work
         self.deferred_drains = 0
+        self._slice_end = False  # drain() is the engine's slice-end work
+        self.stats: dict[str, int] = {"slice_drains": 0, "found_full": 0}
+
+    def _ring_capacity(self) -> int:
+        """Records the ring holds (0 before attach)."""
+        raise NotImplementedError
+
+    def _start_slice_end(self) -> bool:
+        """Drain at the engine's slice ends where it has them and no watchpoints (at attach); True when so: the
+        subclass then sets no doorbell stop."""
+        caps = getattr(self.engine, "capabilities", Capability.NONE)
+        if Capability.SLICE_END in caps and Capability.WATCHPOINTS not in caps:
+            self.engine.add_slice_end(self._drain_at_slice_end)
+            self._slice_end = True
+        return self._slice_end
+
+    def _stop_slice_end(self) -> None:
+        if self._slice_end:
+            self.engine.remove_slice_end(self._drain_at_slice_end)
+            self._slice_end = False
+
+    def _drain_at_slice_end(self) -> float:
+        """The engine's slice-end work (target paused): drain, count, and return how full the ring was."""
+        held = self.drain()
+        capacity = self._ring_capacity()
+        self.stats["slice_drains"] += 1
+        if capacity and held >= capacity:
+            self.stats["found_full"] += 1
+        return held / capacity if capacity else 0.0
 
     def _copy_ring(self, target) -> tuple[bytes, int] | None:
         """At a drain stop: copy the records the ring holds and give their slots back: (raw, count), None when empty."""

@@ -21,7 +21,9 @@ that frees), at return for the rest.
 The ring drains as trace capture's does: when a record fills it, the wrapper stores to a doorbell word under a
 write watchpoint (QEMU 7.2 does not flush its translation cache for those) and the host copies the records at
 that stop, decoding them after the resume while the firmware runs on; a wrapper that finds the ring full rings
-and waits, so nothing is lost, and a sequence gap would be reported (:attr:`PatchCapture.gaps`).
+and waits, so nothing is lost, and a sequence gap would be reported (:attr:`PatchCapture.gaps`). On an engine
+that cannot stop the firmware but works at the ends of its run slices (Renode), the ring is drained at every
+slice end instead, with no doorbell stop.
 Stacks are unwound on the host when first read (:mod:`.lazystack`). Patches are put back after a reset.
 
 What it costs the firmware and where it stops being exact:
@@ -160,7 +162,7 @@ class PatchCapture(RingCapture):
         self.last_seq: int | None = None
         self.drains = 0
         self.resets = 0
-        self.stats = {"records": 0, "nested": 0, "failed": 0, "rejected_frees": 0, "stops": 0}
+        self.stats.update({"records": 0, "nested": 0, "failed": 0, "rejected_frees": 0, "stops": 0})
         self._bell = None
         self._watching = False
         self._on_reset_hook = None
@@ -548,7 +550,9 @@ class PatchCapture(RingCapture):
             self._place()
             self._apply()
             caps = getattr(self.engine, "capabilities", Capability.NONE)
-            if Capability.WATCHPOINTS in caps:
+            if self._start_slice_end():
+                pass  # drained at the engine's slice ends (Renode): no doorbell stop
+            elif Capability.WATCHPOINTS in caps:
                 self._bell = self.engine.add_watchpoint(self.layout.ring + HDR["doorbell"], 4, self._on_bell)  # type: ignore[union-attr]
                 self._watching = True
             else:
@@ -657,6 +661,7 @@ class PatchCapture(RingCapture):
                 self.fallback.detach()
                 self.fallback = None
             self._stop_overlap()
+            self._stop_slice_end()
             if self._bell is not None:
                 try:
                     (self.engine.remove_watchpoint if self._watching else self.engine.remove_breakpoint)(self._bell)
@@ -689,6 +694,9 @@ class PatchCapture(RingCapture):
         return code == encode_b_w(f.address, f.wrapper) and magic == struct.pack("<I", MAGIC)
 
     # -- draining -----------------------------------------------------------------------------------------
+    def _ring_capacity(self) -> int:
+        return self.layout.capacity if self.layout is not None else 0
+
     def _on_bell(self, ctx) -> None:
         self.stats["stops"] += 1
         self._at_drain_stop(ctx)

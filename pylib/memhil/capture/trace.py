@@ -7,7 +7,9 @@ When ``head - tail >= capacity / 2`` the firmware calls ``memhil_trace_half_full
 calling it while the ring is full, so nothing is overwritten): the host stops there, reads
 [tail, head) in at most two bulk reads (wrap-around), and writes ``tail``. The stop is a write
 watchpoint on the doorbell that function writes, where the engine has them (QEMU 7.2 flushes its
-translation cache on every breakpoint stop, not on watchpoint stops), else a breakpoint on it.
+translation cache on every breakpoint stop, not on watchpoint stops), else a breakpoint on it; on an engine
+that cannot stop the firmware but works at the ends of its run slices (Renode), the ring is drained at every
+slice end instead (:meth:`RingCapture._start_slice_end`).
 
 Where the engine runs host work while the target runs (``Capability.BACKGROUND``) and every sink is
 ``host_only``, a drain stop only copies the records and frees their slots; decoding and the sinks run
@@ -187,7 +189,9 @@ class TraceCapture(RingCapture):
         header = self._read_header(self.engine)
         self.capacity = header["capacity"]
         self.lost_seen = header["lost"]
-        if self.half_full_addr is not None:
+        if self._start_slice_end():
+            pass  # drained at the engine's slice ends (Renode): no doorbell stop, the firmware's default drain_at
+        elif self.half_full_addr is not None:
             # a write watchpoint on the doorbell costs QEMU no translation-cache flush, a breakpoint does
             if self.doorbell_addr is not None and Capability.WATCHPOINTS in getattr(self.engine, "capabilities", Capability.NONE):
                 self._bp = self.engine.add_watchpoint(self.doorbell_addr, 4, self._on_half_full)
@@ -211,6 +215,7 @@ class TraceCapture(RingCapture):
             self._write_u32(self.engine, "enabled", 0)
         finally:
             self._stop_overlap()
+            self._stop_slice_end()
             if self._bp is not None:
                 try:
                     if self._watching:
@@ -223,6 +228,9 @@ class TraceCapture(RingCapture):
             self.attached = False
 
     # -- draining ---------------------------------------------------------------------------
+    def _ring_capacity(self) -> int:
+        return self.capacity
+
     def _on_half_full(self, ctx) -> None:
         self._at_drain_stop(ctx)
 

@@ -29,6 +29,7 @@ class Capability(enum.Flag):
     MEMORY_WRITE = enum.auto()
     WATCHPOINTS = enum.auto()  # add_watchpoint: stop on writes to an address
     BACKGROUND = enum.auto()  # add_background: host work runs while the target runs
+    SLICE_END = enum.auto()  # add_slice_end: host work at every end of a run slice, target paused (Renode's RunFor)
 
 
 class StopContext(Protocol):

@@ -18,9 +18,16 @@ How it works
     + ``connector Connect``, rows 13-14; a PTY is a local file, not a socket).
   * time: ``emulation RunFor`` blocks until the whole period has passed (``MasterTimeSource.cs``:53-72, row 15):
     exact in virtual time (to the microsecond of the time string), no barrier needed. Long runs are cut in slices
-    of ``max_slice`` virtual seconds; at each slice end, with the emulation paused, the console PTY is read
-    without waiting, hook records are handed to their callbacks, and the slice-end work runs (draining a trace
-    ring or patched-hook ring: :meth:`add_slice_end`).
+    of at most ``max_slice`` virtual seconds; at each slice end, with the emulation paused, the console PTY is
+    read without waiting, hook records are handed to their callbacks, and the slice-end work runs: trace capture
+    and patched hooks drain their RAM ring there (:attr:`~memhil.engines.base.Capability.SLICE_END`,
+    :meth:`add_slice_end`), with no breakpoint on their doorbell.
+  * slice length: a firmware that finds its ring full waits, spinning until the slice ends (nothing is lost, but
+    its allocator calls are late in virtual time). So the slices follow the rings: a slice end that finds a ring
+    more than half full halves the next slices (down to 10 us), a full-length slice that leaves every ring under
+    a quarter full doubles them (up to ``max_slice``). ``run_for`` stays exact: the slices add up to what was
+    asked, to the microsecond. The capture counts in its ``stats`` the slice ends that found its ring full
+    (``found_full``); the engine's :attr:`slice_stats` how often the slice was halved and doubled.
   * hooks (:mod:`memhil.engines.renode_hooks`): ``cpu AddHook`` bodies that capture registers and memory windows
     at the hit into fixed-size records; a hook cannot pause RunFor (row 16). A body that fails is only logged by
     Renode ("Python runtime error", row 17): the engine raises it at the slice end when it reads Renode's log,
@@ -39,6 +46,11 @@ slice end, and the slice schedule of a console wait is fixed. Not confirmed in r
 real Renode (``memhil doctor``): that the UART hands each byte to the PTY on the CPU thread (the write path above
 is read in ``UartPtyTerminal.cs`` and AntShell, the UART side is not), the ``version`` and ``echo`` commands, the
 ``--plain`` log line format, and ``WriteChar`` on the UART.
+
+Rings: the fake runs no firmware code. It writes the records the firmware's trace writer and memhil's patched
+wrappers would write and waits on a full ring as they do, so the tests verify the slice-end draining, the slice
+sizing, and the patch written (``WriteDoubleWord``/``WriteByte``) and taken out through the monitor; that the
+wrappers' Thumb code runs on Renode's CPU as on QEMU's is not verified here.
 """
 
 from __future__ import annotations
@@ -68,6 +80,8 @@ RENODE_PACKAGE = "renode (from renode.io; not in Debian)"
 #: (an allocator's pointer argument or result, and its node header)
 DEFAULT_CAPTURE = (Window("sp", 0, 512), Window("r0", -64, 128), Window("r1", -64, 128))
 FAULT_CAPTURE = (Window("sp", 0, 512), Window(None, faults.FAULT_REGS, 20), Window(None, 0xE000ED04, 4))  # + ICSR
+#: the shortest RunFor slice the engine cuts when a ring fills fast (microseconds; RunFor's resolution is 1 us)
+MIN_SLICE_US = 10
 #: how Renode logs a hook body that failed (PythonEngine.cs:65-83; row 17): the CPU goes on, the record is lost
 _HOOK_ERROR = re.compile(r"Python runtime error")
 
@@ -104,6 +118,12 @@ class RenodeEngine(Engine):
         self.monitor_port = monitor_port
         self.timeout = timeout
         self.max_slice = max_slice
+        self._max_slice_us = max(MIN_SLICE_US, round(max_slice * 1_000_000))
+        #: the length of the next RunFor slices in microseconds: ``max_slice`` until a ring drained at a slice end
+        #: asks for shorter ones (:meth:`_fit_slice`)
+        self.slice_us = self._max_slice_us
+        #: how the slice length moved: times it was halved and doubled, the shortest it reached (microseconds)
+        self.slice_stats = {"shrunk": 0, "grown": 0, "shortest_us": self.slice_us}
         self.catch_faults = catch_faults
         self.machine = ident(machine)
         self.monitor: Shell | None = None
@@ -159,7 +179,7 @@ class RenodeEngine(Engine):
         except BaseException:
             self._cleanup(EngineState.FAILED)
             raise
-        self.capabilities = Capability.BREAKPOINTS | Capability.MEMORY_WRITE | Capability.EXACT_RUN_FOR
+        self.capabilities = Capability.BREAKPOINTS | Capability.MEMORY_WRITE | Capability.EXACT_RUN_FOR | Capability.SLICE_END
         if accelerate:
             self.capabilities |= Capability.ACCELERATION
 
@@ -330,23 +350,42 @@ class RenodeEngine(Engine):
         if watch is not None and self.console.search(watch, consume=False):
             return True
         remaining = round(seconds * 1_000_000)
-        step = round(self.max_slice * 1_000_000)
+        step = self.slice_us
         if watch is not None:
-            step = min(step, 1000)  # console waits start with 1 ms slices and double up to max_slice
+            step = min(step, 1000)  # console waits start with 1 ms slices and double up to the slice length
         while remaining > 0:
             chunk = min(step, remaining)
             wall = self.timeout + (0 if self.accelerate else chunk / 1e6)
             self.execute(f"emulation RunFor {time_arg(chunk / 1e6)}", timeout=wall)
             remaining -= chunk
-            self._halt_work()
+            self._fit_slice(chunk, self._halt_work())
             if watch is not None:
                 if self.console.search(watch, consume=False):
                     return True
-                step = min(step * 2, round(self.max_slice * 1_000_000))
+                step = min(step * 2, self.slice_us)
+            else:
+                step = self.slice_us
         return False
 
-    def _halt_work(self) -> None:
-        """At a slice end (emulation paused): the console, the hook records, faults, then the slice-end work."""
+    def _fit_slice(self, ran_us: int, fill: float | None) -> None:
+        """Size the next slices against the rings drained at slice ends (see :meth:`add_slice_end`): a slice of
+        ``ran_us`` after which a ring was more than half full halves them (not below :data:`MIN_SLICE_US`); a
+        full-length slice after which every ring was under a quarter full doubles them (up to ``max_slice``).
+        Between the two thresholds a steady event rate keeps its slice length: halving from above 1/2 leaves the
+        fill above 1/4, doubling from below 1/4 leaves it below 1/2."""
+        if fill is None:
+            return
+        if fill > 0.5:
+            self.slice_us = max(MIN_SLICE_US, min(self.slice_us, ran_us) // 2)
+            self.slice_stats["shrunk"] += 1
+        elif fill < 0.25 and ran_us >= self.slice_us and self.slice_us < self._max_slice_us:
+            self.slice_us = min(self._max_slice_us, self.slice_us * 2)
+            self.slice_stats["grown"] += 1
+        self.slice_stats["shortest_us"] = min(self.slice_stats["shortest_us"], self.slice_us)
+
+    def _halt_work(self) -> float | None:
+        """At a slice end (emulation paused): the console, the hook records, faults, then the slice-end work.
+        Returns the fullest ring the work reported (a fraction), None when none reported one."""
         self._settle_console()
         records = self._records.read(self._captures.get) if self._records is not None else []
         if self.hook_errors:
@@ -354,8 +393,12 @@ class RenodeEngine(Engine):
             raise EngineError("a Renode hook failed: " + errors[0], hint="see renode.log in the run directory", errors=len(errors))
         for record in records:
             self._dispatch(record)
+        fill: float | None = None
         for work in list(self._slice_end):
-            work()
+            got = work()
+            if isinstance(got, (int, float)) and not isinstance(got, bool):
+                fill = got if fill is None else max(fill, got)
+        return fill
 
     def _dispatch(self, record: HookRecord) -> None:
         handler = self._fault_hooks.get(record.bp_id)
@@ -394,13 +437,20 @@ class RenodeEngine(Engine):
 
 
     # -- work at slice ends ----------------------------------------------------------------
-    def add_slice_end(self, work: Callable[[], None]) -> None:
+    def add_slice_end(self, work: Callable[[], float | None]) -> None:
         """Call ``work()`` at every RunFor slice end, with the emulation paused (it may read and write the target):
-        how a trace ring or a patched-hook ring is drained on Renode, where nothing can stop the firmware mid-run.
-        Slices are at most ``max_slice`` virtual seconds long."""
+        how a trace ring or a patched-hook ring is drained on Renode (:attr:`Capability.SLICE_END`), where nothing
+        can stop the firmware mid-run. Also once before each run.
+
+        ``work`` may return the fraction of its ring it found filled (records held / capacity); the engine sizes
+        the slices from it (:meth:`_fit_slice`): more than half full halves the next slices, a full-length slice
+        that left every ring under a quarter full doubles them, between ``MIN_SLICE_US`` and ``max_slice``. A
+        firmware that finds its ring full waits for the host, spinning until the slice ends (nothing is lost, but
+        its calls are late in virtual time): short enough slices keep that from happening at a steady event
+        rate. The total run is what ``run_for`` was asked, to the microsecond, whatever the slices."""
         self._slice_end.append(work)
 
-    def remove_slice_end(self, work: Callable[[], None]) -> None:
+    def remove_slice_end(self, work: Callable[[], float | None]) -> None:
         try:
             self._slice_end.remove(work)
         except ValueError:
