@@ -1,4 +1,5 @@
-/* FreeRTOS-style kernel state on newlib malloc (heap_3: pvPortMalloc/vPortFree wrap malloc/free), with its truth
+/* FreeRTOS-style kernel state on newlib malloc (heap_3: pvPortMalloc/vPortFree wrap malloc/free) or, built with
+ * -DPORT_HEAP, on heap1.c, heap2.c, heap4.c or heap5.c (-DHEAP5 also defines two heap regions), with its truth
  * (tests/foreign/truth.py). The records have FreeRTOS's names and shapes (tasks.c TCB_t, list.h List_t and
  * ListItem_t, queue.c Queue_t, timers.c Timer_t); the kernel lists live in the section FreeRTOS-MPU calls
  * privileged_data. Kernel objects are referenced only from kernel lists and other heap blocks:
