@@ -305,8 +305,8 @@ class FreeRtosHeap5Walker(_BlockLinkHeap):
                     self.array_problem = (f"the ELF has {len(found)} HeapRegion_t arrays ({', '.join(s.name for s in found)}) and memhil "
                                           "cannot tell which one vPortDefineHeapRegions was given")
                 else:
-                    self.array_problem = ("the ELF has no HeapRegion_t array in static storage (it is a local variable of the function "
-                                          "that called vPortDefineHeapRegions, and gone)")
+                    self.array_problem = ("the ELF has no HeapRegion_t array in static storage; a table that is a local variable of the "
+                                          "function that called vPortDefineHeapRegions is gone once that function returns")
             if self.array is not None:
                 try:
                     region = image.struct_layout("HeapRegion_t")
