@@ -92,6 +92,25 @@ def _u(raw: bytes | memoryview, off: int = 0, size: int = 4) -> int:
     return int.from_bytes(raw[off : off + size], "little")
 
 
+class _ReadThrough:
+    """``read_memory`` that serves reads inside spans already read (the heap, read once) from them, so following
+    a long free list costs no round trip to the target per block."""
+
+    def __init__(self, read_memory: ReadMemory) -> None:
+        self.read_memory = read_memory
+        self.spans: list[tuple[int, memoryview]] = []
+
+    def keep(self, base: int, data: memoryview) -> memoryview:
+        self.spans.append((base, data))
+        return data
+
+    def __call__(self, addr: int, size: int) -> bytes:
+        for base, data in self.spans:
+            if base <= addr and addr + size <= base + len(data):
+                return bytes(data[addr - base : addr - base + size])
+        return bytes(self.read_memory(addr, size))
+
+
 class _BlockLinkHeap:
     """What heap_2, heap_4 and heap_5 share: the ``BlockLink_t`` layout from DWARF and the header size."""
 
@@ -204,7 +223,8 @@ class FreeRtosHeapWalker(_BlockLinkHeap):
             walk.errors.append(HeapError(self.end_ptr, "pool-header", f"pxEnd {end:#010x} is outside ucHeap [{first:#010x}, {self.heap.end:#010x})"))
             return walk
         walk.end_node = end
-        data = memoryview(bytes(read_memory(first, end - first)))
+        read_memory = _ReadThrough(read_memory)
+        data = read_memory.keep(first, memoryview(bytes(read_memory(first, end - first))))
         free_seen = self._tile(walk, data, first, end, null_next=True, what_end="pxEnd")
         if free_seen is None:
             return walk
@@ -246,7 +266,8 @@ class FreeRtosHeap2Walker(_BlockLinkHeap):
                                          f"from {first:#010x}); xEnd was overwritten"))
             return walk
         walk.end_node = end
-        data = memoryview(bytes(read_memory(first, adjusted)))
+        read_memory = _ReadThrough(read_memory)
+        data = read_memory.keep(first, memoryview(bytes(read_memory(first, adjusted))))
         if self._tile(walk, data, first, end, null_next=False, what_end="the heap's end") is None:
             return walk
         chain, broken = self._follow(read_memory, self.end_struct)
@@ -372,9 +393,10 @@ class FreeRtosHeap5Walker(_BlockLinkHeap):
                                               "the regions are not those vPortDefineHeapRegions was given, or pxEnd was overwritten"))
             return walks
         free_seen: list[int] = []
+        read_memory = _ReadThrough(read_memory)
         for walk, (first, marker) in zip(walks, spans):
             walk.end_node = marker
-            data = memoryview(bytes(read_memory(first, marker + self.head - first)))
+            data = read_memory.keep(first, memoryview(bytes(read_memory(first, marker + self.head - first))))
             free = self._tile(walk, data[: marker - first], first, marker, null_next=True, what_end="the region's end marker")
             if free is None:
                 return walks
