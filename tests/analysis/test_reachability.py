@@ -87,3 +87,23 @@ def test_a_block_with_a_start_pointer_is_not_put_down_to_the_heuristic():
         assert asked == ([e.ptr] if order[0] != e.ptr else [])
     r = classify([e], [Region(".data", 0x20000000, struct.pack("<I", e.ptr + 12))], heap, heuristic=accept_interior)
     assert r.kind(e.ptr) is LeakKind.REACHABLE and r.heuristic == {e.ptr: "test-heuristic"}
+
+
+def test_heuristic_reads_see_block_contents_past_a_root_nested_in_their_span():
+    """Coalesced block contents may span a small root region (a variable between two heap_5 regions): a heuristic
+    reading a word of a block past that root still sees the block's bytes, not nothing."""
+    blocks, _, heap = image()
+    e = blocks["E"]
+    seen = []
+
+    def read_twelve_in(block, value, read_word):
+        seen.append(read_word(value))
+        return "test-heuristic"
+
+    inner = Region(".bss", HEAP + 0x8, b"\0" * 8)  # a root inside the heap span, before E
+    contents = bytearray(heap[0].data)
+    struct.pack_into("<I", contents, e.ptr + 12 - HEAP, 0xA5A5A5A5)
+    r = classify([e], [Region(".data", 0x20000000, struct.pack("<I", e.ptr + 12)), inner], [Region("heap", HEAP, bytes(contents))],
+                 heuristic=read_twelve_in)
+    assert seen == [0xA5A5A5A5]
+    assert r.kind(e.ptr) is LeakKind.REACHABLE and r.heuristic == {e.ptr: "test-heuristic"}

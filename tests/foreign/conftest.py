@@ -14,14 +14,16 @@ from fwbuild import build_firmware, build_host  # noqa: E402
 
 @pytest.fixture(scope="session")
 def foreign_elf(tmp_path_factory):
-    """``foreign_elf(name, heap4=False, libc="nano") -> Path`` of ``src/<name>.c`` built for the STM32F405 (once each)."""
+    """``foreign_elf(name, heap4=False, libc="nano", heap=None, defines=()) -> Path`` of ``src/<name>.c`` built for
+    the STM32F405 (once each; ``heap`` is one of fwbuild.HEAPS)."""
     out = tmp_path_factory.mktemp("foreign")
-    built: dict[tuple[str, bool, str], Path] = {}
+    built: dict[tuple, Path] = {}
 
-    def get(name: str, heap4: bool = False, libc: str = "nano") -> Path:
-        if (name, heap4, libc) not in built:
-            built[(name, heap4, libc)] = build_firmware(name, out, heap4=heap4, libc=libc)
-        return built[(name, heap4, libc)]
+    def get(name: str, heap4: bool = False, libc: str = "nano", heap: str | None = None, defines: tuple[str, ...] = ()) -> Path:
+        key = (name, heap or ("heap4" if heap4 else None), libc, tuple(defines))
+        if key not in built:
+            built[key] = build_firmware(name, out, libc=libc, heap=key[1], defines=tuple(defines))
+        return built[key]
 
     return get
 

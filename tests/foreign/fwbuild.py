@@ -14,14 +14,24 @@ CFLAGS = ["-mcpu=cortex-m4", "-mthumb", "-O1", "-g", "-ffunction-sections", "-fd
 LIBC_FLAGS = {"nano": ["--specs=nano.specs"], "full": [], "picolibc": ["--specs=picolibc.specs", "-DPICOLIBC"]}
 
 
-def build_firmware(name: str, out_dir: Path, *, heap4: bool = False, libc: str = "nano") -> Path:
-    """``src/<name>.c`` with start-up, linked against ``libc``'s malloc (:data:`LIBC_FLAGS`); with ``heap4``,
-    heap4.c's heap_4-style pvPortMalloc/vPortFree serve the FreeRTOS-style calls; returns the ELF."""
-    out = out_dir / f"{name}{'_heap4' if heap4 else ''}_{libc}.elf"
-    extra = ["-DHEAP4", str(SRC / "heap4.c")] if heap4 else []
+#: FreeRTOS heap schemes written as FreeRTOS writes them (src/heap<N>.c), for the FreeRTOS-style calls
+HEAPS = ("heap1", "heap2", "heap4", "heap5")
+
+
+def build_firmware(name: str, out_dir: Path, *, heap4: bool = False, libc: str = "nano", heap: str | None = None,
+                   defines: tuple[str, ...] = ()) -> Path:
+    """``src/<name>.c`` with start-up, linked against ``libc``'s malloc (:data:`LIBC_FLAGS`); with ``heap`` (one of
+    :data:`HEAPS`; ``heap4=True`` is ``heap="heap4"``), src/<heap>.c's pvPortMalloc/vPortFree serve the FreeRTOS-style
+    calls (``-DPORT_HEAP -D<HEAP>``); ``defines`` are more ``-D`` names. Returns the ELF."""
+    heap = heap or ("heap4" if heap4 else None)
+    if heap is not None and heap not in HEAPS:
+        raise ValueError(f"unknown heap {heap!r}: use one of {', '.join(HEAPS)}")
+    out = out_dir / f"{name}{'_' + heap if heap else ''}{''.join('_' + d.lower() for d in defines)}_{libc}.elf"
+    extra = ["-DPORT_HEAP", f"-D{heap.upper()}", str(SRC / f"{heap}.c")] if heap else []
+    extra += [f"-D{d}" for d in defines]
     specs = LIBC_FLAGS[libc]
     subprocess.run(
-        ["arm-none-eabi-gcc", *CFLAGS, *specs, "-nostartfiles", "-Wl,--gc-sections", "-T", str(SRC / "link.ld"),
+        ["arm-none-eabi-gcc", *CFLAGS, *specs, "-nostartfiles", "-Wl,--gc-sections", "-T", str(SRC / "link.ld"), "-I", str(SRC),
          str(SRC / "startup.c"), str(SRC / f"{name}.c"), *extra, "-o", str(out)],
         check=True, capture_output=True, text=True,
     )

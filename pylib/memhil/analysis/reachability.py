@@ -110,21 +110,26 @@ def _contents(block: LiveBlock, memory: Sequence[Region], views: dict[int, Regio
 
 
 class _Words:
-    """Aligned 32-bit reads over the regions read from the target (for heuristics)."""
+    """Aligned 32-bit reads over the regions read from the target (for heuristics). Regions may nest: coalesced
+    block contents span the small root regions between heap blocks (a variable between two heap_5 regions), so a
+    read falls back to an earlier region that covers the address."""
 
     def __init__(self, regions: Sequence[Region]) -> None:
         self.regions = sorted((r for r in regions if r.start), key=lambda r: r.start)
         self.starts = [r.start for r in self.regions]
+        self.reach: list[int] = []  # the furthest end of regions[0..i]
+        for r in self.regions:
+            self.reach.append(max(r.start + len(r.data), self.reach[-1] if self.reach else 0))
 
     def __call__(self, address: int) -> int | None:
         i = bisect.bisect_right(self.starts, address) - 1
-        if i < 0:
-            return None
-        r = self.regions[i]
-        off = address - r.start
-        if off + 4 > len(r.data):
-            return None
-        return int.from_bytes(r.data[off : off + 4], "little")
+        while i >= 0 and self.reach[i] >= address + 4:
+            r = self.regions[i]
+            off = address - r.start
+            if off + 4 <= len(r.data):
+                return int.from_bytes(r.data[off : off + 4], "little")
+            i -= 1
+        return None
 
 
 Heuristic = Callable[[LiveBlock, int, Callable[[int], "int | None"]], "str | None"]

@@ -2,7 +2,10 @@
 
 - LiteOS bestfit: ``m_aucSysMem0`` (the system pool) and the ``LosMemCtlNode`` type (:mod:`memhil.heap.walker`);
   every pool chained after it with LOSCFG_MEM_MUL_POOL.
-- FreeRTOS heap_4: ``ucHeap``, ``xStart``, ``pxEnd`` and ``BlockLink_t`` (:mod:`memhil.heap.freertos`).
+- FreeRTOS heap_5: ``xStart``, ``pxEnd`` and ``vPortDefineHeapRegions`` (or no ``ucHeap``), regions from the
+  ``HeapRegion_t`` array; heap_4: ``ucHeap``, ``xStart``, ``pxEnd``; heap_2: ``ucHeap``, ``xStart``, ``xEnd``; all with
+  ``BlockLink_t`` (:mod:`memhil.heap.freertos`). heap_1 (``ucHeap``, ``xNextFreeByte``) has no block headers: its
+  walk is a clear error and only :meth:`TargetHeap.totals` answers.
 - newlib nano-malloc (and FreeRTOS heap_3 over it): ``__malloc_sbrk_start``, ``__malloc_free_list`` and the
   ``_sbrk`` break; newlib's full malloc: ``__malloc_av_``, ``__malloc_sbrk_base`` (:mod:`memhil.heap.newlib`).
 
@@ -16,7 +19,8 @@ from typing import TYPE_CHECKING, Callable
 from memhil.contract import POOL_SYMBOL
 from memhil.errors import ConfigError
 
-from .freertos import FreeRtosHeapWalker, is_heap4
+from .freertos import (FreeRtosHeap1, FreeRtosHeap2Walker, FreeRtosHeap5Walker, FreeRtosHeapWalker, is_heap1, is_heap2, is_heap4,
+                       is_heap5)
 from .layout import NodeLayout
 from .newlib import NanoMallocWalker, NewlibMallocWalker, is_full, is_nano
 from .walker import HeapWalk, HeapWalker
@@ -28,18 +32,31 @@ ReadMemory = Callable[[int, int], bytes]
 
 
 class TargetHeap:
-    """The heap of one firmware image: ``kind`` is ``"liteos"``, ``"freertos-heap4"``, ``"newlib-nano"`` or
-    ``"newlib"``."""
+    """The heap of one firmware image: ``kind`` is ``"liteos"``, ``"freertos-heap1"``, ``"freertos-heap2"``,
+    ``"freertos-heap4"``, ``"freertos-heap5"``, ``"newlib-nano"`` or ``"newlib"``.
 
-    def __init__(self, image: Image) -> None:
+    ``heap5_regions`` (``[(start, size), ...]`` as given to vPortDefineHeapRegions) or ``heap5_regions_symbol`` (the
+    HeapRegion_t array's name) say where heap_5's regions are when the ELF's own array cannot (see
+    :class:`memhil.heap.freertos.FreeRtosHeap5Walker`)."""
+
+    def __init__(self, image: Image, *, heap5_regions=None, heap5_regions_symbol: str | None = None) -> None:
         self.image = image
         if image.find_symbol(POOL_SYMBOL) is not None:
             self.kind = "liteos"
             self.layout = NodeLayout.from_image(image)
             self._walker = HeapWalker(self.layout)
+        elif is_heap5(image):
+            self.kind = "freertos-heap5"
+            self._other = FreeRtosHeap5Walker(image, regions=heap5_regions, regions_symbol=heap5_regions_symbol)
         elif is_heap4(image):
             self.kind = "freertos-heap4"
             self._other = FreeRtosHeapWalker(image)
+        elif is_heap2(image):
+            self.kind = "freertos-heap2"
+            self._other = FreeRtosHeap2Walker(image)
+        elif is_heap1(image):
+            self.kind = "freertos-heap1"
+            self._other = FreeRtosHeap1(image)
         elif is_nano(image):
             self.kind = "newlib-nano"
             self._other = NanoMallocWalker(image)
@@ -48,14 +65,16 @@ class TargetHeap:
             self._other = NewlibMallocWalker(image)
         else:
             raise ConfigError(
-                f"memhil cannot walk this firmware's heap: it has no LiteOS pool ({POOL_SYMBOL}), no FreeRTOS heap_4 "
-                "(ucHeap, xStart, pxEnd) and no newlib malloc state (__malloc_sbrk_start or __malloc_av_)",
+                f"memhil cannot walk this firmware's heap: it has no LiteOS pool ({POOL_SYMBOL}), no FreeRTOS heap_1/2/4/5 "
+                "state (ucHeap, xStart, xEnd or pxEnd, xNextFreeByte) and no newlib malloc state (__malloc_sbrk_start or __malloc_av_)",
                 hint="use capture=hooks with the allocator's profile (liteos, newlib, freertos) so the host sees every call",
                 elf=str(getattr(image, "path", "")) or None,
             )
 
     def walk(self, read_memory: ReadMemory) -> HeapWalk:
-        """The main heap: LiteOS's system pool, FreeRTOS's ucHeap, or newlib's sbrk heap."""
+        """The main heap: LiteOS's system pool, FreeRTOS's ucHeap (heap_5: every region as one walk), or newlib's sbrk
+        heap. Raises :class:`memhil.heap.freertos.HeapNotWalkableError` for heap_1 and for heap_5 with unknown
+        regions: never an empty walk of a heap memhil could not look at."""
         if self.kind == "liteos":
             pool = int.from_bytes(bytes(read_memory(self.image.symbol(POOL_SYMBOL).address, 4)), "little")
             return self._walker.walk(read_memory, pool)
@@ -63,7 +82,20 @@ class TargetHeap:
 
     def walk_all(self, read_memory: ReadMemory) -> list[HeapWalk]:
         """Every heap: the main one and, for LiteOS, the pools chained after it (``nextPool``)."""
+        if self.kind == "freertos-heap5":
+            return self._other.walk_regions(read_memory)
         first = self.walk(read_memory)
         if self.kind != "liteos" or not first.ok:
             return [first]
         return [first, *self._walker.walk_pools(read_memory, first.pool)[1:]]
+
+    def totals(self, read_memory: ReadMemory) -> dict[str, int]:
+        """``used`` and ``free`` bytes of every heap (headers included), and ``blocks`` where blocks can be counted:
+        the one figure heap_1 gives (its ``xNextFreeByte``). Raises :class:`memhil.errors.HeapCorruptionError` on a
+        broken heap rather than count part of it."""
+        if self.kind == "freertos-heap1":
+            return self._other.totals(read_memory)
+        walks = self.walk_all(read_memory)
+        for w in walks:
+            w.raise_for_errors()
+        return {"used": sum(w.used for w in walks), "free": sum(w.free for w in walks), "blocks": sum(len(w.used_nodes) for w in walks)}

@@ -1,4 +1,5 @@
-/* FreeRTOS-style kernel state on newlib malloc (heap_3: pvPortMalloc/vPortFree wrap malloc/free), with its truth
+/* FreeRTOS-style kernel state on newlib malloc (heap_3: pvPortMalloc/vPortFree wrap malloc/free) or, built with
+ * -DPORT_HEAP, on heap1.c, heap2.c, heap4.c or heap5.c (-DHEAP5 also defines two heap regions), with its truth
  * (tests/foreign/truth.py). The records have FreeRTOS's names and shapes (tasks.c TCB_t, list.h List_t and
  * ListItem_t, queue.c Queue_t, timers.c Timer_t); the kernel lists live in the section FreeRTOS-MPU calls
  * privileged_data. Kernel objects are referenced only from kernel lists and other heap blocks:
@@ -90,12 +91,30 @@ PRIVILEGED_DATA static List_t *pxCurrentTimerList;
 static TCB_t d_tcb;
 static uint32_t d_stack[STACK_WORDS];
 
-#ifdef HEAP4
-void *pvPortMalloc(size_t size); /* heap4.c */
+#ifdef PORT_HEAP
+void *pvPortMalloc(size_t size); /* heap1.c, heap2.c, heap4.c or heap5.c */
 void vPortFree(void *p);
 #else
 __attribute__((noinline)) void *pvPortMalloc(size_t size) { return malloc(size); }
 __attribute__((noinline)) void vPortFree(void *p) { free(p); }
+#endif
+
+#ifdef HEAP5
+/* heap_5's regions, as a port with two RAM areas gives them: a small one in the application's section (below
+ * .bss) and a larger one in .bss, in increasing address order and ended by { NULL, 0 }. */
+#include "heap5.h"
+__attribute__((section(".app_state"), aligned(8))) static uint8_t ucHeapLow[1536];
+static uint8_t ucHeapHigh[8 * 1024] __attribute__((aligned(8)));
+#ifndef HEAP5_LOCAL_TABLE
+static const HeapRegion_t xHeapRegions[] = {{ucHeapLow, sizeof ucHeapLow}, {ucHeapHigh, sizeof ucHeapHigh}, {NULL, 0}};
+#endif
+static void heap_regions_init(void)
+{
+#ifdef HEAP5_LOCAL_TABLE /* the table as a local of the set-up function: gone once it returns */
+    HeapRegion_t xHeapRegions[] = {{ucHeapLow, sizeof ucHeapLow}, {ucHeapHigh, sizeof ucHeapHigh}, {NULL, 0}};
+#endif
+    vPortDefineHeapRegions(xHeapRegions);
+}
 #endif
 
 static void list_init(List_t *l)
@@ -161,6 +180,9 @@ __attribute__((noinline, noreturn)) static void task_c_main(void)
 
 int main(void)
 {
+#ifdef HEAP5
+    heap_regions_init();
+#endif
     for (int i = 0; i < 4; i++) list_init(&pxReadyTasksLists[i]);
     list_init(&xDelayedTaskList1);
     list_init(&xDelayedTaskList2);
