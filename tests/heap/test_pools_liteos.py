@@ -191,3 +191,57 @@ def test_parse_pools():
     assert parse_pools(["g_a", 0x10]) == ["g_a", 0x10]
     with pytest.raises(ConfigError):
         parse_pools("g_a;rm")
+
+
+POOLS_SUITE = """\
+*** Settings ***
+Library           memhil.robot    capture=snapshot    outdir=${OUTPUT DIR}/memhil
+Library           String
+Test Teardown     Stop Emulator
+
+*** Test Cases ***
+Named Pool Is Walked
+    Start Emulator    ${ELF}
+    Wait For Line    POOLS DONE    timeout=10s
+    Heap Should Be Intact
+    ${listing}=    Get Memused Listing
+    ${rows}=    Get Line Count    ${listing}
+    Should Be Equal As Integers    ${rows}    5
+
+Keyword Argument Names Another Pool
+    Start Emulator    ${ELF}    pools=g_keep
+    Wait For Line    POOLS DONE    timeout=10s
+    Run Keyword And Expect Error    *g_keep*is not a LiteOS memory pool*    Heap Should Be Intact
+"""
+
+
+def test_memhil_run_pool_reaches_the_suites(pools_elf, tmp_path, capfd):
+    """``memhil run --pool`` names the pool for the library of every suite; ``pools=`` on Start Emulator overrides it.
+    The listing has the header and the four used nodes of both pools (two without the pool)."""
+    from memhil.cli import main
+
+    suite = tmp_path / "pools.robot"
+    suite.write_text(POOLS_SUITE)
+    out = tmp_path / "out"
+    assert main(["run", str(suite), "--pool", "g_netPool", "--variable", f"ELF:{pools_elf}", "--outdir", str(out)]) == 0
+    # without --pool the same suite sees only the system pool's two used nodes
+    capfd.readouterr()
+    assert main(["run", str(suite), "--test", "Named Pool Is Walked", "--variable", f"ELF:{pools_elf}", "--outdir", str(tmp_path / "out2")]) == 1
+    assert "3 != 5" in capfd.readouterr().out
+
+
+def test_memhil_run_refuses_a_malformed_pool(tmp_path, capsys):
+    from memhil.cli import main
+
+    suite = tmp_path / "s.robot"
+    suite.write_text("*** Test Cases ***\nT\n    No Operation\n")
+    assert main(["run", str(suite), "--pool", "g_a;b", "--outdir", str(tmp_path)]) == 2
+    assert "pool 'g_a;b' is neither an address nor a symbol name" in capsys.readouterr().err
+
+
+def test_library_import_and_environment(monkeypatch):
+    from memhil.robot.library import MemhilLibrary
+
+    assert MemhilLibrary(pools="g_netPool, 0x2000a000").ctx.options.pools == ("g_netPool", 0x2000A000)
+    monkeypatch.setenv("MEMHIL_POOLS", "g_netPool")
+    assert MemhilLibrary().ctx.options.pools == ("g_netPool",)
