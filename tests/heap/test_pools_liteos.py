@@ -63,6 +63,8 @@ def hooked(pools_elf, tmp_path_factory):
         session.take_snapshot("end")
         out = {
             "pools": dict(session.pools),
+            "pool_calls": (session._pool_hooks.calls, session._pool_hooks.failed),
+            "scratch_pool": session.image.symbol("g_scratchPool").address,
             "ledger_report": session.leaks("start", "end"),
             "walks": session.walk_pools(),
             "walk": session.walk_heap(),
@@ -84,6 +86,13 @@ def hooked(pools_elf, tmp_path_factory):
 def test_los_meminit_seen_by_hooks_only_when_it_succeeds(hooked):
     # the system pool's own LOS_MemInit at boot and the app's; the LOS_MemInit(NULL, ...) that failed made no pool
     assert hooked["pools"] == {hooked["sys_pool"]: 64 * 1024, hooked["net_pool"]: 2048}
+
+
+def test_los_memdeinit_retires_the_pool(hooked):
+    # LOS_MemInit: system, net, NULL (fails), scratch; LOS_MemDeInit: scratch, then again (fails)
+    assert hooked["pool_calls"] == (6, 2)
+    assert hooked["scratch_pool"] not in hooked["pools"]
+    assert hooked["scratch_pool"] not in [w.pool for w in hooked["walks"]]
 
 
 def test_every_pool_walked_once(hooked):
@@ -245,3 +254,33 @@ def test_library_import_and_environment(monkeypatch):
     assert MemhilLibrary(pools="g_netPool, 0x2000a000").ctx.options.pools == ("g_netPool", 0x2000A000)
     monkeypatch.setenv("MEMHIL_POOLS", "g_netPool")
     assert MemhilLibrary().ctx.options.pools == ("g_netPool",)
+
+
+def test_breakpoint_capture_sees_the_pools_too(pools_elf, tmp_path):
+    session = Session(SessionOptions(capture="breakpoints"), run_dir=tmp_path)
+    with session:
+        _run_to_done(session, pools_elf)
+        net = session.image.symbol("g_netPool").address
+        assert session.pools == {session.read_symbol_u32("m_aucSysMem0"): 64 * 1024, net: 2048}
+        check = session.check_heap()
+        assert check["ok"] and check["ledger"]["ok"] and len(check["pools"]) == 2
+        assert sorted(b.size for b in session.take_snapshot("end").blocks.values()) == [24, 32, 40, 48]
+
+
+def test_profile_pool_functions():
+    from memhil.capture.profiles import load_profile, parse_profile
+
+    liteos = load_profile("liteos")
+    assert {n: (f.kind, f.pool, f.size, f.success) for n, f in liteos.pools.items()} == {
+        "LOS_MemInit": ("init", 0, 1, 0), "LOS_MemDeInit": ("deinit", 0, None, 0)}
+    base = {"name": "p", "functions": {"a": {"kind": "alloc", "size": "r0"}, "f": {"kind": "free", "ptr": "r0"}}}
+    for pools, message in (
+        ({"I": {"kind": "make", "pool": "r0"}}, "pools.I.kind must be one of init, deinit"),
+        ({"I": {"kind": "init", "pool": "r0"}}, "pools.I.size: None is not an argument register"),
+        ({"I": {"kind": "deinit", "pool": "r5"}}, "pools.I.pool: 'r5' is not an argument register"),
+        ({"I": {"kind": "deinit", "pool": "r0", "extra": 1}}, "pools.I: unknown key(s) extra"),
+        ({"a": {"kind": "deinit", "pool": "r0"}}, "pools.a is also an allocator function"),
+    ):
+        with pytest.raises(ConfigError) as err:
+            parse_profile({**base, "pools": pools})
+        assert message in str(err.value)

@@ -8,6 +8,8 @@
  *   lost->peer (system pool, 32 B, FS)             indirectly lost: referenced only   line LEAK-SYS
  *                                                  from the lost block in the net pool
  *   a buffer in each pool, allocated and freed
+ *   a scratch pool made, used and retired with LOS_MemDeInit (this kernel has none: the app's clears the pool
+ *   header as LiteOS 5.0.0's does once the pool is off its list), so it is no longer a pool to walk
  */
 #include <string.h>
 #include "los_memory.h"
@@ -17,8 +19,10 @@
 #include "shell.h"
 
 #define NET_POOL_SIZE 2048U
+#define SCRATCH_POOL_SIZE 512U
 
 __attribute__((aligned(8))) UINT8 g_netPool[NET_POOL_SIZE];
+__attribute__((aligned(8))) UINT8 g_scratchPool[SCRATCH_POOL_SIZE];
 VOID *g_keep;
 volatile UINT32 g_pools_done;
 
@@ -68,6 +72,26 @@ static __attribute__((noinline)) void transient(void)
     (void)LOS_MemMfree(OS_SYS_MEM_ADDR, b, MEM_MODULE_APP);
 }
 
+__attribute__((noinline)) UINT32 LOS_MemDeInit(VOID *pool)
+{
+    if (pool == NULL || ((LosMemPoolInfo *)pool)->pool != pool) {
+        return LOS_NOK;
+    }
+    memset(pool, 0, sizeof(LosMemPoolInfo));
+    return LOS_OK;
+}
+
+static __attribute__((noinline)) void scratch(void)
+{
+    if (LOS_MemInit(g_scratchPool, SCRATCH_POOL_SIZE) != LOS_OK) {
+        return;
+    }
+    UINT8 *tmp = LOS_MemMalloc(g_scratchPool, 64, MEM_MODULE_APP);
+    (void)LOS_MemMfree(g_scratchPool, tmp, MEM_MODULE_APP);
+    (void)LOS_MemDeInit(g_scratchPool);
+    (void)LOS_MemDeInit(g_scratchPool); /* retired already: fails, changes nothing */
+}
+
 /* Clears the stack below main's frame, where the callees above left copies of the pointers they held: the lost
  * blocks must not stay reachable from dead frames that the shell's live frames later cover. */
 static __attribute__((noinline)) void scrub_stack(void)
@@ -86,6 +110,7 @@ int main(void)
     (void)LOS_MemInit(NULL, NET_POOL_SIZE); /* a failed call makes no pool */
     keep_across_pools();
     transient();
+    scratch();
     net_drop_message();
     scrub_stack();
     g_pools_done = 1;
