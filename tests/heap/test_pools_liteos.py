@@ -248,6 +248,16 @@ def test_memhil_run_refuses_a_malformed_pool(tmp_path, capsys):
     assert "pool 'g_a;b' is neither an address nor a symbol name" in capsys.readouterr().err
 
 
+def test_memhil_soak_refuses_a_malformed_pool_before_anything_starts(tmp_path, capsys):
+    from memhil.cli import build_parser, main
+
+    assert build_parser().parse_args(["soak", "fw.elf", "--pool", "g_a", "--pool", "0x20001000"]).pool == ["g_a", "0x20001000"]
+    out = tmp_path / "soak"
+    assert main(["soak", str(tmp_path / "fw.elf"), "--pool", "0x2000zz", "--outdir", str(out)]) == 2
+    assert "pool '0x2000zz' is neither an address nor a symbol name" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_library_import_and_environment(monkeypatch):
     from memhil.robot.library import MemhilLibrary
 

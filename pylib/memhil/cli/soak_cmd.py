@@ -52,12 +52,15 @@ def run(args) -> int:
     from memhil.capture import load_profile
 
     load_profile(args.profile)  # an unknown profile is an error before anything starts
+    from memhil.session import parse_pools
+
+    pools = tuple(parse_pools(args.pool))  # so is a malformed pool
     out = check_dir(args.outdir, "the run directory")
     from memhil.cli import keep
 
     keep.apply(out, args.keep_runs, "soak")
     options = SessionOptions(engine=args.engine, platform=args.platform, capture=args.capture, profile=args.profile,
-                             modules=ModuleMap.parse(args.modules), pools=tuple(args.pool))
+                             modules=ModuleMap.parse(args.modules), pools=pools)
     session = Session(options, run_dir=out)
     wall0 = time.monotonic()
     progress = StepProgress(args.steps, f"soak {format_duration(seconds)}")
