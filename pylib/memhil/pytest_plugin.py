@@ -29,7 +29,8 @@ def pytest_addoption(parser) -> None:
 
 @pytest.fixture
 def memhil_session(request, tmp_path):
-    """Factory: ``memhil_session(elf, capture="hooks", modules=None) -> Session``, started; stopped at teardown."""
+    """Factory: ``memhil_session(elf, capture="hooks", modules=None, pools=()) -> Session``, started; stopped at
+    teardown. ``pools`` names LiteOS pools to walk besides the system pool (symbols or addresses)."""
     from memhil.modules import ModuleMap
     from memhil.session import Session, SessionOptions
 
@@ -37,11 +38,11 @@ def memhil_session(request, tmp_path):
     outdir = request.config.getoption("--memhil-outdir")
     base = Path(outdir) if outdir else tmp_path
 
-    def start(elf, capture: str = "hooks", modules=None, accelerate: bool = True, profile: str = "liteos") -> Session:
+    def start(elf, capture: str = "hooks", modules=None, accelerate: bool = True, profile: str = "liteos", pools=()) -> Session:
         options = SessionOptions(
             engine=request.config.getoption("--memhil-engine"),
             platform=request.config.getoption("--memhil-platform"),
-            capture=capture, profile=profile, accelerate=accelerate, modules=ModuleMap.parse(modules),
+            capture=capture, profile=profile, accelerate=accelerate, modules=ModuleMap.parse(modules), pools=pools,
         )
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
         session = Session(options, run_dir=base / f"{name}-{len(started)}")

@@ -39,10 +39,14 @@ class SessionOptions:
     modules: ModuleMap = field(default_factory=ModuleMap)
     unwind_depth: int = 16
     engine_options: dict[str, Any] = field(default_factory=dict)
+    #: more LiteOS pools to walk with the system pool, by symbol (the buffer given to LOS_MemInit) or address:
+    #: pools the firmware made before capture began, or with no hooks to see it (see :meth:`Session.heap_pools`)
+    pools: tuple[str | int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.capture not in CAPTURE_MODES:
             raise ConfigError(f"unknown capture mode {self.capture!r}", hint=f"use one of {', '.join(CAPTURE_MODES)}")
+        self.pools = tuple(parse_pools(self.pools))
 
 
 class Session:
@@ -65,6 +69,10 @@ class Session:
         self.timeline = None
         self._symbolizer = None
         self._heap = None  # memhil.heap.select.TargetHeap, once the image is known
+        #: pools LOS_MemInit made while hooks ran (address -> size), and the hooks that see it
+        self.pools: dict[int, int] = {}
+        self._pool_hooks = None
+        self._named_pools: list[tuple[str, int]] = []
         self._started_wall = 0.0
         #: more event sinks, called after the ledger; one that never touches the target may say so with a
         #: ``host_only = True`` attribute, and trace drains then stay overlapped with the firmware
@@ -91,6 +99,8 @@ class Session:
         self.platform = Platform.load(self.options.platform)
         self.image = Image.open(self.firmware)
         self._heap = None
+        self.pools = {}
+        self._named_pools = [(str(p), self._pool_address(p)) for p in self.options.pools]
         self.platform.check_segments(self.image.load_segments, elf=str(self.firmware))
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.ledger = Ledger()
@@ -118,6 +128,42 @@ class Session:
 
         self.capture = create_capture(mode, self.engine, self.image, profile=self.options.profile, sinks=[_SessionSink(self)])
         self.capture.attach()
+        if mode in ("hooks", "breakpoints"):
+            from memhil.capture.pools import PoolHooks
+
+            self._pool_hooks = PoolHooks(self.engine, self.image, self.capture.profile, self._on_pool)
+            self._pool_hooks.attach()
+
+    def _on_pool(self, kind: str, pool: int, size: int) -> None:
+        """A pool function returned success while hooks ran: remember the pool (``init``) or forget it (``deinit``)."""
+        if kind == "init":
+            self.pools[pool] = size
+        else:
+            self.pools.pop(pool, None)
+
+    def _pool_address(self, pool: str | int) -> int:
+        """The address of a pool the user named: an address, or the symbol of the buffer given to LOS_MemInit."""
+        if isinstance(pool, int):
+            return pool
+        sym = self._need_image().find_symbol(pool)
+        if sym is None:
+            raise ConfigError(
+                f"pool {pool!r} is neither an address nor a symbol of {self.firmware}",
+                hint="name the buffer the firmware passes to LOS_MemInit (e.g. g_netPool) or give its address (0x2000a000)",
+            )
+        return sym.address
+
+    def heap_pools(self, *, check: bool = True) -> list[int]:
+        """The LiteOS pools walked besides the system pool and those chained to it: the pools the user named and
+        those LOS_MemInit made while hooks ran. With ``check``, each named pool must hold a valid pool header by
+        now (a :class:`ConfigError` says which does not); without, a bad one shows as its walk's error."""
+        if not self._named_pools and not self.pools:
+            return []
+        if check:
+            heap, read = self._target_heap(), self._need_engine().read_memory
+            for label, addr in self._named_pools:
+                heap.check_pool(read, addr, named=label)
+        return list(dict.fromkeys([addr for _, addr in self._named_pools] + list(self.pools)))
 
     @property
     def _ledger_only(self) -> bool:
@@ -148,6 +194,10 @@ class Session:
                     log.warning("final drain failed: %s", exc)
         finally:
             self.capture = None
+            if self._pool_hooks is not None:
+                hooks, self._pool_hooks = self._pool_hooks, None
+                if self.engine is not None:
+                    hooks.detach()
             self.stop_timeline()
             if self.engine is not None:
                 engine, self.engine = self.engine, None
@@ -225,7 +275,7 @@ class Session:
         if self._walk_unavailable:
             return None
         try:
-            return self.walk_heap()
+            return self.walk_heap(check_pools=False)  # a named pool not yet initialised is a walk error, not a stop
         except MemhilError as exc:  # e.g. no DWARF: say it once, keep sampling the ledger
             log.warning("no heap walk for samples: %s", exc)
             self._walk_unavailable = True
@@ -331,13 +381,14 @@ class Session:
         return source
 
     # -- heap walk and snapshots ---------------------------------------------------------------
-    def walk_heap(self):
-        """Walk the firmware's heap from its allocator's own state (:class:`memhil.heap.select.TargetHeap`)."""
-        return self._target_heap().walk(self._need_engine().read_memory)
+    def walk_heap(self, *, check_pools: bool = True):
+        """Walk the firmware's heap from its allocator's own state (:class:`memhil.heap.select.TargetHeap`): for
+        LiteOS every pool (the system pool, those chained to it, and :meth:`heap_pools`) as one walk."""
+        return self._target_heap().walk(self._need_engine().read_memory, self.heap_pools(check=check_pools))
 
     def walk_pools(self):
-        """Every heap of the firmware (for LiteOS, each pool chained after ``m_aucSysMem0``)."""
-        return self._target_heap().walk_all(self._need_engine().read_memory)
+        """Every heap of the firmware, one walk each (for LiteOS, each pool: see :meth:`walk_heap`)."""
+        return self._target_heap().walk_all(self._need_engine().read_memory, self.heap_pools())
 
     def _target_heap(self):
         from memhil.heap.select import TargetHeap
@@ -370,10 +421,19 @@ class Session:
         if image is None or engine is None:
             return None
         try:
-            return collect_roots(image, engine.read_memory, engine.read_registers(), blocks)
+            return collect_roots(image, engine.read_memory, engine.read_registers(), blocks, arenas=self._pool_extents())
         except MemhilError as exc:
             log.warning("no reachability scan: %s", exc)
             return None
+
+    def _pool_extents(self) -> list[tuple[int, int]]:
+        """Every LiteOS pool with a valid header now, ``(start, end)``: heap memory, never a root (empty for
+        other heaps, and for pools not yet initialised)."""
+        try:
+            heap = self._target_heap()
+        except MemhilError:
+            return []
+        return heap.pool_extents(self._need_engine().read_memory, self.heap_pools(check=False))
 
     def snapshot(self, name: str) -> Snapshot:
         try:
@@ -523,6 +583,26 @@ class _SessionSink:
 
     def many_rows(self, rows) -> None:
         self._session.ledger.apply_rows(rows)
+
+
+def parse_pools(pools) -> list[str | int]:
+    """Pools as the user gives them (a list, or one string separated by commas): each an address (``0x2000a000``,
+    decimal) as int, or a symbol name as str."""
+    if isinstance(pools, (str, int)):
+        pools = [pools]
+    out: list[str | int] = []
+    for item in pools:
+        for part in ([item] if isinstance(item, int) else str(item).replace(",", " ").split()):
+            if isinstance(part, int):
+                out.append(part)
+            elif re.fullmatch(r"0[xX][0-9a-fA-F]+|[0-9]+", part):
+                out.append(int(part, 0))
+            elif re.fullmatch(r"[A-Za-z_.$][\w.$]*", part):
+                out.append(part)
+            else:
+                raise ConfigError(f"pool {part!r} is neither an address nor a symbol name",
+                                  hint="give the buffer passed to LOS_MemInit by symbol (g_netPool) or address (0x2000a000)")
+    return out
 
 
 def _json_default(value):

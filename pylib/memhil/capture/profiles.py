@@ -18,6 +18,15 @@ call, so no function is required by name. A profile matches an ELF that has at l
 (kind ``alloc`` or ``aligned_alloc``) and one ``free`` entry. (``optional``, from older profiles, is accepted and
 changes nothing.)
 
+A profile may also name the functions that create and retire heap pools (LiteOS ``LOS_MemInit`` and
+``LOS_MemDeInit``): they make no event, but every pool a successful call makes is walked with the others::
+
+    [pools.LOS_MemInit]
+    kind = "init"                 # init (needs pool and size) | deinit (needs pool)
+    pool = "r0"
+    size = "r1"
+    success = 0                   # what a call that made (or retired) the pool returns
+
 Argument places are AAPCS core registers r0-r3 (ARM IHI 0042, section 6.1.1). ``ptr`` is the block
 freed or reallocated, ``boundary`` the alignment, ``pool`` and ``reent`` are informational.
 Built-in profiles live next to this module; users pass a path to their own file.
@@ -44,7 +53,8 @@ FREE_KINDS = (EventKind.FREE,)
 _KINDS = {"alloc": EventKind.ALLOC, "free": EventKind.FREE, "realloc": EventKind.REALLOC, "aligned_alloc": EventKind.ALIGNED_ALLOC}
 _ARG_NAMES = ("pool", "size", "ptr", "module", "boundary", "reent")
 _FUNC_KEYS = {"kind", "returns", "calls", "optional", "untracked", "success", *_ARG_NAMES}
-_TOP_KEYS = {"name", "description", "nodes", "functions"}
+_TOP_KEYS = {"name", "description", "nodes", "functions", "pools"}
+_POOL_KINDS = ("init", "deinit")
 _NODES = ("none", "liteos")
 _REGS = {f"r{i}": i for i in range(4)}
 
@@ -83,12 +93,25 @@ class FunctionSpec:
 
 
 @dataclass(frozen=True)
+class PoolFunctionSpec:
+    """A function that creates (``init``) or retires (``deinit``) a heap pool: the registers of the pool's address
+    and size at entry, and the status a call that did its work returns."""
+
+    name: str
+    kind: str  # "init" | "deinit"
+    pool: int
+    size: int | None = None
+    success: int = 0
+
+
+@dataclass(frozen=True)
 class AllocatorProfile:
     name: str
     functions: dict[str, FunctionSpec]
     nodes: str = "none"
     description: str = ""
     source: str = ""
+    pools: dict[str, PoolFunctionSpec] = field(default_factory=dict)
     _closure: dict[str, frozenset[str]] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -132,6 +155,10 @@ class AllocatorProfile:
     def present(self, image: Image) -> list[FunctionSpec]:
         """Every function of the profile the ELF contains: all of them are hooked."""
         return [f for f in self.functions.values() if _func_symbol(image, f.name) is not None]
+
+    def present_pool_functions(self, image: Image) -> list[PoolFunctionSpec]:
+        """The pool functions of the profile the ELF contains (each is hooked where it is)."""
+        return [f for f in self.pools.values() if _func_symbol(image, f.name) is not None]
 
     def check(self, image: Image) -> None:
         """Raise :class:`CaptureError` unless the ELF has an allocation and a free entry point of this profile."""
@@ -249,7 +276,33 @@ def parse_profile(data: dict, *, source: str = "<dict>") -> AllocatorProfile:
         for callee in spec.calls:
             if callee not in specs:
                 raise bad(f"functions.{spec.name}.calls names {callee!r}, which the profile does not define")
-    return AllocatorProfile(name, specs, nodes=nodes, description=str(data.get("description", "")), source=source)
+    pools = data.get("pools", {})
+    if not isinstance(pools, dict):
+        raise bad("'pools' must be a table of [pools.<name>] tables")
+    pool_specs: dict[str, PoolFunctionSpec] = {}
+    for fname, f in pools.items():
+        if not isinstance(f, dict):
+            raise bad(f"pools.{fname} must be a table")
+        extra = set(f) - {"kind", "pool", "size", "success"}
+        if extra:
+            raise bad(f"pools.{fname}: unknown key(s) {', '.join(sorted(extra))}")
+        kind = f.get("kind")
+        if kind not in _POOL_KINDS:
+            raise bad(f"pools.{fname}.kind must be one of {', '.join(_POOL_KINDS)}, not {kind!r}")
+        if fname in specs:
+            raise bad(f"pools.{fname} is also an allocator function")
+
+        def pool_reg(key: str) -> int:
+            value = f.get(key)
+            if isinstance(value, str) and value in _REGS:
+                return _REGS[value]
+            raise bad(f"pools.{fname}.{key}: {value!r} is not an argument register (r0-r3)")
+
+        success = f.get("success", 0)
+        if not isinstance(success, int) or isinstance(success, bool):
+            raise bad(f"pools.{fname}.success must be an integer")
+        pool_specs[fname] = PoolFunctionSpec(fname, kind, pool_reg("pool"), pool_reg("size") if kind == "init" else None, success)
+    return AllocatorProfile(name, specs, nodes=nodes, description=str(data.get("description", "")), source=source, pools=pool_specs)
 
 
 def builtin_profiles() -> list[AllocatorProfile]:

@@ -33,6 +33,9 @@ def add_arguments(p) -> None:
     p.add_argument("--platform", default="stm32f4", help="board under platforms/ (default stm32f4)")
     p.add_argument("--firmware-dir", default=str(ROOT / "firmware" / "build" / "stm32f4"), help="where the suites find firmware ELFs (${FIRMWARE_DIR})")
     p.add_argument("--profile", default=None, help="allocator profile for capture=hooks in every suite (liteos, newlib, freertos, or a .toml path); default: the suites' own")
+    p.add_argument("--pool", action="append", default=[], metavar="SYMBOL|ADDRESS",
+                   help="a LiteOS memory pool to walk with the system pool in every suite (repeatable): the buffer the firmware "
+                   "passes to LOS_MemInit, by symbol or address; needed only for pools made before capture began")
     p.add_argument("--processes", type=int, default=1, help="parallel processes (pabot) — 1 runs plain robot")
     p.add_argument("--outdir", default="out/robot", help="output directory for reports, logs and JUnit")
     p.add_argument("--include", action="append", default=[], help="only tests with this tag (repeatable)")
@@ -172,6 +175,10 @@ def run(args) -> int:
 
         load_profile(args.profile)  # an unknown profile is an error before any suite runs
         env["MEMHIL_PROFILE"] = str(args.profile)
+    if args.pool:
+        from memhil.session import parse_pools
+
+        env["MEMHIL_POOLS"] = ",".join(str(p) for p in parse_pools(args.pool))  # a malformed one is an error now
     result = subprocess.run(cmd, env=env)
     print(f"memhil run: report {outdir / 'report.html'}, log {outdir / 'log.html'}, JUnit {outdir / 'junit.xml'}, memory reports {outdir / 'memhil'}")
     return result.returncode

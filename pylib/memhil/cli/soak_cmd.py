@@ -22,6 +22,9 @@ def add_arguments(p) -> None:
     p.add_argument("--platform", default="stm32f4", help="board under platforms/ (default stm32f4)")
     p.add_argument("--capture", default="trace", choices=("trace", "hooks"), help="capture mode (default trace: cheapest that sees every call)")
     p.add_argument("--profile", default="liteos", help="allocator profile for --capture hooks: liteos (default), newlib, freertos, or the path of a .toml profile")
+    p.add_argument("--pool", action="append", default=[], metavar="SYMBOL|ADDRESS",
+                   help="a LiteOS memory pool to walk with the system pool (repeatable): the buffer passed to LOS_MemInit, by "
+                   "symbol or address; pools LOS_MemInit makes under --capture hooks are found without it")
     p.add_argument("--outdir", default="out/soak", help="run directory (default out/soak)")
     p.add_argument("--max-file-size", default="96MiB", help="timeline log rotation size (default 96MiB)")
     p.add_argument("--max-files", type=int, default=10, help="timeline log files kept (default 10)")
@@ -49,12 +52,15 @@ def run(args) -> int:
     from memhil.capture import load_profile
 
     load_profile(args.profile)  # an unknown profile is an error before anything starts
+    from memhil.session import parse_pools
+
+    pools = tuple(parse_pools(args.pool))  # so is a malformed pool
     out = check_dir(args.outdir, "the run directory")
     from memhil.cli import keep
 
     keep.apply(out, args.keep_runs, "soak")
     options = SessionOptions(engine=args.engine, platform=args.platform, capture=args.capture, profile=args.profile,
-                             modules=ModuleMap.parse(args.modules))
+                             modules=ModuleMap.parse(args.modules), pools=pools)
     session = Session(options, run_dir=out)
     wall0 = time.monotonic()
     progress = StepProgress(args.steps, f"soak {format_duration(seconds)}")

@@ -108,6 +108,8 @@ class HeapWalk:
     stat_peak: int | None = None
     has_modules: bool = True
     magic_checked: bool = False
+    #: every pool this walk covers, ``(pool, poolSize)``: one for a single pool, several for :func:`combine_walks`
+    pools: tuple[tuple[int, int], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -205,6 +207,26 @@ class HeapWalk:
             )
 
 
+def combine_walks(walks: list[HeapWalk]) -> HeapWalk:
+    """One walk of several pools (the system pool first): their nodes and errors in pool order, the statistics
+    summed (None when any pool has none). A single walk is returned as it is."""
+    if not walks:
+        raise ValueError("combine_walks needs at least one walk")
+    if len(walks) == 1:
+        return walks[0]
+    first = walks[0]
+    used = [w.stat_used for w in walks]
+    peak = [w.stat_peak for w in walks]
+    return HeapWalk(
+        first.pool, first.pool_size, first.head_size, first.lr_count,
+        nodes=[n for w in walks for n in w.nodes], errors=[e for w in walks for e in w.errors], end_node=first.end_node,
+        stat_used=None if None in used else sum(used),  # type: ignore[arg-type]
+        stat_peak=None if None in peak else sum(peak),  # type: ignore[arg-type]
+        has_modules=all(w.has_modules for w in walks), magic_checked=any(w.magic_checked for w in walks),
+        pools=tuple(p for w in walks for p in (w.pools or ((w.pool, w.pool_size),))),
+    )
+
+
 class HeapWalker:
     """Walks pools laid out as ``layout`` says. Never raises on a broken heap: see :attr:`HeapWalk.errors`."""
 
@@ -227,6 +249,20 @@ class HeapWalker:
             walks.append(self.walk(read_memory, nxt))
         return walks
 
+    def pool_header(self, read_memory: ReadMemory, pool_addr: int) -> tuple[int, str | None]:
+        """``(poolSize, problem)`` read from the pool header at ``pool_addr``: problem is None for a valid header
+        (its ``pool`` field is its own address, its size plausible), else what is wrong with it."""
+        L = self.layout
+        info = bytes(read_memory(pool_addr, L.pool_info_size))
+        if len(info) < L.pool_info_size:
+            return 0, f"read {len(info)} of {L.pool_info_size} bytes of the pool header"
+        pool_field, pool_size = L.pool_pool.get(info), L.pool_size.get(info)
+        minimum = L.first_node_offset + 2 * L.head_size
+        if pool_field != pool_addr or not minimum <= pool_size <= MAX_POOL_SIZE:
+            return pool_size, (f"pool header says pool={pool_field:#010x} poolSize={pool_size}; expected pool={pool_addr:#010x} "
+                               f"and {minimum} <= poolSize <= {MAX_POOL_SIZE} (pool not initialised, wrong address, or overwritten)")
+        return pool_size, None
+
     def walk(self, read_memory: ReadMemory, pool_addr: int) -> HeapWalk:
         L = self.layout
         head = L.head_size
@@ -238,6 +274,7 @@ class HeapWalker:
         pool_field = L.pool_pool.get(info)
         pool_size = L.pool_size.get(info)
         walk.pool_size = pool_size
+        walk.pools = ((pool_addr, pool_size),)
         if L.stat_used is not None:
             walk.stat_used = L.stat_used.get(info)
         if L.stat_peak is not None:

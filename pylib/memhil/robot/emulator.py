@@ -9,7 +9,7 @@ from robotlibcore import keyword
 
 from memhil.errors import ConfigError
 from memhil.robot.base import LibraryContext
-from memhil.session import Session, SessionOptions
+from memhil.session import Session, SessionOptions, parse_pools
 from memhil.units import format_duration, parse_duration
 
 
@@ -20,7 +20,7 @@ class EmulatorKeywords:
     @keyword
     def start_emulator(self, firmware: str, engine: str | None = None, platform: str | None = None,
                        capture: str | None = None, accelerate: bool = True, name: str | None = None,
-                       profile: str | None = None) -> None:
+                       profile: str | None = None, pools: str | None = None) -> None:
         """Starts ``firmware`` (an ELF) on ``platform`` in ``engine`` with the given capture mode.
 
         | =Argument= | =Meaning= |
@@ -29,6 +29,7 @@ class EmulatorKeywords:
         | platform | board under ``platforms/``, default ``stm32f4`` |
         | capture | ``hooks`` (exact, slowest), ``trace`` (firmware RAM ring), ``snapshot`` (heap walks only) or ``none`` |
         | profile | allocator profile for ``capture=hooks``: ``liteos``, ``newlib``, ``freertos`` or the path of your own .toml; default from the library import (every entry point of the profile the ELF has is hooked; it needs one allocation and one free function) |
+        | pools | more LiteOS memory pools to walk with the system pool: symbols of the buffers the firmware passes to ``LOS_MemInit``, or addresses, separated by commas; default from the library import. Only pools made before capture began need naming: with ``capture=hooks`` every successful ``LOS_MemInit`` is seen. A name that holds no valid pool header when the heap is walked is an error |
         | accelerate | skip idle time instead of waiting it out (virtual time runs faster than wall time) |
         | name | name of the run directory under the output directory; default: the suite's name, and the test's below it when started inside a test, so every test keeps its own results |
 
@@ -40,6 +41,7 @@ class EmulatorKeywords:
         options = SessionOptions(
             engine=engine or base.engine, platform=platform or base.platform, capture=capture or base.capture,
             profile=profile or base.profile, accelerate=accelerate, modules=base.modules, engine_options=dict(base.engine_options),
+            pools=parse_pools(pools) if pools else base.pools,
         )
         run_dir = self.ctx.output_dir().joinpath(*(_safe(part) for part in ([name] if name else _run_names())))
         session = Session(options, run_dir=run_dir)

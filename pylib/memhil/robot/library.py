@@ -16,7 +16,7 @@ from memhil.robot.heap import HeapKeywords
 from memhil.robot.leaks import LeakKeywords
 from memhil.robot.targetmap import TargetMapKeywords
 from memhil.robot.timeline import TimelineKeywords
-from memhil.session import SessionOptions
+from memhil.session import SessionOptions, parse_pools
 
 
 class MemhilLibrary(DynamicCore):
@@ -35,6 +35,11 @@ class MemhilLibrary(DynamicCore):
     ``tick_symbol`` and ``tick_hz`` name the firmware's tick counter and its rate for firmware without
     memhil's time barrier (LiteOS ``g_ullTickCount`` and FreeRTOS ``xTickCount`` are found by name; the rate
     defaults to 1000 Hz): ``Run For`` then stops on that counter, exact to one tick.
+
+    LiteOS heaps are walked pool by pool from their headers: the system pool, the pools chained to it, and every
+    pool a successful ``LOS_MemInit`` makes while hooks run. ``pools`` names more (the buffers given to
+    ``LOS_MemInit``, by symbol or address, separated by commas: ``pools=g_netPool,0x2000a000``), for pools made
+    before capture began or with ``capture=snapshot``; ``memhil run --pool`` sets it for every suite.
     """
 
     ROBOT_LIBRARY_SCOPE = "SUITE"
@@ -43,16 +48,17 @@ class MemhilLibrary(DynamicCore):
 
     def __init__(self, engine: str = "qemu", platform: str = "stm32f4", capture: str = "hooks",
                  profile: str | None = None, modules: str | None = None, outdir: str | None = None,
-                 tick_symbol: str | None = None, tick_hz: int | None = None) -> None:
-        # ``memhil run --profile`` passes its choice to every suite process in MEMHIL_PROFILE
+                 tick_symbol: str | None = None, tick_hz: int | None = None, pools: str | None = None) -> None:
+        # ``memhil run --profile`` and ``--pool`` pass their choice to every suite process in MEMHIL_PROFILE, MEMHIL_POOLS
         profile = profile or os.environ.get("MEMHIL_PROFILE") or "liteos"
+        pools = pools or os.environ.get("MEMHIL_POOLS") or ""
         engine_options: dict = {}
         if tick_symbol:
             engine_options["tick_symbol"] = tick_symbol
         if tick_hz:
             engine_options["tick_hz"] = int(tick_hz)
         options = SessionOptions(engine=engine, platform=platform, capture=capture, profile=profile, modules=ModuleMap.parse(modules),
-                                 engine_options=engine_options)
+                                 engine_options=engine_options, pools=parse_pools(pools))
         self.ctx = LibraryContext(options, Path(outdir) if outdir else None)
         self._run_dirs: list[Path] = []  # this suite's run directories, for its report.html pages
         self._at_test_start: tuple[object, bool] = (None, False)  # (session, running) when the current test began
