@@ -28,6 +28,29 @@ def firmware_path(app: str, config: str = "debug", board: str = "stm32f4") -> Pa
 
 
 @pytest.fixture(scope="session")
+def los_options_elf(tmp_path_factory):
+    """``los_options_elf(defines) -> Path``: tests/heap/liteos_options/los_options.c (LiteOS 5.0.0's allocator
+    structures) compiled for Cortex-M4 with those ``LOSCFG_`` defines, once per set of defines."""
+    src = ROOT / "tests" / "heap" / "liteos_options" / "los_options.c"
+    out = tmp_path_factory.mktemp("los_options")
+    built: dict[tuple[str, ...], Path] = {}
+
+    def build(defines) -> Path:
+        key = tuple(defines)
+        if key not in built:
+            elf = out / f"los_{len(built)}.elf"
+            subprocess.run(
+                ["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-O0", "-g", "-nostdlib", "-Wl,-e,Reset_Handler",
+                 "-Wl,-Ttext=0x08000000", "-Wl,-Tbss=0x20000000", *(f"-D{d}" for d in key), str(src), "-o", str(elf)],
+                check=True, capture_output=True, text=True,
+            )
+            built[key] = elf
+        return built[key]
+
+    return build
+
+
+@pytest.fixture(scope="session")
 def firmware():
     """``firmware(app, config='debug', board='stm32f4') -> Path`` of a built scenario ELF."""
     return firmware_path

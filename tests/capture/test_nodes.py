@@ -5,7 +5,6 @@ decodes a header written at that layout's offsets, the alignment gap and a HEAD_
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -13,7 +12,6 @@ from memhil.capture.nodes import LiteosNodes, NodeInfo
 from memhil.elf import Image
 from memhil.heap.layout import Field, NodeLayout
 
-SRC = Path(__file__).resolve().parents[1] / "heap" / "liteos_options" / "los_options.c"
 
 #: option sets, and the bytes of the control node right before the user pointer (the header without a backup copy)
 OPTIONS = {
@@ -26,18 +24,8 @@ LRS = (0x08000101, 0x08000201, 0x08000301)
 
 
 @pytest.fixture(scope="module")
-def images(tmp_path_factory) -> dict[str, Image]:
-    out = tmp_path_factory.mktemp("nodes")
-    got = {}
-    for name, (defines, _) in OPTIONS.items():
-        elf = out / f"{name.replace('+', '_')}.elf"
-        subprocess.run(
-            ["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-O0", "-g", "-nostdlib", "-Wl,-e,Reset_Handler",
-             "-Wl,-Ttext=0x08000000", "-Wl,-Tbss=0x20000000", *(f"-D{d}" for d in defines), str(SRC), "-o", str(elf)],
-            check=True, capture_output=True, text=True,
-        )
-        got[name] = Image.open(elf)
-    return got
+def images(los_options_elf) -> dict[str, Image]:
+    return {name: Image.open(los_options_elf(defines)) for name, (defines, _) in OPTIONS.items()}
 
 
 def _put(buf: bytearray, base: int, f: Field, value: int) -> None:

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -15,7 +13,6 @@ from memhil.errors import ConfigError, HeapCorruptionError
 from memhil.heap.layout import NodeLayout
 from memhil.heap.walker import HeapLayoutError, HeapWalker
 
-SRC = Path(__file__).resolve().parent / "liteos_options" / "los_options.c"
 
 #: option sets and the header size the reference measured on Cortex-M4 (../shared/reference/liteos-bestfit.md)
 OPTIONS = {
@@ -29,18 +26,8 @@ OPTIONS = {
 
 
 @pytest.fixture(scope="module")
-def layouts(tmp_path_factory) -> dict[str, NodeLayout]:
-    out = tmp_path_factory.mktemp("los_options")
-    result = {}
-    for name, (defines, _) in OPTIONS.items():
-        elf = out / f"{name.replace('+', '_')}.elf"
-        subprocess.run(
-            ["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-O0", "-g", "-nostdlib", "-Wl,-e,Reset_Handler",
-             "-Wl,-Ttext=0x08000000", "-Wl,-Tbss=0x20000000", *(f"-D{d}" for d in defines), str(SRC), "-o", str(elf)],
-            check=True, capture_output=True, text=True,
-        )
-        result[name] = NodeLayout.from_image(Image.open(elf))
-    return result
+def layouts(los_options_elf) -> dict[str, NodeLayout]:
+    return {name: NodeLayout.from_image(Image.open(los_options_elf(defines))) for name, (defines, _) in OPTIONS.items()}
 
 
 def _pool(layout: NodeLayout, *, magic: bool, pool: int = 0x20001000) -> PoolBuilder:
