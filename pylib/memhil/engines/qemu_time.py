@@ -204,7 +204,7 @@ class VirtualTime:
             reached = done() >= ticks
             if reached and guard is not None and not guard.proven:
                 regs = self.read_registers()
-                guard.check_caller(regs, self.read_memory(regs["sp"], 4 * guard.STACK_WORDS))
+                guard.check_caller(regs, self.read_memory(regs["sp"], guard.stack_bytes(regs["sp"])))
             return "tick"
 
         self._set_internal_watch(WRITE, clock.address, on_tick)  # type: ignore[arg-type]

@@ -166,6 +166,13 @@ class TickStop:
         log.debug("tick stop: SysTick vector %#010x -> stub at %#010x (firmware handler %#010x)", slot, stub, self.handler)
         return True
 
+    def stack_bytes(self, sp: int) -> int:
+        """Bytes of stack to search at ``sp``: STACK_WORDS, or fewer where the RAM region holding it ends sooner
+        (QEMU 10 maps the chip's 128 KiB of SRAM and nothing past it)."""
+        region = self.platform.region_at(sp)
+        most = 4 * self.STACK_WORDS
+        return max(0, min(most, region.end - sp)) if region is not None else most
+
     def check_caller(self, regs: dict[str, int], stack: bytes) -> bool:
         """At a write of the counter (``regs`` and the words at SP): does it come from inside the stub's call of
         the firmware's handler (the return address into the stub in LR or on the stack)? Proven from then on if
