@@ -126,13 +126,24 @@ class Session:
             return
         from memhil.capture import create_capture
 
-        self.capture = create_capture(mode, self.engine, self.image, profile=self.options.profile, sinks=[_SessionSink(self)])
+        options = {"on_pool": self._on_pool} if mode == "hooks" else {}
+        self.capture = create_capture(mode, self.engine, self.image, profile=self.options.profile, sinks=[_SessionSink(self)], **options)
         self.capture.attach()
         if mode in ("hooks", "breakpoints"):
             from memhil.capture.pools import PoolHooks
 
-            self._pool_hooks = PoolHooks(self.engine, self.image, self.capture.profile, self._on_pool)
+            # patched hooks see the pool functions they could patch themselves; breakpoints catch the rest
+            only = getattr(self.capture, "unpatched_pool_functions", None)
+            self._pool_hooks = PoolHooks(self.engine, self.image, self.capture.profile, self._on_pool, only=only)
             self._pool_hooks.attach()
+
+    @property
+    def pool_calls(self) -> tuple[int, int]:
+        """Calls of the profile's pool functions seen while hooks ran, and how many of them failed (patched and
+        breakpoint-hooked alike)."""
+        stats = getattr(self.capture, "stats", None) or {}
+        hooks = self._pool_hooks
+        return (stats.get("pool_calls", 0) + (hooks.calls if hooks else 0), stats.get("pool_failed", 0) + (hooks.failed if hooks else 0))
 
     def _on_pool(self, kind: str, pool: int, size: int) -> None:
         """A pool function returned success while hooks ran: remember the pool (``init``) or forget it (``deinit``)."""

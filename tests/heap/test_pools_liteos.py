@@ -63,7 +63,9 @@ def hooked(pools_elf, tmp_path_factory):
         session.take_snapshot("end")
         out = {
             "pools": dict(session.pools),
-            "pool_calls": (session._pool_hooks.calls, session._pool_hooks.failed),
+            "pool_calls": session.pool_calls,
+            "unpatched": session.capture.unpatched_pool_functions,
+            "pool_breakpoints": len(session._pool_hooks.functions),
             "scratch_pool": session.image.symbol("g_scratchPool").address,
             "ledger_report": session.leaks("start", "end"),
             "walks": session.walk_pools(),
@@ -86,6 +88,11 @@ def hooked(pools_elf, tmp_path_factory):
 def test_los_meminit_seen_by_hooks_only_when_it_succeeds(hooked):
     # the system pool's own LOS_MemInit at boot and the app's; the LOS_MemInit(NULL, ...) that failed made no pool
     assert hooked["pools"] == {hooked["sys_pool"]: 64 * 1024, hooked["net_pool"]: 2048}
+
+
+def test_patched_hooks_patch_the_pool_functions_too(hooked):
+    """No breakpoint: QEMU would run the whole page of allocator code around LOS_MemInit one instruction a block."""
+    assert hooked["unpatched"] == [] and hooked["pool_breakpoints"] == 0
 
 
 def test_los_memdeinit_retires_the_pool(hooked):

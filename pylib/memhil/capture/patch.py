@@ -47,7 +47,7 @@ from __future__ import annotations
 import logging
 import struct
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from memhil.capture.asm import LR, SP, Assembler, encode_b_w
 from memhil.capture.base import EventSink, RingCapture, read_many, uptime_var
@@ -74,6 +74,8 @@ HDR = {"magic": 0, "enabled": 4, "head": 8, "tail": 12, "capacity": 16, "drain_a
 HDR_SIZE = 48
 #: fixed words at the start of a record: seq, function, r0-r3, result, lr, sp, t_lo, t_hi
 FIXED = struct.Struct("<11I")
+#: the decode table's kind for a pool function's record (no event: ``on_pool``)
+POOL = "pool"
 FIXED_WORDS = 11
 #: bytes the wrapper pushes below the entry SP: r0-r3, lr
 PUSHED = 20
@@ -133,7 +135,8 @@ class PatchCapture(RingCapture):
 
     def __init__(self, engine, image: Image, profile: str | AllocatorProfile = "liteos", *, sinks: Iterable[EventSink] = (),
                  unwind_depth: int = 16, stack_words: int = 32, ram: tuple[int, int] | None = None, platform=None,
-                 capacity: int | None = None, fallback: bool = True, seq_start: int = 0, unwinder=None) -> None:
+                 capacity: int | None = None, fallback: bool = True, seq_start: int = 0, unwinder=None,
+                 on_pool: Callable[[str, int, int], None] | None = None) -> None:
         super().__init__(engine, image, sinks=sinks)
         if unwind_depth < 1 or not 0 <= stack_words <= 255:
             raise CaptureError(f"bad hook settings unwind_depth={unwind_depth}, stack_words={stack_words}",
@@ -153,6 +156,12 @@ class PatchCapture(RingCapture):
         self._unwinder = unwinder
         self.resolver: StackResolver | None = None
         self.functions: list[PatchedFunction] = []
+        #: the profile's pool functions (LOS_MemInit ...), patched like the allocator's when ``on_pool`` is given:
+        #: a call that returns its success status goes to ``on_pool(kind, pool, size)``, and makes no event. A
+        #: gdbstub breakpoint would do, but QEMU runs every instruction of a page holding one as its own block,
+        #: and the pool functions share their page with the allocator's hot code
+        self.on_pool = on_pool
+        self.pool_functions: list[PatchedFunction] = []
         self.layout: Layout | None = None
         self.code = b""
         self._labels: dict[str, int] = {}
@@ -162,7 +171,7 @@ class PatchCapture(RingCapture):
         self.last_seq: int | None = None
         self.drains = 0
         self.resets = 0
-        self.stats.update({"records": 0, "nested": 0, "failed": 0, "rejected_frees": 0, "stops": 0})
+        self.stats.update({"records": 0, "nested": 0, "failed": 0, "rejected_frees": 0, "stops": 0, "pool_calls": 0, "pool_failed": 0})
         self._bell = None
         self._watching = False
         self._on_reset_hook = None
@@ -173,8 +182,22 @@ class PatchCapture(RingCapture):
     def plan(self) -> list[PatchedFunction]:
         """Decide, from the ELF alone, which functions are patched and which fall back (with the reason)."""
         self.profile.check(self.image)
+        specs = self.profile.present(self.image)
+        self.functions = self._demote(self._relocate(specs, 0))
+        if self.on_pool is not None:
+            self.pool_functions = self._relocate(self.profile.present_pool_functions(self.image), len(specs))
+        return self.functions
+
+    @property
+    def unpatched_pool_functions(self) -> list[str]:
+        """Pool functions the profile names and the ELF has that are not patched (declined, or no ``on_pool``):
+        the session sees those by breakpoints."""
+        patched = {f.spec.name for f in self.pool_functions if f.relocation is not None}
+        return [spec.name for spec in self.profile.present_pool_functions(self.image) if spec.name not in patched]
+
+    def _relocate(self, specs, first_fid: int) -> list[PatchedFunction]:
         out = []
-        for fid, spec in enumerate(self.profile.present(self.image)):
+        for fid, spec in enumerate(specs, first_fid):
             sym = self.image.symbol(spec.name)
             size = sym.size or PATCH_BYTES
             try:
@@ -188,8 +211,7 @@ class PatchCapture(RingCapture):
                 out.append(PatchedFunction(fid, spec, sym.address, size, None, got))
             else:
                 out.append(PatchedFunction(fid, spec, sym.address, size, got))
-        self.functions = self._demote(out)
-        return self.functions
+        return out
 
     def _demote(self, funcs: list[PatchedFunction]) -> list[PatchedFunction]:
         """A function on breakpoints that tail-calls a patched one takes it along: the callee's wrapper would see
@@ -221,7 +243,7 @@ class PatchCapture(RingCapture):
 
     @property
     def patched(self) -> list[PatchedFunction]:
-        return [f for f in self.functions if f.relocation is not None]
+        return [f for f in self.functions + self.pool_functions if f.relocation is not None]
 
     @property
     def declined(self) -> list[PatchedFunction]:
@@ -593,8 +615,11 @@ class PatchCapture(RingCapture):
         self._words_cache: dict[int, int] = {}
         self._nodes_fmt = self._node_reader() if self.nodes is not None else None
         self.code = self._assemble(code_area.base, ram.base, header_words)
-        self.functions = [replace(f, wrapper=self._labels[f"wrap_{f.fid}"], body=self._labels[f"body_{f.fid}"]) if f.relocation else f
-                          for f in self.functions]
+        def placed(funcs: list[PatchedFunction]) -> list[PatchedFunction]:
+            return [replace(f, wrapper=self._labels[f"wrap_{f.fid}"], body=self._labels[f"body_{f.fid}"]) if f.relocation else f
+                    for f in funcs]
+
+        self.functions, self.pool_functions = placed(self.functions), placed(self.pool_functions)
 
     def _apply(self) -> None:
         """Write the code, a fresh ring header and the entry branches (target halted)."""
@@ -768,6 +793,8 @@ class PatchCapture(RingCapture):
             spec = f.spec
             out[f.fid] = (f, spec.kind, spec.ptr, spec.size, spec.module,
                           EventFlag.UNTRACKED if spec.untracked else EventFlag.NONE, spec.success)
+        for f in self.pool_functions:  # the module slot holds the pool call's kind ("init" or "deinit")
+            out[f.fid] = (f, POOL, f.spec.pool, f.spec.size, f.spec.kind, EventFlag.NONE, f.spec.success)
         return out
 
     def _node_reader(self):
@@ -823,8 +850,15 @@ class PatchCapture(RingCapture):
                 raise CaptureError(f"hook record seq {seq} names function {fid}, which was not patched",
                                    hint="the ring in target memory was overwritten; pass ram=(base, size) of an area the firmware leaves alone")
             f, kind, ptr_reg, size_regs, mod_reg, flags, success = entry
-            calls[fid] = calls.get(fid, 0) + 1
             args = (r0, r1, r2, r3)
+            if kind is POOL:
+                stats["pool_calls"] += 1
+                if ret == success:
+                    self.on_pool(mod_reg, args[ptr_reg], args[size_regs] if size_regs is not None else 0)  # type: ignore[misc]
+                else:
+                    stats["pool_failed"] += 1
+                continue
+            calls[fid] = calls.get(fid, 0) + 1
             ptr_arg = args[ptr_reg] if ptr_reg is not None else 0
             size = 0
             if kind is FREE:

@@ -11,7 +11,7 @@ returns the profile's ``success`` status is reported: ``on_pool(kind, pool, size
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from memhil.capture.profiles import AllocatorProfile, PoolFunctionSpec, load_profile
 from memhil.engines.base import Capability
@@ -28,12 +28,16 @@ PoolListener = Callable[[str, int, int], None]
 class PoolHooks:
     """Breakpoints on the pool functions of ``profile`` the ELF has; successful calls go to ``on_pool``."""
 
-    def __init__(self, engine, image: Image, profile: str | AllocatorProfile, on_pool: PoolListener) -> None:
+    def __init__(self, engine, image: Image, profile: str | AllocatorProfile, on_pool: PoolListener, *,
+                 only: Iterable[str] | None = None) -> None:
         self.engine = engine
         self.image = image
         self.profile = load_profile(profile)
         self.on_pool = on_pool
         self.functions: list[PoolFunctionSpec] = self.profile.present_pool_functions(image)
+        if only is not None:  # the others are seen another way (patched hooks)
+            names = set(only)
+            self.functions = [f for f in self.functions if f.name in names]
         self._breakpoints: list = []
         self._return_bps: dict[int, object] = {}
         self._frames: dict[int, tuple[PoolFunctionSpec, int, int, int]] = {}  # sp -> (spec, pool, size, return address)
