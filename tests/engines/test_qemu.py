@@ -169,6 +169,18 @@ def test_tick_stop_wraps_a_32_bit_counter_and_outlives_a_reset(qemu_engine, mini
     assert engine.scratch_taken == taken
 
 
+def test_tick_stop_can_be_turned_off(qemu_engine, minifw_freertos_tick, platform):
+    """For a firmware that checks its own vector table: no patch, the polled run ends the runs."""
+    engine = qemu_engine(tick_stop=False)
+    engine.start(platform, minifw_freertos_tick)
+    vectors = engine.read_memory(0, 64)
+    before = _u32(engine, "xTickCount", minifw_freertos_tick)
+    engine.run_for(0.02)
+    assert _u32(engine, "xTickCount", minifw_freertos_tick) - before == 20
+    assert engine.read_memory(0, 64) == vectors and engine.scratch_taken == []
+    assert "polled from the host" in engine.time_source and "tick_stop=False" in engine.time_source
+
+
 def test_a_counter_moved_outside_systick_is_polled_instead(qemu_engine, minifw_thread_tick, platform):
     """The counter is advanced by thread code: the stub would stop late or never, so the first run's check gives it
     up and the polled run (its last ticks stopped at one by one) ends the runs."""

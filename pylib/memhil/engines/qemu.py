@@ -54,7 +54,9 @@ class QemuEngine(ConsoleWatch, VirtualTime, StopHandling, Engine):
     seconds for any single answer from QEMU; ``run_timeout``: wall seconds a ``run_for``/``wait_for_line`` may
     take beyond its own duration before QEMU counts as hung; ``icount_shift``: QEMU's ``-icount shift`` when
     accelerated; ``tick_symbol``/``tick_hz``: the firmware's tick counter and rate, for firmware without memhil's
-    time barrier (found by name otherwise, see :mod:`memhil.engines.clock`); ``catch_faults``: look, every
+    time barrier (found by name otherwise, see :mod:`memhil.engines.clock`); ``tick_stop``: end runs on such a
+    counter by a SysTick stop patched in emulator memory (:mod:`memhil.engines.tick_stop`; off for a firmware
+    that checks its own flash or vector table: runs are then polled); ``catch_faults``: look, every
     ``fault_probe_s`` of wall time a run lasts, whether the core sits in a fault handler, and raise
     :class:`~memhil.errors.TargetFault` (an interrupt costs no virtual time; a breakpoint on the handlers would
     slow QEMU 7.2 down on every page it shares with them: 1.6x on the soak).
@@ -66,7 +68,7 @@ class QemuEngine(ConsoleWatch, VirtualTime, StopHandling, Engine):
     def __init__(self, *, binary: str | None = None, timeout: float = 10.0, run_timeout: float = 120.0,
                  icount_shift: int = 0, extra_args: tuple[str, ...] = (), boot_to_main: bool = True,
                  emulate_entry: bool = True, tick_symbol: str | None = None, tick_hz: int | None = None,
-                 catch_faults: bool = True, fault_probe_s: float = 0.5) -> None:
+                 catch_faults: bool = True, fault_probe_s: float = 0.5, tick_stop: bool = True) -> None:
         super().__init__()
         if not 0 <= int(icount_shift) <= 10:
             raise EngineError(f"icount shift {icount_shift} is out of range", hint="use 0..10 (0: one instruction per ns)")
@@ -79,6 +81,7 @@ class QemuEngine(ConsoleWatch, VirtualTime, StopHandling, Engine):
         self.boot_to_main = boot_to_main
         self.tick_symbol, self.tick_hz, self.catch_faults = tick_symbol, tick_hz, catch_faults
         self.fault_probe_s = fault_probe_s
+        self.tick_stop = tick_stop
         self.accelerate = True
         self.launch: QemuLaunch | None = None
         self.firmware: FirmwareInfo | None = None

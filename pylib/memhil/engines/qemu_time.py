@@ -220,7 +220,7 @@ class VirtualTime:
             from memhil.elf import Image
             from memhil.engines.tick_stop import TickStop
 
-            self._tick_stop = TickStop(self, self.clock, Image.open(self.firmware.path), self.platform)  # type: ignore[union-attr]
+            self._tick_stop = TickStop(self, self.clock, Image.open(self.firmware.path), self.platform, enabled=self.tick_stop)  # type: ignore[union-attr]
         return self._tick_stop if self._tick_stop.ensure() else None
 
     def _slice(self, slice_s: float, watch, deadline: float) -> bool:

@@ -103,9 +103,9 @@ class RenodeEngine(Engine):
 
     def __init__(self, *, renode_binary: str = "renode", monitor_port: int | None = None, timeout: float = 60.0,
                  machine: str = "memhil", backend: str = "auto", max_slice: float = 0.1, catch_faults: bool = True,
-                 tick_symbol: str | None = None, tick_hz: int | None = None) -> None:
-        # tick_symbol/tick_hz time a firmware without memhil's barrier on QEMU; RunFor is exact in virtual time on
-        # any firmware, so Renode accepts them (one suite, either engine) and needs neither
+                 tick_symbol: str | None = None, tick_hz: int | None = None, tick_stop: bool = True) -> None:
+        # tick_symbol/tick_hz/tick_stop time a firmware without memhil's barrier on QEMU; RunFor is exact in virtual
+        # time on any firmware, so Renode accepts them (one suite, either engine) and needs none
         super().__init__()
         if backend == "telnet":  # the name of the old pipe-less backend: the program, now over a pipe
             backend = "binary"

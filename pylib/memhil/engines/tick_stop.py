@@ -97,7 +97,7 @@ class TickStop:
     #: words of the stack searched for the stub's return address when a counter write is checked
     STACK_WORDS = 64
 
-    def __init__(self, engine, clock: Clock, image, platform) -> None:
+    def __init__(self, engine, clock: Clock, image, platform, *, enabled: bool = True) -> None:
         self.engine, self.clock, self.image, self.platform = engine, clock, image, platform
         self.area = None
         self.code: bytes | None = None
@@ -108,6 +108,8 @@ class TickStop:
         #: True once a run ended on the stub's store
         self.proven = False
         self.reason = ""
+        if not enabled:
+            self._give_up("turned off (tick_stop=False)")
 
     @property
     def status(self) -> str:

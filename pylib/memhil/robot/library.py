@@ -34,7 +34,9 @@ class MemhilLibrary(DynamicCore):
 
     ``tick_symbol`` and ``tick_hz`` name the firmware's tick counter and its rate for firmware without
     memhil's time barrier (LiteOS ``g_ullTickCount`` and FreeRTOS ``xTickCount`` are found by name; the rate
-    defaults to 1000 Hz): ``Run For`` then stops on that counter, exact to one tick.
+    defaults to 1000 Hz): ``Run For`` then stops on that counter, exact to one tick, by a SysTick stop memhil
+    patches in emulator memory; ``tick_stop=False`` turns that off (for a firmware that checks its own flash or
+    vector table) and polls the counter instead.
 
     LiteOS heaps are walked pool by pool from their headers: the system pool, the pools chained to it, and every
     pool a successful ``LOS_MemInit`` makes while hooks run. ``pools`` names more (the buffers given to
@@ -48,7 +50,7 @@ class MemhilLibrary(DynamicCore):
 
     def __init__(self, engine: str = "qemu", platform: str = "stm32f4", capture: str = "hooks",
                  profile: str | None = None, modules: str | None = None, outdir: str | None = None,
-                 tick_symbol: str | None = None, tick_hz: int | None = None, pools: str | None = None) -> None:
+                 tick_symbol: str | None = None, tick_hz: int | None = None, pools: str | None = None, tick_stop: bool = True) -> None:
         # ``memhil run --profile`` and ``--pool`` pass their choice to every suite process in MEMHIL_PROFILE, MEMHIL_POOLS
         profile = profile or os.environ.get("MEMHIL_PROFILE") or "liteos"
         pools = pools or os.environ.get("MEMHIL_POOLS") or ""
@@ -57,6 +59,8 @@ class MemhilLibrary(DynamicCore):
             engine_options["tick_symbol"] = tick_symbol
         if tick_hz:
             engine_options["tick_hz"] = int(tick_hz)
+        if str(tick_stop).lower() in ("false", "0", "no", "off"):
+            engine_options["tick_stop"] = False
         options = SessionOptions(engine=engine, platform=platform, capture=capture, profile=profile, modules=ModuleMap.parse(modules),
                                  engine_options=engine_options, pools=parse_pools(pools))
         self.ctx = LibraryContext(options, Path(outdir) if outdir else None)
