@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Iterable, Protocol, Sequence
 
 from memhil.contract import UPTIME_SYMBOL
 from memhil.engines.base import Capability
-from memhil.errors import CaptureError
+from memhil.errors import CaptureError, MemhilError
 from memhil.events import AllocEvent, Row
 
 if TYPE_CHECKING:
@@ -204,6 +204,16 @@ class RingCapture(Capture):
             err, self._pending_error = self._pending_error, None
             raise err
         return done
+
+
+def release_breakpoints(engine, breakpoints: Iterable, what: str) -> None:
+    """Remove each breakpoint; one the engine no longer has (it may be gone already) is only logged: there is
+    nothing else to release."""
+    for bp in breakpoints:
+        try:
+            engine.remove_breakpoint(bp)
+        except MemhilError as exc:
+            logging.getLogger("memhil.capture").debug("removing %s: %s", what, exc)
 
 
 def read_many(target, requests: Sequence[tuple[int, int]]) -> list[bytes]:

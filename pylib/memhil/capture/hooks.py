@@ -26,7 +26,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable
 
-from memhil.capture.base import Capture, EventSink, read_many, uptime_var
+from memhil.capture.base import Capture, EventSink, read_many, release_breakpoints, uptime_var
 from memhil.capture.nodes import LiteosNodes, NodeInfo
 from memhil.capture.profiles import AllocatorProfile, FunctionSpec, load_profile
 from memhil.capture.thumb import ExitScan, scan_exits
@@ -193,11 +193,7 @@ class HookCapture(Capture):
     def _remove_all(self) -> None:
         bps = self._breakpoints + list(self._ret_addr_bps.values())
         self._breakpoints, self._ret_addr_bps, self._return_sites = [], {}, {}
-        for bp in bps:
-            try:
-                self.engine.remove_breakpoint(bp)
-            except MemhilError as exc:  # the engine may already be gone; nothing else to release
-                log.debug("removing breakpoint: %s", exc)
+        release_breakpoints(self.engine, bps, "a hook breakpoint")
 
     # -- stops ----------------------------------------------------------------------------------
     def _entry_callback(self, plan: FunctionPlan) -> Callable:

@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Callable, Iterable
 
+from memhil.capture.base import release_breakpoints
 from memhil.capture.profiles import AllocatorProfile, PoolFunctionSpec, load_profile
 from memhil.engines.base import Capability
-from memhil.errors import MemhilError
 
 if TYPE_CHECKING:
     from memhil.elf import Image
@@ -67,11 +67,7 @@ class PoolHooks:
         self._breakpoints, self._return_bps = [], {}
         self._frames.clear()
         self.attached = False
-        for bp in bps:
-            try:
-                self.engine.remove_breakpoint(bp)
-            except MemhilError as exc:  # the engine may be gone already; nothing else to release
-                log.debug("removing a pool breakpoint: %s", exc)
+        release_breakpoints(self.engine, bps, "a pool breakpoint")
 
     def _entry(self, spec: PoolFunctionSpec) -> Callable:
         return lambda ctx: self._on_entry(spec, ctx)
