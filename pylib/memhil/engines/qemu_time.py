@@ -122,79 +122,88 @@ class VirtualTime:
             self._barrier_watch = None
         return by_console
 
-    #: ticks at the end of a run stopped at one by one when the tick stop cannot end it (each such stop costs the
-    #: firmware the rest of its tick, see clock.py): at least MIN_APPROACH, and as many as the firmware runs in
-    #: APPROACH_WALL_S of wall time, FIRST_APPROACH until that rate is known; the rest of the run goes free
+    #: ticks at the end of a polled run stopped at one by one (each such stop costs the firmware the rest of its
+    #: tick, see clock.py): at least MIN_APPROACH, and as many as the firmware runs in APPROACH_WALL_S of wall
+    #: time, FIRST_APPROACH until that rate is known; the rest of the run goes free
     MIN_APPROACH, FIRST_APPROACH, APPROACH_WALL_S = 2, 32, 0.002
-    #: wall seconds between the host's looks at the counter while the tick stop guards the deadline
-    GUARDED_SLICE_S = 0.05
 
     def _run_ticks(self, ticks: int, watch, wall: float) -> bool:
         """Run ``ticks`` of the firmware's tick counter (counted modulo its width).
 
-        The tick stop (:mod:`memhil.engines.tick_stop`), where it can be patched in, is armed for the deadline: it
-        stops the target at exactly that tick from inside the SysTick interrupt, however late the host is. Until a
-        run has shown that the counter moves inside that interrupt, and on targets where the stop cannot be
-        patched, the target also runs free in slices sized from the ticks per wall second seen so far (the host
-        interrupts it to read the counter; an interrupt costs no virtual time), and the last few ticks (see
-        MIN_APPROACH) are stopped at one by one by a write watchpoint on the counter. The run ends at the first
-        counter value at or past the deadline."""
-        clock = self.clock
-        mask = (1 << 8 * clock.size) - 1
+        Where the tick stop (:mod:`memhil.engines.tick_stop`) is patched in and the counter moves inside the
+        SysTick handler it calls, it is armed for the deadline and stops the target at exactly that tick from
+        inside the interrupt, however late the host is. Whether the counter moves there is checked once, at the
+        first tick of the first run: a write watchpoint on the counter stops that write, and the stub's return
+        address must be on the stack. Elsewhere the target runs free in slices sized from the ticks per wall second
+        seen so far (the host interrupts it to read the counter; an interrupt costs no virtual time), and the last
+        few ticks (see MIN_APPROACH) are stopped at one by one by a write watchpoint on the counter.
+
+        The two are never combined: QEMU (7.2 and 10.0, under ``-icount``) loses a watchpoint hit that an interrupt
+        from the host overtakes, and aborts ("Raised interrupt while not in I/O function") when the target next
+        touches the watched page; so no run interrupts the target often while a watchpoint it may hit is set."""
+        if ticks <= 0:
+            return False
+        mask = (1 << 8 * self.clock.size) - 1
         start = self._read_counter()
         deadline = time.monotonic() + wall
-        guard = self._tick_guard()
-        stopped = False  # ended by the tick stop's store
 
         def done() -> int:
             return (self._read_counter() - start) & mask
+
+        guard = self._tick_guard()
+        if guard is not None and not guard.proven:
+            if self._approach(1, done, guard, watch, deadline):
+                return True
+            if done() >= ticks:
+                return False
+            if not guard.proven:
+                guard = None
+        if guard is not None:
+            return self._run_to_tick_stop(guard, (start + ticks) & mask, watch, deadline)
+        rate = None  # ticks per wall second while running free (the fastest seen)
+        ran = done()  # ticks run so far, read once per slice
+        while True:
+            approach = self.FIRST_APPROACH if rate is None else max(self.MIN_APPROACH, math.ceil(rate * self.APPROACH_WALL_S))
+            left = ticks - ran - approach
+            if left <= 0:
+                break
+            slice_s = 0.0005 if rate is None else min(0.05, max(0.0005, left / 2 / rate))
+            started = time.monotonic()
+            if self._slice(slice_s, watch, deadline):
+                return True
+            now, took = done(), time.monotonic() - started
+            if now > ran and took > 0:
+                rate = (now - ran) / took if rate is None else max(rate, (now - ran) / took)
+            ran = now
+        if ran >= ticks:
+            if ran > ticks:
+                log.warning("run_for went %d tick(s) past its end: the firmware ran faster than memhil polled it", ran - ticks)
+            return False
+        return self._approach(ticks, done, None, watch, deadline)
+
+    def _run_to_tick_stop(self, guard, target: int, watch, deadline: float) -> bool:
+        """Run until the tick stop, armed for counter value ``target``, stores to its armed word."""
+        stopped = False
 
         def on_stop() -> str:
             nonlocal stopped
             self._complete_access_now()
             stopped = True
-            if not guard.proven:
-                guard.proven = True
-                log.debug("tick stop: ended a run at its deadline; the counter moves inside SysTick's handler")
             return "tick"
 
-        if guard is not None:
-            self._gdb_call(self.client.transact_ok, [guard.arm(start + ticks)], "arming the tick stop")
-            self._set_internal_watch(WRITE, guard.armed_address, on_stop)
+        self._gdb_call(self.client.transact_ok, [guard.arm(target)], "arming the tick stop")
+        self._set_internal_watch(WRITE, guard.armed_address, on_stop)
         try:
-            if guard is not None and guard.proven:
-                return self._run_until(watch, wall, lambda stop, regs, what: what == "tick" and stopped)
-            rate = None  # ticks per wall second while running free (the fastest seen)
-            ran = 0  # ticks run so far, read once per slice
-            while True:
-                approach = self.FIRST_APPROACH if rate is None else max(self.MIN_APPROACH, math.ceil(rate * self.APPROACH_WALL_S))
-                left = ticks - ran - approach
-                if left <= 0:
-                    break
-                slice_s = 0.0005 if rate is None else min(0.05, max(0.0005, left / 2 / rate))
-                started = time.monotonic()
-                if self._slice(slice_s, watch, deadline):
-                    return True
-                if stopped:
-                    return False
-                now, took = done(), time.monotonic() - started
-                if now > ran and took > 0:
-                    rate = (now - ran) / took if rate is None else max(rate, (now - ran) / took)
-                ran = now
-            if ran >= ticks:
-                if ran > ticks:
-                    log.warning("run_for went %d tick(s) past its end: the firmware ran faster than memhil polled it", ran - ticks)
-                return False
-            return self._approach(ticks, done, guard, watch, deadline)
+            return self._run_until(watch, max(deadline - time.monotonic(), 0.01), lambda stop, regs, what: what == "tick" and stopped)
         finally:
-            if guard is not None and self.state is EngineState.RUNNING:
+            if self.state is EngineState.RUNNING:
                 self._set_internal_watch(WRITE, guard.armed_address, None)
                 self._gdb_call(self.client.transact_ok, [guard.disarm()], "disarming the tick stop")
 
     def _approach(self, ticks: int, done, guard, watch, deadline: float) -> bool:
-        """Stop at each of the counter's writes until it reaches ``ticks``. At that last write, a tick stop that
-        has not yet ended a run is checked: the return address into it on the stack shows the write came from
-        inside its call of the firmware's SysTick handler (it is trusted from then on); else it is given up."""
+        """Stop at each of the counter's writes until it reaches ``ticks``. With ``guard`` (a tick stop not yet
+        checked), the last write is checked: the return address into the stub on the stack shows it came from inside
+        the stub's call of the firmware's SysTick handler (it is trusted from then on); else it is given up."""
         clock = self.clock
         reached = False
 
@@ -202,7 +211,7 @@ class VirtualTime:
             nonlocal reached
             self._complete_access_now()
             reached = done() >= ticks
-            if reached and guard is not None and not guard.proven:
+            if reached and guard is not None:
                 regs = self.read_registers()
                 guard.check_caller(regs, self.read_memory(regs["sp"], guard.stack_bytes(regs["sp"])))
             return "tick"

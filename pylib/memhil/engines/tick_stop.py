@@ -24,9 +24,11 @@ The vector is the one the core uses: entry 15 of the table at ``VTOR`` (read at 
 move its table to RAM at boot; a table copied after patching carries the patch along). Code and data go in
 scratch RAM (:mod:`memhil.capture.scratch`), recorded in the engine's ``scratch_taken``.
 
-Limits, all detected at run time: a counter that is not advanced from the SysTick handler (another timer, or a
-tickless idle that adds the slept ticks in thread code) is still polled by the host; the engine notices when the
-counter passes the deadline without the stub's store and stops using it.
+The first run checks, at its first tick, that the counter moves inside the stub's call of the firmware's handler
+(a write watchpoint on the counter, and the stub's return address on the stack). A counter advanced elsewhere
+(another timer, or ticks counted in thread code) is polled by the host instead. A tickless idle that adds the
+ticks it slept in thread code (FreeRTOS's ``vTaskStepTick``) is seen by the stub at the next SysTick: a deadline
+inside such a sleep is met up to the rest of that sleep late.
 """
 
 from __future__ import annotations
@@ -117,7 +119,7 @@ class TickStop:
             return f"polled from the host, its last ticks stopped at one by one ({self.reason})"
         if self.proven:
             return "runs end at the deadline's tick on a SysTick stop patched in emulator memory"
-        return "a SysTick stop is patched in emulator memory; runs are also polled until one shows the counter moves inside it"
+        return "a SysTick stop is patched in emulator memory; the first run checks that the counter moves inside it"
 
     @property
     def armed_address(self) -> int:
