@@ -402,3 +402,18 @@ def test_firmware_without_barrier_reset_keeps_the_breakpoint(qemu_engine, minifw
     assert engine._watch_ok is False
     engine.run_for(0.02)
     assert round((engine.virtual_time() - start) * 1000) == 30
+
+
+def test_fault_probe_looks_without_interrupting(qemu_engine, minifw, platform):
+    """The fault probe reads IPSR over QMP while the core runs: a gdbstub interrupt that overtakes a watchpoint hit
+    (the barrier's, here) makes QEMU lose the hit and abort at the next access to the watched page."""
+    engine = qemu_engine(fault_probe_s=0.02)
+    engine.start(platform, minifw)
+    interrupts, looks = [], []
+    interrupt, qmp_cmd = engine.client.interrupt, engine.launch.qmp_cmd
+    engine.client.interrupt = lambda: (interrupts.append(1), interrupt())[1]
+    engine.launch.qmp_cmd = lambda command, **args: (looks.append(command), qmp_cmd(command, **args))[1]
+    before = _u32(engine, "g_memhil_uptime_ms", minifw)
+    engine.run_for(60)
+    assert _u32(engine, "g_memhil_uptime_ms", minifw) - before == 60_000
+    assert "human-monitor-command" in looks and interrupts == []

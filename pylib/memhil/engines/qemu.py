@@ -58,8 +58,8 @@ class QemuEngine(ConsoleWatch, VirtualTime, StopHandling, Engine):
     counter by a SysTick stop patched in emulator memory (:mod:`memhil.engines.tick_stop`; off for a firmware
     that checks its own flash or vector table: runs are then polled); ``catch_faults``: look, every
     ``fault_probe_s`` of wall time a run lasts, whether the core sits in a fault handler, and raise
-    :class:`~memhil.errors.TargetFault` (an interrupt costs no virtual time; a breakpoint on the handlers would
-    slow QEMU 7.2 down on every page it shares with them: 1.6x on the soak).
+    :class:`~memhil.errors.TargetFault` (IPSR read over QMP while the core runs, see ``_probe_fault``; a
+    breakpoint on the handlers would slow QEMU 7.2 down on every page it shares with them: 1.6x on the soak).
     """
 
     name = "qemu"
