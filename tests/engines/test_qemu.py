@@ -417,3 +417,15 @@ def test_fault_probe_looks_without_interrupting(qemu_engine, minifw, platform):
     engine.run_for(60)
     assert _u32(engine, "g_memhil_uptime_ms", minifw) - before == 60_000
     assert "human-monitor-command" in looks and interrupts == []
+
+
+def test_a_console_wait_ends_a_tick_stop_run_and_the_next_run_is_exact(qemu_engine, minifw_no_barrier, platform):
+    """A run the console ends leaves the stub armed for its old deadline; the next run arms it afresh."""
+    engine = qemu_engine()
+    engine.start(platform, minifw_no_barrier)
+    engine.run_for(0.01)
+    assert "runs end at the deadline's tick" in engine.time_source
+    engine.wait_for_line("tick", timeout=5)  # printed every 1000 ms: ends the run well before its deadline
+    before = _u32(engine, "g_memhil_uptime_ms", minifw_no_barrier)
+    engine.run_for(6)  # past the old deadline too
+    assert _u32(engine, "g_memhil_uptime_ms", minifw_no_barrier) - before == 6000

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Callable
 
 from memhil import contract
+from memhil.elf import Image
 from memhil.engines.base import Breakpoint, BreakpointCallback, BreakpointTable, Capability, Engine, EngineState
 from memhil.engines.clock import Clock, choose_clock
 from memhil.engines.firmware import FirmwareInfo
@@ -39,6 +40,7 @@ from memhil.engines.qemu_console import ConsoleWatch
 from memhil.engines.qemu_launch import QemuLaunch
 from memhil.engines.qemu_stops import READ, WRITE, StopHandling, decode_g  # noqa: F401 - decode_g is part of this API
 from memhil.engines.qemu_time import VirtualTime
+from memhil.engines.tick_stop import TickStop
 from memhil.engines.uart import uart_registers
 from memhil.errors import EngineError, EngineTimeout, ProtocolError
 
@@ -88,7 +90,7 @@ class QemuEngine(ConsoleWatch, VirtualTime, StopHandling, Engine):
         self.platform = None
         self.workdir: Path | None = None
         self.clock: Clock = Clock("wall")
-        self._tick_stop = None  # memhil.engines.tick_stop.TickStop, made at the first run on a tick counter
+        self._tick_stop: TickStop | None = None  # on a firmware timed by its tick counter
         #: the last fault the target took (it stays halted in the handler until reset)
         self.fault = None
         self._breakpoints = BreakpointTable()
@@ -138,10 +140,9 @@ class QemuEngine(ConsoleWatch, VirtualTime, StopHandling, Engine):
     def time_source(self) -> str:
         """What ``run_for`` and ``virtual_time`` count on this firmware, and how a run ends (see
         :mod:`memhil.engines.clock`)."""
-        if self.clock.kind != "tick":
+        if self._tick_stop is None:
             return self.clock.description
-        how = self._tick_stop.status if self._tick_stop is not None else "ends runs by a patched SysTick stop where it can (checked at the first run)"
-        return f"{self.clock.description}; {how}"
+        return f"{self.clock.description}; {self._tick_stop.status}"
 
     def start(self, platform, elf: Path, *, accelerate: bool = True, workdir: Path | None = None) -> None:
         from memhil.platform import Platform
@@ -156,7 +157,8 @@ class QemuEngine(ConsoleWatch, VirtualTime, StopHandling, Engine):
         self._uart = uart_registers(platform.console)
         self.platform, self.firmware, self.accelerate = platform, firmware, accelerate
         self.fault = None
-        self._tick_stop, self.scratch_taken = None, []
+        self.scratch_taken = []
+        self._tick_stop = TickStop(self, self.clock, Image.open(firmware.path), platform, enabled=self.tick_stop) if self.clock.kind == "tick" else None
         self.launch = QemuLaunch(binary, platform, firmware, accelerate=accelerate, icount_shift=self.icount_shift,
                                  extra_args=self.extra_args, timeout=self.timeout, workdir=workdir)
         self.workdir = self.launch.workdir

@@ -182,23 +182,21 @@ class VirtualTime:
         return self._approach(ticks, done, None, watch, deadline)
 
     def _run_to_tick_stop(self, guard, target: int, watch, deadline: float) -> bool:
-        """Run until the tick stop, armed for counter value ``target``, stores to its armed word."""
-        stopped = False
-
-        def on_stop() -> str:
-            nonlocal stopped
-            self._complete_access_now()
-            stopped = True
-            return "tick"
-
-        self._gdb_call(self.client.transact_ok, [guard.arm(target)], "arming the tick stop")
-        self._set_internal_watch(WRITE, guard.armed_address, on_stop)
+        """Run until the tick stop, armed (with the continue) for counter value ``target``, stores to its armed
+        word. A run the console ends leaves it armed: with no watchpoint on that word its store stops nothing, and
+        the next run arms it afresh."""
+        self._resume_prefix.append(guard.arm(target))
+        self._set_internal_watch(WRITE, guard.armed_address, self._on_tick_stop)
         try:
-            return self._run_until(watch, max(deadline - time.monotonic(), 0.01), lambda stop, regs, what: what == "tick" and stopped)
+            return self._run_until(watch, max(deadline - time.monotonic(), 0.01), lambda stop, regs, what: what == "tick-stop")
         finally:
+            self._resume_prefix.clear()
             if self.state is EngineState.RUNNING:
                 self._set_internal_watch(WRITE, guard.armed_address, None)
-                self._gdb_call(self.client.transact_ok, [guard.disarm()], "disarming the tick stop")
+
+    def _on_tick_stop(self) -> str:
+        self._complete_access_now()
+        return "tick-stop"
 
     def _approach(self, ticks: int, done, guard, watch, deadline: float) -> bool:
         """Stop at each of the counter's writes until it reaches ``ticks``. With ``guard`` (a tick stop not yet
@@ -225,12 +223,7 @@ class VirtualTime:
 
     def _tick_guard(self):
         """The tick stop, patched in (again) and ready to arm, or None where it cannot be used."""
-        if self._tick_stop is None:
-            from memhil.elf import Image
-            from memhil.engines.tick_stop import TickStop
-
-            self._tick_stop = TickStop(self, self.clock, Image.open(self.firmware.path), self.platform, enabled=self.tick_stop)  # type: ignore[union-attr]
-        return self._tick_stop if self._tick_stop.ensure() else None
+        return self._tick_stop if self._tick_stop is not None and self._tick_stop.ensure() else None
 
     def _slice(self, slice_s: float, watch, deadline: float) -> bool:
         """Run until an interrupt ``slice_s`` of wall time later (or an earlier stop); True when the console

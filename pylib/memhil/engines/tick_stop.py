@@ -92,6 +92,10 @@ def build_stub(base: int, handler: int, counter: int, counter_size: int) -> tupl
     return code, a.layout(base)["back"] | 1
 
 
+def _u32(raw: bytes) -> int:
+    return int.from_bytes(raw[:4], "little")
+
+
 class TickStop:
     """The patched SysTick vector of one started target. ``engine`` reads and writes memory while halted;
     ``clock`` is the tick counter (kind ``tick``)."""
@@ -105,9 +109,10 @@ class TickStop:
         self.code: bytes | None = None
         self.handler: int | None = None
         self.back: int | None = None  # the return address into the stub of its call of the firmware's handler
-        #: False once the counter passed a deadline without the stub's store (the tick is not SysTick's)
+        self.slot: int | None = None  # the vector table entry patched (SysTick's, in the table VTOR names)
+        #: False once given up: turned off, no scratch RAM, no vector to patch, or a counter written elsewhere
         self.usable = True
-        #: True once a run ended on the stub's store
+        #: True once a write of the counter was seen inside the stub's call of the firmware's handler (check_caller)
         self.proven = False
         self.reason = ""
         if not enabled:
@@ -149,9 +154,12 @@ class TickStop:
         if not self.usable:
             return False
         eng = self.engine
-        table = struct.unpack("<I", eng.read_memory(VTOR, 4))[0] & ~0x7F
-        slot = table + 4 * SYSTICK_EXCEPTION
-        entry = struct.unpack("<I", eng.read_memory(slot, 4))[0]
+        if self.slot is not None and self.code is not None:  # the usual case: one request finds all in place
+            vtor, entry, code = eng.read_memory_many([(VTOR, 4), (self.slot, 4), (self.area.base, len(self.code))])
+            if (_u32(vtor) & ~0x7F) + 4 * SYSTICK_EXCEPTION == self.slot and _u32(entry) == self.area.base | 1 and code == self.code:
+                return True
+        slot = (_u32(eng.read_memory(VTOR, 4)) & ~0x7F) + 4 * SYSTICK_EXCEPTION
+        entry = _u32(eng.read_memory(slot, 4))
         if self.area is None and not self._place():
             return False
         stub = self.area.base | 1
@@ -165,8 +173,9 @@ class TickStop:
         self.code, self.back = build_stub(self.area.base, self.handler, self.clock.address, self.clock.size)  # type: ignore[arg-type]
         eng.write_memory(self.area.base, self.code + bytes(DATA_OFFSET - len(self.code)) + bytes(12))
         eng.write_memory(slot, struct.pack("<I", stub))
-        if struct.unpack("<I", eng.read_memory(slot, 4))[0] != stub:
+        if _u32(eng.read_memory(slot, 4)) != stub:
             return self._give_up(f"the SysTick vector at {slot:#010x} cannot be written")
+        self.slot = slot
         log.debug("tick stop: SysTick vector %#010x -> stub at %#010x (firmware handler %#010x)", slot, stub, self.handler)
         return True
 
@@ -193,6 +202,3 @@ class TickStop:
         """The RSP memory-write packet that arms the stub for ``deadline`` (counter value, modulo its width)."""
         mask = (1 << 8 * self.clock.size) - 1
         return b"M%x,c:" % self.armed_address + struct.pack("<IQ", 1, deadline & mask).hex().encode()
-
-    def disarm(self) -> bytes:
-        return b"M%x,4:00000000" % self.armed_address
