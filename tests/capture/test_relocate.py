@@ -200,6 +200,8 @@ def test_areas_taken_on_the_target_are_left_out(platform):
         find_ram(image, platform, 0x100, explicit=(0x20010000, 0x100), taken=[Area(0x20010000, 0x100, "stub")])
     code = find_flash(image, platform, 1000)
     assert find_flash(image, platform, 1000, taken=[code]).end == code.base
+    # RAM handed out (the tick stop's) leaves the flash gaps as they are: the code stays in flash
+    assert find_flash(image, platform, 1000, taken=[Area(0x20020000, 96, "tick stop")]) == code
 
 
 class _Memory:

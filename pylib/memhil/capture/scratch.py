@@ -58,8 +58,12 @@ def _used_ranges(image: Image, lo: int, hi: int) -> list[tuple[int, int]]:
 
 
 def _gaps(lo: int, hi: int, used: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The parts of [lo, hi) no ``used`` range covers (ranges reaching outside it are cut to it)."""
     gaps, pos = [], lo
     for start, end in sorted(used):
+        start, end = max(start, lo), min(end, hi)
+        if start >= end:
+            continue
         if start > pos:
             gaps.append((pos, start))
         pos = max(pos, end)
@@ -70,8 +74,7 @@ def _gaps(lo: int, hi: int, used: Iterable[tuple[int, int]]) -> list[tuple[int, 
 
 def _free(area: Area, taken: Iterable[Area]) -> list[Area]:
     """The parts of ``area`` no ``taken`` area overlaps, lowest first."""
-    cut = [(max(t.base, area.base), min(t.end, area.end)) for t in taken if t.base < area.end and area.base < t.end]
-    return [Area(start, end - start, area.what) for start, end in _gaps(area.base, area.end, cut)]
+    return [Area(start, end - start, area.what) for start, end in _gaps(area.base, area.end, [(t.base, t.end) for t in taken])]
 
 
 def find_flash(image: Image, platform, size: int, *, align: int = 64, taken: Iterable[Area] = ()) -> Area:
@@ -80,6 +83,7 @@ def find_flash(image: Image, platform, size: int, *, align: int = 64, taken: Ite
     if not flash:
         raise CaptureError(f"platform {platform.name} names no flash region for the hook code",
                            hint="add a [[memory]] region named flash to its platform.toml, or use capture=breakpoints")
+    taken = list(taken)
     best: tuple[int, int] | None = None
     for region in flash:
         used = _used_ranges(image, region.base, region.end) + [(t.base, t.end) for t in taken]
