@@ -33,19 +33,25 @@ def _note_engine(ctx: BenchContext, session: Session) -> None:
 
 
 def _timed_run(session: Session, virtual_s: float) -> dict[str, float | int]:
-    """``session.run_for(virtual_s)``: wall seconds, events captured, breakpoint stops and drains during it."""
+    """``session.run_for(virtual_s)``: wall seconds, events captured, breakpoint stops and drains during it, and
+    for a ring capture the wall seconds its drain stops spent copying and its decoding took (``copy_s``,
+    ``decode_s``)."""
     cap = session.capture
     events0 = cap.events if cap else 0
-    stops0 = (getattr(cap, "stats", {}) or {}).get("stops", 0) if cap else 0
+    stats0 = dict(getattr(cap, "stats", {}) or {}) if cap else {}
+    stops0 = stats0.get("stops", 0)
     drains0 = getattr(cap, "drains", 0) if cap else 0
     started = time.perf_counter()
     session.run_for(virtual_s)
     wall = time.perf_counter() - started
     out: dict[str, float | int] = {"wall_s": wall, "virtual_s": virtual_s, "events": (cap.events if cap else 0) - events0}
     if cap is not None:
-        stops = (getattr(cap, "stats", {}) or {}).get("stops")
-        if stops is not None:
-            out["stops"] = stops - stops0
+        stats = getattr(cap, "stats", {}) or {}
+        if stats.get("stops") is not None:
+            out["stops"] = stats["stops"] - stops0
+        for key in ("copy_s", "decode_s"):
+            if key in stats:
+                out[key] = stats[key] - stats0.get(key, 0.0)
         drains = getattr(cap, "drains", None)
         if isinstance(drains, int):
             out["drains"] = drains - drains0
@@ -87,7 +93,9 @@ def hooks_overhead(ctx: BenchContext) -> dict[str, object]:
     burst = ctx.elf("burst")
     pairs = paired_capture(ctx, burst, "hooks", v)
     per = [{"hook_calls_per_s": h["events"] / h["wall_s"], "overhead_hooks_ratio": h["wall_s"] / f["wall_s"],
-            "hook_calls": h["events"]} for f, h in pairs]
+            "hook_calls": h["events"], "hook_free_wall_s": f["wall_s"], "hook_wall_s": h["wall_s"],
+            "hook_drain_stops": h.get("stops"), "hook_copy_wall_s": h.get("copy_s"), "hook_decode_wall_s": h.get("decode_s")}
+           for f, h in pairs]
     out = {"hooks_workload": f"burst for {v:g} s of virtual time, free and with patched hooks, {len(pairs)} interleaved pairs",
            **spreads(per, per[0].keys())}
     out.update(breakpoint_capture(ctx, burst, ctx.scale.breakpoint_virtual_s))

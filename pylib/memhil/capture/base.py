@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Iterable, Protocol, Sequence
 
 from memhil.contract import UPTIME_SYMBOL
@@ -123,7 +124,9 @@ class RingCapture(Capture):
         self._overlap = False  # decoding runs as the engine's background work
         self.deferred_drains = 0
         self._slice_end = False  # drain() is the engine's slice-end work
-        self.stats: dict[str, int] = {"slice_drains": 0, "found_full": 0}
+        #: also ``copy_s``, wall seconds the target stood halted while drain stops copied the ring, and
+        #: ``decode_s``, wall seconds spent decoding records and feeding the sinks (at stops or in the background)
+        self.stats: dict[str, float] = {"slice_drains": 0, "found_full": 0, "copy_s": 0.0, "decode_s": 0.0}
 
     def _ring_capacity(self) -> int:
         """Records the ring holds (0 before attach)."""
@@ -160,10 +163,20 @@ class RingCapture(Capture):
         """Decode ``count`` records of ``raw`` and hand them to the sinks."""
         raise NotImplementedError
 
+    def _decode(self, raw: bytes, count: int) -> None:
+        """:meth:`_process`, its wall time counted in ``stats["decode_s"]``."""
+        started = time.perf_counter()
+        try:
+            self._process(raw, count)
+        finally:
+            self.stats["decode_s"] += time.perf_counter() - started
+
     def _at_drain_stop(self, ctx) -> None:
         """The firmware's drain stop: copy the records and free their slots (one request when the ring is full),
         then decode them after the resume where that may be, else now (after any copied earlier)."""
+        started = time.perf_counter()
         got = self._copy_ring(ctx)
+        self.stats["copy_s"] += time.perf_counter() - started
         if got is not None:
             self._pending.append(got)
         if not (self._overlap and self._sinks_host_only()):
@@ -190,7 +203,7 @@ class RingCapture(Capture):
         while self._pending:
             raw, count = self._pending.pop(0)
             try:
-                self._process(raw, count)
+                self._decode(raw, count)
             except CaptureError as exc:
                 if self._pending_error is None:
                     self._pending_error = exc

@@ -775,7 +775,7 @@ class PatchCapture(RingCapture):
         target = target or self.engine
         got = self._read_ring(target, whole=False)
         if got is not None:
-            self._process(*got)
+            self._decode(*got)
             done += got[1]
         if self._originals and not self._check_patched(target):
             self.resets += 1

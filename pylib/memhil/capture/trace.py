@@ -253,7 +253,7 @@ class TraceCapture(RingCapture):
         if got is None:
             return done
         raw, count, tail = got
-        self._process(raw, count)
+        self._decode(raw, count)
         self._write_u32(target or self.engine, "tail", (tail + count) & 0xFFFFFFFF)
         return done + count
 
