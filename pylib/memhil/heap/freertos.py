@@ -56,7 +56,6 @@ HEAP5_SYMBOLS = ("xStart", "pxEnd")
 HEAP1_SYMBOLS = ("ucHeap", "xNextFreeByte")
 #: heap_5's region set-up; its presence tells heap_5 from heap_4 when an application names a region ``ucHeap``
 DEFINE_REGIONS = "vPortDefineHeapRegions"
-SYMBOLS = HEAP4_SYMBOLS  # kept for callers of the heap_4-only version
 #: portBYTE_ALIGNMENT of the Cortex-M ports
 DEFAULT_ALIGNMENT = 8
 _MAX_FREE = 1 << 16
@@ -136,7 +135,6 @@ class _BlockLinkHeap:
         self.alloc_bit = 1 << (8 * self.word - 1)
         self.alignment = alignment
         self.head = (link.size + alignment - 1) & ~(alignment - 1)
-        self.image = image
         self.start = image.symbol("xStart").address
 
     def _align_up(self, addr: int) -> int:
@@ -190,19 +188,12 @@ class _BlockLinkHeap:
             node = nxt
         return out, None
 
-    @staticmethod
-    def _list_mismatch(walk: HeapWalk, listed: list[int], free_seen: list[int], at: int, where: str) -> None:
+    def _list_mismatch(self, walk: HeapWalk, listed: list[int], free_seen: list[int], where: str) -> None:
         extra = sorted(set(listed) ^ set(free_seen))
-        first = extra[0] if extra else at
+        first = extra[0] if extra else self.start
         walk.errors.append(HeapError(first, "free-link",
                                      f"the free list from xStart ({len(listed)} blocks) does not match the free blocks {where} "
                                      f"({len(free_seen)}); first difference at {first:#010x}"))
-
-    def totals(self, read_memory: ReadMemory) -> dict[str, int]:
-        """Bytes in allocated and in free blocks, headers included (raises on a broken heap)."""
-        walk = self.walk(read_memory)  # type: ignore[attr-defined]
-        walk.raise_for_errors()
-        return {"used": walk.used, "free": walk.free, "blocks": len(walk.used_nodes)}
 
 
 class FreeRtosHeapWalker(_BlockLinkHeap):
@@ -233,11 +224,8 @@ class FreeRtosHeapWalker(_BlockLinkHeap):
         if broken:
             walk.errors.append(HeapError(listed[-1] if listed else self.start, "free-link", broken))
         elif listed != free_seen:
-            self._list_mismatch(walk, listed, free_seen, self.start, "in the heap")
+            self._list_mismatch(walk, listed, free_seen, "in the heap")
         return walk
-
-
-Heap4Walker = FreeRtosHeapWalker
 
 
 class FreeRtosHeap2Walker(_BlockLinkHeap):
@@ -422,7 +410,7 @@ class FreeRtosHeap5Walker(_BlockLinkHeap):
             if addr not in markers:
                 listed.append(addr)
         if listed != free_seen:
-            self._list_mismatch(walks[0], listed, free_seen, self.start, "in the regions")
+            self._list_mismatch(walks[0], listed, free_seen, "in the regions")
         return walks
 
     def walk(self, read_memory: ReadMemory) -> HeapWalk:
