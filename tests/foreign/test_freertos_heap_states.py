@@ -45,6 +45,8 @@ def test_heap5_regions_come_from_the_table_even_when_the_free_list_forgot_one(he
     per_region = walker.walk_regions(mem)
     assert [len(w.nodes) for w in per_region] == [2, 4]
     assert [w.end_node for w in per_region] == markers
+    assert walk.pools == tuple((w.pool, w.pool_size) for w in per_region)  # the regions, the gap between them not heap
+    assert (walk.pool, walk.pool + walk.pool_size) == (per_region[0].pool, per_region[-1].pool + per_region[-1].pool_size)
     snap = walk.to_snapshot()
     assert sorted(snap.blocks) == [a + HEAD for a, _, used in blocks if used]
     assert TargetHeap(heap5_image).totals(mem) == {"used": sum(s for _, s, u in blocks if u), "free": sum(s for _, s, u in blocks if not u),

@@ -39,11 +39,12 @@ header or list link and says what and where in :attr:`HeapWalk.errors` (``to_sna
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from memhil.errors import ConfigError, DebugInfoMissingError, ElfError
 
-from .walker import HeapError, HeapNode, HeapWalk
+from .walker import HeapError, HeapNode, HeapWalk, combine_walks
 
 if TYPE_CHECKING:
     from memhil.elf import Image
@@ -415,14 +416,9 @@ class FreeRtosHeap5Walker(_BlockLinkHeap):
 
     def walk(self, read_memory: ReadMemory) -> HeapWalk:
         """All regions as one walk: ``pool`` is the first region's first block, ``pool_size`` spans to the last
-        region's end marker (the gaps between regions are not heap), ``end_node`` is pxEnd."""
+        region's end marker (the gaps between regions are not heap; ``pools`` lists the regions), ``end_node`` is pxEnd."""
         walks = self.walk_regions(read_memory)
-        out = HeapWalk(walks[0].pool, walks[-1].pool + walks[-1].pool_size - walks[0].pool, self.head, 0, has_modules=False)
-        for w in walks:
-            out.nodes += w.nodes
-            out.errors += w.errors
-        out.end_node = walks[-1].end_node
-        return out
+        return replace(combine_walks(walks), pool_size=walks[-1].pool + walks[-1].pool_size - walks[0].pool, end_node=walks[-1].end_node)
 
 
 class FreeRtosHeap1:
