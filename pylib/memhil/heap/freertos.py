@@ -197,22 +197,32 @@ class _BlockLinkHeap:
                                      f"({len(free_seen)}); first difference at {first:#010x}"))
 
 
-class FreeRtosHeapWalker(_BlockLinkHeap):
-    """Walks heap_4; ``alignment`` is the port's portBYTE_ALIGNMENT."""
+class _UcHeap(_BlockLinkHeap):
+    """heap_2 and heap_4: one ``ucHeap`` array, its blocks from ``first`` (ucHeap aligned up) on, and the symbol
+    that ends the free list (``end_symbol``: the pointer pxEnd, or the struct xEnd)."""
+
+    end_symbol = "pxEnd"
 
     def __init__(self, image: Image, *, alignment: int = DEFAULT_ALIGNMENT) -> None:
         super().__init__(image, alignment=alignment)
         self.heap = image.symbol("ucHeap")
-        self.end_ptr = image.symbol("pxEnd").address
+        self.first = self._align_up(self.heap.address)
+        self.end_at = image.symbol(self.end_symbol).address
+
+    def _new_walk(self) -> HeapWalk:
+        return HeapWalk(self.heap.address, self.heap.size, self.head, 0, has_modules=False)
+
+
+class FreeRtosHeapWalker(_UcHeap):
+    """Walks heap_4; ``alignment`` is the port's portBYTE_ALIGNMENT."""
 
     def walk(self, read_memory: ReadMemory) -> HeapWalk:
-        first = self._align_up(self.heap.address)
-        walk = HeapWalk(self.heap.address, self.heap.size, self.head, 0, has_modules=False)
-        end = _u(bytes(read_memory(self.end_ptr, 4)))
+        first, walk = self.first, self._new_walk()
+        end = _u(bytes(read_memory(self.end_at, 4)))
         if end == 0:
             return walk  # heap_4 sets up the heap on the first pvPortMalloc: nothing is allocated yet
         if not first < end <= self.heap.address + self.heap.size:
-            walk.errors.append(HeapError(self.end_ptr, "pool-header", f"pxEnd {end:#010x} is outside ucHeap [{first:#010x}, {self.heap.end:#010x})"))
+            walk.errors.append(HeapError(self.end_at, "pool-header", f"pxEnd {end:#010x} is outside ucHeap [{first:#010x}, {self.heap.end:#010x})"))
             return walk
         walk.end_node = end
         read_memory = _ReadThrough(read_memory)
@@ -229,27 +239,22 @@ class FreeRtosHeapWalker(_BlockLinkHeap):
         return walk
 
 
-class FreeRtosHeap2Walker(_BlockLinkHeap):
+class FreeRtosHeap2Walker(_UcHeap):
     """Walks heap_2 (no coalescing, free list ordered by size, the list ending at the ``xEnd`` struct)."""
 
     scheme = "heap_2"
     needs = HEAP2_SYMBOLS
-
-    def __init__(self, image: Image, *, alignment: int = DEFAULT_ALIGNMENT) -> None:
-        super().__init__(image, alignment=alignment)
-        self.heap = image.symbol("ucHeap")
-        self.end_struct = image.symbol("xEnd").address
+    end_symbol = "xEnd"
 
     def walk(self, read_memory: ReadMemory) -> HeapWalk:
-        first = self._align_up(self.heap.address)
-        walk = HeapWalk(self.heap.address, self.heap.size, self.head, 0, has_modules=False)
+        first, walk = self.first, self._new_walk()
         head_next = self._header(read_memory, self.start)[0]
-        adjusted = self._header(read_memory, self.end_struct)[1]
+        adjusted = self._header(read_memory, self.end_at)[1]
         if head_next == 0 and adjusted == 0:
             return walk  # heap_2 sets up the heap on the first pvPortMalloc: nothing is allocated yet
         end = first + adjusted
         if not self.head <= adjusted or end > self.heap.end or adjusted % self.alignment:
-            walk.errors.append(HeapError(self.end_struct, "pool-header",
+            walk.errors.append(HeapError(self.end_at, "pool-header",
                                          f"xEnd.xBlockSize {adjusted:#x} is not the heap's usable size (configADJUSTED_HEAP_SIZE: a "
                                          f"multiple of {self.alignment} that fits ucHeap [{self.heap.address:#010x}, {self.heap.end:#010x}) "
                                          f"from {first:#010x}); xEnd was overwritten"))
@@ -259,7 +264,7 @@ class FreeRtosHeap2Walker(_BlockLinkHeap):
         data = read_memory.keep(first, memoryview(bytes(read_memory(first, adjusted))))
         if self._tile(walk, data, first, end, null_next=False, what_end="the heap's end") is None:
             return walk
-        chain, broken = self._follow(read_memory, self.end_struct)
+        chain, broken = self._follow(read_memory, self.end_at)
         if broken:
             walk.errors.append(HeapError(chain[-1][0] if chain else self.start, "free-link", broken))
             return walk
