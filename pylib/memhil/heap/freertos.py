@@ -42,7 +42,7 @@ import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from memhil.errors import ConfigError, DebugInfoMissingError, ElfError
+from memhil.errors import ConfigError, DebugInfoMissingError, ElfError, HeapCorruptionError
 
 from .walker import HeapError, HeapNode, HeapWalk, combine_walks
 
@@ -114,8 +114,8 @@ class _ReadThrough:
 class _BlockLinkHeap:
     """What heap_2, heap_4 and heap_5 share: the ``BlockLink_t`` layout from DWARF and the header size."""
 
-    scheme = "heap_4"
-    needs: tuple[str, ...] = HEAP4_SYMBOLS
+    scheme: str
+    needs: tuple[str, ...]
 
     def __init__(self, image: Image, *, alignment: int = DEFAULT_ALIGNMENT) -> None:
         if not image.has_dwarf:
@@ -201,7 +201,7 @@ class _UcHeap(_BlockLinkHeap):
     """heap_2 and heap_4: one ``ucHeap`` array, its blocks from ``first`` (ucHeap aligned up) on, and the symbol
     that ends the free list (``end_symbol``: the pointer pxEnd, or the struct xEnd)."""
 
-    end_symbol = "pxEnd"
+    end_symbol: str
 
     def __init__(self, image: Image, *, alignment: int = DEFAULT_ALIGNMENT) -> None:
         super().__init__(image, alignment=alignment)
@@ -215,6 +215,10 @@ class _UcHeap(_BlockLinkHeap):
 
 class FreeRtosHeapWalker(_UcHeap):
     """Walks heap_4; ``alignment`` is the port's portBYTE_ALIGNMENT."""
+
+    scheme = "heap_4"
+    needs = HEAP4_SYMBOLS
+    end_symbol = "pxEnd"
 
     def walk(self, read_memory: ReadMemory) -> HeapWalk:
         first, walk = self.first, self._new_walk()
@@ -448,8 +452,6 @@ class FreeRtosHeap1:
         """``used`` (``xNextFreeByte``: every byte handed out, none ever freed) and ``free`` bytes; no block count."""
         used = _u(bytes(read_memory(self.next_free.address, self.next_free.size or 4)), 0, self.next_free.size or 4)
         if used > self.size:
-            from memhil.errors import HeapCorruptionError
-
             raise HeapCorruptionError(f"heap_1's xNextFreeByte is {used}, past the heap's {self.size} usable bytes: it was overwritten",
                                       hint="look for a write through a stray pointer into xNextFreeByte's neighbours", pool=self.heap.address)
         return {"used": used, "free": self.size - used}
