@@ -172,11 +172,12 @@ class _BlockLinkHeap:
             prev, addr = addr, addr + size
         return free
 
-    def _follow(self, read_memory: ReadMemory, stop: int) -> tuple[list[tuple[int, int]], str | None]:
+    def _follow(self, read_memory: ReadMemory, stop: int, first: int | None = None) -> tuple[list[tuple[int, int]], str | None]:
         """The free list from ``xStart`` up to ``stop``: ``[(block, raw xBlockSize)]``, and what was wrong if it
-        did not reach ``stop`` (NULL before it, or a loop)."""
+        did not reach ``stop`` (NULL before it, or a loop). ``first`` is xStart's pxNextFreeBlock when the caller
+        has read it already."""
         out: list[tuple[int, int]] = []
-        node = self._header(read_memory, self.start)[0]
+        node = self._header(read_memory, self.start)[0] if first is None else first
         seen: set[int] = set()
         while node != stop:
             if node == 0:
@@ -268,7 +269,7 @@ class FreeRtosHeap2Walker(_UcHeap):
         data = read_memory.keep(first, memoryview(bytes(read_memory(first, adjusted))))
         if self._tile(walk, data, first, end, null_next=False, what_end="the heap's end") is None:
             return walk
-        chain, broken = self._follow(read_memory, self.end_at)
+        chain, broken = self._follow(read_memory, self.end_at, head_next)
         if broken:
             walk.errors.append(HeapError(chain[-1][0] if chain else self.start, "free-link", broken))
             return walk
