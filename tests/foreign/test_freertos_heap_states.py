@@ -100,7 +100,7 @@ def test_heap5_free_list_loop_and_mismatch(heap5_image):
     blocks, _ = lay_heap5(mem, heap5_image, [[(64, F), (64, U), (None, F)], [(None, F)]])
     mem.put(blocks[0][0], 0)  # the list ends in NULL before pxEnd
     walk = FreeRtosHeap5Walker(heap5_image).walk(mem)
-    assert "ends in NULL" in walk.errors[0].detail
+    assert [e.kind for e in walk.errors] == ["free-link"] and "ends in NULL" in walk.errors[0].detail
 
 
 def test_heap5_allocated_block_with_a_next_link(heap5_image):
@@ -201,7 +201,7 @@ def test_heap2_broken_states(heap2_image):
     assert [e.kind for e in walk.errors] == ["pool-header"] and "xEnd" in walk.errors[0].detail
     # a loop
     walk, blocks = walk_of(lambda m, b: m.put(b[1][0], b[3][0]) or m.put(b[4][0], b[3][0]))
-    assert [e.kind for e in walk.errors] == ["free-link"]
+    assert [e.kind for e in walk.errors] == ["free-link"] and f"loops back to {blocks[3][0]:#010x}" in walk.errors[0].detail
     with pytest.raises(HeapCorruptionError):
         walk.to_snapshot()
 
