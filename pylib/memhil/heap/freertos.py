@@ -469,13 +469,11 @@ def find_region_arrays(image: Image) -> list:
     """Object symbols whose DWARF type is an array of ``HeapRegion_t`` (heap_5's region table)."""
     out = []
     pattern = re.compile(r"^(const |volatile )*(HeapRegion_t|struct HeapRegion)\[\d+\]$")
+    types = image.types  # DebugInfoMissingError without DWARF: no table could be told from any other variable
     for sym in image.symbols():
         if sym.kind != "object" or not sym.size:
             continue
-        try:
-            kind = image.types.variable_type(sym.name.split(".", 1)[0])
-        except ElfError:
-            return out
+        kind = types.variable_type(sym.name.split(".", 1)[0])
         if kind and pattern.match(kind):
             out.append(sym)
     return out
