@@ -14,15 +14,15 @@ from fwbuild import build_firmware, build_host  # noqa: E402
 
 @pytest.fixture(scope="session")
 def foreign_elf(tmp_path_factory):
-    """``foreign_elf(name, heap4=False, libc="nano", heap=None, defines=()) -> Path`` of ``src/<name>.c`` built for
-    the STM32F405 (once each; ``heap`` is one of fwbuild.HEAPS)."""
+    """``foreign_elf(name, libc="nano", heap=None, defines=()) -> Path`` of ``src/<name>.c`` built for the STM32F405
+    (once each; ``heap`` is one of fwbuild.HEAPS)."""
     out = tmp_path_factory.mktemp("foreign")
     built: dict[tuple, Path] = {}
 
-    def get(name: str, heap4: bool = False, libc: str = "nano", heap: str | None = None, defines: tuple[str, ...] = ()) -> Path:
-        key = (name, heap or ("heap4" if heap4 else None), libc, tuple(defines))
+    def get(name: str, libc: str = "nano", heap: str | None = None, defines: tuple[str, ...] = ()) -> Path:
+        key = (name, libc, heap, tuple(defines))
         if key not in built:
-            built[key] = build_firmware(name, out, libc=libc, heap=key[1], defines=tuple(defines))
+            built[key] = build_firmware(name, out, libc=libc, heap=heap, defines=tuple(defines))
         return built[key]
 
     return get

@@ -28,9 +28,6 @@ class Memory:
     def put(self, addr: int, *words: int) -> None:
         struct.pack_into(f"<{len(words)}I", self.ram, addr - RAM, *words)
 
-    def word(self, addr: int) -> int:
-        return struct.unpack_from("<I", self.ram, addr - RAM)[0]
-
 
 def tile(start: int, end: int, blocks: list[tuple[int | None, bool]]) -> list[tuple[int, int, bool]]:
     """``[(address, size, used)]`` of blocks tiling ``[start, end)``; a size of None takes the rest."""

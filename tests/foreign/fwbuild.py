@@ -18,12 +18,10 @@ LIBC_FLAGS = {"nano": ["--specs=nano.specs"], "full": [], "picolibc": ["--specs=
 HEAPS = ("heap1", "heap2", "heap4", "heap5")
 
 
-def build_firmware(name: str, out_dir: Path, *, heap4: bool = False, libc: str = "nano", heap: str | None = None,
-                   defines: tuple[str, ...] = ()) -> Path:
+def build_firmware(name: str, out_dir: Path, *, libc: str = "nano", heap: str | None = None, defines: tuple[str, ...] = ()) -> Path:
     """``src/<name>.c`` with start-up, linked against ``libc``'s malloc (:data:`LIBC_FLAGS`); with ``heap`` (one of
-    :data:`HEAPS`; ``heap4=True`` is ``heap="heap4"``), src/<heap>.c's pvPortMalloc/vPortFree serve the FreeRTOS-style
-    calls (``-DPORT_HEAP -D<HEAP>``); ``defines`` are more ``-D`` names. Returns the ELF."""
-    heap = heap or ("heap4" if heap4 else None)
+    :data:`HEAPS`), src/<heap>.c's pvPortMalloc/vPortFree serve the FreeRTOS-style calls (``-DPORT_HEAP -D<HEAP>``);
+    ``defines`` are more ``-D`` names. Returns the ELF."""
     if heap is not None and heap not in HEAPS:
         raise ValueError(f"unknown heap {heap!r}: use one of {', '.join(HEAPS)}")
     out = out_dir / f"{name}{'_' + heap if heap else ''}{''.join('_' + d.lower() for d in defines)}_{libc}.elf"

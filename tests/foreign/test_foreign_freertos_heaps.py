@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from foreign_run import run_to_park
-from truth import TRUTH, observed
+from truth import TRUTH, classified, observed
 
 from memhil.elf import Image
 from memhil.heap.freertos import HeapNotWalkableError
@@ -76,11 +76,7 @@ def test_walk_matches_the_hooks_ledger_block_for_block(heap_run):
 def test_truth_from_the_walk_alone(heap_run):
     """capture=snapshot's view: blocks from the walk (no history), reachability as memcheck takes it."""
     _, _, run = heap_run
-    reach = run["scan"].classify(run["walked"].blocks.values())
-    by_requested: dict = {}
-    for ptr, b in run["ledger"].blocks.items():
-        by_requested[(reach.kind(ptr), b.size)] = by_requested.get((reach.kind(ptr), b.size), 0) + 1
-    assert by_requested == dict(TRUTH["rtos_style"])
+    assert classified(run["scan"].classify(run["walked"].blocks.values()), run["ledger"]) == TRUTH["rtos_style"]
     assert observed(run["report"]) == TRUTH["rtos_style"]  # and from the ledger
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from foreign_run import run_to_park
-from truth import TRUTH
+from truth import TRUTH, classified, observed
 
 from memhil.elf import Image
 from memhil.heap.freertos import FreeRtosHeapWalker
@@ -15,7 +15,7 @@ from memhil.session import Session, SessionOptions
 
 @pytest.fixture(scope="module")
 def heap4_run(foreign_elf, tmp_path_factory):
-    elf = foreign_elf("rtos_style", heap4=True)
+    elf = foreign_elf("rtos_style", heap="heap4")
     session = Session(SessionOptions(capture="hooks", profile="freertos"), run_dir=tmp_path_factory.mktemp("heap4"))
     with session:
         run_to_park(session, elf)
@@ -43,13 +43,7 @@ def test_walk_matches_the_hooks_ledger_block_for_block(heap4_run):
 def test_truth_from_the_walk_alone(heap4_run):
     """capture=snapshot's view: blocks from the walk (no history), reachability as memcheck takes it."""
     _, _, walked, report, scan, ledger = heap4_run
-    reach = scan.classify(walked.blocks.values())
-    by_requested = {}
-    for ptr, b in ledger.blocks.items():
-        by_requested[(reach.kind(ptr), b.size)] = by_requested.get((reach.kind(ptr), b.size), 0) + 1
-    assert by_requested == dict(TRUTH["rtos_style"])
-    from truth import observed
-
+    assert classified(scan.classify(walked.blocks.values()), ledger) == TRUTH["rtos_style"]
     assert observed(report) == TRUTH["rtos_style"]  # and from the ledger, as on newlib
 
 
@@ -96,7 +90,7 @@ def test_corrupted_block_size_is_reported_not_walked_past(heap4_run):
 def test_heap_check_compares_the_walk_with_the_ledger(foreign_elf, tmp_path):
     session = Session(SessionOptions(capture="hooks", profile="freertos"), run_dir=tmp_path)
     with session:
-        run_to_park(session, foreign_elf("rtos_style", heap4=True))
+        run_to_park(session, foreign_elf("rtos_style", heap="heap4"))
         check = session.check_heap()
         assert check["ok"] and check["ledger"]["ok"], check
         forgotten = next(iter(session.ledger.live))
@@ -114,7 +108,7 @@ def test_an_elf_without_debug_info_is_a_clear_error(foreign_elf, tmp_path):
     from memhil.heap.select import TargetHeap
 
     stripped = tmp_path / "no_debug.elf"
-    subprocess.run(["arm-none-eabi-objcopy", "--strip-debug", str(foreign_elf("rtos_style", heap4=True)), str(stripped)], check=True)
+    subprocess.run(["arm-none-eabi-objcopy", "--strip-debug", str(foreign_elf("rtos_style", heap="heap4")), str(stripped)], check=True)
     image = Image.open(stripped)
     with pytest.raises(DebugInfoMissingError) as err:
         TargetHeap(image)

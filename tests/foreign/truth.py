@@ -37,3 +37,9 @@ def observed(report) -> Counter:
         for block in record.blocks:
             out[(record.kind, block.size)] += 1
     return out
+
+
+def classified(reach, ledger) -> Counter:
+    """``(kind, requested bytes) -> blocks`` of the ledger's blocks as ``reach`` (a classification of the walked
+    blocks: capture=snapshot's view) takes them, the ledger giving each block's requested size."""
+    return Counter((reach.kind(ptr), b.size) for ptr, b in ledger.blocks.items())

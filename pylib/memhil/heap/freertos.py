@@ -39,11 +39,12 @@ header or list link and says what and where in :attr:`HeapWalk.errors` (``to_sna
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from memhil.errors import ConfigError, DebugInfoMissingError, ElfError
+from memhil.errors import ConfigError, DebugInfoMissingError, ElfError, HeapCorruptionError
 
-from .walker import HeapError, HeapNode, HeapWalk
+from .walker import HeapError, HeapNode, HeapWalk, combine_walks
 
 if TYPE_CHECKING:
     from memhil.elf import Image
@@ -56,7 +57,6 @@ HEAP5_SYMBOLS = ("xStart", "pxEnd")
 HEAP1_SYMBOLS = ("ucHeap", "xNextFreeByte")
 #: heap_5's region set-up; its presence tells heap_5 from heap_4 when an application names a region ``ucHeap``
 DEFINE_REGIONS = "vPortDefineHeapRegions"
-SYMBOLS = HEAP4_SYMBOLS  # kept for callers of the heap_4-only version
 #: portBYTE_ALIGNMENT of the Cortex-M ports
 DEFAULT_ALIGNMENT = 8
 _MAX_FREE = 1 << 16
@@ -114,8 +114,8 @@ class _ReadThrough:
 class _BlockLinkHeap:
     """What heap_2, heap_4 and heap_5 share: the ``BlockLink_t`` layout from DWARF and the header size."""
 
-    scheme = "heap_4"
-    needs: tuple[str, ...] = HEAP4_SYMBOLS
+    scheme: str
+    needs: tuple[str, ...]
 
     def __init__(self, image: Image, *, alignment: int = DEFAULT_ALIGNMENT) -> None:
         if not image.has_dwarf:
@@ -136,7 +136,6 @@ class _BlockLinkHeap:
         self.alloc_bit = 1 << (8 * self.word - 1)
         self.alignment = alignment
         self.head = (link.size + alignment - 1) & ~(alignment - 1)
-        self.image = image
         self.start = image.symbol("xStart").address
 
     def _align_up(self, addr: int) -> int:
@@ -173,11 +172,12 @@ class _BlockLinkHeap:
             prev, addr = addr, addr + size
         return free
 
-    def _follow(self, read_memory: ReadMemory, stop: int) -> tuple[list[tuple[int, int]], str | None]:
+    def _follow(self, read_memory: ReadMemory, stop: int, first: int | None = None) -> tuple[list[tuple[int, int]], str | None]:
         """The free list from ``xStart`` up to ``stop``: ``[(block, raw xBlockSize)]``, and what was wrong if it
-        did not reach ``stop`` (NULL before it, or a loop)."""
+        did not reach ``stop`` (NULL before it, or a loop). ``first`` is xStart's pxNextFreeBlock when the caller
+        has read it already."""
         out: list[tuple[int, int]] = []
-        node = self._header(read_memory, self.start)[0]
+        node = self._header(read_memory, self.start)[0] if first is None else first
         seen: set[int] = set()
         while node != stop:
             if node == 0:
@@ -190,37 +190,44 @@ class _BlockLinkHeap:
             node = nxt
         return out, None
 
-    @staticmethod
-    def _list_mismatch(walk: HeapWalk, listed: list[int], free_seen: list[int], at: int, where: str) -> None:
+    def _list_mismatch(self, walk: HeapWalk, listed: list[int], free_seen: list[int], where: str) -> None:
         extra = sorted(set(listed) ^ set(free_seen))
-        first = extra[0] if extra else at
+        first = extra[0] if extra else self.start
         walk.errors.append(HeapError(first, "free-link",
                                      f"the free list from xStart ({len(listed)} blocks) does not match the free blocks {where} "
                                      f"({len(free_seen)}); first difference at {first:#010x}"))
 
-    def totals(self, read_memory: ReadMemory) -> dict[str, int]:
-        """Bytes in allocated and in free blocks, headers included (raises on a broken heap)."""
-        walk = self.walk(read_memory)  # type: ignore[attr-defined]
-        walk.raise_for_errors()
-        return {"used": walk.used, "free": walk.free, "blocks": len(walk.used_nodes)}
 
+class _UcHeap(_BlockLinkHeap):
+    """heap_2 and heap_4: one ``ucHeap`` array, its blocks from ``first`` (ucHeap aligned up) on, and the symbol
+    that ends the free list (``end_symbol``: the pointer pxEnd, or the struct xEnd)."""
 
-class FreeRtosHeapWalker(_BlockLinkHeap):
-    """Walks heap_4; ``alignment`` is the port's portBYTE_ALIGNMENT."""
+    end_symbol: str
 
     def __init__(self, image: Image, *, alignment: int = DEFAULT_ALIGNMENT) -> None:
         super().__init__(image, alignment=alignment)
         self.heap = image.symbol("ucHeap")
-        self.end_ptr = image.symbol("pxEnd").address
+        self.first = self._align_up(self.heap.address)
+        self.end_at = image.symbol(self.end_symbol).address
+
+    def _new_walk(self) -> HeapWalk:
+        return HeapWalk(self.heap.address, self.heap.size, self.head, 0, has_modules=False)
+
+
+class FreeRtosHeapWalker(_UcHeap):
+    """Walks heap_4; ``alignment`` is the port's portBYTE_ALIGNMENT."""
+
+    scheme = "heap_4"
+    needs = HEAP4_SYMBOLS
+    end_symbol = "pxEnd"
 
     def walk(self, read_memory: ReadMemory) -> HeapWalk:
-        first = self._align_up(self.heap.address)
-        walk = HeapWalk(self.heap.address, self.heap.size, self.head, 0, has_modules=False)
-        end = _u(bytes(read_memory(self.end_ptr, 4)))
+        first, walk = self.first, self._new_walk()
+        end = _u(bytes(read_memory(self.end_at, 4)))
         if end == 0:
             return walk  # heap_4 sets up the heap on the first pvPortMalloc: nothing is allocated yet
         if not first < end <= self.heap.address + self.heap.size:
-            walk.errors.append(HeapError(self.end_ptr, "pool-header", f"pxEnd {end:#010x} is outside ucHeap [{first:#010x}, {self.heap.end:#010x})"))
+            walk.errors.append(HeapError(self.end_at, "pool-header", f"pxEnd {end:#010x} is outside ucHeap [{first:#010x}, {self.heap.end:#010x})"))
             return walk
         walk.end_node = end
         read_memory = _ReadThrough(read_memory)
@@ -233,34 +240,26 @@ class FreeRtosHeapWalker(_BlockLinkHeap):
         if broken:
             walk.errors.append(HeapError(listed[-1] if listed else self.start, "free-link", broken))
         elif listed != free_seen:
-            self._list_mismatch(walk, listed, free_seen, self.start, "in the heap")
+            self._list_mismatch(walk, listed, free_seen, "in the heap")
         return walk
 
 
-Heap4Walker = FreeRtosHeapWalker
-
-
-class FreeRtosHeap2Walker(_BlockLinkHeap):
+class FreeRtosHeap2Walker(_UcHeap):
     """Walks heap_2 (no coalescing, free list ordered by size, the list ending at the ``xEnd`` struct)."""
 
     scheme = "heap_2"
     needs = HEAP2_SYMBOLS
-
-    def __init__(self, image: Image, *, alignment: int = DEFAULT_ALIGNMENT) -> None:
-        super().__init__(image, alignment=alignment)
-        self.heap = image.symbol("ucHeap")
-        self.end_struct = image.symbol("xEnd").address
+    end_symbol = "xEnd"
 
     def walk(self, read_memory: ReadMemory) -> HeapWalk:
-        first = self._align_up(self.heap.address)
-        walk = HeapWalk(self.heap.address, self.heap.size, self.head, 0, has_modules=False)
+        first, walk = self.first, self._new_walk()
         head_next = self._header(read_memory, self.start)[0]
-        adjusted = self._header(read_memory, self.end_struct)[1]
+        adjusted = self._header(read_memory, self.end_at)[1]
         if head_next == 0 and adjusted == 0:
             return walk  # heap_2 sets up the heap on the first pvPortMalloc: nothing is allocated yet
         end = first + adjusted
         if not self.head <= adjusted or end > self.heap.end or adjusted % self.alignment:
-            walk.errors.append(HeapError(self.end_struct, "pool-header",
+            walk.errors.append(HeapError(self.end_at, "pool-header",
                                          f"xEnd.xBlockSize {adjusted:#x} is not the heap's usable size (configADJUSTED_HEAP_SIZE: a "
                                          f"multiple of {self.alignment} that fits ucHeap [{self.heap.address:#010x}, {self.heap.end:#010x}) "
                                          f"from {first:#010x}); xEnd was overwritten"))
@@ -270,7 +269,7 @@ class FreeRtosHeap2Walker(_BlockLinkHeap):
         data = read_memory.keep(first, memoryview(bytes(read_memory(first, adjusted))))
         if self._tile(walk, data, first, end, null_next=False, what_end="the heap's end") is None:
             return walk
-        chain, broken = self._follow(read_memory, self.end_struct)
+        chain, broken = self._follow(read_memory, self.end_at, head_next)
         if broken:
             walk.errors.append(HeapError(chain[-1][0] if chain else self.start, "free-link", broken))
             return walk
@@ -422,19 +421,14 @@ class FreeRtosHeap5Walker(_BlockLinkHeap):
             if addr not in markers:
                 listed.append(addr)
         if listed != free_seen:
-            self._list_mismatch(walks[0], listed, free_seen, self.start, "in the regions")
+            self._list_mismatch(walks[0], listed, free_seen, "in the regions")
         return walks
 
     def walk(self, read_memory: ReadMemory) -> HeapWalk:
         """All regions as one walk: ``pool`` is the first region's first block, ``pool_size`` spans to the last
-        region's end marker (the gaps between regions are not heap), ``end_node`` is pxEnd."""
+        region's end marker (the gaps between regions are not heap; ``pools`` lists the regions), ``end_node`` is pxEnd."""
         walks = self.walk_regions(read_memory)
-        out = HeapWalk(walks[0].pool, walks[-1].pool + walks[-1].pool_size - walks[0].pool, self.head, 0, has_modules=False)
-        for w in walks:
-            out.nodes += w.nodes
-            out.errors += w.errors
-        out.end_node = walks[-1].end_node
-        return out
+        return replace(combine_walks(walks), pool_size=walks[-1].pool + walks[-1].pool_size - walks[0].pool, end_node=walks[-1].end_node)
 
 
 class FreeRtosHeap1:
@@ -459,8 +453,6 @@ class FreeRtosHeap1:
         """``used`` (``xNextFreeByte``: every byte handed out, none ever freed) and ``free`` bytes; no block count."""
         used = _u(bytes(read_memory(self.next_free.address, self.next_free.size or 4)), 0, self.next_free.size or 4)
         if used > self.size:
-            from memhil.errors import HeapCorruptionError
-
             raise HeapCorruptionError(f"heap_1's xNextFreeByte is {used}, past the heap's {self.size} usable bytes: it was overwritten",
                                       hint="look for a write through a stray pointer into xNextFreeByte's neighbours", pool=self.heap.address)
         return {"used": used, "free": self.size - used}
@@ -477,13 +469,11 @@ def find_region_arrays(image: Image) -> list:
     """Object symbols whose DWARF type is an array of ``HeapRegion_t`` (heap_5's region table)."""
     out = []
     pattern = re.compile(r"^(const |volatile )*(HeapRegion_t|struct HeapRegion)\[\d+\]$")
+    types = image.types  # DebugInfoMissingError without DWARF: no table could be told from any other variable
     for sym in image.symbols():
         if sym.kind != "object" or not sym.size:
             continue
-        try:
-            kind = image.types.variable_type(sym.name.split(".", 1)[0])
-        except ElfError:
-            return out
+        kind = types.variable_type(sym.name.split(".", 1)[0])
         if kind and pattern.match(kind):
             out.append(sym)
     return out

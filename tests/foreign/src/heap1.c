@@ -4,9 +4,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define portBYTE_ALIGNMENT 8
-#define portBYTE_ALIGNMENT_MASK (portBYTE_ALIGNMENT - 1)
-#define configTOTAL_HEAP_SIZE (12 * 1024)
+#include "freertos_config.h"
+
 #define configADJUSTED_HEAP_SIZE (configTOTAL_HEAP_SIZE - portBYTE_ALIGNMENT)
 
 /* configASSERT as many ports define it for a debugger: remember where it failed */

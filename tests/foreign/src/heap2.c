@@ -5,9 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define portBYTE_ALIGNMENT 8
-#define portBYTE_ALIGNMENT_MASK (portBYTE_ALIGNMENT - 1)
-#define configTOTAL_HEAP_SIZE (12 * 1024)
+#include "freertos_config.h"
+
 #define configADJUSTED_HEAP_SIZE (configTOTAL_HEAP_SIZE - portBYTE_ALIGNMENT)
 #define heapBLOCK_ALLOCATED_BITMASK (((size_t)1) << ((sizeof(size_t) * 8) - 1))
 

@@ -7,10 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "freertos_config.h"
 #include "heap5.h"
 
-#define portBYTE_ALIGNMENT 8
-#define portBYTE_ALIGNMENT_MASK (portBYTE_ALIGNMENT - 1)
 #define heapBLOCK_ALLOCATED_BITMASK (((size_t)1) << ((sizeof(size_t) * 8) - 1))
 
 typedef struct A_BLOCK_LINK {
