@@ -105,6 +105,16 @@ def test_heap5_walks_both_regions_from_the_heapregion_table(heap_runs):
     assert len(run["walk"].nodes) == sum(len(w.nodes) for w in walks)
 
 
+def test_heap5_with_its_table_a_static_local_walks(foreign_elf, tmp_path):
+    """``static const HeapRegion_t xHeapRegions[]`` inside the set-up function: DWARF keeps it under the function,
+    the symbol table calls it ``xHeapRegions.N``; the walk finds it and equals the ledger."""
+    elf = foreign_elf("rtos_style", heap="heap5", defines=("HEAP5_STATIC_LOCAL_TABLE",))
+    assert Image.open(elf).find_symbol("xHeapRegions") is None  # only the numbered local symbol
+    run = _run(elf, tmp_path)
+    assert run["walk"].ok, run["walk"].errors
+    assert len(run["walks"]) == 2 and sorted(run["walked"].blocks) == sorted(run["ledger"].blocks)
+
+
 def test_heap5_with_its_table_on_the_stack_is_a_clear_error(foreign_elf, tmp_path):
     """The region table as a local of the set-up function: memhil says it cannot know the regions (never an empty
     heap), names the ways out, and walks exactly once the regions are given."""

@@ -87,8 +87,24 @@ def _uleb(data: list[int]) -> int:
     return result
 
 
+#: DW_OP_addr: a location expression that is a fixed address (static storage)
+_DW_OP_ADDR = 0x03
+
+
+def _static_locals(die: DIE):
+    """Variables in static storage inside a function (``static`` locals, at a fixed address), its blocks included."""
+    for child in die.iter_children():
+        if child.tag == "DW_TAG_variable":
+            loc = child.attributes.get("DW_AT_location")
+            if loc is not None and isinstance(loc.value, list) and loc.value[:1] == [_DW_OP_ADDR]:
+                yield child
+        elif child.tag == "DW_TAG_lexical_block":
+            yield from _static_locals(child)
+
+
 class TypeIndex:
-    """Named types and global variables of all CUs, indexed once."""
+    """Named types and variables of all CUs, indexed once: globals, and a function's ``static`` locals by their own
+    name (the symbol table calls them ``name.N``) where no global has that name."""
 
     def __init__(self, dwarf: DWARFInfo, *, path: str = "") -> None:
         self._path = path
@@ -96,6 +112,7 @@ class TypeIndex:
         self._vars: dict[str, DIE] = {}
         self._cache: dict[str, StructLayout] = {}
         tags: dict[str, DIE] = {}
+        local: dict[str, DIE] = {}  # static locals, behind any global of the same name
         for cu in dwarf.iter_CUs():
             for die in cu.get_top_DIE().iter_children():
                 attrs = die.attributes
@@ -104,6 +121,11 @@ class TypeIndex:
                     if name and ("DW_AT_type" in attrs or "DW_AT_specification" in attrs):
                         if name not in self._vars or "DW_AT_declaration" in self._vars[name].attributes:
                             self._vars[name] = die
+                    continue
+                if die.tag == "DW_TAG_subprogram" and die.has_children:
+                    for var in _static_locals(die):
+                        if "DW_AT_name" in var.attributes and "DW_AT_type" in var.attributes:
+                            local.setdefault(_text(var.attributes["DW_AT_name"].value), var)
                     continue
                 if "DW_AT_name" not in attrs or "DW_AT_declaration" in attrs:
                     continue
@@ -116,6 +138,8 @@ class TypeIndex:
                     tags.setdefault(name, die)
         for tag, die in tags.items():  # a bare tag works too, unless a typedef has that name
             self._types.setdefault(tag, die)
+        for name, die in local.items():
+            self._vars.setdefault(name, die)
 
     def names(self) -> list[str]:
         return sorted(self._types)

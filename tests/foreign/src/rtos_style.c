@@ -105,13 +105,15 @@ __attribute__((noinline)) void vPortFree(void *p) { free(p); }
 #include "heap5.h"
 __attribute__((section(".app_state"), aligned(8))) static uint8_t ucHeapLow[1536];
 static uint8_t ucHeapHigh[8 * 1024] __attribute__((aligned(8)));
-#ifndef HEAP5_LOCAL_TABLE
+#if !defined(HEAP5_LOCAL_TABLE) && !defined(HEAP5_STATIC_LOCAL_TABLE)
 static const HeapRegion_t xHeapRegions[] = {{ucHeapLow, sizeof ucHeapLow}, {ucHeapHigh, sizeof ucHeapHigh}, {NULL, 0}};
 #endif
 static void heap_regions_init(void)
 {
 #ifdef HEAP5_LOCAL_TABLE /* the table as a local of the set-up function: gone once it returns */
     HeapRegion_t xHeapRegions[] = {{ucHeapLow, sizeof ucHeapLow}, {ucHeapHigh, sizeof ucHeapHigh}, {NULL, 0}};
+#elif defined(HEAP5_STATIC_LOCAL_TABLE) /* a static local: in static storage, its symbol xHeapRegions.N */
+    static const HeapRegion_t xHeapRegions[] = {{ucHeapLow, sizeof ucHeapLow}, {ucHeapHigh, sizeof ucHeapHigh}, {NULL, 0}};
 #endif
     vPortDefineHeapRegions(xHeapRegions);
 }
