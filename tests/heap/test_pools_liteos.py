@@ -291,6 +291,8 @@ def test_profile_pool_functions():
     assert {n: (f.kind, f.pool, f.size, f.success) for n, f in liteos.pools.items()} == {
         "LOS_MemInit": ("init", 0, 1, 0), "LOS_MemDeInit": ("deinit", 0, None, 0)}
     base = {"name": "p", "functions": {"a": {"kind": "alloc", "size": "r0"}, "f": {"kind": "free", "ptr": "r0"}}}
+    # a negative status is kept as r0 holds it, so patched hooks and breakpoints compare it alike
+    assert parse_profile({**base, "pools": {"I": {"kind": "deinit", "pool": "r1", "success": -1}}}).pools["I"].success == 0xFFFFFFFF
     for pools, message in (
         ({"I": {"kind": "make", "pool": "r0"}}, "pools.I.kind must be one of init, deinit"),
         ({"I": {"kind": "init", "pool": "r0"}}, "pools.I.size: None is not an argument register"),
