@@ -205,6 +205,7 @@ def test_named_pool_that_is_no_symbol(pools_elf, tmp_path):
 def test_parse_pools():
     assert parse_pools("g_a, 0x2000a000 4096") == ["g_a", 0x2000A000, 4096]
     assert parse_pools(["g_a", 0x10]) == ["g_a", 0x10]
+    assert parse_pools("0123,0X1f") == [123, 0x1F]
     with pytest.raises(ConfigError):
         parse_pools("g_a;rm")
 
