@@ -607,7 +607,7 @@ def parse_pools(pools) -> list[str | int]:
             if isinstance(part, int):
                 out.append(part)
             elif re.fullmatch(r"0[xX][0-9a-fA-F]+|[0-9]+", part):
-                out.append(int(part, 0))
+                out.append(int(part, 16 if part[:2] in ("0x", "0X") else 10))  # int(part, 0) refuses "0123"
             elif re.fullmatch(r"[A-Za-z_.$][\w.$]*", part):
                 out.append(part)
             else:

@@ -23,6 +23,11 @@ TRUTH = {
         # still reachable: t0_local, reg_only, t1_ctx, t3_msg, g_taskCBArray, the stacks of tasks 1, 3 and 0
         (R, 20): 1, (R, 28): 1, (R, 52): 1, (R, 64): 1, (R, 4 * 64): 1, (R, 512): 2, (R, 1024): 1,
     }),
+    "liteos_pools": Counter({
+        # definitely lost: the net pool's dropped message; indirectly lost: its peer in the system pool; still
+        # reachable: g_keep's block (system pool) and the one it holds (net pool)
+        (D, 48): 1, (I, 32): 1, (R, 40): 1, (R, 24): 1,
+    }),
     "rare_path": Counter({
         # definitely lost: the cache entries cache_refresh drops on 1 request in 50 (requests 49, 99, 149, 199)
         (D, 40): 4,

@@ -120,6 +120,13 @@ def test_every_pool_through_next_pool(layouts):
     walks = HeapWalker(L).walk_pools(reader(mem, 0x20001000), 0x20001000)
     assert [w.pool for w in walks] == [0x20001000, 0x20003000]
     assert all(w.ok and len(w.used_nodes) == 3 for w in walks)
+    # the chain alone reads only the pool headers; a nextPool that points back ends it
+    read = reader(mem, 0x20001000)
+    assert HeapWalker(L).pool_chain(read, 0x20001000) == [0x20001000, 0x20003000]
+    assert {size for _, size in read.calls} == {L.pool_info_size}
+    second_next = 0x2000 + L.next_pool.offset
+    mem[second_next : second_next + 4] = (0x20001000).to_bytes(4, "little")
+    assert HeapWalker(L).pool_chain(reader(mem, 0x20001000), 0x20001000) == [0x20001000, 0x20003000]
 
 
 def test_module_used_from_a_walk_that_failed_is_an_error_not_zero(layouts):

@@ -89,7 +89,7 @@ class PoolHooks:
         spec, pool, size, _ = frame
         self.calls += 1
         status = ctx.regs["r0"] & 0xFFFFFFFF
-        if status != spec.success & 0xFFFFFFFF:
+        if status != spec.success:
             self.failed += 1
             log.info("%s(%#x, %d) returned %#x: no pool %s", spec.name, pool, size, status, "made" if spec.kind == "init" else "retired")
             return

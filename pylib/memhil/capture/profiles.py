@@ -101,7 +101,7 @@ class PoolFunctionSpec:
     kind: str  # "init" | "deinit"
     pool: int
     size: int | None = None
-    success: int = 0
+    success: int = 0  # as a 32-bit register holds it (-1 is 0xFFFFFFFF)
 
 
 @dataclass(frozen=True)
@@ -216,6 +216,11 @@ def parse_profile(data: dict, *, source: str = "<dict>") -> AllocatorProfile:
     def bad(what: str) -> ConfigError:
         return ConfigError(f"allocator profile {source}: {what}", hint="see memhil/capture/profiles/liteos.toml for the format", path=source)
 
+    def reg(where: str, value: object) -> int:
+        if isinstance(value, str) and value in _REGS:
+            return _REGS[value]
+        raise bad(f"{where}: {value!r} is not an argument register (r0-r3)")
+
     unknown = set(data) - _TOP_KEYS
     if unknown:
         raise bad(f"unknown key(s) {', '.join(sorted(unknown))}")
@@ -239,17 +244,12 @@ def parse_profile(data: dict, *, source: str = "<dict>") -> AllocatorProfile:
         if kind is None:
             raise bad(f"functions.{fname}.kind must be one of {', '.join(_KINDS)}, not {f.get('kind')!r}")
 
-        def reg(key: str, value: object) -> int:
-            if isinstance(value, str) and value in _REGS:
-                return _REGS[value]
-            raise bad(f"functions.{fname}.{key}: {value!r} is not an argument register (r0-r3)")
-
         args: dict[str, object] = {}
         for key in ("pool", "ptr", "module", "boundary", "reent"):
             if key in f:
-                args[key] = reg(key, f[key])
+                args[key] = reg(f"functions.{fname}.{key}", f[key])
         size = f.get("size", ())
-        size_regs = tuple(reg("size", r) for r in ([size] if isinstance(size, str) else size))
+        size_regs = tuple(reg(f"functions.{fname}.size", r) for r in ([size] if isinstance(size, str) else size))
         if kind is not EventKind.FREE and not size_regs:
             raise bad(f"functions.{fname}: an {f['kind']} function needs 'size'")
         if kind in (EventKind.FREE, EventKind.REALLOC) and "ptr" not in args:
@@ -291,17 +291,12 @@ def parse_profile(data: dict, *, source: str = "<dict>") -> AllocatorProfile:
             raise bad(f"pools.{fname}.kind must be one of {', '.join(_POOL_KINDS)}, not {kind!r}")
         if fname in specs:
             raise bad(f"pools.{fname} is also an allocator function")
-
-        def pool_reg(key: str) -> int:
-            value = f.get(key)
-            if isinstance(value, str) and value in _REGS:
-                return _REGS[value]
-            raise bad(f"pools.{fname}.{key}: {value!r} is not an argument register (r0-r3)")
-
+        pool = reg(f"pools.{fname}.pool", f.get("pool"))
+        size = reg(f"pools.{fname}.size", f.get("size")) if kind == "init" else None
         success = f.get("success", 0)
         if not isinstance(success, int) or isinstance(success, bool):
             raise bad(f"pools.{fname}.success must be an integer")
-        pool_specs[fname] = PoolFunctionSpec(fname, kind, pool_reg("pool"), pool_reg("size") if kind == "init" else None, success)
+        pool_specs[fname] = PoolFunctionSpec(fname, kind, pool, size, success & 0xFFFFFFFF)
     return AllocatorProfile(name, specs, nodes=nodes, description=str(data.get("description", "")), source=source, pools=pool_specs)
 
 

@@ -124,10 +124,7 @@ class TargetHeap:
         if self.kind != "liteos":
             return []
         out: list[tuple[int, int]] = []
-        todo = [self.system_pool(read_memory)]
-        if self.layout.next_pool is not None:
-            todo = [w.pool for w in self._walker.walk_pools(read_memory, todo[0]) if w.ok] or todo
-        for pool in [*todo, *pools]:
+        for pool in [*self._walker.pool_chain(read_memory, self.system_pool(read_memory)), *pools]:
             size, problem = self._walker.pool_header(read_memory, pool)
             if problem is None and (pool, pool + size) not in out:
                 out.append((pool, pool + size))

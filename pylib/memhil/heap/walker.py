@@ -238,16 +238,19 @@ class HeapWalker:
 
     def walk_pools(self, read_memory: ReadMemory, first_pool: int, *, limit: int = 64) -> list[HeapWalk]:
         """Every pool from ``first_pool`` on, following ``LosMemPoolInfo.nextPool`` (LOSCFG_MEM_MUL_POOL)."""
-        walks = [self.walk(read_memory, first_pool)]
+        return [self.walk(read_memory, pool) for pool in self.pool_chain(read_memory, first_pool, limit=limit)]
+
+    def pool_chain(self, read_memory: ReadMemory, first_pool: int, *, limit: int = 64) -> list[int]:
+        """The addresses of ``first_pool`` and the pools chained after it (``nextPool``), read from the headers
+        alone: no pool is walked."""
+        pools = [first_pool]
         L = self.layout
-        seen = {first_pool}
-        while L.next_pool is not None and len(walks) < limit:
-            nxt = L.next_pool.get(bytes(read_memory(walks[-1].pool, L.pool_info_size)))
-            if not nxt or nxt in seen:
+        while L.next_pool is not None and len(pools) < limit:
+            nxt = L.next_pool.get(bytes(read_memory(pools[-1], L.pool_info_size)))
+            if not nxt or nxt in pools:
                 break
-            seen.add(nxt)
-            walks.append(self.walk(read_memory, nxt))
-        return walks
+            pools.append(nxt)
+        return pools
 
     def pool_header(self, read_memory: ReadMemory, pool_addr: int) -> tuple[int, str | None]:
         """``(poolSize, problem)`` read from the pool header at ``pool_addr``: problem is None for a valid header
@@ -256,6 +259,11 @@ class HeapWalker:
         info = bytes(read_memory(pool_addr, L.pool_info_size))
         if len(info) < L.pool_info_size:
             return 0, f"read {len(info)} of {L.pool_info_size} bytes of the pool header"
+        return self._header(info, pool_addr)
+
+    def _header(self, info: bytes, pool_addr: int) -> tuple[int, str | None]:
+        """``(poolSize, problem)`` of a whole pool header ``info`` read at ``pool_addr`` (see :meth:`pool_header`)."""
+        L = self.layout
         pool_field, pool_size = L.pool_pool.get(info), L.pool_size.get(info)
         minimum = L.first_node_offset + 2 * L.head_size
         if pool_field != pool_addr or not minimum <= pool_size <= MAX_POOL_SIZE:
@@ -271,25 +279,15 @@ class HeapWalker:
         if len(info) < L.pool_info_size:
             walk.errors.append(HeapError(pool_addr, "truncated", f"read {len(info)} of {L.pool_info_size} bytes of the pool header"))
             return walk
-        pool_field = L.pool_pool.get(info)
-        pool_size = L.pool_size.get(info)
+        pool_size, problem = self._header(info, pool_addr)
         walk.pool_size = pool_size
         walk.pools = ((pool_addr, pool_size),)
         if L.stat_used is not None:
             walk.stat_used = L.stat_used.get(info)
         if L.stat_peak is not None:
             walk.stat_peak = L.stat_peak.get(info)
-        minimum = L.first_node_offset + 2 * head
-        if pool_field != pool_addr or not minimum <= pool_size <= MAX_POOL_SIZE:
-            walk.errors.append(
-                HeapError(
-                    pool_addr,
-                    "pool-header",
-                    f"pool header says pool={pool_field:#010x} poolSize={pool_size}; expected pool={pool_addr:#010x} "
-                    f"and {minimum} <= poolSize <= {MAX_POOL_SIZE} (pool not initialised, wrong address, or overwritten)",
-                    dump=info[:_DUMP_BYTES],
-                )
-            )
+        if problem is not None:
+            walk.errors.append(HeapError(pool_addr, "pool-header", problem, dump=info[:_DUMP_BYTES]))
             return walk
         data = memoryview(bytes(read_memory(pool_addr, pool_size)))
         self._walk_nodes(walk, data)

@@ -1,6 +1,6 @@
 /* A LiteOS app with a second memory pool made by LOS_MemInit on a static buffer (no LOSCFG_MEM_MUL_POOL: nothing
  * chains it to the system pool), built against memhil's LiteOS-bestfit kernel (firmware/) as firmware/apps/<app>.
- * Blocks come from both pools, and one leak in each pool; the truth (tests/heap/test_pools_liteos.py):
+ * Blocks come from both pools, and one leak in each pool; the truth (tests/foreign/truth.py):
  *
  *   g_keep -> keep (system pool, 40 B, APP) -> kept (net pool, 24 B, NET)   both still reachable; kept only through
  *                                                                              a block of the other pool

@@ -1,50 +1,35 @@
 """LiteOS pools that LOS_MemInit makes on the firmware's own buffers (no LOSCFG_MEM_MUL_POOL chain): hooks see the
 call and the pool is walked with the system pool; a pool made before capture is named by the user. Run for real in
 QEMU on tests/foreign/src/liteos_pools.c built against memhil's LiteOS-bestfit kernel (its truth is at the top of that
-file)."""
+file, and in truth.py)."""
 
 from __future__ import annotations
 
-import subprocess
 from collections import Counter
 from pathlib import Path
 
 import pytest
+
+from fwbuild import SRC as SOURCES, build_liteos_app
+from truth import TRUTH, observed
 
 from memhil.analysis.leaks import find_leaks
 from memhil.analysis.reachability import LeakKind
 from memhil.errors import ConfigError
 from memhil.session import Session, SessionOptions, parse_pools
 
-ROOT = Path(__file__).resolve().parents[2]
-SRC = ROOT / "tests" / "foreign" / "src" / "liteos_pools.c"
+SRC = SOURCES / "liteos_pools.c"
 D, I, R = LeakKind.DEFINITE, LeakKind.INDIRECT, LeakKind.REACHABLE
-#: (kind, requested bytes) -> blocks, as the comment at the top of liteos_pools.c says
-TRUTH = Counter({(D, 48): 1, (I, 32): 1, (R, 40): 1, (R, 24): 1})
 
 
 @pytest.fixture(scope="module")
 def pools_elf(tmp_path_factory) -> Path:
     """liteos_pools.c as an app of memhil's firmware tree (its Makefile, kernel and start-up), debug config."""
-    tree = tmp_path_factory.mktemp("pools_fw")
-    for part in ("Makefile", "arch", "drivers", "kernel", "shell"):
-        (tree / part).symlink_to(ROOT / "firmware" / part)
-    (tree / "apps" / "liteos_pools").mkdir(parents=True)
-    (tree / "apps" / "liteos_pools" / SRC.name).symlink_to(SRC)
-    subprocess.run(["make", "-C", str(tree), "-j2", "CONFIGS=debug", "APPS=liteos_pools"], check=True, capture_output=True, text=True)
-    return tree / "build" / "stm32f4" / "debug" / "liteos_pools.elf"
+    return build_liteos_app("liteos_pools", [SRC.name], tmp_path_factory.mktemp("pools_fw"))
 
 
 def _line(tag: str) -> int:
     return next(i for i, text in enumerate(SRC.read_text().splitlines(), 1) if f"/* {tag} */" in text)
-
-
-def _observed(report) -> Counter:
-    out: Counter = Counter()
-    for record in list(report.records) + list(report.reachable):
-        for block in record.blocks:
-            out[(record.kind, block.size)] += 1
-    return out
 
 
 def _run_to_done(session: Session, elf: Path) -> None:
@@ -134,7 +119,7 @@ def test_module_figures_from_every_pool(hooked):
 def test_verdicts_across_pools(hooked, source):
     """The leak in the net pool is definitely lost; the system-pool block only it points to is indirectly lost."""
     report = hooked[source]
-    assert _observed(report) == TRUTH
+    assert observed(report) == TRUTH["liteos_pools"]
     assert report.summary()["definitely lost"] == (48, 1)
     assert report.summary()["indirectly lost"] == (32, 1)
     assert report.summary()["still reachable"] == (64, 2)
@@ -157,7 +142,7 @@ def test_leak_stacks(hooked):
 def test_unnamed_pool_made_before_capture_is_missed_then_named(pools_elf, tmp_path):
     """capture=snapshot sees no LOS_MemInit: without naming the pool its blocks are not in the walk (and the net
     pool's buffer is scanned as a root, so the lost block's peer looks reachable); named, the walk is whole."""
-    for pools, expect in (((), Counter({(R, 32): 1, (R, 40): 1})), (("g_netPool",), TRUTH)):
+    for pools, expect in (((), Counter({(R, 32): 1, (R, 40): 1})), (("g_netPool",), TRUTH["liteos_pools"])):
         session = Session(SessionOptions(capture="snapshot", pools=pools), run_dir=tmp_path / str(len(pools)))
         with session:
             session.start(pools_elf)
@@ -165,7 +150,7 @@ def test_unnamed_pool_made_before_capture_is_missed_then_named(pools_elf, tmp_pa
             assert session.pools == {}
             snap = session.take_snapshot("end")
             reach = session._memory["end"].classify(snap.blocks.values())
-            assert _observed(find_leaks(None, snap, session.symbolizer, reachability=reach)) == expect
+            assert observed(find_leaks(None, snap, session.symbolizer, reachability=reach)) == expect
             assert len(session.walk_pools()) == 1 + len(pools)
 
 
@@ -205,6 +190,7 @@ def test_named_pool_that_is_no_symbol(pools_elf, tmp_path):
 def test_parse_pools():
     assert parse_pools("g_a, 0x2000a000 4096") == ["g_a", 0x2000A000, 4096]
     assert parse_pools(["g_a", 0x10]) == ["g_a", 0x10]
+    assert parse_pools("0123,0X1f") == [123, 0x1F]
     with pytest.raises(ConfigError):
         parse_pools("g_a;rm")
 
@@ -291,6 +277,8 @@ def test_profile_pool_functions():
     assert {n: (f.kind, f.pool, f.size, f.success) for n, f in liteos.pools.items()} == {
         "LOS_MemInit": ("init", 0, 1, 0), "LOS_MemDeInit": ("deinit", 0, None, 0)}
     base = {"name": "p", "functions": {"a": {"kind": "alloc", "size": "r0"}, "f": {"kind": "free", "ptr": "r0"}}}
+    # a negative status is kept as r0 holds it, so patched hooks and breakpoints compare it alike
+    assert parse_profile({**base, "pools": {"I": {"kind": "deinit", "pool": "r1", "success": -1}}}).pools["I"].success == 0xFFFFFFFF
     for pools, message in (
         ({"I": {"kind": "make", "pool": "r0"}}, "pools.I.kind must be one of init, deinit"),
         ({"I": {"kind": "init", "pool": "r0"}}, "pools.I.size: None is not an argument register"),
