@@ -109,6 +109,9 @@ def test_success_status_of_a_free():
     assert load_profile("newlib").functions["free"].success is None  # void: nothing to read
     ok = parse_profile({"name": "x", "functions": {"f": {"kind": "free", "ptr": "r0", "success": 1}}}, source="t.toml")
     assert ok.functions["f"].success == 1
+    # a negative status as the register holds it, the same for the breakpoint and the patched paths
+    neg = parse_profile({"name": "x", "functions": {"f": {"kind": "free", "ptr": "r0", "success": -1}}}, source="t.toml")
+    assert neg.functions["f"].success == 0xFFFFFFFF
     for bad in ("yes", True):
         with pytest.raises(ConfigError, match="success must be an integer"):
             parse_profile({"name": "x", "functions": {"f": {"kind": "free", "ptr": "r0", "success": bad}}}, source="t.toml")

@@ -75,7 +75,7 @@ class FunctionSpec:
     calls: tuple[str, ...] = ()
     optional: bool = False
     untracked: bool = False  # the firmware's per-module statistics do not count it (plain LiteOS API)
-    success: int | None = None  # the status a call that did its work returns (returns = "status"), when known
+    success: int | None = None  # the status a call that did its work returns (returns = "status"), when known, as a 32-bit register holds it
 
     @property
     def needs_return(self) -> bool:
@@ -270,7 +270,8 @@ def parse_profile(data: dict, *, source: str = "<dict>") -> AllocatorProfile:
             raise bad(f"functions.{fname}.success must be an integer, for a function that returns a status")
         specs[fname] = FunctionSpec(
             fname, kind, size_regs, returns=returns, calls=tuple(calls),
-            optional=f.get("optional", False), untracked=f.get("untracked", False), success=success, **args,  # type: ignore[arg-type]
+            optional=f.get("optional", False), untracked=f.get("untracked", False),
+            success=None if success is None else success & 0xFFFFFFFF, **args,  # type: ignore[arg-type]
         )
     for spec in specs.values():
         for callee in spec.calls:
