@@ -117,7 +117,6 @@ class RenodeEngine(Engine):
         self.renode_binary = renode_binary
         self.monitor_port = monitor_port
         self.timeout = timeout
-        self.max_slice = max_slice
         self._max_slice_us = max(MIN_SLICE_US, round(max_slice * 1_000_000))
         #: the length of the next RunFor slices in microseconds: ``max_slice`` until a ring drained at a slice end
         #: asks for shorter ones (:meth:`_fit_slice`)
@@ -139,7 +138,7 @@ class RenodeEngine(Engine):
         self._fault_hooks: dict[int, int] = {}  # bp id -> handler address
         self._fault_numbers: dict[int, tuple[int, ...]] = {}  # handler address -> exception numbers
         self._records: RecordReader | None = None
-        self._slice_end: list[Callable[[], None]] = []
+        self._slice_end: list[Callable[[], float | None]] = []
         self._console_fd: int | None = None
         self._uart: str | None = None
         self._time_origin = 0.0
@@ -396,7 +395,7 @@ class RenodeEngine(Engine):
         fill: float | None = None
         for work in list(self._slice_end):
             got = work()
-            if isinstance(got, (int, float)) and not isinstance(got, bool):
+            if got is not None:
                 fill = got if fill is None else max(fill, got)
         return fill
 
