@@ -9,6 +9,7 @@ from capture_fakes import FakeEngine, FakeImage, thumb
 
 from memhil.capture import create_capture
 from memhil.capture.trace import MAGIC
+from memhil.contract import DRAIN_AT_SYMBOL, HALF_FULL_FUNCTION, RING_SYMBOL
 from memhil.engines.base import Capability
 from memhil.errors import CaptureError, EngineError
 
@@ -67,10 +68,10 @@ def setup(sinks, *, head: int = 0, drain_at: bool = False) -> tuple[BackgroundEn
     eng = BackgroundEngine()
     eng._write(RING, struct.pack("<IHHIIIII", MAGIC, 1, 40, CAP, 0, head, head, 0))
     img = FakeImage()
-    img.add_object("g_memhil_trace", RING, 28 + CAP * 40)
-    img.add_func("memhil_trace_half_full", HALF, thumb(0x4770))
+    img.add_object(RING_SYMBOL, RING, 28 + CAP * 40)
+    img.add_func(HALF_FULL_FUNCTION, HALF, thumb(0x4770))
     if drain_at:
-        img.add_object("g_memhil_trace_drain_at", 0x20000000, 4)
+        img.add_object(DRAIN_AT_SYMBOL, 0x20000000, 4)
     cap = create_capture("trace", eng, img, sinks=sinks)
     cap.attach()
     return eng, cap

@@ -19,6 +19,7 @@ import pytest
 from memhil.capture import PatchCapture, TraceCapture
 from memhil.capture.asm import encode_b_w
 from memhil.capture.relocate import PATCH_BYTES
+from memhil.contract import DRAIN_AT_SYMBOL, HALF_FULL_FUNCTION, RING_SYMBOL
 from memhil.elf import Image
 from memhil.engines.base import Capability
 from memhil.engines.renode import MIN_SLICE_US, RenodeEngine
@@ -95,7 +96,7 @@ def test_trace_ring_drained_at_slice_ends_through_several_rings(firmware, renode
     image = Image.open(elf)
     eng, fake = renode(elf, version=version, max_slice=0.1)
     assert Capability.SLICE_END in eng.capabilities and Capability.WATCHPOINTS not in eng.capabilities
-    fake.trace_ring = image.symbol("g_memhil_trace").address
+    fake.trace_ring = image.symbol(RING_SYMBOL).address
     count = 3 * TRACE_CAPACITY + 128
     fake.load_scenario(alloc_free_stream(count, 10_000, 40))
     events: list = []
@@ -103,9 +104,9 @@ def test_trace_ring_drained_at_slice_ends_through_several_rings(firmware, renode
     before = len(fake.commands)
     cap.attach()
     assert cap.capacity == TRACE_CAPACITY and eng._slice_end == [cap._drain_at_slice_end]
-    half_full = image.symbol("memhil_trace_half_full").address
+    half_full = image.symbol(HALF_FULL_FUNCTION).address
     assert not any(c.startswith("cpu AddHook") for c in fake.commands[before:]), "no doorbell hook: it cannot stop RunFor"
-    assert eng.read_memory(image.symbol("g_memhil_trace_drain_at").address, 4) == (TRACE_CAPACITY // 2).to_bytes(4, "little")
+    assert eng.read_memory(image.symbol(DRAIN_AT_SYMBOL).address, 4) == (TRACE_CAPACITY // 2).to_bytes(4, "little")
     assert half_full not in fake.hooks
 
     start = len(fake.commands)
@@ -136,7 +137,7 @@ def test_capture_stop_removes_the_slice_end_work(firmware, renode):
     elf = firmware("leak_demo", "debug")
     image = Image.open(elf)
     eng, fake = renode(elf, max_slice=0.05)
-    ring = image.symbol("g_memhil_trace").address
+    ring = image.symbol(RING_SYMBOL).address
     fake.trace_ring = ring
     fake.load_scenario(alloc_free_stream(40, 10_000, 1000) + alloc_free_stream(40, 300_000, 1000))
     events: list = []
@@ -256,7 +257,7 @@ def test_trace_on_renode_gives_the_ledger_qemu_gives(firmware, renode, platform,
     recorded, qemu_ledger = qemu_trace(elf, image, platform, tmp_path, 3.0)
     assert len(recorded) > 100 and qemu_ledger.anomalies == []
     eng, fake = renode(elf, max_slice=0.02)
-    fake.trace_ring = image.symbol("g_memhil_trace").address
+    fake.trace_ring = image.symbol(RING_SYMBOL).address
     module = {ev.seq: (0xFF if ev.flags else ev.module) for ev in recorded}  # the record's module byte
     fake.load_scenario([{"t_us": ev.t_us, "trace": struct.pack(
         "<IIBBHIIII3I", 0, 0, int(ev.kind), module[ev.seq], ev.task, ev.ptr, ev.old_ptr, ev.size, ev.node_size,
@@ -281,7 +282,7 @@ def test_trace_over_the_console_pipe(firmware, platform, tmp_path, monkeypatch, 
     image = Image.open(elf)
     count = 5 * TRACE_CAPACITY // 2
     scenario = tmp_path / "scenario.json"
-    scenario.write_text(json.dumps({"trace_ring": image.symbol("g_memhil_trace").address,
+    scenario.write_text(json.dumps({"trace_ring": image.symbol(RING_SYMBOL).address,
                                     "events": alloc_free_stream(count, 10_000, 20)}))
     monkeypatch.setenv("FAKE_RENODE_SCENARIO", str(scenario))
     monkeypatch.setenv("FAKE_RENODE_VERSION", version)
