@@ -24,6 +24,7 @@ from memhil.elf import Image
 from memhil.engines.base import Capability
 from memhil.engines.renode import MIN_SLICE_US, RenodeEngine
 from memhil.engines.renode_monitor import is_error
+from memhil.errors import EngineError
 from memhil.events import EventKind
 from memhil.heap.ledger import Ledger
 
@@ -34,9 +35,12 @@ TRACE_CAPACITY = 1024  # MEMHIL_TRACE_CAPACITY of the debug firmware
 BOOT = 0.001  # seconds each test runs before it attaches
 
 
-def trace_rec(kind: int, ptr: int, size: int = 24, module: int = 3, task: int = 1, old: int = 0) -> str:
-    """A ``memhil_trace_rec`` as the firmware writes it, before it fills in seq and t_ms."""
-    return struct.pack("<IIBBHIIII3I", 0, 0, kind, module, task, ptr, old, size, size + 16, 0x08001235, 0, 0).hex()
+def trace_rec(kind: int, ptr: int, size: int = 24, module: int = 3, task: int = 1, old: int = 0, *,
+              node_size: int | None = None, lrs: tuple[int, ...] = (0x08001235,)) -> str:
+    """A ``memhil_trace_rec`` as the firmware writes it, before it fills in seq and t_ms (``node_size``: the
+    size with a 16-byte node header unless given; ``lrs``: up to three return addresses)."""
+    node_size = size + 16 if node_size is None else node_size
+    return struct.pack("<IIBBHIIII3I", 0, 0, kind, module, task, ptr, old, size, node_size, *(tuple(lrs) + (0, 0, 0))[:3]).hex()
 
 
 def alloc_free_stream(count: int, start_us: int, every_us: int) -> list[dict]:
@@ -154,7 +158,7 @@ def test_capture_stop_removes_the_slice_end_work(firmware, renode):
     head, tail = struct.unpack("<II", eng.read_memory(ring + 16, 8))
     assert head == tail == 40  # the firmware wrote nothing while disabled
     cap.detach()  # twice is harmless
-    with pytest.raises(Exception, match="not added"):
+    with pytest.raises(EngineError, match="not added"):
         eng.remove_slice_end(cap._drain_at_slice_end)
 
 
@@ -259,9 +263,8 @@ def test_trace_on_renode_gives_the_ledger_qemu_gives(firmware, renode, platform,
     eng, fake = renode(elf, max_slice=0.02)
     fake.trace_ring = image.symbol(RING_SYMBOL).address
     module = {ev.seq: (0xFF if ev.flags else ev.module) for ev in recorded}  # the record's module byte
-    fake.load_scenario([{"t_us": ev.t_us, "trace": struct.pack(
-        "<IIBBHIIII3I", 0, 0, int(ev.kind), module[ev.seq], ev.task, ev.ptr, ev.old_ptr, ev.size, ev.node_size,
-        *(list(ev.lrs) + [0, 0, 0])[:3]).hex()} for ev in recorded])
+    fake.load_scenario([{"t_us": ev.t_us, "trace": trace_rec(int(ev.kind), ev.ptr, ev.size, module[ev.seq], ev.task, ev.old_ptr,
+                                                             node_size=ev.node_size, lrs=tuple(ev.lrs))} for ev in recorded])
     ledger = Ledger()
     events: list = []
     cap = TraceCapture(eng, image, sinks=[ledger.apply, events.append])
