@@ -205,6 +205,34 @@ def test_patched_hooks_written_through_the_monitor_and_drained_at_slice_ends(fir
     assert fake.unpatched_calls == 1 and len(events) == count
 
 
+def test_a_reset_is_announced_to_the_patched_hooks(firmware, renode):
+    """``reset`` runs the engine's reset hooks: the patched-hook capture patches the flash ``sysbus LoadELF``
+    reloaded at once, as an announced reset (no gap, no warning), and the calls after it are recorded."""
+    elf = firmware("leak_demo", "debug")
+    image = Image.open(elf)
+    eng, fake = renode(elf, max_slice=0.1)
+    events: list = []
+    cap = PatchCapture(eng, image, capacity=32, stack_words=4, sinks=[events.append])
+    cap.attach()
+    alloc = next(f for f in cap.patched if f.spec.name == "LOS_MemAlloc")
+
+    def calls(start_us: int, results: range) -> list[dict]:
+        return [{"t_us": start_us + 100 * i, "call": alloc.address, "fid": alloc.fid, "result": r,
+                 "regs": {"0": 0x20001000, "1": 8}} for i, r in enumerate(results)]
+
+    fake.load_scenario(calls(5_000, range(0x20005000, 0x20005040, 16)))
+    eng.run_for(0.05)
+    assert [e.ptr for e in events] == list(range(0x20005000, 0x20005040, 16))
+    eng.reset()
+    assert fake.read(alloc.address, PATCH_BYTES) == encode_b_w(alloc.address, alloc.wrapper)  # patched again already
+    assert cap.resets == 1
+    fake.load_scenario(calls(fake.time_us + 5_000, range(0x20006000, 0x20006030, 16)))
+    eng.run_for(0.05)
+    assert [e.ptr for e in events[4:]] == list(range(0x20006000, 0x20006030, 16))
+    assert cap.gaps == [] and cap.resets == 1 and fake.unpatched_calls == 0
+    cap.detach()
+
+
 def test_min_slice_and_fit_rule(firmware, renode):
     """The rule alone: above half full halves (not below MIN_SLICE_US), under a quarter after a full-length slice
     doubles (not above max_slice), in between keeps; a short slice (a run's tail) never grows it."""

@@ -303,12 +303,15 @@ class RenodeEngine(Engine):
 
     def reset(self) -> None:
         """``machine Reset`` and reload the ELF (row 25); Renode's clock keeps counting, so the machine time at
-        reset becomes the new origin of virtual_time(). Hooks survive a reset."""
+        reset becomes the new origin of virtual_time(). Hooks survive a reset; the reset hooks run before and
+        after it (a patched-hook capture drains its ring, then patches the reloaded flash again)."""
         self.check_running()
+        self._run_reset_hooks("before")
         self.execute("machine Reset")
         self.execute(f"sysbus LoadELF {path_arg(self.firmware.path)}")  # type: ignore[union-attr]
         self._time_origin = self._machine_time()
         self.fault = None
+        self._run_reset_hooks("after")
 
     def set_acceleration(self, enabled: bool) -> None:
         self.accelerate = enabled
