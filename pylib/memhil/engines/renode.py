@@ -380,10 +380,10 @@ class RenodeEngine(Engine):
         if fill > 0.5:
             self.slice_us = max(MIN_SLICE_US, min(self.slice_us, ran_us) // 2)
             self.slice_stats["shrunk"] += 1
+            self.slice_stats["shortest_us"] = min(self.slice_stats["shortest_us"], self.slice_us)
         elif fill < 0.25 and ran_us >= self.slice_us and self.slice_us < self._max_slice_us:
             self.slice_us = min(self._max_slice_us, self.slice_us * 2)
             self.slice_stats["grown"] += 1
-        self.slice_stats["shortest_us"] = min(self.slice_stats["shortest_us"], self.slice_us)
 
     def _halt_work(self) -> float | None:
         """At a slice end (emulation paused): the console, the hook records, faults, then the slice-end work.
@@ -444,12 +444,9 @@ class RenodeEngine(Engine):
         how a trace ring or a patched-hook ring is drained on Renode (:attr:`Capability.SLICE_END`), where nothing
         can stop the firmware mid-run. Also once before each run.
 
-        ``work`` may return the fraction of its ring it found filled (records held / capacity); the engine sizes
-        the slices from it (:meth:`_fit_slice`): more than half full halves the next slices, a full-length slice
-        that left every ring under a quarter full doubles them, between ``MIN_SLICE_US`` and ``max_slice``. A
-        firmware that finds its ring full waits for the host, spinning until the slice ends (nothing is lost, but
-        its calls are late in virtual time): short enough slices keep that from happening at a steady event
-        rate. The total run is what ``run_for`` was asked, to the microsecond, whatever the slices."""
+        ``work`` returns the fraction of its ring it found filled (records held / capacity), or None; the engine
+        sizes the next slices from the fullest (:meth:`_fit_slice`), so that a firmware at a steady event rate
+        does not find its ring full and wait for the slice end."""
         self._slice_end.append(work)
 
     def remove_slice_end(self, work: Callable[[], float | None]) -> None:
