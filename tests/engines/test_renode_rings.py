@@ -23,7 +23,7 @@ from memhil.contract import DRAIN_AT_SYMBOL, HALF_FULL_FUNCTION, RING_SYMBOL
 from memhil.elf import Image
 from memhil.engines.base import Capability
 from memhil.engines.renode import MIN_SLICE_US, RenodeEngine
-from memhil.engines.renode_monitor import is_error
+from memhil.engines.renode_monitor import is_error, parse_time
 from memhil.errors import EngineError
 from memhil.events import EventKind
 from memhil.heap.ledger import Ledger
@@ -87,8 +87,7 @@ def run_fors_us(fake: FakeRenode, since: int = 0) -> list[int]:
     out = []
     for cmd in fake.commands[since:]:
         if cmd.startswith("emulation RunFor"):
-            h, m, s = cmd.split('"')[1].split(":")
-            out.append(round(((int(h) * 60 + int(m)) * 60 + float(s)) * 1_000_000))
+            out.append(round(parse_time(cmd.split('"')[1]) * 1_000_000))
     return out
 
 
