@@ -9,6 +9,7 @@ from capture_fakes import FakeEngine, FakeImage, thumb
 
 from memhil.capture import create_capture
 from memhil.capture.trace import MAGIC
+from memhil.contract import DRAIN_AT_SYMBOL, HALF_FULL_FUNCTION, RING_SYMBOL
 from memhil.engines.base import Capability
 from memhil.errors import CaptureError, EngineError
 
@@ -61,12 +62,16 @@ def fill(eng: FakeEngine, first: int, count: int, kinds: dict[int, int] | None =
     eng.put32(RING + 16, first + count)
 
 
-def setup(sinks) -> tuple[BackgroundEngine, object]:
+def setup(sinks, *, head: int = 0, drain_at: bool = False) -> tuple[BackgroundEngine, object]:
+    """An attached trace capture on an empty ring whose head and tail are ``head``; ``drain_at``: the firmware
+    has ``g_memhil_trace_drain_at`` (the host sets it to the capacity: the doorbell rings when the ring is full)."""
     eng = BackgroundEngine()
-    eng._write(RING, struct.pack("<IHHIIIII", MAGIC, 1, 40, CAP, 0, 0, 0, 0))
+    eng._write(RING, struct.pack("<IHHIIIII", MAGIC, 1, 40, CAP, 0, head, head, 0))
     img = FakeImage()
-    img.add_object("g_memhil_trace", RING, 28 + CAP * 40)
-    img.add_func("memhil_trace_half_full", HALF, thumb(0x4770))
+    img.add_object(RING_SYMBOL, RING, 28 + CAP * 40)
+    img.add_func(HALF_FULL_FUNCTION, HALF, thumb(0x4770))
+    if drain_at:
+        img.add_object(DRAIN_AT_SYMBOL, 0x20000000, 4)
     cap = create_capture("trace", eng, img, sinks=sinks)
     cap.attach()
     return eng, cap
@@ -136,14 +141,7 @@ def test_engine_without_background_decodes_at_the_stop():
 
 def test_full_ring_is_read_with_its_header_in_one_request_also_when_wrapped():
     got = HostSink()
-    eng = BackgroundEngine()
-    eng._write(RING, struct.pack("<IHHIIIII", MAGIC, 1, 40, CAP, 0, 5, 5, 0))
-    img = FakeImage()
-    img.add_object("g_memhil_trace", RING, 28 + CAP * 40)
-    img.add_func("memhil_trace_half_full", HALF, thumb(0x4770))
-    img.add_object("g_memhil_trace_drain_at", 0x20000000, 4)
-    cap = create_capture("trace", eng, img, sinks=[got])
-    cap.attach()
+    eng, cap = setup([got], head=5, drain_at=True)
     assert cap.drain_at == CAP
     cap.last_seq = 4
     fill(eng, 5, CAP)  # slots 5, 6, 7, 0, 1, ...: the copy wraps
@@ -156,14 +154,8 @@ def test_full_ring_is_read_with_its_header_in_one_request_also_when_wrapped():
 
 def test_a_stop_that_decodes_at_once_also_reads_a_full_ring_in_one_request():
     seen: list = []
-    eng = BackgroundEngine()
-    eng._write(RING, struct.pack("<IHHIIIII", MAGIC, 1, 40, CAP, 0, 0, 0, 0))
-    img = FakeImage()
-    img.add_object("g_memhil_trace", RING, 28 + CAP * 40)
-    img.add_func("memhil_trace_half_full", HALF, thumb(0x4770))
-    img.add_object("g_memhil_trace_drain_at", 0x20000000, 4)
-    cap = create_capture("trace", eng, img, sinks=[lambda ev: seen.append(ev.seq)])  # no host_only: fed at the stop
-    cap.attach()
+    eng, cap = setup([lambda ev: seen.append(ev.seq)], drain_at=True)  # no host_only: fed at the stop
+    assert cap.drain_at == CAP
     fill(eng, 0, CAP)
     before = eng.round_trips
     eng.hit(HALF)

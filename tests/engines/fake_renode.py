@@ -51,6 +51,8 @@ import threading
 import tty
 from pathlib import Path
 
+from memhil.capture import patch as hook_ring  # the hook ring's layout is memhil's: the wrappers it assembles use it
+from memhil.capture.relocate import _branch_32
 from memhil.contract import UPTIME_SYMBOL
 
 RED = "\x1b[;031m"  # ConsoleColor.Red: errors (row 7)
@@ -58,7 +60,7 @@ DARK_RED = "\x1b[31;1m"  # ConsoleColor.DarkRed: the (monitor) prompt (row 7)
 RESET = "\x1b[0m"
 SRAM, SRAM_SIZE = 0x20000000, 0x20000
 CCM, CCM_SIZE = 0x10000000, 0x10000
-TRACE_MAGIC, HOOK_MAGIC = 0x4D485452, 0x4B50484D  # "MHTR" (memhil_trace.h), "MHPK" (capture/patch.py)
+TRACE_MAGIC = 0x4D485452  # "MHTR" (memhil_trace.h)
 #: events of the firmware's thread that write a ring: they wait while it is full
 THREAD_KEYS = ("trace", "call")
 FLASH, FLASH_SIZE = 0x08000000, 0x100000
@@ -284,42 +286,40 @@ class FakeRenode:
         (wait) when full; else at ``wptr`` the words seq = head, fid, r0-r3, result, lr, sp, uptime (64 bits),
         then ``node`` and ``stack`` (hex, zero-padded to rec_size); wptr advances (back to base at end), head + 1."""
         entry = event["call"] & ~1
-        hw1, hw2 = struct.unpack("<HH", self.read(entry, 4))
-        if (hw1 & 0xF800) != 0xF000 or (hw2 & 0xD000) != 0x9000:  # B T4 (ARMv7-M A7.7.12)
+        branch = _branch_32(*struct.unpack("<HH", self.read(entry, 4)), entry)
+        if branch is None or branch.kind != "b" or branch.cond is not None:  # not B T4 (ARMv7-M A7.7.12)
             self.unpatched_calls += 1
             return True
-        s, j1, j2 = (hw1 >> 10) & 1, (hw2 >> 13) & 1, (hw2 >> 11) & 1
-        imm = (s << 24) | ((1 - (j1 ^ s)) << 23) | ((1 - (j2 ^ s)) << 22) | ((hw1 & 0x3FF) << 12) | ((hw2 & 0x7FF) << 1)
-        wrapper = (entry + 4 + (imm - (1 << 25) if s else imm)) & 0xFFFFFFFF
+        wrapper = branch.target & 0xFFFFFFFF
         if not any(self.read(wrapper, 16)):
             raise ValueError(f"the branch at {entry:#x} goes to {wrapper:#x}, where the host wrote no code")
         ring = self._hook_ring()
         if ring is None:
             raise ValueError("a patched function ran, but no hook ring header is in RAM")
-        hdr = struct.unpack("<12I", self.read(ring, 48))
-        _magic, enabled, head, tail, capacity, _drain_at, wptr, base, end, _bell, rec_size, _version = hdr
-        if not enabled:
+        hdr = {name: self._u32(ring + offset) for name, offset in hook_ring.HDR.items()}
+        if not hdr["enabled"]:
             return True
-        if (head - tail) & 0xFFFFFFFF >= capacity:
+        head, rec_size, wptr = hdr["head"], hdr["rec_size"], hdr["wptr"]
+        if (head - hdr["tail"]) & 0xFFFFFFFF >= hdr["capacity"]:
             return False
         ms = self.time_us // 1000
         words = [head, event["fid"], *self.regs[0:4], event.get("result", 0), self.regs[14], self.regs[13], ms & 0xFFFFFFFF, ms >> 32]
-        rec = struct.pack("<11I", *words) + bytes.fromhex(event.get("node", "")) + bytes.fromhex(event.get("stack", ""))
+        rec = hook_ring.FIXED.pack(*words) + bytes.fromhex(event.get("node", "")) + bytes.fromhex(event.get("stack", ""))
         self.write(wptr, rec.ljust(rec_size, b"\0")[:rec_size])
         wptr += rec_size
-        self.write(ring + 24, (base if wptr >= end else wptr).to_bytes(4, "little"))
-        self.write(ring + 8, ((head + 1) & 0xFFFFFFFF).to_bytes(4, "little"))
+        self.write(ring + hook_ring.HDR["wptr"], (hdr["base"] if wptr >= hdr["end"] else wptr).to_bytes(4, "little"))
+        self.write(ring + hook_ring.HDR["head"], ((head + 1) & 0xFFFFFFFF).to_bytes(4, "little"))
         return True
 
     def _hook_ring(self) -> int | None:
         """The hook ring's header: the first word-aligned "MHPK" magic with version 1 in SRAM or the CCM."""
         for base in (SRAM, CCM):
             data = self.mem[base]
-            at = data.find(HOOK_MAGIC.to_bytes(4, "little"))
+            at = data.find(hook_ring.MAGIC.to_bytes(4, "little"))
             while at >= 0:
-                if at % 4 == 0 and at + 48 <= len(data) and struct.unpack_from("<I", data, at + 44)[0] == 1:
+                if at % 4 == 0 and at + hook_ring.HDR_SIZE <= len(data) and struct.unpack_from("<I", data, at + hook_ring.HDR["version"])[0] == hook_ring.VERSION:
                     return base + at
-                at = data.find(HOOK_MAGIC.to_bytes(4, "little"), at + 1)
+                at = data.find(hook_ring.MAGIC.to_bytes(4, "little"), at + 1)
         return None
 
     def _run_hook(self, body: str, pc: int) -> None:

@@ -19,10 +19,12 @@ import pytest
 from memhil.capture import PatchCapture, TraceCapture
 from memhil.capture.asm import encode_b_w
 from memhil.capture.relocate import PATCH_BYTES
+from memhil.contract import DRAIN_AT_SYMBOL, HALF_FULL_FUNCTION, RING_SYMBOL
 from memhil.elf import Image
 from memhil.engines.base import Capability
 from memhil.engines.renode import MIN_SLICE_US, RenodeEngine
-from memhil.engines.renode_monitor import is_error
+from memhil.engines.renode_monitor import is_error, parse_time
+from memhil.errors import EngineError
 from memhil.events import EventKind
 from memhil.heap.ledger import Ledger
 
@@ -33,9 +35,12 @@ TRACE_CAPACITY = 1024  # MEMHIL_TRACE_CAPACITY of the debug firmware
 BOOT = 0.001  # seconds each test runs before it attaches
 
 
-def trace_rec(kind: int, ptr: int, size: int = 24, module: int = 3, task: int = 1, old: int = 0) -> str:
-    """A ``memhil_trace_rec`` as the firmware writes it, before it fills in seq and t_ms."""
-    return struct.pack("<IIBBHIIII3I", 0, 0, kind, module, task, ptr, old, size, size + 16, 0x08001235, 0, 0).hex()
+def trace_rec(kind: int, ptr: int, size: int = 24, module: int = 3, task: int = 1, old: int = 0, *,
+              node_size: int | None = None, lrs: tuple[int, ...] = (0x08001235,)) -> str:
+    """A ``memhil_trace_rec`` as the firmware writes it, before it fills in seq and t_ms (``node_size``: the
+    size with a 16-byte node header unless given; ``lrs``: up to three return addresses)."""
+    node_size = size + 16 if node_size is None else node_size
+    return struct.pack("<IIBBHIIII3I", 0, 0, kind, module, task, ptr, old, size, node_size, *(tuple(lrs) + (0, 0, 0))[:3]).hex()
 
 
 def alloc_free_stream(count: int, start_us: int, every_us: int) -> list[dict]:
@@ -82,8 +87,7 @@ def run_fors_us(fake: FakeRenode, since: int = 0) -> list[int]:
     out = []
     for cmd in fake.commands[since:]:
         if cmd.startswith("emulation RunFor"):
-            h, m, s = cmd.split('"')[1].split(":")
-            out.append(round(((int(h) * 60 + int(m)) * 60 + float(s)) * 1_000_000))
+            out.append(round(parse_time(cmd.split('"')[1]) * 1_000_000))
     return out
 
 
@@ -95,7 +99,7 @@ def test_trace_ring_drained_at_slice_ends_through_several_rings(firmware, renode
     image = Image.open(elf)
     eng, fake = renode(elf, version=version, max_slice=0.1)
     assert Capability.SLICE_END in eng.capabilities and Capability.WATCHPOINTS not in eng.capabilities
-    fake.trace_ring = image.symbol("g_memhil_trace").address
+    fake.trace_ring = image.symbol(RING_SYMBOL).address
     count = 3 * TRACE_CAPACITY + 128
     fake.load_scenario(alloc_free_stream(count, 10_000, 40))
     events: list = []
@@ -103,9 +107,9 @@ def test_trace_ring_drained_at_slice_ends_through_several_rings(firmware, renode
     before = len(fake.commands)
     cap.attach()
     assert cap.capacity == TRACE_CAPACITY and eng._slice_end == [cap._drain_at_slice_end]
-    half_full = image.symbol("memhil_trace_half_full").address
+    half_full = image.symbol(HALF_FULL_FUNCTION).address
     assert not any(c.startswith("cpu AddHook") for c in fake.commands[before:]), "no doorbell hook: it cannot stop RunFor"
-    assert eng.read_memory(image.symbol("g_memhil_trace_drain_at").address, 4) == (TRACE_CAPACITY // 2).to_bytes(4, "little")
+    assert eng.read_memory(image.symbol(DRAIN_AT_SYMBOL).address, 4) == (TRACE_CAPACITY // 2).to_bytes(4, "little")
     assert half_full not in fake.hooks
 
     start = len(fake.commands)
@@ -136,7 +140,7 @@ def test_capture_stop_removes_the_slice_end_work(firmware, renode):
     elf = firmware("leak_demo", "debug")
     image = Image.open(elf)
     eng, fake = renode(elf, max_slice=0.05)
-    ring = image.symbol("g_memhil_trace").address
+    ring = image.symbol(RING_SYMBOL).address
     fake.trace_ring = ring
     fake.load_scenario(alloc_free_stream(40, 10_000, 1000) + alloc_free_stream(40, 300_000, 1000))
     events: list = []
@@ -153,7 +157,7 @@ def test_capture_stop_removes_the_slice_end_work(firmware, renode):
     head, tail = struct.unpack("<II", eng.read_memory(ring + 16, 8))
     assert head == tail == 40  # the firmware wrote nothing while disabled
     cap.detach()  # twice is harmless
-    with pytest.raises(Exception, match="not added"):
+    with pytest.raises(EngineError, match="not added"):
         eng.remove_slice_end(cap._drain_at_slice_end)
 
 
@@ -198,6 +202,34 @@ def test_patched_hooks_written_through_the_monitor_and_drained_at_slice_ends(fir
     fake.load_scenario([{"t_us": 350_000, "call": alloc.address, "fid": alloc.fid, "result": 0x20006000}])
     eng.run_for(0.1)
     assert fake.unpatched_calls == 1 and len(events) == count
+
+
+def test_a_reset_is_announced_to_the_patched_hooks(firmware, renode):
+    """``reset`` runs the engine's reset hooks: the patched-hook capture patches the flash ``sysbus LoadELF``
+    reloaded at once, as an announced reset (no gap, no warning), and the calls after it are recorded."""
+    elf = firmware("leak_demo", "debug")
+    image = Image.open(elf)
+    eng, fake = renode(elf, max_slice=0.1)
+    events: list = []
+    cap = PatchCapture(eng, image, capacity=32, stack_words=4, sinks=[events.append])
+    cap.attach()
+    alloc = next(f for f in cap.patched if f.spec.name == "LOS_MemAlloc")
+
+    def calls(start_us: int, results: range) -> list[dict]:
+        return [{"t_us": start_us + 100 * i, "call": alloc.address, "fid": alloc.fid, "result": r,
+                 "regs": {"0": 0x20001000, "1": 8}} for i, r in enumerate(results)]
+
+    fake.load_scenario(calls(5_000, range(0x20005000, 0x20005040, 16)))
+    eng.run_for(0.05)
+    assert [e.ptr for e in events] == list(range(0x20005000, 0x20005040, 16))
+    eng.reset()
+    assert fake.read(alloc.address, PATCH_BYTES) == encode_b_w(alloc.address, alloc.wrapper)  # patched again already
+    assert cap.resets == 1
+    fake.load_scenario(calls(fake.time_us + 5_000, range(0x20006000, 0x20006030, 16)))
+    eng.run_for(0.05)
+    assert [e.ptr for e in events[4:]] == list(range(0x20006000, 0x20006030, 16))
+    assert cap.gaps == [] and cap.resets == 1 and fake.unpatched_calls == 0
+    cap.detach()
 
 
 def test_min_slice_and_fit_rule(firmware, renode):
@@ -256,11 +288,10 @@ def test_trace_on_renode_gives_the_ledger_qemu_gives(firmware, renode, platform,
     recorded, qemu_ledger = qemu_trace(elf, image, platform, tmp_path, 3.0)
     assert len(recorded) > 100 and qemu_ledger.anomalies == []
     eng, fake = renode(elf, max_slice=0.02)
-    fake.trace_ring = image.symbol("g_memhil_trace").address
+    fake.trace_ring = image.symbol(RING_SYMBOL).address
     module = {ev.seq: (0xFF if ev.flags else ev.module) for ev in recorded}  # the record's module byte
-    fake.load_scenario([{"t_us": ev.t_us, "trace": struct.pack(
-        "<IIBBHIIII3I", 0, 0, int(ev.kind), module[ev.seq], ev.task, ev.ptr, ev.old_ptr, ev.size, ev.node_size,
-        *(list(ev.lrs) + [0, 0, 0])[:3]).hex()} for ev in recorded])
+    fake.load_scenario([{"t_us": ev.t_us, "trace": trace_rec(int(ev.kind), ev.ptr, ev.size, module[ev.seq], ev.task, ev.old_ptr,
+                                                             node_size=ev.node_size, lrs=tuple(ev.lrs))} for ev in recorded])
     ledger = Ledger()
     events: list = []
     cap = TraceCapture(eng, image, sinks=[ledger.apply, events.append])
@@ -281,7 +312,7 @@ def test_trace_over_the_console_pipe(firmware, platform, tmp_path, monkeypatch, 
     image = Image.open(elf)
     count = 5 * TRACE_CAPACITY // 2
     scenario = tmp_path / "scenario.json"
-    scenario.write_text(json.dumps({"trace_ring": image.symbol("g_memhil_trace").address,
+    scenario.write_text(json.dumps({"trace_ring": image.symbol(RING_SYMBOL).address,
                                     "events": alloc_free_stream(count, 10_000, 20)}))
     monkeypatch.setenv("FAKE_RENODE_SCENARIO", str(scenario))
     monkeypatch.setenv("FAKE_RENODE_VERSION", version)

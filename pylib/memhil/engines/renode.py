@@ -117,7 +117,6 @@ class RenodeEngine(Engine):
         self.renode_binary = renode_binary
         self.monitor_port = monitor_port
         self.timeout = timeout
-        self.max_slice = max_slice
         self._max_slice_us = max(MIN_SLICE_US, round(max_slice * 1_000_000))
         #: the length of the next RunFor slices in microseconds: ``max_slice`` until a ring drained at a slice end
         #: asks for shorter ones (:meth:`_fit_slice`)
@@ -139,7 +138,7 @@ class RenodeEngine(Engine):
         self._fault_hooks: dict[int, int] = {}  # bp id -> handler address
         self._fault_numbers: dict[int, tuple[int, ...]] = {}  # handler address -> exception numbers
         self._records: RecordReader | None = None
-        self._slice_end: list[Callable[[], None]] = []
+        self._slice_end: list[Callable[[], float | None]] = []
         self._console_fd: int | None = None
         self._uart: str | None = None
         self._time_origin = 0.0
@@ -304,12 +303,15 @@ class RenodeEngine(Engine):
 
     def reset(self) -> None:
         """``machine Reset`` and reload the ELF (row 25); Renode's clock keeps counting, so the machine time at
-        reset becomes the new origin of virtual_time(). Hooks survive a reset."""
+        reset becomes the new origin of virtual_time(). Hooks survive a reset; the reset hooks run before and
+        after it (a patched-hook capture drains its ring, then patches the reloaded flash again)."""
         self.check_running()
+        self._run_reset_hooks("before")
         self.execute("machine Reset")
         self.execute(f"sysbus LoadELF {path_arg(self.firmware.path)}")  # type: ignore[union-attr]
         self._time_origin = self._machine_time()
         self.fault = None
+        self._run_reset_hooks("after")
 
     def set_acceleration(self, enabled: bool) -> None:
         self.accelerate = enabled
@@ -378,10 +380,10 @@ class RenodeEngine(Engine):
         if fill > 0.5:
             self.slice_us = max(MIN_SLICE_US, min(self.slice_us, ran_us) // 2)
             self.slice_stats["shrunk"] += 1
+            self.slice_stats["shortest_us"] = min(self.slice_stats["shortest_us"], self.slice_us)
         elif fill < 0.25 and ran_us >= self.slice_us and self.slice_us < self._max_slice_us:
             self.slice_us = min(self._max_slice_us, self.slice_us * 2)
             self.slice_stats["grown"] += 1
-        self.slice_stats["shortest_us"] = min(self.slice_stats["shortest_us"], self.slice_us)
 
     def _halt_work(self) -> float | None:
         """At a slice end (emulation paused): the console, the hook records, faults, then the slice-end work.
@@ -396,7 +398,7 @@ class RenodeEngine(Engine):
         fill: float | None = None
         for work in list(self._slice_end):
             got = work()
-            if isinstance(got, (int, float)) and not isinstance(got, bool):
+            if got is not None:
                 fill = got if fill is None else max(fill, got)
         return fill
 
@@ -442,12 +444,9 @@ class RenodeEngine(Engine):
         how a trace ring or a patched-hook ring is drained on Renode (:attr:`Capability.SLICE_END`), where nothing
         can stop the firmware mid-run. Also once before each run.
 
-        ``work`` may return the fraction of its ring it found filled (records held / capacity); the engine sizes
-        the slices from it (:meth:`_fit_slice`): more than half full halves the next slices, a full-length slice
-        that left every ring under a quarter full doubles them, between ``MIN_SLICE_US`` and ``max_slice``. A
-        firmware that finds its ring full waits for the host, spinning until the slice ends (nothing is lost, but
-        its calls are late in virtual time): short enough slices keep that from happening at a steady event
-        rate. The total run is what ``run_for`` was asked, to the microsecond, whatever the slices."""
+        ``work`` returns the fraction of its ring it found filled (records held / capacity), or None; the engine
+        sizes the next slices from the fullest (:meth:`_fit_slice`), so that a firmware at a steady event rate
+        does not find its ring full and wait for the slice end."""
         self._slice_end.append(work)
 
     def remove_slice_end(self, work: Callable[[], float | None]) -> None:

@@ -22,6 +22,7 @@ single quotes only (it sits in a double-quoted monitor argument; ``\\n`` reaches
 from __future__ import annotations
 
 import struct
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from memhil.errors import EngineError, ProtocolError
 
 _REG_INDEX = {name: n for n, name in enumerate(CORE_REGS[:16])}
 WORD = 8  # hex digits per field
+_HEAD = struct.Struct(">17I")  # a record's pc and r0-r15 (after its breakpoint id), as big-endian words
 
 
 @dataclass(frozen=True)
@@ -131,13 +133,16 @@ class RecordReader:
             if line[-1:] != b"\n":
                 raise ProtocolError(f"malformed hook record {line[:80]!r} in {self.path}", hint="a hook body failed in Renode; see renode.log")
             try:  # pc, r0-r15, the windows' words: big-endian hex words, converted in one pass
-                fields = struct.unpack(f">{(size - 1) // WORD - 1}I", bytes.fromhex(line[WORD:-1].decode("ascii")))
+                raw = bytes.fromhex(line[WORD:-1].decode("ascii"))
             except ValueError:
                 raise ProtocolError(f"malformed hook record {line[:80]!r} in {self.path}", hint="a hook body failed in Renode; see renode.log") from None
+            fields = _HEAD.unpack_from(raw)
             pc = fields[0]
-            regs = dict(zip(CORE_REGS[:16], fields[1:17]))
+            regs = dict(zip(CORE_REGS[:16], fields[1:]))
             regs["pc"] = pc
-            words = struct.pack(f"<{len(fields) - 17}I", *fields[17:])  # the windows' bytes, as in memory
+            words = array("I", raw[_HEAD.size :])
+            words.byteswap()  # big-endian words to the windows' bytes, as in (little-endian) memory
+            words = words.tobytes()
             memory = []
             at = 0
             for w in windows:
