@@ -65,11 +65,12 @@ UNTRACKED_MODULE = 0xFF
 Row = tuple[int, int, int, int, int, int, int, int, int, int, int, int]
 
 
-def event_from_row(row: Row) -> AllocEvent:
-    """The :class:`AllocEvent` of one row (t_us = t_ms * 1000). Raises ValueError on an unknown kind."""
+def event_from_row(row: Row, stack: tuple = ()) -> AllocEvent:
+    """The :class:`AllocEvent` of one row (t_us = t_ms * 1000), with ``stack`` (rows carry none). Raises
+    ValueError on an unknown kind."""
     seq, t_ms, kind, module, task, ptr, old_ptr, size, node_size, lr0, lr1, lr2 = row
     flags = EventFlag.NONE
     if module == UNTRACKED_MODULE:
         module, flags = 0, EventFlag.UNTRACKED
     lrs = tuple(v for v in (lr0, lr1, lr2) if v)
-    return AllocEvent(seq, t_ms * 1000, EventKind(kind), ptr, size, node_size, module, task, (), old_ptr, lrs, flags)
+    return AllocEvent(seq, t_ms * 1000, EventKind(kind), ptr, size, node_size, module, task, stack, old_ptr, lrs, flags)

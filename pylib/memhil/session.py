@@ -592,8 +592,8 @@ class _SessionSink:
         """Rows go straight to the ledger when nothing else (timeline, extra sinks) wants events."""
         return self._session._ledger_only
 
-    def many_rows(self, rows) -> None:
-        self._session.ledger.apply_rows(rows)
+    def many_rows(self, rows, stacks=None) -> None:
+        self._session.ledger.apply_rows(rows, stacks)
 
 
 def parse_pools(pools) -> list[str | int]:

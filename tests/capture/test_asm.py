@@ -53,6 +53,9 @@ CASES = [
     (lambda a: a.push(0, 1, 2, 3, 4, 5, 6, 7, 8, 14), "push {r0-r8, lr}"),
     (lambda a: a.pop(1, 2, 3, 4, 5, 6, 7, 8, 15), "pop {r1-r8, pc}"),
     (lambda a: a.pop(4, 15), "pop {r4, pc}"),
+    (lambda a: a.ldmia(0, 1, 3, 12), "ldmia.w r0!, {r1, r3, r12}"),
+    (lambda a: a.stmia(2, 1, 3, 12), "stmia.w r2!, {r1, r3, r12}"),
+    (lambda a: a.ldmia(6, 0, 1), "ldmia.w r6!, {r0, r1}"),
     (lambda a: a.mrs(7, "primask"), "mrs r7, primask"),
     (lambda a: a.msr("primask", 7), "msr primask, r7"),
     (lambda a: a.mrs(2, "ipsr"), "mrs r2, ipsr"),
@@ -132,4 +135,8 @@ def test_values_an_encoding_cannot_hold_are_errors():
         a.movs(8, 1)
     with pytest.raises(AsmError, match="out of range"):
         a.add_sp(510)
+    with pytest.raises(AsmError, match="not the base register"):
+        a.ldmia(0, 0, 1)  # writeback into a loaded register is UNPREDICTABLE
+    with pytest.raises(AsmError, match="not the base register"):
+        a.stmia(2, 1, 14)
     assert thumb_expand_imm(0xC0000000) is not None and thumb_expand_imm(0x101) is None

@@ -14,13 +14,16 @@ def _ops(session: Session) -> list[int]:
     return [session.read_symbol_u32("g_burst_ops", i) for i in range(5)]
 
 
+@pytest.mark.parametrize("live", [True, False], ids=["live", "at-stops"])
 @pytest.mark.parametrize("sink", ["rows", "host-only", "may-read-target"])
-def test_burst_trace_matches_firmware_counters(firmware, tmp_path, sink):
+def test_burst_trace_matches_firmware_counters(firmware, tmp_path, sink, live):
     """Three paths: rows straight into the ledger, decoded while the firmware runs (no extra sink); events
     to a host-only extra sink, still decoded while it runs; events to a sink that might read the target,
-    decoded at the drain stops."""
+    decoded at the drain stops. Each with the ring drained while the firmware runs (a live window on QEMU's
+    memory) and without (copied at the doorbell stops)."""
     elf = firmware("burst", "debug")
-    with Session(SessionOptions(capture="trace"), run_dir=tmp_path) as session:
+    options = SessionOptions(capture="trace", engine_options={"live_memory": live})
+    with Session(options, run_dir=tmp_path) as session:
         session.start(elf)
         before = _ops(session)
         events0 = session.ledger.events
@@ -37,7 +40,13 @@ def test_burst_trace_matches_firmware_counters(firmware, tmp_path, sink):
         capture = session.capture
         assert capture.drain_at == capture.capacity  # one stop per full ring
         assert capture._watching  # QEMU drains at a watchpoint on the doorbell, not a breakpoint
-        assert (capture.deferred_drains > 0) == (sink != "may-read-target")
+        assert capture.live == live
+        if sink == "may-read-target":  # decoded at the stops, never while the firmware runs
+            assert capture.stats["live_copies"] == 0 and capture.deferred_drains == 0 and capture.drains > 2
+        elif live:  # copied and decoded while the firmware runs: it seldom finds the ring full
+            assert capture.stats["live_copies"] > 2 and capture.deferred_drains <= capture.stats["live_copies"] // 4
+        else:
+            assert capture.stats["live_copies"] == 0 and capture.deferred_drains > 0
         assert capture.gaps == [] and session.ledger.anomalies == []
         delta = {k: after[k] - before[k] for k in (1, 2, 3)}
         assert delta[1] > 0 and delta[2] > 0 and delta[3] > 0

@@ -25,7 +25,8 @@ class BackgroundEngine(FakeEngine):
         self.works: list = []
         self.running = False
 
-    def add_background(self, work) -> None:
+    def add_background(self, work, *, poll: bool = False) -> None:
+        assert not poll, "no live window here: nothing to poll"
         self.works.append(work)
 
     def remove_background(self, work) -> None:

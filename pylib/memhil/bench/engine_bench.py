@@ -21,8 +21,8 @@ from memhil.session import Session, SessionOptions
 from memhil.units import format_duration
 
 
-def _session(mode: str, run_dir: Path) -> Session:
-    return Session(SessionOptions(capture=mode), run_dir=run_dir)
+def _session(mode: str, run_dir: Path, **engine_options) -> Session:
+    return Session(SessionOptions(capture=mode, engine_options=engine_options), run_dir=run_dir)
 
 
 def _note_engine(ctx: BenchContext, session: Session) -> None:
@@ -49,7 +49,7 @@ def _timed_run(session: Session, virtual_s: float) -> dict[str, float | int]:
         stats = getattr(cap, "stats", {}) or {}
         if stats.get("stops") is not None:
             out["stops"] = stats["stops"] - stops0
-        for key in ("copy_s", "decode_s"):
+        for key in ("copy_s", "decode_s", "live_copies", "live_s"):
             if key in stats:
                 out[key] = stats[key] - stats0.get(key, 0.0)
         drains = getattr(cap, "drains", None)
@@ -58,9 +58,10 @@ def _timed_run(session: Session, virtual_s: float) -> dict[str, float | int]:
     return out
 
 
-def paired_capture(ctx: BenchContext, elf: Path, mode: str, virtual_s: float) -> list[tuple[dict, dict]]:
+def paired_capture(ctx: BenchContext, elf: Path, mode: str, virtual_s: float, also: Callable[[int], dict] | None = None) -> list:
     """``ctx.scale.runs`` pairs of ``virtual_s`` of ``elf`` free then with capture ``mode``, in two sessions
-    kept open side by side (only one runs at a time), each warmed up first by one uncounted run."""
+    kept open side by side (only one runs at a time), each warmed up first by one uncounted run. ``also(i)``: a
+    third run in each round, after the pair (its result is the round's third item)."""
     with _session("none", ctx.workdir / f"{elf.stem}-free") as free, _session(mode, ctx.workdir / f"{elf.stem}-{mode}") as captured:
         ctx.say(f"{elf.stem}: starting a free session and a {mode} session")
         free.start(elf)
@@ -68,8 +69,10 @@ def paired_capture(ctx: BenchContext, elf: Path, mode: str, virtual_s: float) ->
         _note_engine(ctx, captured)
         for s in (free, captured):
             s.run_for(virtual_s)  # warm-up: QEMU's first translation of the code, not counted
-        return interleave(ctx.scale.runs, lambda i: _timed_run(free, virtual_s), lambda i: _timed_run(captured, virtual_s),
-                          ctx.say, f"{elf.stem}: {virtual_s:g} s virtual, free then {mode}")
+        pairs = interleave(ctx.scale.runs, lambda i: _timed_run(free, virtual_s),
+                           (lambda i: (_timed_run(captured, virtual_s), also(i))) if also else (lambda i: _timed_run(captured, virtual_s)),
+                           ctx.say, f"{elf.stem}: {virtual_s:g} s virtual, free then {mode}")
+        return [(f, *c) for f, c in pairs] if also else pairs
 
 
 @figure("trace", shown=(("trace_events_per_s", "ev/s"), ("overhead_trace_ratio", "x")))
@@ -86,17 +89,24 @@ def trace_overhead(ctx: BenchContext) -> dict[str, object]:
 
 @figure("hooks", shown=(("hook_calls_per_s", "calls/s"), ("overhead_hooks_ratio", "x"), ("breakpoint_calls_per_s", "calls/s")))
 def hooks_overhead(ctx: BenchContext) -> dict[str, object]:
-    """Patched hooks (``capture=hooks``) on the burst app against a free run of it, interleaved pairs; the
+    """Patched hooks (``capture=hooks``) on the burst app against a free run of it, interleaved, with a third session
+    whose ring is read only at doorbell stops (the engine's ``live_memory`` off) run in the same rounds; the
     breakpoint fallback (``capture=breakpoints``) on a short run of the same app, as many runs (it takes hundreds
     of calls per second: ``breakpoint_virtual_s`` of burst is about 50 calls per ms)."""
     v = ctx.scale.hooks_virtual_s
     burst = ctx.elf("burst")
-    pairs = paired_capture(ctx, burst, "hooks", v)
+    with _session("hooks", ctx.workdir / "burst-hooks-at-stops", live_memory=False) as at_stops:
+        at_stops.start(burst)
+        at_stops.run_for(v)  # warm-up, not counted
+        rounds = paired_capture(ctx, burst, "hooks", v, also=lambda i: _timed_run(at_stops, v))
     per = [{"hook_calls_per_s": h["events"] / h["wall_s"], "overhead_hooks_ratio": h["wall_s"] / f["wall_s"],
             "hook_calls": h["events"], "hook_free_wall_s": f["wall_s"], "hook_wall_s": h["wall_s"],
-            "hook_drain_stops": h.get("stops"), "hook_copy_wall_s": h.get("copy_s"), "hook_decode_wall_s": h.get("decode_s")}
-           for f, h in pairs]
-    out = {"hooks_workload": f"burst for {v:g} s of virtual time, free and with patched hooks, {len(pairs)} interleaved pairs",
+            "hook_drain_stops": h.get("stops"), "hook_copy_wall_s": h.get("copy_s"), "hook_decode_wall_s": h.get("decode_s"),
+            "hook_live_copies": h.get("live_copies"), "hook_live_wall_s": h.get("live_s"),
+            "overhead_hooks_at_stops_ratio": s["wall_s"] / f["wall_s"], "hook_at_stops_drain_stops": s.get("stops")}
+           for f, h, s in rounds]
+    out = {"hooks_workload": f"burst for {v:g} s of virtual time, free, with patched hooks, and with patched hooks read at "
+                             f"doorbell stops only, {len(rounds)} interleaved rounds",
            **spreads(per, per[0].keys())}
     out.update(breakpoint_capture(ctx, burst, ctx.scale.breakpoint_virtual_s))
     return out

@@ -355,6 +355,22 @@ class Assembler:
             self._fixed(text, _hw(0xE8BD, mask))
 
     # -- system -----------------------------------------------------------------------------------
+    def _ldm_stm(self, load: bool, rn: int, regs: tuple[int, ...]) -> None:
+        """A7.7.41 LDM T2 / A7.7.159 STM T2, increment after, with writeback: ``ldmia.w rn!, {regs}``."""
+        name = "ldmia" if load else "stmia"
+        text = f"{name}.w r{rn}!, {{" + ", ".join(f"r{r}" for r in regs) + "}"
+        self._reg(rn, text=text)
+        mask = self._reglist(regs)
+        if mask & (1 << SP | 1 << PC | 1 << LR | 1 << rn) or bin(mask).count("1") < 2:
+            raise AsmError(f"{text}: two or more of r0-r12, not the base register")
+        self._fixed(text, _hw((0xE8B0 if load else 0xE8A0) | rn, mask))
+
+    def ldmia(self, rn: int, *regs: int) -> None:
+        self._ldm_stm(True, rn, regs)
+
+    def stmia(self, rn: int, *regs: int) -> None:
+        self._ldm_stm(False, rn, regs)
+
     def mrs(self, rd: int, sysreg: str) -> None:
         """B5.2.2 MRS T1."""
         text = f"mrs r{rd}, {sysreg}"

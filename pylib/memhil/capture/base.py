@@ -71,15 +71,22 @@ class Capture:
                 for sink in sinks:
                     sink(event)
 
-    def _emit_rows(self, rows: Sequence[Row]) -> bool:
-        """Hand rows (``memhil.events.ROW_FIELDS``) to the only sink when it takes them as they are
-        (``takes_rows`` true, a ``many_rows`` method: the session's ledger, which then builds no event
-        objects). Returns False, having done nothing, when the events must be built instead."""
+    def _takes_rows(self) -> bool:
+        """True when the only sink takes rows as they are (``takes_rows`` true, a ``many_rows`` method: the
+        session's ledger, which then builds no event objects)."""
         sinks = self.sinks
-        if len(sinks) != 1 or not getattr(sinks[0], "takes_rows", False) or trace.isEnabledFor(logging.DEBUG):
+        return len(sinks) == 1 and getattr(sinks[0], "takes_rows", False) and not trace.isEnabledFor(logging.DEBUG)
+
+    def _emit_rows(self, rows: Sequence[Row], stacks: Sequence[tuple] | None = None) -> bool:
+        """Hand rows (``memhil.events.ROW_FIELDS``), with each one's stack when given, to the only sink when it
+        takes them (:meth:`_takes_rows`). Returns False, having done nothing, when the events must be built instead."""
+        if not self._takes_rows():
             return False
         self.events += len(rows)
-        sinks[0].many_rows(rows)  # type: ignore[attr-defined]
+        if stacks is None:
+            self.sinks[0].many_rows(rows)  # type: ignore[attr-defined]
+        else:
+            self.sinks[0].many_rows(rows, stacks)  # type: ignore[attr-defined]
         return True
 
     def attach(self) -> None:
@@ -109,6 +116,12 @@ class RingCapture(Capture):
     refills the ring. Otherwise they are decoded at the stop. A subclass's ``drain`` starts with
     :meth:`_finish_pending`, so what was copied earlier reaches the sinks first, in order.
 
+    Where the engine also reads and writes target RAM while the target runs (``Capability.LIVE_MEMORY``: a
+    :meth:`~memhil.engines.base.Engine.live_window` on the ring), that background work is polled while a run waits
+    for its stop: it copies what the ring holds through the window, frees the slots and decodes, so the firmware
+    seldom fills the ring and stops on its doorbell (:meth:`_background_work`); a doorbell stop that still comes
+    copies through the window too.
+
     Where the engine cannot stop the target on the ring's doorbell but runs work at the ends of its run slices
     (``Capability.SLICE_END`` without ``WATCHPOINTS``: Renode), :meth:`_start_slice_end` makes :meth:`drain` that
     work instead, and the subclass sets no doorbell stop. Each slice-end drain tells the engine how full the ring
@@ -122,15 +135,37 @@ class RingCapture(Capture):
         self._pending: list[tuple[bytes, int]] = []
         self._pending_error: CaptureError | None = None
         self._overlap = False  # decoding runs as the engine's background work
+        self._window = None  # the engine's live window on the ring, when it has one
+        self._pending_records = 0
+        #: records copied and not yet decoded beyond which a drain stop decodes them all before the firmware
+        #: goes on (and a live copy waits): the host's buffer, bounded
+        self.max_pending = 65536
+        #: records the background work decodes before it looks at the ring (and the engine at its stop) again
+        self.chunk = 64
         self.deferred_drains = 0
         self._slice_end = False  # drain() is the engine's slice-end work
         #: also ``copy_s``, wall seconds the target stood halted while drain stops copied the ring, and
         #: ``decode_s``, wall seconds spent decoding records and feeding the sinks (at stops or in the background)
-        self.stats: dict[str, float] = {"slice_drains": 0, "found_full": 0, "copy_s": 0.0, "decode_s": 0.0}
+        #: ``live_copies``, copies made through the live window while the target ran, and ``live_s``, their wall seconds
+        self.stats: dict[str, float] = {"slice_drains": 0, "found_full": 0, "copy_s": 0.0, "decode_s": 0.0,
+                                        "live_copies": 0, "live_s": 0.0, "caught_up": 0}
 
     def _ring_capacity(self) -> int:
         """Records the ring holds (0 before attach)."""
         raise NotImplementedError
+
+    def _ring_area(self) -> tuple[int, int]:
+        """(address, bytes) of the ring in target memory, header and slots (after attach)."""
+        raise NotImplementedError
+
+    def _record_size(self) -> int:
+        """Bytes of one record of the ring (after attach)."""
+        raise NotImplementedError
+
+    def _copy_live(self, window) -> tuple[bytes, int] | None:
+        """While the target runs: copy what the ring holds through ``window`` and free the slots, as
+        :meth:`_copy_ring` at a stop does: (raw, count), None when empty."""
+        return self._copy_ring(window)
 
     def _start_slice_end(self) -> bool:
         """Drain at the engine's slice ends where it has them and no watchpoints (at attach); True when so: the
@@ -175,33 +210,74 @@ class RingCapture(Capture):
         """The firmware's drain stop: copy the records and free their slots (one request when the ring is full),
         then decode them after the resume where that may be, else now (after any copied earlier)."""
         started = time.perf_counter()
-        got = self._copy_ring(ctx)
+        got = self._copy_ring(self._window or ctx)
         self.stats["copy_s"] += time.perf_counter() - started
         if got is not None:
             self._pending.append(got)
+            self._pending_records += got[1]
         if not (self._overlap and self._sinks_host_only()):
             self._finish_pending()
         elif got is not None:
             self.deferred_drains += 1
+            if self._pending_records > self.max_pending:  # the host is behind: the firmware waits while it catches up
+                self.stats["caught_up"] += 1
+                self._finish_pending()
 
     def _start_overlap(self) -> None:
-        """Decode copied records as the engine's background work, where the engine has it (at attach)."""
-        if Capability.BACKGROUND in getattr(self.engine, "capabilities", Capability.NONE):
-            self.engine.add_background(self._decode_pending)
+        """Decode copied records as the engine's background work, where the engine has it; where it also has a
+        live window on the ring, drain the ring in that work while the target runs, polled (at attach)."""
+        caps = getattr(self.engine, "capabilities", Capability.NONE)
+        if Capability.BACKGROUND in caps:
+            if Capability.LIVE_MEMORY in caps:
+                self._window = self.engine.live_window(*self._ring_area())
+            self.engine.add_background(self._background_work, poll=self._window is not None)
             self._overlap = True
 
     def _stop_overlap(self) -> None:
         if self._overlap:
-            self.engine.remove_background(self._decode_pending)
+            self.engine.remove_background(self._background_work)
             self._overlap = False
+        if self._window is not None:
+            self._window.close()
+            self._window = None
 
-    def _decode_pending(self) -> int:
-        """Decode the copied records and hand them to the sinks, oldest first (the engine's background work, and
-        the start of every drain). A bad record ends its batch: the records before it are emitted, the error is
-        kept for the next drain to raise, and the records after it show as a sequence gap."""
+    @property
+    def live(self) -> bool:
+        """True when the ring is drained while the target runs, through the engine's live window."""
+        return self._window is not None
+
+    def _background_work(self) -> int:
+        """The engine's background work. Without a live window: decode what drain stops copied. With one (and
+        sinks that may be fed while the target runs): copy what the ring holds now (while the host's buffer has
+        room), then decode at most ``chunk`` records, so the next look at the ring comes soon and the firmware
+        seldom finds it full. Returns the records copied or decoded (nonzero: there is more to do)."""
+        if self._window is None or not self._sinks_host_only():
+            return self._decode_pending()
+        found = 0
+        if self._pending_records < self.max_pending:
+            started = time.perf_counter()
+            got = self._copy_live(self._window)
+            self.stats["live_s"] += time.perf_counter() - started
+            if got is not None:
+                self.stats["live_copies"] += 1
+                self._pending.append(got)
+                self._pending_records += got[1]
+                found += got[1]
+        return found + self._decode_pending(self.chunk)
+
+    def _decode_pending(self, limit: int | None = None) -> int:
+        """Decode the copied records (at most ``limit``, the rest kept) and hand them to the sinks, oldest first (the
+        engine's background work, and the start of every drain). A bad record ends its batch: the records before it
+        are emitted, the error is kept for the next drain to raise, and the records after it show as a sequence gap."""
         n = 0
-        while self._pending:
+        while self._pending and (limit is None or n < limit):
             raw, count = self._pending.pop(0)
+            if limit is not None and count > limit - n:  # decode the head of the batch, keep its tail first in line
+                take = limit - n
+                cut = take * self._record_size()
+                self._pending.insert(0, (raw[cut:], count - take))
+                raw, count = raw[:cut], take
+            self._pending_records -= count
             try:
                 self._decode(raw, count)
             except CaptureError as exc:

@@ -18,18 +18,23 @@ or inside the wrappers (a tail call from one) is nested and writes nothing, so `
 Times and node headers are taken where the breakpoint hooks take them: at entry for frees (and for a realloc
 that frees), at return for the rest.
 
-The ring drains as trace capture's does: when a record fills it, the wrapper stores to a doorbell word under a
-write watchpoint (QEMU 7.2 does not flush its translation cache for those) and the host copies the records at
-that stop, decoding them after the resume while the firmware runs on; a wrapper that finds the ring full rings
-and waits, so nothing is lost, and a sequence gap would be reported (:attr:`PatchCapture.gaps`). On an engine
-that cannot stop the firmware but works at the ends of its run slices (Renode), the ring is drained at every
-slice end instead, with no doorbell stop.
+The ring drains as trace capture's does (:class:`~memhil.capture.base.RingCapture`). On QEMU the host copies it
+while the firmware runs, through a live window on QEMU's memory, and decodes on its other core; when a record
+fills the ring (the host is behind, or has no window), the wrapper stores to a doorbell word under a write
+watchpoint (QEMU 7.2 does not flush its translation cache for those; the word has a 1 KiB page of its own, as
+every access to a watched page takes QEMU's slow path) and the host copies the records at that stop. A wrapper
+that finds the ring full rings and waits, so nothing is lost, and a sequence gap would be reported
+(:attr:`PatchCapture.gaps`). On an engine that cannot stop the firmware but works at the ends of its run slices
+(Renode), the ring is drained at every slice end instead, with no doorbell stop. Fed to the session's ledger
+alone, records become rows and stacks (``Ledger.apply_rows``), no event objects.
 Stacks are unwound on the host when first read (:mod:`.lazystack`). Patches are put back after a reset.
 
 What it costs the firmware and where it stops being exact:
 
-- each hooked call runs ~350 more instructions and 80 more bytes of stack (the wrapper's frame, which holds no
-  callee-saved register and no stale word, so a firmware's own stack scan sees what it sees unpatched);
+- each hooked call runs ~150-250 more instructions (the nesting check is two compares for a caller outside the
+  hooked functions, the stack words are copied three at a time) and 80 more bytes of stack (the wrapper's frame,
+  which holds no callee-saved register and no stale word, so a firmware's own stack scan sees what it sees
+  unpatched);
 - the wrapper passes r0-r3 only: a hooked function that takes arguments on the stack (a fifth one) would read
   the wrapper's frame instead (no profile has one);
 - PRIMASK masks interrupts, not NMI or HardFault: an allocator called from those could interleave a record;
@@ -83,7 +88,12 @@ PUSHED = 20
 MAX_CAPACITY = 4096
 #: fewest records worth a ring
 MIN_CAPACITY = 16
+#: QEMU's page for an M-profile core (TARGET_PAGE_BITS 10): every access to a page that holds a watched word takes
+#: QEMU's slow path, so the doorbell gets a page of its own, past the slots, where the area has room for one
+BELL_PAGE = 1024
 ALIGNED, USED, SIZE_MASK = 0x40000000, 0x80000000, 0x3FFFFFFF
+#: an event kind as a row holds it (``memhil.events.ROW_FIELDS``)
+_KIND_NUM = {k: int(k) for k in EventKind}
 
 
 def record_size(header_words: int, stack_words: int) -> int:
@@ -114,6 +124,7 @@ class Layout:
     header_words: int
     stack_words: int
     capacity: int
+    bell: int = 0  # the doorbell word (0: the header's)
 
     @property
     def rec_size(self) -> int:
@@ -126,6 +137,10 @@ class Layout:
     @property
     def slots(self) -> int:
         return self.ram.base + HDR_SIZE
+
+    @property
+    def doorbell(self) -> int:
+        return self.bell or self.ram.base + HDR["doorbell"]
 
 
 class PatchCapture(RingCapture):
@@ -261,15 +276,20 @@ class PatchCapture(RingCapture):
         return [(r.base, r.end) for r in self._platform().ram if r.name not in missing]
 
     # -- code ----------------------------------------------------------------------------------------
-    def _build(self, code_base: int, ring: int, header_words: int) -> tuple[Assembler, dict[str, int]]:
+    def _build(self, code_base: int, ring: int, header_words: int, bell: int = 0, code_size: int = 0) -> tuple[Assembler, dict[str, int]]:
+        """The code at ``code_base``; ``code_size`` is its own size (known from a first build: the size does not
+        depend on the addresses), for the nesting check's own range."""
         a = Assembler()
         regions = self._ram_regions()
         rec_size = record_size(header_words, self.stack_words)
-        self._subroutines(a, regions, header_words)
+        self._subroutines(a, regions, header_words, bell or ring + HDR["doorbell"])
         ranges = sorted((f.address, f.size) for f in self.functions)
-        self._is_nested(a, ranges)
+        own = (code_base, code_size)
+        self._is_nested(a, ranges, own)
+        lo = min(f.address for f in self.functions)
+        box = (lo, max(f.address + f.size for f in self.functions) - lo)  # every hooked function lies in it
         for f in self.patched:
-            self._wrapper(a, f, ring, header_words, rec_size)
+            self._wrapper(a, f, ring, header_words, rec_size, box, own)
         for f in self.patched:
             a.label(f"body_{f.fid}")
             for k, piece in enumerate(f.relocation.pieces):  # type: ignore[union-attr]
@@ -288,18 +308,11 @@ class PatchCapture(RingCapture):
         a.label("code_end")
         return a, a.layout(code_base)
 
-    def _is_nested(self, a: Assembler, ranges: list[tuple[int, int]]) -> None:
-        """r2 = a return address; r0 = 1 when it lies in a hooked function or in this code (a tail call). Clobbers r3."""
+    def _is_nested(self, a: Assembler, ranges: list[tuple[int, int]], own: tuple[int, int]) -> None:
+        """r2 = a return address; r0 = 1 when it lies in a hooked function or in this code (``own``: a tail call).
+        Clobbers r3."""
         a.label("is_nested")
-        for i, (lo, size) in enumerate(ranges + [(-1, -1)]):
-            if lo == -1:  # this code itself: from is_nested's own address to the end
-                a.label("own_lo")
-                a.load_const(3, 0)  # patched below by value: see _own_range
-                a.subs_reg(3, 2, 3)
-                a.load_const(0, 0)
-                a.cmp(3, 0)
-                a.b_w("nested_yes", "lo")
-                continue
+        for lo, size in ranges + [own]:
             a.load_const(3, lo)
             a.subs_reg(3, 2, 3)
             a.load_const(0, size)
@@ -323,9 +336,8 @@ class PatchCapture(RingCapture):
             a.label(f"{tag}_next{k}")
         a.b_w(bad)
 
-    def _subroutines(self, a: Assembler, regions: list[tuple[int, int]], header_words: int) -> None:
-        # read_time: r0, r1 = the firmware's uptime (ms, 64 bits); clobbers r3
-        a.label("read_time")
+    def _read_time(self, a: Assembler) -> None:
+        """r0, r1 = the firmware's uptime (ms, 64 bits), inline; clobbers r3."""
         if self.uptime is not None:
             addr, size = self.uptime
             a.load_const(3, addr)
@@ -337,10 +349,12 @@ class PatchCapture(RingCapture):
         else:
             a.movs(0, 0)
             a.movs(1, 0)
-        a.bx(LR)
-        # ring_bell: the doorbell store (r0 = head, r2 = ring header); the host stops on it
+
+    def _subroutines(self, a: Assembler, regions: list[tuple[int, int]], header_words: int, bell: int) -> None:
+        # ring_bell: the doorbell store (r0 = head); the host stops on it. Clobbers r3
         a.label("ring_bell")
-        a.str(0, 2, HDR["doorbell"])
+        a.load_const(3, bell)
+        a.str(0, 3, 0)
         a.bx(LR)
         # copy_node (copy_node_inv): node header of user pointer r1 into [r2] (header_words words; inverted),
         # zeros when r1 is no block. Clobbers r1, r3, r12.
@@ -388,6 +402,7 @@ class PatchCapture(RingCapture):
             a.subs_reg(3, 3, 0)
             a.lsrs(3, 3, 2)
             a.cmp_imm(3, self.stack_words)
+            a.b_w("cs_all", "hs")  # the usual case: every word is there, copied three at a time, no loop
             a.b("cs_n", "ls")
             a.movs(3, self.stack_words)
             a.label("cs_n")
@@ -399,9 +414,18 @@ class PatchCapture(RingCapture):
             a.subs(3, 1)
             a.b("cs_loop", "ne")
             a.label("cs_end")
+            a.bx(LR)
+            a.label("cs_all")
+            for _ in range(self.stack_words // 3):
+                a.ldmia(0, 1, 3, 12)
+                a.stmia(2, 1, 3, 12)
+            for _ in range(self.stack_words % 3):
+                a.ldr_post(12, 0, 4)
+                a.str_post(12, 2, 4)
         a.bx(LR)
 
-    def _wrapper(self, a: Assembler, f: PatchedFunction, ring: int, header_words: int, rec_size: int) -> None:
+    def _wrapper(self, a: Assembler, f: PatchedFunction, ring: int, header_words: int, rec_size: int,
+                 box: tuple[int, int], own: tuple[int, int]) -> None:
         """The wrapper of one function. It keeps its state in its stack frame and touches no callee-saved
         register, so its frame holds only the caller's arguments and return address, zeros, times and the
         entry node header stored inverted: nothing a firmware's own stack scan (LiteOS's leak-check LRs) could
@@ -421,12 +445,24 @@ class PatchCapture(RingCapture):
         for k in range(0, pre, 4):
             a.str(3, SP, k)
         a.ldr(2, SP, saved + 16)
+        # nested? A caller outside the hooked functions' span and outside this code (the usual case) is not:
+        # decided inline; one inside either is looked up range by range
+        for lo, size in (box, own):
+            a.load_const(3, lo)
+            a.subs_reg(3, 2, 3)
+            a.load_const(12, size)
+            a.cmp(3, 12)
+            a.b_w(f"nest_ask_{i}", "lo")
+        a.movs(0, 0)
+        a.b(f"nest_done_{i}")
+        a.label(f"nest_ask_{i}")
         a.bl("is_nested")
+        a.label(f"nest_done_{i}")
         a.str(0, SP, nest)
         if entry_capture:
             a.cmp_imm(0, 0)
             a.b_w(f"call_{i}", "ne")
-            a.bl("read_time")
+            self._read_time(a)
             a.str(0, SP, 0)
             a.str(1, SP, 4)
             if header_words:
@@ -471,7 +507,7 @@ class PatchCapture(RingCapture):
         a.str(3, 1, 32)
 
         def at_return() -> None:
-            a.bl("read_time")
+            self._read_time(a)
             a.ldr(2, SP, rec)
             a.str(0, 2, 36)
             a.str(1, 2, 40)
@@ -542,20 +578,12 @@ class PatchCapture(RingCapture):
         a.cmp(3, 1)
         a.b(label, "lo")
 
-    def _assemble(self, code_base: int, ring: int, header_words: int) -> bytes:
-        a, labels = self._build(code_base, ring, header_words)
-        size = labels["code_end"] - code_base
-        code = bytearray(a.assemble(code_base))
-        # is_nested's last range is this code itself: fill in its movw/movt pairs now that its size is known
-        own = labels["own_lo"] - code_base
-        fix = Assembler()
-        fix.load_const(3, code_base)
-        fix.subs_reg(3, 2, 3)
-        fix.load_const(0, size)
-        blob = fix.assemble(code_base + own)
-        code[own : own + len(blob)] = blob
+    def _assemble(self, code_base: int, ring: int, header_words: int, bell: int = 0) -> bytes:
+        size = self._build(code_base, ring, header_words, bell)[0].size  # the same whatever the addresses
+        a, labels = self._build(code_base, ring, header_words, bell, size)
+        assert labels["code_end"] - code_base == size
         self._labels = labels
-        return bytes(code)
+        return a.assemble(code_base)
 
     # -- attaching ------------------------------------------------------------------------------------
     def attach(self) -> None:
@@ -575,7 +603,7 @@ class PatchCapture(RingCapture):
             if self._start_slice_end():
                 pass  # drained at the engine's slice ends (Renode): no doorbell stop
             elif Capability.WATCHPOINTS in caps:
-                self._bell = self.engine.add_watchpoint(self.layout.ring + HDR["doorbell"], 4, self._on_bell)  # type: ignore[union-attr]
+                self._bell = self.engine.add_watchpoint(self.layout.doorbell, 4, self._on_bell)  # type: ignore[union-attr]
                 self._watching = True
             else:
                 self._bell = self.engine.add_breakpoint(self._labels["ring_bell"], self._on_bell)
@@ -609,12 +637,17 @@ class PatchCapture(RingCapture):
         if taken is not None:
             taken += [code_area, ram]
         capacity = min((ram.size - HDR_SIZE) // rec_size, MAX_CAPACITY)
-        self.layout = Layout(code_area, ram, header_words, self.stack_words, capacity)
+        bell = 0
+        page = (ram.end - 4) & ~(BELL_PAGE - 1)  # the page of the area's last word
+        below = min((page - ram.base - HDR_SIZE) // rec_size, capacity)
+        if below >= max(MIN_CAPACITY, capacity - capacity // 8):  # worth a page: at most an eighth of the slots
+            capacity, bell = below, page
+        self.layout = Layout(code_area, ram, header_words, self.stack_words, capacity, bell)
         self._regions = self._ram_regions()
         self._decode_table = self._table()
         self._words_cache: dict[int, int] = {}
         self._nodes_fmt = self._node_reader() if self.nodes is not None else None
-        self.code = self._assemble(code_area.base, ram.base, header_words)
+        self.code = self._assemble(code_area.base, ram.base, header_words, self.layout.doorbell)
         def placed(funcs: list[PatchedFunction]) -> list[PatchedFunction]:
             return [replace(f, wrapper=self._labels[f"wrap_{f.fid}"], body=self._labels[f"body_{f.fid}"]) if f.relocation else f
                     for f in funcs]
@@ -722,6 +755,19 @@ class PatchCapture(RingCapture):
     def _ring_capacity(self) -> int:
         return self.layout.capacity if self.layout is not None else 0
 
+    def _record_size(self) -> int:
+        assert self.layout is not None
+        return self.layout.rec_size
+
+    def _ring_area(self) -> tuple[int, int]:
+        lay = self.layout
+        assert lay is not None
+        return lay.ring, HDR_SIZE + lay.capacity * lay.rec_size
+
+    def _copy_live(self, window) -> tuple[bytes, int] | None:
+        """While the firmware runs: the header, then only the records there are."""
+        return self._read_ring(window, whole=False)
+
     def _on_bell(self, ctx) -> None:
         self.stats["stops"] += 1
         self._at_drain_stop(ctx)
@@ -811,7 +857,8 @@ class PatchCapture(RingCapture):
         return struct.Struct(f"<{words}I"), n.size_off // 4, field(n.module), field(n.task), lrs
 
     def _process(self, raw: bytes, count: int) -> None:
-        """Records to events (the same as the breakpoint hooks make) and to the sinks."""
+        """Records to events (the same as the breakpoint hooks make) and to the sinks; to the session's ledger
+        alone, as rows and their stacks (no event objects, no stack kept for a free), where it takes them."""
         lay = self.layout
         assert lay is not None
         rs, hw, sw = lay.rec_size, lay.header_words, lay.stack_words
@@ -837,6 +884,11 @@ class PatchCapture(RingCapture):
         stats = self.stats
         words_at = self._words_cache
         calls = self._calls
+        # rows hold the time in ms and up to three LRs; an untracked call's event goes on its own, in order
+        rows_mode = have_time and (hunpack is None or len(lr_ws) <= 3) and self._takes_rows()
+        rows: list = []
+        stacks: list = []
+        rows_append, stacks_append, no_flags, kind_num, zeros = rows.append, stacks.append, EventFlag.NONE, _KIND_NUM, (0, 0, 0)
         for off in range(0, count * rs, rs):
             seq, fid, r0, r1, r2, r3, ret, lr, sp, t_lo, t_hi = unpack(raw, off)
             if last is not None and seq != (last + 1) & 0xFFFFFFFF:
@@ -845,6 +897,8 @@ class PatchCapture(RingCapture):
             entry = table.get(fid)
             if entry is None:
                 self.last_seq, self.seq = last, seq_out
+                if rows:
+                    self._emit_rows(rows, stacks)
                 if events:
                     self._emit_many(events)
                 raise CaptureError(f"hook record seq {seq} names function {fid}, which was not patched",
@@ -899,6 +953,19 @@ class PatchCapture(RingCapture):
                 elif ekind is FREE:  # not a used block: the allocator refuses it, no event
                     self._rejected(f.spec.name, ptr)
                     continue
+            if rows_mode and flags is no_flags:
+                if ekind is FREE:
+                    rows_append((seq_out, t_hi << 32 | t_lo, 2, module, task, ptr, 0, 0, node_size, 0, 0, 0))
+                    stacks_append(())
+                else:
+                    n = words_at.get(sp)
+                    if n is None:
+                        n = words_at[sp] = self._words_at(sp, regions, sw)
+                    lr0, lr1, lr2 = (lrs + zeros)[:3]
+                    rows_append((seq_out, t_hi << 32 | t_lo, kind_num[ekind], module, task, ptr, old, size, node_size, lr0, lr1, lr2))
+                    stacks_append(LazyStack(resolver, (f.address, lr, sp, raw[off + stack_off : off + stack_off + 4 * n])))  # type: ignore[arg-type]
+                seq_out += 1
+                continue
             n = words_at.get(sp)
             if n is None:
                 n = words_at[sp] = self._words_at(sp, regions, sw)
@@ -916,9 +983,18 @@ class PatchCapture(RingCapture):
             s_old(ev, old)
             s_lrs(ev, lrs)
             s_flags(ev, flags)
+            if rows_mode:  # an untracked call amid rows: the rows before it first
+                if rows:
+                    self._emit_rows(rows, stacks)
+                    rows, stacks = [], []
+                    rows_append, stacks_append = rows.append, stacks.append
+                self._emit_many([ev])
+                continue
             append(ev)
         self.last_seq, self.seq = last, seq_out
         stats["records"] += count
+        if rows:
+            self._emit_rows(rows, stacks)
         if events:
             self._emit_many(events)
 

@@ -231,6 +231,17 @@ class TraceCapture(RingCapture):
     def _ring_capacity(self) -> int:
         return self.capacity
 
+    def _record_size(self) -> int:
+        return REC_SIZE
+
+    def _ring_area(self) -> tuple[int, int]:
+        return self.ring, self.offsets["recs"] + self.capacity * REC_SIZE
+
+    def _copy_live(self, window) -> tuple[bytes, int] | None:
+        """While the firmware runs: the header, then only the records there are (two small reads, not the ring)."""
+        got = self._read_ring(window)
+        return None if got is None else (got[0], got[1])
+
     def _on_half_full(self, ctx) -> None:
         self._at_drain_stop(ctx)
 

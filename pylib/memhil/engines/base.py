@@ -30,6 +30,7 @@ class Capability(enum.Flag):
     WATCHPOINTS = enum.auto()  # add_watchpoint: stop on writes to an address
     BACKGROUND = enum.auto()  # add_background: host work runs while the target runs
     SLICE_END = enum.auto()  # add_slice_end: host work at every end of a run slice, target paused (Renode's RunFor)
+    LIVE_MEMORY = enum.auto()  # live_window: target RAM read and written while the target runs
 
 
 class StopContext(Protocol):
@@ -305,16 +306,24 @@ class Engine(abc.ABC):
         raise EngineError(f"the {self.name} engine has no write watchpoints", hint="check Capability.WATCHPOINTS")
 
     # -- host work overlapped with the target ---------------------------------------------
-    def add_background(self, work: Callable[[], None]) -> None:
+    def add_background(self, work: Callable[[], object], *, poll: bool = False) -> None:
         """Call ``work()`` after every resume, while the target runs: a capture reads its data at a stop
         and decodes it here, on the host's other core, instead of keeping the target halted. ``work`` must not
-        touch the target (the engine refuses its debug requests until it returns); an exception it raises is
-        re-raised at the next stop. Engines with :attr:`Capability.BACKGROUND` implement it."""
+        touch the target through the engine (the engine refuses its debug requests until it returns; a
+        :meth:`live_window` may be used); an exception it raises is re-raised at the next stop. ``poll``: call it
+        also while a run waits for its stop, every ``poll_s`` of wall time, and again at once while it returns a
+        nonzero number (work it found). Engines with :attr:`Capability.BACKGROUND` implement it."""
         raise EngineError(f"the {self.name} engine runs no host work while the target runs",
                           hint="check Capability.BACKGROUND and do the work at the stop instead")
 
     def remove_background(self, work: Callable[[], None]) -> None:
         raise EngineError(f"the {self.name} engine runs no host work while the target runs", hint="check Capability.BACKGROUND")
+
+    def live_window(self, base: int, size: int):
+        """A window on ``[base, base + size)`` of target RAM that reads and writes while the target runs (a
+        :class:`memhil.engines.live_memory.LiveWindow`: ``read_memory``, ``write_memory``), or None where the engine
+        has none for that memory (the reason is logged). Engines with :attr:`Capability.LIVE_MEMORY` may give one."""
+        return None
 
     # -- console ---------------------------------------------------------------------
     @abc.abstractmethod

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import select
 import socket
 import struct
 import threading
@@ -210,10 +211,12 @@ class GdbClient:
             raise ProtocolError(f"the {self.name} connection dropped while sending: {exc}", hint="the emulator probably exited; see its stderr") from exc
 
     def _fill(self, deadline: float) -> None:
+        """Read what the socket has, waiting until ``deadline``; a deadline already past still takes what has
+        arrived (a look without waiting: ``wait_stop(0)``)."""
         remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        if remaining <= 0 and not select.select([self.sock], [], [], 0)[0]:
             raise EngineTimeout(f"no answer from the {self.name} within {self.timeout:g} s", hint="the emulator hangs or is overloaded; raise the engine's timeout or check its stderr")
-        self.sock.settimeout(remaining)
+        self.sock.settimeout(max(remaining, 0.001))
         try:
             data = self.sock.recv(65536)
         except socket.timeout:

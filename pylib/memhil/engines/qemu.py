@@ -61,7 +61,10 @@ class QemuEngine(ConsoleWatch, VirtualTime, StopHandling, Engine):
     that checks its own flash or vector table: runs are then polled); ``catch_faults``: look, every
     ``fault_probe_s`` of wall time a run lasts, whether the core sits in a fault handler, and raise
     :class:`~memhil.errors.TargetFault` (IPSR read over QMP while the core runs, see ``_probe_fault``; a
-    breakpoint on the handlers would slow QEMU 7.2 down on every page it shares with them: 1.6x on the soak).
+    breakpoint on the handlers would slow QEMU 7.2 down on every page it shares with them: 1.6x on the soak);
+    ``live_memory``: let captures read and write their RAM rings while the firmware runs, through QEMU's own memory
+    (:mod:`memhil.engines.live_memory`; off: rings are read at stops only); ``poll_s``: how often a run that waits
+    for its stop looks for such work (``add_background(..., poll=True)``).
     """
 
     name = "qemu"
@@ -70,7 +73,8 @@ class QemuEngine(ConsoleWatch, VirtualTime, StopHandling, Engine):
     def __init__(self, *, binary: str | None = None, timeout: float = 10.0, run_timeout: float = 120.0,
                  icount_shift: int = 0, extra_args: tuple[str, ...] = (), boot_to_main: bool = True,
                  emulate_entry: bool = True, tick_symbol: str | None = None, tick_hz: int | None = None,
-                 catch_faults: bool = True, fault_probe_s: float = 0.5, tick_stop: bool = True) -> None:
+                 catch_faults: bool = True, fault_probe_s: float = 0.5, tick_stop: bool = True,
+                 live_memory: bool = True, poll_s: float = 0.0002) -> None:
         super().__init__()
         if not 0 <= int(icount_shift) <= 10:
             raise EngineError(f"icount shift {icount_shift} is out of range", hint="use 0..10 (0: one instruction per ns)")
@@ -84,6 +88,8 @@ class QemuEngine(ConsoleWatch, VirtualTime, StopHandling, Engine):
         self.tick_symbol, self.tick_hz, self.catch_faults = tick_symbol, tick_hz, catch_faults
         self.fault_probe_s = fault_probe_s
         self.tick_stop = tick_stop
+        self.live_memory, self.poll_s = live_memory, poll_s
+        self._windows: list = []  # live windows handed out (closed when QEMU stops)
         self.accelerate = True
         self.launch: QemuLaunch | None = None
         self.firmware: FirmwareInfo | None = None
@@ -114,7 +120,8 @@ class QemuEngine(ConsoleWatch, VirtualTime, StopHandling, Engine):
         self._uart = None
         self._input = bytearray()  # console bytes written that the UART has not been handed yet
         self._console_watch: re.Pattern[str] | None = None
-        self._background: list[Callable[[], None]] = []  # host work run after each resume (add_background)
+        self._background: list[Callable[[], object]] = []  # host work run after each resume (add_background)
+        self._polled: list[Callable[[], object]] = []  # of those, the work also run while a run waits (poll=True)
         self._in_background = False
         self._background_error: BaseException | None = None
         self._wall_run = 0.0  # virtual time when the firmware has no tick counter
@@ -178,6 +185,8 @@ class QemuEngine(ConsoleWatch, VirtualTime, StopHandling, Engine):
 
     def _capabilities(self) -> Capability:
         caps = Capability.BREAKPOINTS | Capability.MEMORY_WRITE | Capability.WATCHPOINTS | Capability.BACKGROUND
+        if self.live_memory:
+            caps |= Capability.LIVE_MEMORY
         if self.accelerate:
             caps |= Capability.ACCELERATION
         if self.clock.kind in ("barrier", "tick"):
@@ -194,6 +203,9 @@ class QemuEngine(ConsoleWatch, VirtualTime, StopHandling, Engine):
     def _cleanup(self, state: EngineState) -> None:
         if self.launch is not None:
             self.launch.stop()
+        for window in self._windows:
+            window.close()
+        self._windows.clear()
         self.console.close()
         self._internal.clear()
         self._input.clear()
@@ -336,25 +348,58 @@ class QemuEngine(ConsoleWatch, VirtualTime, StopHandling, Engine):
                 self._gdb_call(self.client.transact_ok, [b"z%d,%x,%x" % key], f"unwatching {address:#x}")
 
     # -- host work while the target runs -------------------------------------------------------
-    def add_background(self, work: Callable[[], None]) -> None:
+    def add_background(self, work: Callable[[], object], *, poll: bool = False) -> None:
         self._background.append(work)
+        if poll:
+            self._polled.append(work)
 
-    def remove_background(self, work: Callable[[], None]) -> None:
+    def remove_background(self, work: Callable[[], object]) -> None:
         try:
             self._background.remove(work)
         except ValueError:
             raise EngineError("this background work was not added (or was removed already)", hint="remove what add_background added, once") from None
+        if work in self._polled:
+            self._polled.remove(work)
 
-    def _run_background(self) -> None:
-        """Each background work once, right after a continue: QEMU runs the firmware on one core while the
-        host decodes on the other. The first exception is kept for the next stop (see _wait)."""
+    def _run_background(self, polled: bool = False) -> int:
+        """Each background work once (``polled``: the polled ones only), right after a continue or while a run
+        waits: QEMU runs the firmware on one core while the host decodes on the other. Returns the work they
+        found (the sum of the numbers they return). The first exception is kept for the next stop (see _wait)."""
         self._in_background = True
+        found = 0
         try:
-            for work in list(self._background):
+            for work in list(self._polled if polled else self._background):
                 try:
-                    work()
+                    got = work()
+                    if isinstance(got, int):
+                        found += got
                 except Exception as exc:  # noqa: BLE001 - re-raised at the next stop, with the target halted
                     if self._background_error is None:
                         self._background_error = exc
         finally:
             self._in_background = False
+        return found
+
+    def live_window(self, base: int, size: int):
+        """A :class:`~memhil.engines.live_memory.LiveWindow` on target RAM through QEMU's memory, or None (logged
+        why) where ``live_memory`` is off or the host or memory does not allow one."""
+        from memhil.engines.live_memory import LiveMemoryUnavailable, open_window
+
+        self.check_running()
+        if not self.live_memory:
+            return None
+        flash = [r for r in self.platform.regions if r.kind != "ram" and r.base < base + size and base < r.end]  # type: ignore[union-attr]
+        if flash:  # code lives there: a write that QEMU does not see would leave stale translations
+            log.info("no live window on %#x-%#x: it overlaps %s, not RAM", base, base + size, flash[0].name)
+            return None
+
+        def gpa2hva(address: int) -> str:
+            return self._qmp("human-monitor-command", **{"command-line": f"gpa2hva {address:#x}"})
+
+        try:
+            window = open_window(self.process.pid, gpa2hva, base, size, check=self.read_memory)  # type: ignore[union-attr]
+        except LiveMemoryUnavailable as exc:
+            log.info("no live window on %#x-%#x: %s; rings there are read at stops", base, base + size, exc)
+            return None
+        self._windows.append(window)
+        return window

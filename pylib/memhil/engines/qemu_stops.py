@@ -170,21 +170,35 @@ class StopHandling:
 
     # -- stops -----------------------------------------------------------------------------------
     def _wait(self, wall_timeout: float) -> tuple[StopReply, dict[str, int]]:
-        deadline = time.monotonic() + wall_timeout
+        """Wait for the target's stop. Every ``fault_probe_s`` of waiting, look for a fault (``_probe_fault``); with
+        polled background work, run it every ``poll_s`` meanwhile, and again at once while it finds work."""
+        now = time.monotonic()
+        deadline, next_probe = now + wall_timeout, now + self.fault_probe_s
         while True:
-            left = deadline - time.monotonic()
+            left = deadline - now
             probe = self.catch_faults and left > self.fault_probe_s
-            try:
-                stop = self.client.wait_stop(self.fault_probe_s if probe else max(left, 0.001))
+            until = min(next_probe, deadline) if probe else deadline
+            polled = bool(self._polled)
+            try:  # polled work: look for the stop without waiting (the socket's own timeouts are whole milliseconds)
+                stop = self.client.wait_stop(0.0 if polled else max(until - now, 0.001))
                 break
             except EngineTimeout:
-                if not probe:
-                    stop = self._where_stuck(wall_timeout)  # raises
-                stop = self._probe_fault()
-                if stop is not None:  # a real stop came with the interrupt
-                    break
+                pass
             except ProtocolError as exc:
                 self._fail(exc)  # diagnoses a QEMU that died
+            now = time.monotonic()
+            if polled and now < until:
+                if not self._run_background(polled=True):
+                    time.sleep(self.poll_s)  # nothing found: the firmware needs a while to fill the ring
+                now = time.monotonic()
+                continue
+            if not probe:
+                stop = self._where_stuck(wall_timeout)  # raises
+            stop = self._probe_fault()
+            now = time.monotonic()
+            next_probe = now + self.fault_probe_s
+            if stop is not None:  # a real stop came with the interrupt
+                break
         if stop.exited:
             err = self._died(f"the target exited (stop reply {stop.kind}, status {stop.exit_status or stop.signal})")
             self._cleanup(EngineState.FAILED)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Iterable
 
 from memhil.events import UNTRACKED_MODULE, AllocEvent, EventFlag, EventKind, Row, event_from_row
@@ -113,26 +114,28 @@ class Ledger:
                 stat = tasks[block.task] = UsageStat()
             stat.add(n)
 
-    def apply_rows(self, rows: Iterable[Row]) -> None:
+    def apply_rows(self, rows: Iterable[Row], stacks: Iterable[tuple] | None = None) -> None:
         """:meth:`apply` for each row of ``memhil.events.ROW_FIELDS`` (a trace drain's unpacked records), with
         no :class:`AllocEvent` built for the common cases: an allocation, a free or a realloc of a live block,
         in sequence, its module tracked. Anything else goes through :meth:`apply`. Rows must have valid kinds
-        (the trace capture checks them before it hands rows over)."""
+        (the trace capture checks them before it hands rows over). ``stacks``: each row's call stack, in order
+        (patched hooks record one; a trace row has none)."""
+        stacks = repeat(()) if stacks is None else stacks
         if log.isEnabledFor(logging.DEBUG):
-            for row in rows:
-                self.apply(event_from_row(row))
+            for row, stack in zip(rows, stacks):
+                self.apply(event_from_row(row, stack))
             return
         live, total, modules, tasks = self.live, self.total, self.modules, self.tasks
         no_flags, block_of = EventFlag.NONE, LiveBlock
         last, t_us, n = self.last_seq, self.t_us, 0
-        for row in rows:
+        for row, stack in zip(rows, stacks):
             seq, t_ms, kind, module, task, ptr, old_ptr, size, node_size, lr0, lr1, lr2 = row
             t = t_ms * 1000
             if (seq != last + 1 or t < t_us or module == UNTRACKED_MODULE or kind == 2 and ptr not in live
                     or kind == 3 and old_ptr and old_ptr not in live or kind != 2 and ptr in live and ptr != old_ptr):
                 self.last_seq, self.t_us, self.events = last, t_us, self.events + n
                 n = 0
-                self.apply(event_from_row(row))  # gaps, clock steps, untracked, bad frees, double allocations
+                self.apply(event_from_row(row, stack))  # gaps, clock steps, untracked, bad frees, double allocations
                 last, t_us = self.last_seq, self.t_us
                 continue
             last, t_us = seq, t
@@ -148,7 +151,7 @@ class Ledger:
                 if kind == 2:
                     continue
             lrs = (lr0, lr1, lr2) if lr0 and lr1 and lr2 else tuple(v for v in (lr0, lr1, lr2) if v)
-            live[ptr] = block_of(ptr, size, node_size, module, task, seq, t, (), lrs, no_flags)
+            live[ptr] = block_of(ptr, size, node_size, module, task, seq, t, stack, lrs, no_flags)
             b = node_size or size
             for stat in (total, modules.get(module) or modules.setdefault(module, UsageStat()),
                          tasks.get(task) or tasks.setdefault(task, UsageStat())):

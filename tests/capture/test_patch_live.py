@@ -1,0 +1,126 @@
+"""Patched hooks drained while the firmware runs (a live window on QEMU's memory): the same ledger as at doorbell
+stops, as rows or as events; a host that falls behind makes the firmware wait, and loses nothing; the doorbell sits
+on a page of its own. Also the bounded decoding of copied records (RingCapture._decode_pending)."""
+
+from __future__ import annotations
+
+import pytest
+
+from memhil.capture.base import RingCapture
+from memhil.capture.patch import BELL_PAGE, HDR_SIZE
+from memhil.session import Session, SessionOptions
+
+SECONDS = 0.105  # ten bursts of 480 calls, the run ending between two
+
+
+def _ledger_run(elf, tmp_path, name: str, *, live: bool, events: bool, setup=None):
+    """burst under patched hooks: the ledger's live blocks (all but the time), its module figures, the capture's
+    counters and how the ledger was fed."""
+    fed = {"rows": 0, "events": 0}
+    seen: list = []
+    with Session(SessionOptions(capture="hooks", engine_options={"live_memory": live}), run_dir=tmp_path / name) as session:
+        session.start(elf)
+        ledger = session.ledger
+        apply_rows, apply_many = ledger.apply_rows, ledger.apply_many
+
+        def rows(batch, stacks=None):
+            fed["rows"] += 1
+            apply_rows(batch, stacks)
+
+        def many(batch):
+            fed["events"] += 1
+            apply_many(batch)
+
+        ledger.apply_rows, ledger.apply_many = rows, many  # type: ignore[method-assign]
+        if events:
+            def keep(event) -> None:
+                seen.append(event)
+
+            keep.host_only = True  # type: ignore[attr-defined]
+            session.extra_sinks.append(keep)
+        if setup is not None:
+            setup(session.capture)
+        before = [session.read_symbol_u32("g_burst_ops", i) for i in range(5)]
+        session.run_for(SECONDS)
+        session.drain()
+        after = [session.read_symbol_u32("g_burst_ops", i) for i in range(5)]
+        cap = session.capture
+        blocks = {p: (b.size, b.node_size, b.module, b.task, b.seq, b.lrs, tuple(b.stack)) for p, b in ledger.live.items()}
+        return {"blocks": blocks, "modules": {m: s.current for m, s in ledger.modules.items()}, "stats": dict(cap.stats),
+                "live": cap.live, "gaps": list(cap.gaps), "anomalies": list(ledger.anomalies), "fed": fed,
+                "calls": sum(after[k] - before[k] for k in (1, 2, 3)), "events": cap.events, "check": session.crosscheck(1, 2, 3, 4).ok,
+                "seen": len(seen)}
+
+
+@pytest.mark.emulator
+def test_live_drains_give_the_ledger_the_doorbell_stops_give(firmware, tmp_path):
+    elf = firmware("burst", "debug")
+    rows = _ledger_run(elf, tmp_path, "live-rows", live=True, events=False)
+    events = _ledger_run(elf, tmp_path, "live-events", live=True, events=True)
+    stops = _ledger_run(elf, tmp_path, "at-stops", live=False, events=True)
+    for got in (rows, events, stops):
+        assert got["gaps"] == [] and got["anomalies"] == [] and got["check"]
+        assert got["events"] == got["calls"] > 4000  # every call the firmware counted, once
+    assert rows["live"] and events["live"] and not stops["live"]
+    # the session's ledger alone takes rows (no event objects); with another sink it takes events
+    assert rows["fed"]["rows"] > 0 and rows["fed"]["events"] == 0
+    assert events["fed"]["rows"] == 0 and events["seen"] == events["events"]
+    # drained while the firmware ran: many copies, and it seldom found the ring full; at stops only: a stop per ring
+    assert rows["stats"]["live_copies"] > 10 and rows["stats"]["stops"] < rows["stats"]["live_copies"]
+    assert stops["stats"]["live_copies"] == 0 and stops["stats"]["stops"] >= stops["calls"] // 4096
+    # the same live blocks, stacks included, and the same module figures, whichever way the records came
+    assert rows["blocks"] == events["blocks"] == stops["blocks"] and len(rows["blocks"]) > 0
+    assert rows["modules"] == events["modules"] == stops["modules"]
+    assert all(len(stack) > 2 for *_, stack in rows["blocks"].values())
+
+
+@pytest.mark.emulator
+def test_a_host_that_falls_behind_makes_the_firmware_wait_and_loses_nothing(firmware, tmp_path):
+    def slow(cap) -> None:
+        cap.max_pending = 8  # a tiny host buffer: live copies stop and drain stops decode everything first
+        cap.chunk = 4
+
+    got = _ledger_run(firmware("burst", "debug"), tmp_path, "behind", live=True, events=False, setup=slow)
+    assert got["stats"]["caught_up"] > 0 and got["stats"]["stops"] > 0
+    assert got["gaps"] == [] and got["anomalies"] == [] and got["check"] and got["events"] == got["calls"] > 4000
+
+
+@pytest.mark.emulator
+def test_the_doorbell_has_a_page_of_its_own(firmware, tmp_path):
+    with Session(SessionOptions(capture="hooks"), run_dir=tmp_path) as session:
+        session.start(firmware("burst", "debug"))
+        lay = session.capture.layout
+        slots_end = lay.ring + HDR_SIZE + lay.capacity * lay.rec_size
+        assert lay.bell == lay.doorbell and lay.bell % BELL_PAGE == 0
+        assert slots_end <= lay.bell and lay.bell + 4 <= lay.ram.end  # nothing of the ring shares its page
+        assert (2, lay.bell, 4) in session.engine._watched()
+        session.run_for(0.02)
+        assert session.capture.gaps == []
+
+
+class _Batches(RingCapture):
+    """A ring of 4-byte records whose decoding only notes what it was handed."""
+
+    def __init__(self) -> None:
+        super().__init__(None, None)
+        self.decoded: list[tuple[bytes, int]] = []
+
+    def _record_size(self) -> int:
+        return 4
+
+    def _process(self, raw: bytes, count: int) -> None:
+        assert len(raw) == 4 * count
+        self.decoded.append((raw, count))
+
+
+def test_bounded_decoding_splits_batches_and_keeps_their_order():
+    cap = _Batches()
+    batches = [(bytes(range(4 * i, 4 * i + 4 * n)), n) for i, n in ((0, 5), (5, 2), (7, 6))]
+    cap._pending = list(batches)
+    cap._pending_records = 13
+    assert cap._decode_pending(4) == 4
+    assert cap.decoded == [(batches[0][0][:16], 4)] and cap._pending_records == 9
+    assert cap._decode_pending(4) == 4  # the first batch's last record, the second batch, the third's first
+    assert cap._decode_pending() == 5 and cap._pending == [] and cap._pending_records == 0
+    assert b"".join(raw for raw, _ in cap.decoded) == b"".join(raw for raw, _ in batches)
+    assert [n for _, n in cap.decoded] == [4, 1, 2, 1, 5]
