@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import logging
 import struct
+from operator import itemgetter
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Iterable
 
@@ -645,6 +646,8 @@ class PatchCapture(RingCapture):
         self.layout = Layout(code_area, ram, header_words, self.stack_words, capacity, bell)
         self._regions = self._ram_regions()
         self._decode_table = self._table()
+        # a record: the fixed words and the node header as numbers, the stack words left as bytes
+        self._rec_struct = struct.Struct(f"<{FIXED_WORDS + header_words}I{4 * self.stack_words}x")
         self._words_cache: dict[int, int] = {}
         self._nodes_fmt = self._node_reader() if self.nodes is not None else None
         self.code = self._assemble(code_area.base, ram.base, header_words, self.layout.doorbell)
@@ -866,12 +869,12 @@ class PatchCapture(RingCapture):
         regions = self._regions
         resolver = self.resolver
         stack_off = 4 * (FIXED_WORDS + hw)
-        unpack = FIXED.unpack_from
         if self.nodes is not None:
-            hstruct, size_w, (mod_w, mod_sh, mod_mask), (task_w, task_sh, task_mask), lr_ws = self._nodes_fmt
-            hunpack = hstruct.unpack_from
+            _h, size_w, (mod_w, mod_sh, mod_mask), (task_w, task_sh, task_mask), lr_ws = self._nodes_fmt
+            lr_get = itemgetter(*lr_ws) if len(lr_ws) > 1 else None  # the LR words as a tuple, in C
         else:
-            hunpack = None
+            lr_ws = ()
+        nodes = self.nodes is not None
         have_time = self.uptime is not None
         t_fallback = 0 if have_time else self.engine_time_us()
         FREE, REALLOC, ALLOC = EventKind.FREE, EventKind.REALLOC, EventKind.ALLOC
@@ -885,12 +888,13 @@ class PatchCapture(RingCapture):
         words_at = self._words_cache
         calls = self._calls
         # rows hold the time in ms and up to three LRs; an untracked call's event goes on its own, in order
-        rows_mode = have_time and (hunpack is None or len(lr_ws) <= 3) and self._takes_rows()
+        rows_mode = have_time and len(lr_ws) <= 3 and self._takes_rows()
         rows: list = []
         stacks: list = []
         rows_append, stacks_append, no_flags, kind_num, zeros = rows.append, stacks.append, EventFlag.NONE, _KIND_NUM, (0, 0, 0)
-        for off in range(0, count * rs, rs):
-            seq, fid, r0, r1, r2, r3, ret, lr, sp, t_lo, t_hi = unpack(raw, off)
+        # each record's fixed and node-header words in one C-level pass over the batch (the stack words skipped)
+        for off, (seq, fid, r0, r1, r2, r3, ret, lr, sp, t_lo, t_hi, *words) in zip(range(0, count * rs, rs),
+                                                                                   self._rec_struct.iter_unpack(raw[: count * rs])):
             if last is not None and seq != (last + 1) & 0xFFFFFFFF:
                 self._gap(TraceGap(last, seq, (seq - last - 1) & 0xFFFFFFFF, "seq-gap"))
             last = seq
@@ -939,15 +943,14 @@ class PatchCapture(RingCapture):
             module = args[mod_reg] if mod_reg is not None else 0
             node_size = task = 0
             lrs: tuple[int, ...] = ()
-            if hunpack is not None:
-                words = hunpack(raw, off + 44)
+            if nodes:
                 size_flag = words[size_w]
                 if size_flag & USED:
                     node_size = size_flag & SIZE_MASK
                     module = (words[mod_w] >> mod_sh) & mod_mask
                     task = (words[task_w] >> task_sh) & task_mask
                     if ekind is not FREE and lr_ws:
-                        lrs = tuple(words[i] for i in lr_ws)
+                        lrs = lr_get(words) if lr_get is not None else (words[lr_ws[0]],)
                         if not all(lrs):
                             lrs = tuple(v for v in lrs if v)
                 elif ekind is FREE:  # not a used block: the allocator refuses it, no event
