@@ -291,7 +291,7 @@ class PatchCapture(RingCapture):
         box = (lo, max(f.address + f.size for f in self.functions) - lo)  # every hooked function lies in it
         for f in self.patched:
             self._wrapper(a, f, ring, header_words, rec_size, box, own)
-        for f in self.patched:
+            # the body right after its wrapper: QEMU chains a jump within a page, not across one
             a.label(f"body_{f.fid}")
             for k, piece in enumerate(f.relocation.pieces):  # type: ignore[union-attr]
                 if isinstance(piece, Branch):
