@@ -31,3 +31,15 @@ def test_hook_bench_figures(firmware, tmp_path):
     # read at doorbell stops only, the same calls stop the firmware once per ring's worth
     assert got["hook_at_stops_drain_stops_min"] >= got["hook_calls_min"] // 4096
     assert got["hook_at_stops_drain_stops_min"] >= 1 and got["overhead_hooks_at_stops_ratio_runs"] == 2
+
+
+def test_readme_example_figure(firmware, tmp_path):
+    """The README's example figure runs leak_demo under patched hooks in a fresh session per run and counts what it saw."""
+    from memhil.bench.engine_bench import readme_hooks
+
+    ctx = BenchContext(Scale.tiny(), firmware("burst", "debug").parent, tmp_path, lambda line: None)
+    got = readme_hooks(ctx)
+    assert got["readme_hooks_wall_s_runs"] == 2
+    assert 0 < got["readme_hooks_wall_s_min"] <= got["readme_hooks_wall_s"] <= got["readme_hooks_wall_s_max"]
+    # the same firmware for the same virtual time makes the same calls in every run
+    assert got["readme_hooks_calls_min"] == got["readme_hooks_calls_max"] > 100

@@ -13,7 +13,7 @@ __all__ = ["Scale", "TARGETS", "Target", "evaluate", "run_bench", "write_json"]
 
 #: keys every result holds (None when its figure failed); each figure also has _min, _max and _runs
 REQUIRED_KEYS = (
-    "hook_calls_per_s", "breakpoint_calls_per_s", "overhead_hooks_ratio", "trace_events_per_s", "overhead_trace_ratio",
+    "hook_calls_per_s", "breakpoint_calls_per_s", "overhead_hooks_ratio", "readme_hooks_wall_s", "trace_events_per_s", "overhead_trace_ratio",
     "soak_virtual_s", "soak_wall_s", "acceleration_factor", "run_for_ms_per_call", "run_for_overhead_ratio",
     "symbolize_addrs_per_s", "symbolize_cached_addrs_per_s", "symbolize_distinct", "elf_load_s",
     "host_trace_us_per_event", "host_decode_us_per_event", "host_ledger_us_per_event",

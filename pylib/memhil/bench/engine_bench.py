@@ -112,6 +112,25 @@ def hooks_overhead(ctx: BenchContext) -> dict[str, object]:
     return out
 
 
+@figure("readme_hooks", shown=(("readme_hooks_wall_s", "s"),))
+def readme_hooks(ctx: BenchContext) -> dict[str, object]:
+    """The README's Robot example as it runs: a fresh session of leak_demo with ``capture=hooks`` (start, then
+    ``Run For 10 min`` and the drain), ``ctx.scale.runs`` times; the wall of the run and the calls it saw."""
+    v = ctx.scale.readme_virtual_s
+    per = []
+    for i in range(ctx.scale.runs):
+        ctx.say(f"README example: leak_demo, capture=hooks, {format_duration(v)} virtual ({i + 1}/{ctx.scale.runs})")
+        with _session("hooks", ctx.workdir / f"readme-{i}") as session:
+            session.start(ctx.elf("leak_demo"))
+            _note_engine(ctx, session)
+            started = time.perf_counter()
+            session.run_for(v)
+            session.drain()
+            per.append({"readme_hooks_wall_s": time.perf_counter() - started, "readme_hooks_calls": session.capture.events})
+    return {"readme_workload": f"leak_demo with capture=hooks, {format_duration(v)} of virtual time in one run_for, a fresh "
+                               f"session each time, {len(per)} runs", **spreads(per, per[0].keys())}
+
+
 def breakpoint_capture(ctx: BenchContext, elf: Path, virtual_s: float) -> dict[str, object]:
     """The breakpoint fallback: ``ctx.scale.runs`` runs of ``virtual_s`` of ``elf`` with ``capture=breakpoints``
     in one session (after one uncounted warm-up run), calls per wall second."""

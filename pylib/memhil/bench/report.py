@@ -42,6 +42,8 @@ ROWS: tuple[Row, ...] = (
     Row("overhead_hooks_at_stops_ratio", "patched hooks read at doorbell stops only (live_memory off), wall / free run", "x"),
     Row("hook_at_stops_drain_stops", "patched hooks read at doorbell stops only: drain stops per run"),
     Row("breakpoint_calls_per_s", "allocator calls/s with capture=breakpoints (burst)"),
+    Row("readme_hooks_wall_s", "the README's example: leak_demo, capture=hooks, Run For 10 min, wall", " s"),
+    Row("readme_hooks_calls", "the README's example: allocator calls in its 10 min"),
     Row("acceleration_factor", "soak app with trace + timeline log (24 h virtual in a full run), virtual / wall", "x"),
     Row("soak_wall_s", "soak app (24 h virtual in a full run), wall", " s"),
     Row("run_for_ms_per_call", "what one run_for call adds", " ms"),

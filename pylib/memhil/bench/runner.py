@@ -47,6 +47,7 @@ class Scale:
     host_events: int  # recorded trace records the host-cost figure decodes, at most
     log_max_bytes: int | None = None  # log rotation size; None: memhil soak's default
     breakpoint_virtual_s: float = 0.02  # burst with capture=breakpoints, per run (hundreds of calls a second)
+    readme_virtual_s: float = 600.0  # the README's Robot example: Run For 10 min with capture=hooks (leak_demo)
 
     @classmethod
     def full(cls) -> "Scale":
@@ -59,7 +60,7 @@ class Scale:
     @classmethod
     def tiny(cls) -> "Scale":
         """For the tests: every code path, seconds in all."""
-        return cls("tiny", 2, 0.2, 0.2, 60.0, 2, 4.0, 1.0, 0.5, 2_000, 5_000, 256 * 1024, 0.011)
+        return cls("tiny", 2, 0.2, 0.2, 60.0, 2, 4.0, 1.0, 0.5, 2_000, 5_000, 256 * 1024, 0.011, readme_virtual_s=10.0)
 
 
 class Table:

@@ -25,6 +25,7 @@ _OPS: dict[str, Callable[[float, float], bool]] = {">=": operator.ge, "<=": oper
 TARGETS: tuple[Target, ...] = (
     Target("hook_calls_per_s", ">=", 50_000.0, "patched-hook allocator calls per wall second (burst)"),
     Target("overhead_hooks_ratio", "<=", 1.5, "patched hooks wall time / free run (burst)"),
+    Target("readme_hooks_wall_s", "<=", 10.0, "the README's Robot example with capture=hooks: Run For 10 min, wall s"),
     Target("trace_events_per_s", ">=", 200_000.0, "trace-capture events per wall second (burst)"),
     Target("overhead_trace_ratio", "<=", 1.5, "trace capture wall time / free run (burst)"),
     Target("acceleration_factor", ">=", 1000.0, "24 h soak: virtual s per wall s, trace + timeline log"),
