@@ -283,14 +283,14 @@ class PatchCapture(RingCapture):
         a = Assembler()
         regions = self._ram_regions()
         rec_size = record_size(header_words, self.stack_words)
-        self._subroutines(a, regions, header_words, bell or ring + HDR["doorbell"])
+        self._subroutines(a, bell or ring + HDR["doorbell"])
         ranges = sorted((f.address, f.size) for f in self.functions)
         own = (code_base, code_size)
         self._is_nested(a, ranges, own)
         lo = min(f.address for f in self.functions)
         box = (lo, max(f.address + f.size for f in self.functions) - lo)  # every hooked function lies in it
         for f in self.patched:
-            self._wrapper(a, f, ring, header_words, rec_size, box, own)
+            self._wrapper(a, f, ring, header_words, rec_size, box, own, regions)
             # the body right after its wrapper: QEMU chains a jump within a page, not across one
             a.label(f"body_{f.fid}")
             for k, piece in enumerate(f.relocation.pieces):  # type: ignore[union-attr]
@@ -351,82 +351,81 @@ class PatchCapture(RingCapture):
             a.movs(0, 0)
             a.movs(1, 0)
 
-    def _subroutines(self, a: Assembler, regions: list[tuple[int, int]], header_words: int, bell: int) -> None:
+    def _subroutines(self, a: Assembler, bell: int) -> None:
         # ring_bell: the doorbell store (r0 = head); the host stops on it. Clobbers r3
         a.label("ring_bell")
         a.load_const(3, bell)
         a.str(0, 3, 0)
         a.bx(LR)
-        # copy_node (copy_node_inv): node header of user pointer r1 into [r2] (header_words words; inverted),
-        # zeros when r1 is no block. Clobbers r1, r3, r12.
-        if header_words:
-            head = 4 * header_words
-            for t, invert in (("copy_node", False), ("copy_node_inv", True)):
-                a.label(t)
-                self._range_check(a, 1, regions, head, f"{t}_ok", f"{t}_zero", f"{t}1")
-                a.label(f"{t}_ok")
-                a.ldr(3, 1, -4)
-                a.and_imm(12, 3, ALIGNED | USED)
-                a.cmp_imm_w(12, ALIGNED)
-                a.b(f"{t}_plain", "ne")
-                a.bic_imm(3, 3, ALIGNED | USED)  # an aligned block: the word before it is the gap
-                a.subs_reg(1, 1, 3)
-                self._range_check(a, 1, regions, head, f"{t}_plain", f"{t}_zero", f"{t}2")
-                a.label(f"{t}_plain")
-                a.subw(1, 1, head)
-                for j in range(header_words):
-                    a.ldr(3, 1, 4 * j)
-                    if invert:
-                        a.eor_imm(3, 3, 0xFFFFFFFF)
-                    a.str(3, 2, 4 * j)
-                a.bx(LR)
-                a.label(f"{t}_zero")
-                a.movs(3, 0)
-                if invert:
-                    a.eor_imm(3, 3, 0xFFFFFFFF)
-                for j in range(header_words):
-                    a.str(3, 2, 4 * j)
-                a.bx(LR)
-        # copy_stack: up to stack_words words from r0 (an entry SP) to [r2], not past the end of sp's RAM region
-        a.label("copy_stack")
-        if self.stack_words:
-            for k, (base, end) in enumerate(regions):
-                a.load_const(3, base)
-                a.cmp(0, 3)
-                a.b(f"cs_next{k}", "lo")
-                a.load_const(3, end)
-                a.cmp(0, 3)
-                a.b("cs_lim", "lo")
-                a.label(f"cs_next{k}")
-            a.bx(LR)
-            a.label("cs_lim")
-            a.subs_reg(3, 3, 0)
-            a.lsrs(3, 3, 2)
-            a.cmp_imm(3, self.stack_words)
-            a.b_w("cs_all", "hs")  # the usual case: every word is there, copied three at a time, no loop
-            a.b("cs_n", "ls")
-            a.movs(3, self.stack_words)
-            a.label("cs_n")
-            a.cmp_imm(3, 0)
-            a.b("cs_end", "eq")
-            a.label("cs_loop")
+
+    def _copy_node(self, a: Assembler, regions: list[tuple[int, int]], header_words: int, invert: bool, t: str) -> None:
+        """Inline: the node header of user pointer r1 into [r2] (``header_words`` words; ``invert``: each word
+        inverted), zeros when r1 is no block; goes on at its end. Clobbers r1, r3, r12. Inline, not a subroutine:
+        a return is an indirect jump, which QEMU cannot chain."""
+        head = 4 * header_words
+        self._range_check(a, 1, regions, head, f"{t}_ok", f"{t}_zero", f"{t}1")
+        a.label(f"{t}_ok")
+        a.ldr(3, 1, -4)
+        a.and_imm(12, 3, ALIGNED | USED)
+        a.cmp_imm_w(12, ALIGNED)
+        a.b(f"{t}_plain", "ne")
+        a.bic_imm(3, 3, ALIGNED | USED)  # an aligned block: the word before it is the gap
+        a.subs_reg(1, 1, 3)
+        self._range_check(a, 1, regions, head, f"{t}_plain", f"{t}_zero", f"{t}2")
+        a.label(f"{t}_plain")
+        a.subw(1, 1, head)
+        for j in range(header_words):
+            a.ldr(3, 1, 4 * j)
+            if invert:
+                a.eor_imm(3, 3, 0xFFFFFFFF)
+            a.str(3, 2, 4 * j)
+        a.b_w(f"{t}_done")
+        a.label(f"{t}_zero")
+        a.movs(3, 0)
+        if invert:
+            a.eor_imm(3, 3, 0xFFFFFFFF)
+        for j in range(header_words):
+            a.str(3, 2, 4 * j)
+        a.label(f"{t}_done")
+
+    def _copy_stack(self, a: Assembler, regions: list[tuple[int, int]], t: str) -> None:
+        """Inline: up to ``stack_words`` words from r0 (an entry SP) to [r2], not past the end of sp's RAM region; goes
+        on at its end. Clobbers r0-r3, r12."""
+        if not self.stack_words:
+            return
+        for k, (base, end) in enumerate(regions):
+            a.load_const(3, base)
+            a.cmp(0, 3)
+            a.b(f"{t}_next{k}", "lo")
+            a.load_const(3, end)
+            a.cmp(0, 3)
+            a.b(f"{t}_lim", "lo")
+            a.label(f"{t}_next{k}")
+        a.b_w(f"{t}_done")
+        a.label(f"{t}_lim")
+        a.subs_reg(3, 3, 0)
+        a.lsrs(3, 3, 2)
+        a.cmp_imm(3, self.stack_words)
+        a.b_w(f"{t}_all", "hs")  # the usual case: every word is there, copied three at a time, no loop
+        a.cmp_imm(3, 0)
+        a.b(f"{t}_done", "eq")
+        a.label(f"{t}_loop")
+        a.ldr_post(12, 0, 4)
+        a.str_post(12, 2, 4)
+        a.subs(3, 1)
+        a.b(f"{t}_loop", "ne")
+        a.b_w(f"{t}_done")
+        a.label(f"{t}_all")
+        for _ in range(self.stack_words // 3):
+            a.ldmia(0, 1, 3, 12)
+            a.stmia(2, 1, 3, 12)
+        for _ in range(self.stack_words % 3):
             a.ldr_post(12, 0, 4)
             a.str_post(12, 2, 4)
-            a.subs(3, 1)
-            a.b("cs_loop", "ne")
-            a.label("cs_end")
-            a.bx(LR)
-            a.label("cs_all")
-            for _ in range(self.stack_words // 3):
-                a.ldmia(0, 1, 3, 12)
-                a.stmia(2, 1, 3, 12)
-            for _ in range(self.stack_words % 3):
-                a.ldr_post(12, 0, 4)
-                a.str_post(12, 2, 4)
-        a.bx(LR)
+        a.label(f"{t}_done")
 
     def _wrapper(self, a: Assembler, f: PatchedFunction, ring: int, header_words: int, rec_size: int,
-                 box: tuple[int, int], own: tuple[int, int]) -> None:
+                 box: tuple[int, int], own: tuple[int, int], regions: list[tuple[int, int]]) -> None:
         """The wrapper of one function. It keeps its state in its stack frame and touches no callee-saved
         register, so its frame holds only the caller's arguments and return address, zeros, times and the
         entry node header stored inverted: nothing a firmware's own stack scan (LiteOS's leak-check LRs) could
@@ -469,7 +468,7 @@ class PatchCapture(RingCapture):
             if header_words:
                 a.ldr(1, SP, saved + 4 * (spec.ptr or 0))
                 a.add_rd_sp(2, 8)
-                a.bl("copy_node_inv")
+                self._copy_node(a, regions, header_words, True, f"cni_{i}")
         a.label(f"call_{i}")
         for k in range(4):
             a.ldr(k, SP, saved + 4 * k)
@@ -515,7 +514,7 @@ class PatchCapture(RingCapture):
             if header_words:
                 a.ldr(1, SP, res)
                 a.adds(2, 44)
-                a.bl("copy_node")
+                self._copy_node(a, regions, header_words, False, f"cn_{i}")
 
         def at_entry() -> None:
             a.ldr(2, SP, rec)
@@ -544,7 +543,7 @@ class PatchCapture(RingCapture):
             a.add_rd_sp(0, saved + PUSHED)
             a.ldr(2, SP, rec)
             a.addw(2, 2, 4 * (FIXED_WORDS + header_words))
-            a.bl("copy_stack")
+            self._copy_stack(a, regions, f"cs_{i}")
         # publish: head + 1, the write pointer on to the next slot; ring the doorbell when the ring is due a drain
         a.ldr(0, SP, head_slot)
         a.adds(0, 1)
