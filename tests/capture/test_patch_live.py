@@ -65,8 +65,9 @@ def test_live_drains_give_the_ledger_the_doorbell_stops_give(firmware, tmp_path)
     # the session's ledger alone takes rows (no event objects); with another sink it takes events
     assert rows["fed"]["rows"] > 0 and rows["fed"]["events"] == 0
     assert events["fed"]["rows"] == 0 and events["seen"] == events["events"]
-    # drained while the firmware ran: many copies, and it seldom found the ring full; at stops only: a stop per ring
-    assert rows["stats"]["live_copies"] > 10 and rows["stats"]["stops"] < rows["stats"]["live_copies"]
+    # drained while the firmware ran (how often it still found the ring full is the bench's figure, not a test's);
+    # at stops only: a stop per ring's worth
+    assert rows["stats"]["live_copies"] > 0 and events["stats"]["live_copies"] > 0
     assert stops["stats"]["live_copies"] == 0 and stops["stats"]["stops"] >= stops["calls"] // 4096
     # the same live blocks, stacks included, and the same module figures, whichever way the records came
     assert rows["blocks"] == events["blocks"] == stops["blocks"] and len(rows["blocks"]) > 0

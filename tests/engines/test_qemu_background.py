@@ -56,3 +56,25 @@ def test_background_work_that_touches_the_target_fails_at_the_next_stop_and_the_
     engine.run_for(0.25)  # the connection is still in step: exact runs go on
     assert engine.virtual_time() == pytest.approx(before + 0.25, abs=0.0011)
     assert len(engine.read_memory(uptime, 4)) == 4
+
+
+def test_polled_work_runs_while_the_run_waits_until_it_says_it_has_nothing_to_look_for(qemu_engine, firmware, platform):
+    engine = qemu_engine()
+    engine.start(platform, firmware("leak_demo"))
+    calls = {"busy": 0, "idle": 0}
+
+    def busy() -> int:
+        calls["busy"] += 1
+        return 0  # looked, found nothing: look again after poll_s
+
+    def idle() -> None:
+        calls["idle"] += 1  # nothing to look for: the wait stops polling
+
+    engine.add_background(busy, poll=True)
+    engine.run_for(0.5)
+    engine.remove_background(busy)
+    assert calls["busy"] > 20  # polled all through the run, not once per resume
+    engine.add_background(idle, poll=True)
+    engine.run_for(0.5)
+    engine.remove_background(idle)
+    assert 1 <= calls["idle"] <= 4  # after each resume, and once in the wait

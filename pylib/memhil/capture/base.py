@@ -246,13 +246,16 @@ class RingCapture(Capture):
         """True when the ring is drained while the target runs, through the engine's live window."""
         return self._window is not None
 
-    def _background_work(self) -> int:
+    def _background_work(self) -> int | None:
         """The engine's background work. Without a live window: decode what drain stops copied. With one (and
         sinks that may be fed while the target runs): copy what the ring holds now (while the host's buffer has
         room), then decode at most ``chunk`` records, so the next look at the ring comes soon and the firmware
-        seldom finds it full. Returns the records copied or decoded (nonzero: there is more to do)."""
-        if self._window is None or not self._sinks_host_only():
+        seldom finds it full. Returns the records copied or decoded (nonzero: there is more to do); None when a sink
+        might read the target, so nothing may be taken in while it runs (the wait then stops polling)."""
+        if self._window is None:
             return self._decode_pending()
+        if not self._sinks_host_only():
+            return None
         found = 0
         if self._pending_records < self.max_pending:
             started = time.perf_counter()

@@ -312,7 +312,8 @@ class Engine(abc.ABC):
         touch the target through the engine (the engine refuses its debug requests until it returns; a
         :meth:`live_window` may be used); an exception it raises is re-raised at the next stop. ``poll``: call it
         also while a run waits for its stop, every ``poll_s`` of wall time, and again at once while it returns a
-        nonzero number (work it found). Engines with :attr:`Capability.BACKGROUND` implement it."""
+        nonzero number (work it found); a polled work that returns None has nothing to look for, and the wait stops
+        polling until the next one. Engines with :attr:`Capability.BACKGROUND` implement it."""
         raise EngineError(f"the {self.name} engine runs no host work while the target runs",
                           hint="check Capability.BACKGROUND and do the work at the stop instead")
 

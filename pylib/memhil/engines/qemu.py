@@ -361,16 +361,19 @@ class QemuEngine(ConsoleWatch, VirtualTime, StopHandling, Engine):
         if work in self._polled:
             self._polled.remove(work)
 
-    def _run_background(self, polled: bool = False) -> int:
+    def _run_background(self, polled: bool = False) -> int | None:
         """Each background work once (``polled``: the polled ones only), right after a continue or while a run
         waits: QEMU runs the firmware on one core while the host decodes on the other. Returns the work they
-        found (the sum of the numbers they return). The first exception is kept for the next stop (see _wait)."""
+        found (the sum of the numbers they return), or None when every one returned None (nothing to look for:
+        the wait need not poll them again). The first exception is kept for the next stop (see _wait)."""
         self._in_background = True
-        found = 0
+        found, active = 0, False
         try:
             for work in list(self._polled if polled else self._background):
                 try:
                     got = work()
+                    if got is not None:
+                        active = True
                     if isinstance(got, int):
                         found += got
                 except Exception as exc:  # noqa: BLE001 - re-raised at the next stop, with the target halted
@@ -378,7 +381,7 @@ class QemuEngine(ConsoleWatch, VirtualTime, StopHandling, Engine):
                         self._background_error = exc
         finally:
             self._in_background = False
-        return found
+        return found if active else None
 
     def live_window(self, base: int, size: int):
         """A :class:`~memhil.engines.live_memory.LiveWindow` on target RAM through QEMU's memory, or None (logged

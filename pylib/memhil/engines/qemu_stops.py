@@ -174,11 +174,12 @@ class StopHandling:
         polled background work, run it every ``poll_s`` meanwhile, and again at once while it finds work."""
         now = time.monotonic()
         deadline, next_probe = now + wall_timeout, now + self.fault_probe_s
+        idle = False  # the polled work said it has nothing to look for: wait on the socket alone
         while True:
             left = deadline - now
             probe = self.catch_faults and left > self.fault_probe_s
             until = min(next_probe, deadline) if probe else deadline
-            polled = bool(self._polled)
+            polled = bool(self._polled) and not idle
             try:  # polled work: look for the stop without waiting (the socket's own timeouts are whole milliseconds)
                 stop = self.client.wait_stop(0.0 if polled else max(until - now, 0.001))
                 break
@@ -188,7 +189,10 @@ class StopHandling:
                 self._fail(exc)  # diagnoses a QEMU that died
             now = time.monotonic()
             if polled and now < until:
-                if not self._run_background(polled=True):
+                found = self._run_background(polled=True)
+                if found is None:
+                    idle = True
+                elif not found:
                     time.sleep(self.poll_s)  # nothing found: the firmware needs a while to fill the ring
                 now = time.monotonic()
                 continue
