@@ -39,7 +39,6 @@ def _timed_run(session: Session, virtual_s: float) -> dict[str, float | int]:
     cap = session.capture
     events0 = cap.events if cap else 0
     stats0 = dict(getattr(cap, "stats", {}) or {}) if cap else {}
-    stops0 = stats0.get("stops", 0)
     drains0 = getattr(cap, "drains", 0) if cap else 0
     started = time.perf_counter()
     session.run_for(virtual_s)
@@ -47,9 +46,7 @@ def _timed_run(session: Session, virtual_s: float) -> dict[str, float | int]:
     out: dict[str, float | int] = {"wall_s": wall, "virtual_s": virtual_s, "events": (cap.events if cap else 0) - events0}
     if cap is not None:
         stats = getattr(cap, "stats", {}) or {}
-        if stats.get("stops") is not None:
-            out["stops"] = stats["stops"] - stops0
-        for key in ("copy_s", "decode_s", "live_copies", "live_s"):
+        for key in ("stops", "copy_s", "decode_s", "live_copies", "live_s"):
             if key in stats:
                 out[key] = stats[key] - stats0.get(key, 0.0)
         drains = getattr(cap, "drains", None)
@@ -58,7 +55,7 @@ def _timed_run(session: Session, virtual_s: float) -> dict[str, float | int]:
     return out
 
 
-def paired_capture(ctx: BenchContext, elf: Path, mode: str, virtual_s: float, also: Callable[[int], dict] | None = None) -> list:
+def paired_capture(ctx: BenchContext, elf: Path, mode: str, virtual_s: float, also: Callable[[int], dict] | None = None) -> list[tuple]:
     """``ctx.scale.runs`` pairs of ``virtual_s`` of ``elf`` free then with capture ``mode``, in two sessions
     kept open side by side (only one runs at a time), each warmed up first by one uncounted run. ``also(i)``: a
     third run in each round, after the pair (its result is the round's third item)."""
@@ -69,10 +66,12 @@ def paired_capture(ctx: BenchContext, elf: Path, mode: str, virtual_s: float, al
         _note_engine(ctx, captured)
         for s in (free, captured):
             s.run_for(virtual_s)  # warm-up: QEMU's first translation of the code, not counted
-        pairs = interleave(ctx.scale.runs, lambda i: _timed_run(free, virtual_s),
-                           (lambda i: (_timed_run(captured, virtual_s), also(i))) if also else (lambda i: _timed_run(captured, virtual_s)),
-                           ctx.say, f"{elf.stem}: {virtual_s:g} s virtual, free then {mode}")
-        return [(f, *c) for f, c in pairs] if also else pairs
+        def captured_runs(i: int) -> tuple[dict, ...]:
+            return (_timed_run(captured, virtual_s),) + ((also(i),) if also else ())
+
+        pairs = interleave(ctx.scale.runs, lambda i: _timed_run(free, virtual_s), captured_runs, ctx.say,
+                           f"{elf.stem}: {virtual_s:g} s virtual, free then {mode}")
+        return [(f, *c) for f, c in pairs]
 
 
 @figure("trace", shown=(("trace_events_per_s", "ev/s"), ("overhead_trace_ratio", "x")))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from typing import TYPE_CHECKING, Iterable, Protocol, Sequence
 
 from memhil.contract import UPTIME_SYMBOL
@@ -83,10 +84,7 @@ class Capture:
         if not self._takes_rows():
             return False
         self.events += len(rows)
-        if stacks is None:
-            self.sinks[0].many_rows(rows)  # type: ignore[attr-defined]
-        else:
-            self.sinks[0].many_rows(rows, stacks)  # type: ignore[attr-defined]
+        self.sinks[0].many_rows(rows, stacks)  # type: ignore[attr-defined]
         return True
 
     def attach(self) -> None:
@@ -132,11 +130,11 @@ class RingCapture(Capture):
     def __init__(self, engine, image: Image | None, *, sinks: Iterable[EventSink] = ()) -> None:
         super().__init__(engine, image, sinks=sinks)
         #: records copied at a stop and not yet decoded: (raw bytes, count), oldest first
-        self._pending: list[tuple[bytes, int]] = []
+        self._pending: deque[tuple[bytes, int]] = deque()
         self._pending_error: CaptureError | None = None
         self._overlap = False  # decoding runs as the engine's background work
         self._window = None  # the engine's live window on the ring, when it has one
-        self._pending_records = 0
+        self._pending_records = 0  # the records in _pending (kept by _queue and _decode_pending)
         #: records copied and not yet decoded beyond which a drain stop decodes them all before the firmware
         #: goes on (and a live copy waits): the host's buffer, bounded
         self.max_pending = 65536
@@ -213,8 +211,7 @@ class RingCapture(Capture):
         got = self._copy_ring(self._window or ctx)
         self.stats["copy_s"] += time.perf_counter() - started
         if got is not None:
-            self._pending.append(got)
-            self._pending_records += got[1]
+            self._queue(got)
         if not (self._overlap and self._sinks_host_only()):
             self._finish_pending()
         elif got is not None:
@@ -263,10 +260,14 @@ class RingCapture(Capture):
             self.stats["live_s"] += time.perf_counter() - started
             if got is not None:
                 self.stats["live_copies"] += 1
-                self._pending.append(got)
-                self._pending_records += got[1]
+                self._queue(got)
                 found += got[1]
         return found + self._decode_pending(self.chunk)
+
+    def _queue(self, got: tuple[bytes, int]) -> None:
+        """Keep copied records (raw, count) for decoding, after those copied earlier."""
+        self._pending.append(got)
+        self._pending_records += got[1]
 
     def _decode_pending(self, limit: int | None = None) -> int:
         """Decode the copied records (at most ``limit``, the rest kept) and hand them to the sinks, oldest first (the
@@ -274,11 +275,11 @@ class RingCapture(Capture):
         are emitted, the error is kept for the next drain to raise, and the records after it show as a sequence gap."""
         n = 0
         while self._pending and (limit is None or n < limit):
-            raw, count = self._pending.pop(0)
+            raw, count = self._pending.popleft()
             if limit is not None and count > limit - n:  # decode the head of the batch, keep its tail first in line
                 take = limit - n
                 cut = take * self._record_size()
-                self._pending.insert(0, (raw[cut:], count - take))
+                self._pending.appendleft((raw[cut:], count - take))
                 raw, count = raw[:cut], take
             self._pending_records -= count
             try:

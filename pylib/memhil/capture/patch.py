@@ -846,17 +846,16 @@ class PatchCapture(RingCapture):
         return out
 
     def _node_reader(self):
-        """(struct of the header words, size word index, (word, shift, mask) of module and task, lr word indexes)."""
+        """(size word index, (word, shift, mask) of module and task, lr word indexes) in the node header's words."""
         n = self.nodes
         assert n is not None
-        words = n.head // 4
 
         def field(spec: tuple[int, int, int]) -> tuple[int, int, int]:
             off, bit, bits = spec
             return (off // 4, (off % 4) * 8 + bit, (1 << bits) - 1)
 
         lrs = tuple(n.lr_off // 4 + i for i in range(n.lr_count))
-        return struct.Struct(f"<{words}I"), n.size_off // 4, field(n.module), field(n.task), lrs
+        return n.size_off // 4, field(n.module), field(n.task), lrs
 
     def _process(self, raw: bytes, count: int) -> None:
         """Records to events (the same as the breakpoint hooks make) and to the sinks; to the session's ledger
@@ -869,7 +868,7 @@ class PatchCapture(RingCapture):
         resolver = self.resolver
         stack_off = 4 * (FIXED_WORDS + hw)
         if self.nodes is not None:
-            _h, size_w, (mod_w, mod_sh, mod_mask), (task_w, task_sh, task_mask), lr_ws = self._nodes_fmt
+            size_w, (mod_w, mod_sh, mod_mask), (task_w, task_sh, task_mask), lr_ws = self._nodes_fmt
             lr_get = itemgetter(*lr_ws) if len(lr_ws) > 1 else None  # the LR words as a tuple, in C
         else:
             lr_ws = ()
@@ -955,22 +954,20 @@ class PatchCapture(RingCapture):
                 elif ekind is FREE:  # not a used block: the allocator refuses it, no event
                     self._rejected(f.spec.name, ptr)
                     continue
-            if rows_mode and flags is no_flags:
-                if ekind is FREE:
-                    rows_append((seq_out, t_hi << 32 | t_lo, 2, module, task, ptr, 0, 0, node_size, 0, 0, 0))
-                    stacks_append(())
-                else:
-                    n = words_at.get(sp)
-                    if n is None:
-                        n = words_at[sp] = self._words_at(sp, regions, sw)
-                    lr0, lr1, lr2 = (lrs + zeros)[:3]
-                    rows_append((seq_out, t_hi << 32 | t_lo, kind_num[ekind], module, task, ptr, old, size, node_size, lr0, lr1, lr2))
-                    stacks_append(LazyStack(resolver, (f.address, lr, sp, raw[off + stack_off : off + stack_off + 4 * n])))  # type: ignore[arg-type]
+            as_row = rows_mode and flags is no_flags
+            if as_row and ekind is FREE:
+                stack = ()  # the ledger keeps no stack of a free
+            else:
+                n = words_at.get(sp)
+                if n is None:
+                    n = words_at[sp] = self._words_at(sp, regions, sw)
+                stack = LazyStack(resolver, (f.address, lr, sp, raw[off + stack_off : off + stack_off + 4 * n]))  # type: ignore[arg-type]
+            if as_row:
+                lr0, lr1, lr2 = (lrs + zeros)[:3]
+                rows_append((seq_out, t_hi << 32 | t_lo, kind_num[ekind], module, task, ptr, old, size, node_size, lr0, lr1, lr2))
+                stacks_append(stack)
                 seq_out += 1
                 continue
-            n = words_at.get(sp)
-            if n is None:
-                n = words_at[sp] = self._words_at(sp, regions, sw)
             ev = new(cls)
             s_seq(ev, seq_out)
             seq_out += 1
@@ -981,7 +978,7 @@ class PatchCapture(RingCapture):
             s_node(ev, node_size)
             s_mod(ev, module)
             s_task(ev, task)
-            s_stack(ev, LazyStack(resolver, (f.address, lr, sp, raw[off + stack_off : off + stack_off + 4 * n])))  # type: ignore[arg-type]
+            s_stack(ev, stack)
             s_old(ev, old)
             s_lrs(ev, lrs)
             s_flags(ev, flags)

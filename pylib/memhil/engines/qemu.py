@@ -263,6 +263,10 @@ class QemuEngine(ConsoleWatch, VirtualTime, StopHandling, Engine):
     def _qmp(self, command: str, **args):
         return self.launch.qmp_cmd(command, **args)  # type: ignore[union-attr]
 
+    def _hmp(self, command_line: str) -> str:
+        """A human monitor command's text, over QMP (answered while the core runs)."""
+        return self._qmp("human-monitor-command", **{"command-line": command_line}) or ""
+
     # -- memory and registers --------------------------------------------------------------
     def read_memory(self, address: int, size: int) -> bytes:
         self.check_running()
@@ -396,11 +400,8 @@ class QemuEngine(ConsoleWatch, VirtualTime, StopHandling, Engine):
             log.info("no live window on %#x-%#x: it overlaps %s, not RAM", base, base + size, flash[0].name)
             return None
 
-        def gpa2hva(address: int) -> str:
-            return self._qmp("human-monitor-command", **{"command-line": f"gpa2hva {address:#x}"})
-
         try:
-            window = open_window(self.process.pid, gpa2hva, base, size, check=self.read_memory)  # type: ignore[union-attr]
+            window = open_window(self.process.pid, lambda address: self._hmp(f"gpa2hva {address:#x}"), base, size, check=self.read_memory)  # type: ignore[union-attr]
         except LiveMemoryUnavailable as exc:
             log.info("no live window on %#x-%#x: %s; rings there are read at stops", base, base + size, exc)
             return None

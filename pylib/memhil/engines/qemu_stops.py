@@ -228,8 +228,7 @@ class StopHandling:
         overtakes, and aborts at the target's next access to the watched page ("Raised interrupt while not in I/O
         function"), and a run usually has watchpoints set (time barrier, trace and hook doorbells, console). A stop
         that came in meanwhile is returned as the run's stop."""
-        text = self.launch.qmp_cmd("human-monitor-command", **{"command-line": "info registers"})  # type: ignore[union-attr]
-        found = _XPSR.search(text or "")
+        found = _XPSR.search(self._hmp("info registers"))
         if found is None or int(found.group(1), 16) & 0x1FF not in faults.FAULT_NUMBERS:
             return None
         self.client.interrupt()  # it spins in the handler: no watchpoint hit to overtake
