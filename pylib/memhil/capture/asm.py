@@ -111,14 +111,6 @@ class Assembler:
             pc += item.size
         return bytes(out)
 
-    def pad_to(self, offset: int) -> None:
-        """``nop`` s up to ``offset`` bytes from the start (code that no path runs into: after a branch or a
-        return). The code then only lands where it was laid out when placed at a base ``offset`` was chosen for."""
-        if offset < self.size or (offset - self.size) % 2:
-            raise AsmError(f"cannot pad from {self.size} to {offset} bytes", hint="pad forward by whole halfwords")
-        if offset > self.size:
-            self._fixed(f".pad {offset - self.size}", b"\x00\xbf" * ((offset - self.size) // 2))
-
     def raw(self, data: bytes, text: str = ".raw") -> None:
         """Bytes taken as they are (a relocated instruction)."""
         if len(data) % 2:
@@ -176,15 +168,6 @@ class Assembler:
         value &= 0xFFFFFFFF
         self.movw(rd, value & 0xFFFF)
         self.movt(rd, value >> 16)
-
-    def load_fixed(self, rd: int, value: int) -> None:
-        """:meth:`load_const` of a value known before the code is placed (a size, a function's address): ``movw``
-        alone when it fits 16 bits. Never for an address that depends on where the code or the ring go, so the
-        code's size still does not."""
-        if 0 <= value <= 0xFFFF:
-            self.movw(rd, value)
-        else:
-            self.load_const(rd, value)
 
     def adds(self, rdn: int, imm: int) -> None:
         """A7.7.3 ADD (immediate) T2: ``adds rdn, #imm8``."""

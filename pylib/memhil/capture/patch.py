@@ -60,9 +60,8 @@ from memhil.capture.base import EventSink, RingCapture, read_many, uptime_var
 from memhil.capture.lazystack import LazyStack, StackResolver
 from memhil.capture.nodes import LiteosNodes
 from memhil.capture.profiles import AllocatorProfile, FunctionSpec, load_profile
-from memhil.capture.placement import JUMP_PAGE, JumpTargets, choose_base, spread_size
 from memhil.capture.relocate import PATCH_BYTES, Branch, Declined, Relocation, relocate_prologue
-from memhil.capture.scratch import Area, find_flash, find_ram, flash_gaps, writable
+from memhil.capture.scratch import Area, find_flash, find_ram, writable
 from memhil.capture.trace import _SETTERS, TraceGap
 from memhil.engines.base import Capability
 from memhil.errors import CaptureError, MemhilError
@@ -94,11 +93,6 @@ MIN_CAPACITY = 16
 #: QEMU's slow path, so the doorbell gets a page of its own, past the slots, where the area has room for one
 BELL_PAGE = 1024
 ALIGNED, USED, SIZE_MASK = 0x40000000, 0x80000000, 0x3FFFFFFF
-#: most bytes moved into a body beyond the fewest (:meth:`PatchCapture._goes_on`)
-MORE_MOVED = 8
-#: the labels of a wrapper's addresses QEMU looks up at each call: its entry, the return from the body, the
-#: instructions after the two PRIMASK writes (each ends QEMU's block with an exit to its main loop)
-LOOKED_UP = ("wrap", "ret", "masked", "unmasked")
 #: an event kind as a row holds it (``memhil.events.ROW_FIELDS``)
 _KIND_NUM = {k: int(k) for k in EventKind}
 
@@ -199,7 +193,6 @@ class PatchCapture(RingCapture):
         self._on_reset_hook = None
         self._regions: list[tuple[int, int]] = []
         self._calls: dict[int, int] = {}  # records per function id
-        self._jump_targets: JumpTargets | None = None
 
     # -- planning --------------------------------------------------------------------------------
     def plan(self) -> list[PatchedFunction]:
@@ -233,30 +226,8 @@ class PatchCapture(RingCapture):
                 log.warning("%s is not patched (%s): it falls back to breakpoints", spec.name, got)
                 out.append(PatchedFunction(fid, spec, sym.address, size, None, got))
             else:
-                out.append(PatchedFunction(fid, spec, sym.address, size, self._goes_on(code, sym.address, got)))
+                out.append(PatchedFunction(fid, spec, sym.address, size, got))
         return out
-
-    def _jumps(self) -> JumpTargets:
-        """The firmware's looked-up addresses by QEMU jump-cache index (:mod:`.placement`), once per capture."""
-        if self._jump_targets is None:
-            names = [spec.name for spec in self.profile.present(self.image) + self.profile.present_pool_functions(self.image)]
-            self._jump_targets = JumpTargets(self.image, [self.image.symbol(n).address for n in names])
-        return self._jump_targets
-
-    def _goes_on(self, code: bytes, address: int, least: Relocation) -> Relocation:
-        """Of the relocations that move up to :data:`MORE_MOVED` more bytes than ``least``, the one whose address
-        of going on (a block QEMU looks up at every call) shares its jump-cache index with the least; the fewest
-        moved bytes among equals."""
-        jumps = self._jumps()
-        options = [least]
-        while options[-1].length < least.length + MORE_MOVED:
-            more = relocate_prologue(code, address, options[-1].length + 2)
-            if isinstance(more, Declined):
-                break
-            options.append(more)
-        best = min(options, key=lambda r: (jumps.cost([address + r.length]), r.length))
-        jumps.add([address + best.length])
-        return best
 
     def _demote(self, funcs: list[PatchedFunction]) -> list[PatchedFunction]:
         """A function on breakpoints that tail-calls a patched one takes it along: the callee's wrapper would see
@@ -306,23 +277,20 @@ class PatchCapture(RingCapture):
         return [(r.base, r.end) for r in self._platform().ram if r.name not in missing]
 
     # -- code ----------------------------------------------------------------------------------------
-    def _build(self, code_base: int, ring: int, header_words: int, bell: int = 0, code_size: int = 0,
-               starts: list[int] | None = None) -> tuple[Assembler, dict[str, int]]:
+    def _build(self, code_base: int, ring: int, header_words: int, bell: int = 0, code_size: int = 0) -> tuple[Assembler, dict[str, int]]:
         """The code at ``code_base``; ``code_size`` is its own size (known from a first build: the size does not
-        depend on the addresses), for the nesting check's own range. ``starts``: where each wrapper begins, in
-        bytes from ``code_base`` (a page-aligned base: :mod:`.placement`), else one after the other."""
+        depend on the addresses), for the nesting check's own range."""
         a = Assembler()
         regions = self._ram_regions()
         rec_size = record_size(header_words, self.stack_words)
         self._subroutines(a, bell or ring + HDR["doorbell"])
         ranges = sorted((f.address, f.size) for f in self.functions)
         own = (code_base, code_size)
+        self._is_nested(a, ranges, own)
         lo = min(f.address for f in self.functions)
         box = (lo, max(f.address + f.size for f in self.functions) - lo)  # every hooked function lies in it
-        for k, f in enumerate(self.patched):
-            if starts is not None:
-                a.pad_to(starts[k])
-            self._wrapper(a, f, ring, header_words, rec_size, box, own, regions, ranges)
+        for f in self.patched:
+            self._wrapper(a, f, ring, header_words, rec_size, box, own, regions)
             # the body right after its wrapper: QEMU chains a jump within a page, not across one
             a.label(f"body_{f.fid}")
             for k, piece in enumerate(f.relocation.pieces):  # type: ignore[union-attr]
@@ -338,26 +306,24 @@ class PatchCapture(RingCapture):
                 else:
                     a.raw(piece, f"moved from {f.spec.name}")
             a.b_w(f.address + f.relocation.length)  # type: ignore[union-attr]
-            a.label(f"end_{f.fid}")
         a.label("code_end")
         return a, a.layout(code_base)
 
-    @staticmethod
-    def _is_nested(a: Assembler, ranges: list[tuple[int, int]], own: tuple[int, int], t: str) -> None:
-        """Inline: r2 = a return address; r0 = 1 when it lies in a hooked function or in this code (``own``: a
-        tail call), else 0; goes on at its end. Clobbers r3. Inline, not a subroutine: a call to another page
-        and its return are two jump-cache lookups (:mod:`.placement`)."""
-        for k, (lo, size) in enumerate(ranges + [own]):
+    def _is_nested(self, a: Assembler, ranges: list[tuple[int, int]], own: tuple[int, int]) -> None:
+        """r2 = a return address; r0 = 1 when it lies in a hooked function or in this code (``own``: a tail call).
+        Clobbers r3."""
+        a.label("is_nested")
+        for lo, size in ranges + [own]:
             a.load_const(3, lo)
             a.subs_reg(3, 2, 3)
-            (a.load_fixed if k < len(ranges) else a.load_const)(0, size)  # own: its size is not known on the first build
+            a.load_const(0, size)
             a.cmp(3, 0)
-            a.b_w(f"{t}_yes", "lo")
+            a.b_w("nested_yes", "lo")
         a.movs(0, 0)
-        a.b_w(f"{t}_done")
-        a.label(f"{t}_yes")
+        a.bx(LR)
+        a.label("nested_yes")
         a.movs(0, 1)
-        a.label(f"{t}_done")
+        a.bx(LR)
 
     def _range_check(self, a: Assembler, reg: int, regions: list[tuple[int, int]], low_pad: int, ok: str, bad: str, tag: str) -> None:
         """Branch to ``ok`` when ``reg`` lies in [base + low_pad, end) of one of ``regions``, else to ``bad``. Clobbers r3."""
@@ -459,7 +425,7 @@ class PatchCapture(RingCapture):
         a.label(f"{t}_done")
 
     def _wrapper(self, a: Assembler, f: PatchedFunction, ring: int, header_words: int, rec_size: int,
-                 box: tuple[int, int], own: tuple[int, int], regions: list[tuple[int, int]], ranges: list[tuple[int, int]]) -> None:
+                 box: tuple[int, int], own: tuple[int, int], regions: list[tuple[int, int]]) -> None:
         """The wrapper of one function. It keeps its state in its stack frame and touches no callee-saved
         register, so its frame holds only the caller's arguments and return address, zeros, times and the
         entry node header stored inverted: nothing a firmware's own stack scan (LiteOS's leak-check LRs) could
@@ -481,16 +447,16 @@ class PatchCapture(RingCapture):
         a.ldr(2, SP, saved + 16)
         # nested? A caller outside the hooked functions' span and outside this code (the usual case) is not:
         # decided inline; one inside either is looked up range by range
-        for (lo, size), load in ((box, a.load_fixed), (own, a.load_const)):  # own: its size is not known on the first build
+        for lo, size in (box, own):
             a.load_const(3, lo)
             a.subs_reg(3, 2, 3)
-            load(12, size)
+            a.load_const(12, size)
             a.cmp(3, 12)
             a.b_w(f"nest_ask_{i}", "lo")
         a.movs(0, 0)
         a.b(f"nest_done_{i}")
         a.label(f"nest_ask_{i}")
-        self._is_nested(a, ranges, own, f"nest_{i}")
+        a.bl("is_nested")
         a.label(f"nest_done_{i}")
         a.str(0, SP, nest)
         if entry_capture:
@@ -507,7 +473,6 @@ class PatchCapture(RingCapture):
         for k in range(4):
             a.ldr(k, SP, saved + 4 * k)
         a.bl(f"body_{i}")
-        a.label(f"ret_{i}")
         a.str(0, SP, res)
         a.ldr(1, SP, nest)
         a.cmp_imm(1, 0)
@@ -515,7 +480,6 @@ class PatchCapture(RingCapture):
         a.mrs(1, "primask")
         a.str(1, SP, pm)
         a.cpsid_i()
-        a.label(f"masked_{i}")
         a.load_const(2, ring)
         a.ldr(3, 2, HDR["enabled"])
         a.cmp_imm(3, 0)
@@ -599,7 +563,6 @@ class PatchCapture(RingCapture):
         a.label(f"unmask_{i}")
         a.ldr(1, SP, pm)
         a.msr("primask", 1)
-        a.label(f"unmasked_{i}")
         a.ldr(0, SP, res)
         a.label(f"done_{i}")
         a.add_sp(pre + 16)
@@ -615,9 +578,9 @@ class PatchCapture(RingCapture):
         a.cmp(3, 1)
         a.b(label, "lo")
 
-    def _assemble(self, code_base: int, ring: int, header_words: int, bell: int = 0, starts: list[int] | None = None) -> bytes:
-        size = self._build(code_base, ring, header_words, bell, starts=starts)[0].size  # the same whatever the addresses
-        a, labels = self._build(code_base, ring, header_words, bell, size, starts)
+    def _assemble(self, code_base: int, ring: int, header_words: int, bell: int = 0) -> bytes:
+        size = self._build(code_base, ring, header_words, bell)[0].size  # the same whatever the addresses
+        a, labels = self._build(code_base, ring, header_words, bell, size)
         assert labels["code_end"] - code_base == size
         self._labels = labels
         return a.assemble(code_base)
@@ -663,8 +626,9 @@ class PatchCapture(RingCapture):
     def _place(self) -> None:
         platform = self._platform()
         header_words = self.nodes.head // 4 if self.nodes is not None else 0
+        size = self._build(0, 0, header_words)[0].size + 64  # the code's size does not depend on where it goes
         taken = getattr(self.engine, "scratch_taken", None)
-        code_area, starts = self._place_code(platform, header_words, taken or ())
+        code_area = find_flash(self.image, platform, size, taken=taken or ())
         rec_size = record_size(header_words, self.stack_words)
         want = HDR_SIZE + rec_size * (self.capacity_option or MAX_CAPACITY)
         need = HDR_SIZE + rec_size * (self.capacity_option or MIN_CAPACITY)
@@ -685,27 +649,12 @@ class PatchCapture(RingCapture):
         self._rec_struct = struct.Struct(f"<{FIXED_WORDS + header_words}I{4 * self.stack_words}x")
         self._words_cache: dict[int, int] = {}
         self._nodes_fmt = self._node_reader() if self.nodes is not None else None
-        self.code = self._assemble(code_area.base, ram.base, header_words, self.layout.doorbell, starts)
+        self.code = self._assemble(code_area.base, ram.base, header_words, self.layout.doorbell)
         def placed(funcs: list[PatchedFunction]) -> list[PatchedFunction]:
             return [replace(f, wrapper=self._labels[f"wrap_{f.fid}"], body=self._labels[f"body_{f.fid}"]) if f.relocation else f
                     for f in funcs]
 
         self.functions, self.pool_functions = placed(self.functions), placed(self.pool_functions)
-
-    def _place_code(self, platform, header_words: int, taken) -> tuple[Area, list[int] | None]:
-        """The flash for the code, and where each wrapper starts in it: a page per wrapper where the flash has
-        room (:mod:`.placement`), else one after the other at the top of the largest free gap."""
-        a, labels = self._build(0, 0, header_words)  # the code's size does not depend on where it goes
-        units = [(labels[f"end_{f.fid}"] - labels[f"wrap_{f.fid}"], [labels[f"{n}_{f.fid}"] - labels[f"wrap_{f.fid}"] for n in LOOKED_UP])
-                 for f in self.patched]
-        first = min(labels[f"wrap_{f.fid}"] for f in self.patched)
-        choice = choose_base(self._jumps(), flash_gaps(self.image, platform, taken=taken), units) if first <= JUMP_PAGE else None
-        if choice is None:
-            log.info("patched hooks: no room in flash for a page per wrapper (%d bytes); their code is packed", spread_size(units))
-            return find_flash(self.image, platform, a.size + 64, taken=taken), None
-        base, starts = choice
-        size = spread_size(units)
-        return Area(base, size, f"flash {base:#010x}-{base + size:#010x} (unused by the ELF; a page per wrapper)"), starts
 
     def _apply(self) -> None:
         """Write the code, a fresh ring header and the entry branches (target halted)."""

@@ -179,18 +179,16 @@ def _branch_targets(code: bytes, start: int) -> list[int]:
     return out
 
 
-def relocate_prologue(code: bytes, address: int, at_least: int = PATCH_BYTES) -> Relocation | Declined:
+def relocate_prologue(code: bytes, address: int) -> Relocation | Declined:
     """Decide whether the function whose code (all of it, from the ELF) is ``code`` at ``address`` can have
-    its first :data:`PATCH_BYTES` overwritten, and which instructions move: the fewest that cover ``at_least``
-    bytes (more than the patch's own 4 move the address at which the function goes on)."""
+    its first :data:`PATCH_BYTES` overwritten, and which instructions move."""
     address &= ~1
-    at_least = max(at_least, PATCH_BYTES)
     if len(code) < PATCH_BYTES:
         return Declined(address, 0, f"the function is {len(code)} bytes long, shorter than the {PATCH_BYTES}-byte branch")
     i = 0
     out: list[bytes | Branch] = []
     rewritten: list[str] = []
-    while i < at_least:
+    while i < PATCH_BYTES:
         if i + 1 >= len(code):
             return Declined(address, i, "the function ends inside the bytes to patch")
         hw1 = struct.unpack_from("<H", code, i)[0]

@@ -77,23 +77,19 @@ def _free(area: Area, taken: Iterable[Area]) -> list[Area]:
     return [Area(start, end - start, area.what) for start, end in _gaps(area.base, area.end, [(t.base, t.end) for t in taken])]
 
 
-def flash_gaps(image: Image, platform, *, taken: Iterable[Area] = ()) -> list[tuple[int, int]]:
-    """The [start, end) ranges of the board's flash that no segment uses (nor ``taken``)."""
+def find_flash(image: Image, platform, size: int, *, align: int = 64, taken: Iterable[Area] = ()) -> Area:
+    """``size`` bytes of flash no segment uses (nor ``taken``), at the top of the largest free gap."""
     flash = [r for r in platform.regions if r.kind == "flash"]
     if not flash:
         raise CaptureError(f"platform {platform.name} names no flash region for the hook code",
                            hint="add a [[memory]] region named flash to its platform.toml, or use capture=breakpoints")
     taken = list(taken)
-    out = []
+    best: tuple[int, int] | None = None
     for region in flash:
         used = _used_ranges(image, region.base, region.end) + [(t.base, t.end) for t in taken]
-        out += _gaps(region.base, region.end, used)
-    return out
-
-
-def find_flash(image: Image, platform, size: int, *, align: int = 64, taken: Iterable[Area] = ()) -> Area:
-    """``size`` bytes of flash no segment uses (nor ``taken``), at the top of the largest free gap."""
-    best = max(flash_gaps(image, platform, taken=taken), key=lambda g: g[1] - g[0], default=None)
+        for start, end in _gaps(region.base, region.end, used):
+            if best is None or end - start > best[1] - best[0]:
+                best = (start, end)
     need = -(-size // align) * align
     if best is None or best[1] - best[0] < need + align:
         free = 0 if best is None else best[1] - best[0]
