@@ -28,6 +28,12 @@ def test_hook_bench_figures(firmware, tmp_path):
     assert got["hook_live_copies_min"] >= 1
     assert 0 <= got["hook_copy_wall_s"] < got["hook_wall_s"] and 0 < got["hook_decode_wall_s"] < got["hook_wall_s"]
     assert got["hook_free_wall_s"] < got["hook_wall_s"]
+    assert 0 <= got["hook_decode_running_wall_s_min"] and got["hook_decode_running_wall_s"] <= got["hook_decode_wall_s_max"]
+    # CPU time side by side: QEMU's (all its threads, from /proc) runs the same firmware plus the wrappers; memhil's
+    # own per call is what its host side costs
+    assert got["hook_engine_cpu_ratio_runs"] == 2 and got["hook_engine_cpu_ratio_min"] > 1.0
+    assert got["hook_host_cpu_us_per_call_runs"] == 2 and 0 < got["hook_host_cpu_us_per_call_min"]
+    assert got["hook_host_cpu_us_per_call_max"] * got["hook_calls_max"] / 1e6 <= 2 * got["hook_wall_s_max"]  # at most 2 cores' worth
     # read at doorbell stops only, the same calls stop the firmware once per ring's worth
     assert got["hook_at_stops_drain_stops_min"] >= got["hook_calls_min"] // 4096
     assert got["hook_at_stops_drain_stops_min"] >= 1 and got["overhead_hooks_at_stops_ratio_runs"] == 2

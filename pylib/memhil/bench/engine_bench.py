@@ -32,21 +32,46 @@ def _note_engine(ctx: BenchContext, session: Session) -> None:
         ctx.artifacts["engine_version"] = version
 
 
+def _engine_cpu_s(session: Session) -> float | None:
+    """CPU seconds the emulator's process has used, all its threads (Linux ``/proc/PID/task/*/schedstat``, in
+    nanoseconds), or None where that cannot be read."""
+    process = getattr(session.engine, "process", None)
+    pid = getattr(process, "pid", None)
+    if pid is None:
+        return None
+    total = 0
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                total += int((task / "schedstat").read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                continue  # a thread that ended meanwhile
+    except OSError:
+        return None
+    return total / 1e9
+
+
 def _timed_run(session: Session, virtual_s: float) -> dict[str, float | int]:
-    """``session.run_for(virtual_s)``: wall seconds, events captured, breakpoint stops and drains during it, and
+    """``session.run_for(virtual_s)``: wall seconds, events captured, breakpoint stops and drains during it, the
+    CPU seconds of the emulator's process (``engine_cpu_s``, where readable) and of this one (``host_cpu_s``), and
     for a ring capture the wall seconds its drain stops spent copying and its decoding took (``copy_s``,
-    ``decode_s``)."""
+    ``decode_s``, of which ``decode_running_s`` while the target ran)."""
     cap = session.capture
     events0 = cap.events if cap else 0
     stats0 = dict(getattr(cap, "stats", {}) or {}) if cap else {}
     drains0 = getattr(cap, "drains", 0) if cap else 0
+    engine_cpu0, host_cpu0 = _engine_cpu_s(session), time.process_time()
     started = time.perf_counter()
     session.run_for(virtual_s)
     wall = time.perf_counter() - started
-    out: dict[str, float | int] = {"wall_s": wall, "virtual_s": virtual_s, "events": (cap.events if cap else 0) - events0}
+    host_cpu, engine_cpu = time.process_time() - host_cpu0, _engine_cpu_s(session)
+    out: dict[str, float | int] = {"wall_s": wall, "virtual_s": virtual_s, "events": (cap.events if cap else 0) - events0,
+                                   "host_cpu_s": host_cpu}
+    if engine_cpu is not None and engine_cpu0 is not None:
+        out["engine_cpu_s"] = engine_cpu - engine_cpu0
     if cap is not None:
         stats = getattr(cap, "stats", {}) or {}
-        for key in ("stops", "copy_s", "decode_s", "live_copies", "live_s"):
+        for key in ("stops", "copy_s", "decode_s", "decode_running_s", "live_copies", "live_s"):
             if key in stats:
                 out[key] = stats[key] - stats0.get(key, 0.0)
         drains = getattr(cap, "drains", None)
@@ -102,6 +127,9 @@ def hooks_overhead(ctx: BenchContext) -> dict[str, object]:
             "hook_calls": h["events"], "hook_free_wall_s": f["wall_s"], "hook_wall_s": h["wall_s"],
             "hook_drain_stops": h.get("stops"), "hook_copy_wall_s": h.get("copy_s"), "hook_decode_wall_s": h.get("decode_s"),
             "hook_live_copies": h.get("live_copies"), "hook_live_wall_s": h.get("live_s"),
+            "hook_decode_running_wall_s": h.get("decode_running_s"),
+            "hook_engine_cpu_ratio": h["engine_cpu_s"] / f["engine_cpu_s"] if "engine_cpu_s" in h and "engine_cpu_s" in f else None,
+            "hook_host_cpu_us_per_call": h["host_cpu_s"] / h["events"] * 1e6 if h["events"] else None,
             "overhead_hooks_at_stops_ratio": s["wall_s"] / f["wall_s"], "hook_at_stops_drain_stops": s.get("stops")}
            for f, h, s in rounds]
     out = {"hooks_workload": f"burst for {v:g} s of virtual time, free, with patched hooks, and with patched hooks read at "

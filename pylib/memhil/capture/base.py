@@ -143,9 +143,10 @@ class RingCapture(Capture):
         self.deferred_drains = 0
         self._slice_end = False  # drain() is the engine's slice-end work
         #: also ``copy_s``, wall seconds the target stood halted while drain stops copied the ring, and
-        #: ``decode_s``, wall seconds spent decoding records and feeding the sinks (at stops or in the background)
+        #: ``decode_s``, wall seconds spent decoding records and feeding the sinks (at stops or in the background),
+        #: ``decode_running_s`` the part of it spent in the engine's background work, while the target ran;
         #: ``live_copies``, copies made through the live window while the target ran, and ``live_s``, their wall seconds
-        self.stats: dict[str, float] = {"slice_drains": 0, "found_full": 0, "copy_s": 0.0, "decode_s": 0.0,
+        self.stats: dict[str, float] = {"slice_drains": 0, "found_full": 0, "copy_s": 0.0, "decode_s": 0.0, "decode_running_s": 0.0,
                                         "live_copies": 0, "live_s": 0.0, "caught_up": 0}
 
     def _ring_capacity(self) -> int:
@@ -250,7 +251,7 @@ class RingCapture(Capture):
         seldom finds it full. Returns the records copied or decoded (nonzero: there is more to do); None when a sink
         might read the target, so nothing may be taken in while it runs (the wait then stops polling)."""
         if self._window is None:
-            return self._decode_pending()
+            return self._decode_while_running(None)
         if not self._sinks_host_only():
             return None
         found = 0
@@ -262,7 +263,16 @@ class RingCapture(Capture):
                 self.stats["live_copies"] += 1
                 self._queue(got)
                 found += got[1]
-        return found + self._decode_pending(self.chunk)
+        return found + self._decode_while_running(self.chunk)
+
+    def _decode_while_running(self, limit: int | None) -> int:
+        """:meth:`_decode_pending` in the engine's background work, while the target runs: its wall time is also
+        counted in ``stats["decode_running_s"]`` (the rest of ``decode_s`` was spent with the target halted)."""
+        started = time.perf_counter()
+        try:
+            return self._decode_pending(limit)
+        finally:
+            self.stats["decode_running_s"] += time.perf_counter() - started
 
     def _queue(self, got: tuple[bytes, int]) -> None:
         """Keep copied records (raw, count) for decoding, after those copied earlier."""
