@@ -76,6 +76,17 @@ def test_site_is_relative_to_source_root_and_str_forms(image, sym, built):
     assert default.site(main).endswith(f"app.c:{line}")
 
 
+def test_relative_paths_follow_the_source_root(image):
+    """Paths are made relative once per file, and again when the root changes; a file outside it stays absolute."""
+    s = Symbolizer(image, source_root="/src/fw")
+    assert s.relative("/src/fw/a/b.c") == "a/b.c" == s.relative("/src/fw/a/b.c")
+    assert s.relative("/src/fwx/c.c") == "/src/fwx/c.c" and s.relative("rel/d.c") == "rel/d.c"
+    s.source_root = "/src"
+    assert s.relative("/src/fw/a/b.c") == "fw/a/b.c"
+    s.source_root = None
+    assert s.relative("/src/fw/a/b.c") == "/src/fw/a/b.c"
+
+
 def test_unknown_address_is_shown_raw(sym):
     frame = sym.frame(0x10000000)
     assert frame == Frame(0x10000000, None, None, None)

@@ -27,6 +27,7 @@ class Symbolizer:
         self.image = image
         self._cache: dict[tuple[int, bool], tuple[Frame, ...]] = {}
         self._sites: dict[tuple[int, bool], str] = {}  # finished "file:line" strings, formatted once
+        self._relative: dict[tuple[str | None, str], str] = {}  # (source_root, file) -> the file relative to it
         self._warned = False
         self._lines = image.lines if image.has_dwarf else None
         if source_root is not None:
@@ -64,10 +65,16 @@ class Symbolizer:
         return hit
 
     def relative(self, file: str) -> str:
+        """``file`` relative to the source root when it lies under it (once per file: a few dozen files serve
+        every address, and ``relpath`` was most of a cold lookup)."""
         root = self.source_root
-        if root and posixpath.isabs(file) and (file == root or file.startswith(root.rstrip("/") + "/")):
-            return posixpath.relpath(file, root)
-        return file
+        got = self._relative.get((root, file))
+        if got is None:
+            got = file
+            if root and posixpath.isabs(file) and (file == root or file.startswith(root.rstrip("/") + "/")):
+                got = posixpath.relpath(file, root)
+            self._relative[(root, file)] = got
+        return got
 
     def _lookup(self, pc: int, is_return_address: bool) -> tuple[Frame, ...]:
         key = (pc, is_return_address)
