@@ -81,3 +81,18 @@ def qemu_engine():
     yield make
     for engine in engines:
         engine.stop()
+
+
+@pytest.fixture
+def started_engine(qemu_engine, firmware, platform):
+    """``started_engine(app, config="debug", **engine_options) -> (engine, FirmwareInfo)``: a QemuEngine started on
+    a project app (stopped at teardown, as every ``qemu_engine``)."""
+    from memhil.engines.firmware import FirmwareInfo
+
+    def make(app: str, config: str = "debug", **options):
+        elf = firmware(app, config)
+        engine = qemu_engine(**options)
+        engine.start(platform, elf)
+        return engine, FirmwareInfo.load(elf)
+
+    return make

@@ -11,7 +11,6 @@ import struct
 import pytest
 
 from memhil.engines.base import Capability
-from memhil.engines.firmware import FirmwareInfo
 from memhil.engines.live_memory import LiveMemoryUnavailable, open_window, parse_gpa2hva
 from memhil.errors import EngineError
 
@@ -77,11 +76,8 @@ def test_windows_are_refused_with_the_reason(buffer):
 
 
 @pytest.mark.emulator
-def test_qemu_window_on_the_firmware_ram_reads_while_it_runs(qemu_engine, firmware, platform):
-    elf = firmware("leak_demo")
-    info = FirmwareInfo.load(elf)
-    engine = qemu_engine()
-    engine.start(platform, elf)
+def test_qemu_window_on_the_firmware_ram_reads_while_it_runs(started_engine):
+    engine, info = started_engine("leak_demo")
     assert Capability.LIVE_MEMORY in engine.capabilities
     uptime = info.symbols["g_memhil_uptime_ms"]
     window = engine.live_window(uptime & ~0xFFF, 0x1000)

@@ -5,17 +5,13 @@ from __future__ import annotations
 import pytest
 
 from memhil.engines.base import Capability
-from memhil.engines.firmware import FirmwareInfo
 from memhil.errors import EngineError
 
 pytestmark = pytest.mark.emulator
 
 
-def test_background_work_runs_after_each_resume_while_the_target_runs(qemu_engine, firmware, platform):
-    elf = firmware("leak_demo")
-    info = FirmwareInfo.load(elf)
-    engine = qemu_engine()
-    engine.start(platform, elf)
+def test_background_work_runs_after_each_resume_while_the_target_runs(started_engine):
+    engine, info = started_engine("leak_demo")
     assert Capability.BACKGROUND in engine.capabilities
     hits: list[int] = []
     statuses: list[str] = []
@@ -38,11 +34,8 @@ def test_background_work_runs_after_each_resume_while_the_target_runs(qemu_engin
         engine.remove_background(work)
 
 
-def test_background_work_that_touches_the_target_fails_at_the_next_stop_and_the_engine_carries_on(qemu_engine, firmware, platform):
-    elf = firmware("leak_demo")
-    info = FirmwareInfo.load(elf)
-    engine = qemu_engine()
-    engine.start(platform, elf)
+def test_background_work_that_touches_the_target_fails_at_the_next_stop_and_the_engine_carries_on(started_engine):
+    engine, info = started_engine("leak_demo")
     uptime = info.symbols["g_memhil_uptime_ms"]
 
     def work() -> None:

@@ -46,14 +46,11 @@ def test_pool_memory_matches_memused(qemu_engine, firmware, platform):
         assert words[start : start + len(lrs)] == lrs
 
 
-def test_time_barrier_by_write_watchpoint_is_exact(qemu_engine, firmware, platform):
+def test_time_barrier_by_write_watchpoint_is_exact(started_engine):
     """The project firmware resets the barrier before calling memhil_time_barrier: the engine stops there
     with a write watchpoint (no translation-cache flush), skips the firmware's own store and stays exact,
     also when a user breakpoint is hit during the run."""
-    elf = firmware("leak_demo")
-    info = FirmwareInfo.load(elf)
-    engine = qemu_engine()
-    engine.start(platform, elf)
+    engine, info = started_engine("leak_demo")
     hits = []
     engine.add_breakpoint(info.symbols["LOS_MemMalloc"], lambda ctx: hits.append(ctx.pc))
     start = engine.virtual_time()
@@ -67,13 +64,10 @@ def test_time_barrier_by_write_watchpoint_is_exact(qemu_engine, firmware, platfo
     assert engine.read_registers()["pc"] != info.symbols["memhil_time_barrier"] & ~1
 
 
-def test_write_watchpoint_sees_each_store_once_and_the_store_still_happens(qemu_engine, firmware, platform):
+def test_write_watchpoint_sees_each_store_once_and_the_store_still_happens(started_engine):
     """A write watchpoint on g_memhil_wakeups (incremented at every wake-up): QEMU stops before the store,
     the callback sees the old value, and the engine makes the store on the host when it resumes."""
-    elf = firmware("soak")
-    info = FirmwareInfo.load(elf)
-    engine = qemu_engine()
-    engine.start(platform, elf)
+    engine, info = started_engine("soak")
     address = info.symbols["g_memhil_wakeups"]
 
     def read() -> int:

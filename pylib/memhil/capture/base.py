@@ -164,7 +164,7 @@ class RingCapture(Capture):
     def _copy_live(self, window) -> tuple[bytes, int] | None:
         """While the target runs: copy what the ring holds through ``window`` and free the slots, as
         :meth:`_copy_ring` at a stop does: (raw, count), None when empty."""
-        return self._copy_ring(window)
+        raise NotImplementedError
 
     def _start_slice_end(self) -> bool:
         """Drain at the engine's slice ends where it has them and no watchpoints (at attach); True when so: the

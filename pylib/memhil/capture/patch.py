@@ -278,12 +278,13 @@ class PatchCapture(RingCapture):
 
     # -- code ----------------------------------------------------------------------------------------
     def _build(self, code_base: int, ring: int, header_words: int, bell: int = 0, code_size: int = 0) -> tuple[Assembler, dict[str, int]]:
-        """The code at ``code_base``; ``code_size`` is its own size (known from a first build: the size does not
-        depend on the addresses), for the nesting check's own range."""
+        """The code at ``code_base``, its doorbell store to ``bell`` (:attr:`Layout.doorbell`); ``code_size`` is its
+        own size (known from a first build: the size does not depend on the addresses), for the nesting check's own
+        range."""
         a = Assembler()
         regions = self._ram_regions()
         rec_size = record_size(header_words, self.stack_words)
-        self._subroutines(a, bell or ring + HDR["doorbell"])
+        self._subroutines(a, bell)
         ranges = sorted((f.address, f.size) for f in self.functions)
         own = (code_base, code_size)
         self._is_nested(a, ranges, own)
