@@ -27,6 +27,9 @@ log = logging.getLogger("memhil.session")
 CAPTURE_MODES = ("hooks", "breakpoints", "trace", "snapshot", "none")
 #: growth samples a run of any length is cut into, at most (see Session.sample_gap)
 SAMPLES_PER_RUN = 64
+#: where the capture sees every call, the least virtual time between two heap walks inside one run_for (a walk
+#: halts the firmware and reads its heap; the ledger's samples need no stop, see Session.run_for)
+MIN_WALK_GAP_S = 1.0
 
 
 @dataclass
@@ -65,6 +68,9 @@ class Session:
         self.fragmentation: list = []  # FragmentationSample per sample (memhil.targetmap.render)
         self._walk_unavailable = False
         self._last_walk_us: int | None = None
+        #: ledger samples taken as events arrive (event modes): virtual µs between them, and when the next is due
+        self._stream_gap_us: int | None = None
+        self._next_sample_us: int | None = None
         self._memory: dict[str, object] = {}  # per snapshot: memory read for reachability
         self.timeline = None
         self._symbolizer = None
@@ -107,6 +113,7 @@ class Session:
         self.snapshots.clear()
         self.sampler.clear()
         self._last_walk_us = None
+        self._stream_gap_us = self._next_sample_us = None
         self._at_prompt = False  # the last command's answer ended with the prompt (consumed with it)
         self.heap_check = None
         self.ended_virtual_s = self.ended_wall = None
@@ -184,6 +191,7 @@ class Session:
     def _on_events(self, events) -> None:
         if self._ledger_only:
             self.ledger.apply_many(events)
+            self._sample_if_due()
         else:
             for event in events:
                 self._on_event(event)
@@ -194,6 +202,23 @@ class Session:
         self.ledger.apply(event)
         for sink in self.extra_sinks:
             sink(event)
+        self._sample_if_due()
+
+    def _on_rows(self, rows, stacks=None) -> None:
+        self.ledger.apply_rows(rows, stacks)
+        self._sample_if_due()
+
+    def _sample_if_due(self) -> None:
+        """A ledger sample once the events fed reach the next sample's virtual time (event modes, see run_for).
+        Host work only: it may run while the firmware runs, as the capture decodes."""
+        due = self._next_sample_us
+        if due is not None and self.ledger.t_us >= due:
+            self._ledger_sample(self.ledger.t_us)
+
+    def _ledger_sample(self, t_us: int) -> None:
+        self.sampler.take(t_us, self.ledger.live.values())
+        if self._stream_gap_us:
+            self._next_sample_us = t_us + self._stream_gap_us
 
     def stop(self) -> None:
         """Drain what is captured, close the timeline, stop the engine. Safe to call twice."""
@@ -236,17 +261,34 @@ class Session:
 
     # -- time and console ------------------------------------------------------------------
     def run_for(self, seconds: float) -> None:
-        """Run ``seconds`` of virtual time; long runs go in chunks, each followed by a sample of
-        live bytes per allocation site (the growth figures of the end-of-run results).
+        """Run ``seconds`` of virtual time, taking samples of live bytes per allocation site (the growth figures of
+        the end-of-run results) and heap walks (fragmentation) spaced in virtual time, not per call.
 
-        Samples are spaced in virtual time, not per call: a run is cut into at most ``SAMPLE_CHUNKS``
-        chunks no shorter than :meth:`sample_gap`, so a soak made of many ``run_for`` calls stops the
-        engine (and walks the heap) about ``SAMPLES_PER_RUN`` times, not eight times per call."""
+        Where the capture sees every allocator call (hooks, breakpoints, trace), the samples come from the ledger
+        as the events arrive, one each :meth:`sample_gap` of the events' virtual time, while the firmware runs (the
+        capture decodes on the host's other core): the firmware stops only for heap walks, at most ``SAMPLE_CHUNKS``
+        a call and ``MIN_WALK_GAP_S`` apart, and at the end of the call, when every event is in and a last sample
+        and a due walk are taken. Elsewhere (snapshots) a sample is a heap walk: a run is cut into at most
+        ``SAMPLE_CHUNKS`` chunks no shorter than :meth:`sample_gap`, each followed by one. Either way a soak made of
+        many ``run_for`` calls stops the engine about ``SAMPLES_PER_RUN`` times, not eight times per call."""
         engine = self._need_engine()
         if self.options.capture == "none":  # nothing to sample: one run, one barrier
             engine.run_for(seconds)
             return
         gap = self.sample_gap(engine.virtual_time() + max(seconds, 0.0))
+        if sees_every_call(self.options.capture):
+            self._stream_gap_us = int(gap * 1e6)
+            if self._next_sample_us is None:
+                self._next_sample_us = int(engine.virtual_time() * 1e6) + self._stream_gap_us
+            walk_gap = max(gap, MIN_WALK_GAP_S)
+            parts = split_duration(seconds, min_chunk=walk_gap)
+            for i, part in enumerate(parts):
+                engine.run_for(part)
+                if i < len(parts) - 1:  # a walk inside the call; the events are taken in at its end
+                    self._walk_sample(walk_gap)
+            self.drain()
+            self.sample(min_walk_gap_s=walk_gap)
+            return
         chunks = max(1, min(SAMPLE_CHUNKS, int(seconds / gap + 1e-9))) if seconds > 0 else 1
         for part in split_duration(seconds, chunks=chunks):
             engine.run_for(part)
@@ -269,18 +311,26 @@ class Session:
         if mode == "none":
             return
         t_us = int(self.virtual_time() * 1e6)
-        due = mode == "snapshot" or self._last_walk_us is None or t_us - self._last_walk_us >= min_walk_gap_s * 1e6
-        walk = self._sample_walk() if due else None
-        if walk is not None:
-            self._last_walk_us = t_us
+        walk = self._walk_sample(min_walk_gap_s, t_us, always=mode == "snapshot")
         if sees_every_call(mode):
-            self.sampler.take(t_us, self.ledger.live.values())
+            self._ledger_sample(t_us)
         elif walk is not None and walk.ok:  # a broken heap is reported by check_heap, not sampled as if freed
             self.sampler.take(t_us, walk.to_snapshot().blocks.values(), modules_known=walk.has_modules)
+
+    def _walk_sample(self, min_gap_s: float, t_us: int | None = None, *, always: bool = False):
+        """Walk the heap for a fragmentation sample when the last walk is ``min_gap_s`` of virtual time ago or more
+        (or ``always``); returns the walk, or None when none was made."""
+        if t_us is None:
+            t_us = int(self.virtual_time() * 1e6)
+        if not (always or self._last_walk_us is None or t_us - self._last_walk_us >= min_gap_s * 1e6):
+            return None
+        walk = self._sample_walk()
+        self._last_walk_us = t_us  # tried: an ELF that allows no walk is not asked again at every chunk
         if walk is not None:
             from memhil.targetmap.render import fragmentation_sample
 
             self.fragmentation.append(fragmentation_sample(walk, t_us))
+        return walk
 
     def _sample_walk(self):
         if self._walk_unavailable:
@@ -593,7 +643,7 @@ class _SessionSink:
         return self._session._ledger_only
 
     def many_rows(self, rows, stacks=None) -> None:
-        self._session.ledger.apply_rows(rows, stacks)
+        self._session._on_rows(rows, stacks)
 
 
 def parse_pools(pools) -> list[str | int]:

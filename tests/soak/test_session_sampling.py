@@ -1,30 +1,38 @@
-"""Session.run_for spaces its chunks and heap walks in virtual time (few engine stops in a long soak), on a fake
-engine that only keeps a clock."""
+"""Session.run_for spaces its samples and heap walks in virtual time (few engine stops in a long soak), on a fake
+engine that only keeps a clock and, where asked, feeds allocator events as the firmware's calls would arrive."""
 
 from __future__ import annotations
 
 import pytest
 
-from memhil.session import SAMPLES_PER_RUN, Session, SessionOptions
+from memhil.events import AllocEvent, EventKind
+from memhil.session import MIN_WALK_GAP_S, SAMPLES_PER_RUN, Session, SessionOptions
 
 
 class ClockEngine:
-    def __init__(self) -> None:
+    """Runs in steps of ``step`` virtual seconds; ``on_step(t)`` is called at each, as a capture's background
+    decoding hands the session the events it took in while the firmware ran."""
+
+    def __init__(self, step: float = 0.01, on_step=None) -> None:
         self.t = 0.0
         self.calls: list[float] = []
+        self.step, self.on_step = step, on_step
 
     def run_for(self, seconds: float) -> None:
         self.calls.append(seconds)
-        self.t += seconds
+        end = self.t + seconds
+        while self.on_step is not None and self.t + self.step < end - 1e-9:
+            self.t += self.step
+            self.on_step(self.t)
+        self.t = end
 
     def virtual_time(self) -> float:
         return self.t
 
 
-@pytest.fixture
-def session(tmp_path, monkeypatch):
-    s = Session(SessionOptions(capture="trace"), run_dir=tmp_path)
-    s.engine = ClockEngine()
+def _session(tmp_path, monkeypatch, capture: str, engine: ClockEngine | None = None) -> Session:
+    s = Session(SessionOptions(capture=capture), run_dir=tmp_path)
+    s.engine = engine or ClockEngine()
     walks: list[float] = []
 
     def fake_walk():
@@ -36,18 +44,55 @@ def session(tmp_path, monkeypatch):
     return s
 
 
+@pytest.fixture
+def session(tmp_path, monkeypatch):
+    return _session(tmp_path, monkeypatch, "trace")
+
+
 def test_a_day_in_48_steps_stops_the_engine_far_less_than_8_times_per_step(session):
     for _ in range(48):
         session.run_for(1800.0)
     calls = session.engine.calls
     assert sum(calls) == pytest.approx(86400.0)
     assert 48 <= len(calls) <= 3 * SAMPLES_PER_RUN < 48 * 8
-    assert len(session.sampler.samples) == len(calls)  # one ledger sample per chunk, none lost
+    assert len(session.walks) <= len(calls)
+    # no events came: one ledger sample per call, at its end
+    assert [s.t_us for s in session.sampler.samples] == [int(1800e6) * (i + 1) for i in range(48)]
 
 
-def test_short_runs_keep_eight_samples(session):
+def test_a_short_run_of_an_event_mode_stops_once_and_samples_as_the_events_arrive(tmp_path, monkeypatch):
+    """1 s of a firmware allocating 100 bytes every 10 ms: the ledger is sampled every sample gap of the events'
+    virtual time, each sample holding what was live then, with one engine call and one walk (at its end)."""
+    seq = iter(range(1_000_000))
+
+    def allocate(t: float) -> None:
+        s._on_events([AllocEvent(next(seq), round(t * 1e6), EventKind.ALLOC, 0x20000000 + 0x100 * round(t * 100), 100)])
+
+    s = _session(tmp_path, monkeypatch, "hooks", ClockEngine(0.01, allocate))
+    s.run_for(1.0)
+    assert s.engine.calls == [1.0]
+    assert s.walks == [1.0]
+    samples = s.sampler.samples
+    gap_us = Session.sample_gap(1.0) * 1e6
+    assert len(samples) == 10  # 9 while it ran (0.1 s apart), the last at its end
+    assert all(b.t_us - a.t_us >= gap_us * 0.99 for a, b in zip(samples, samples[1:]))
+    for sample in samples:
+        live = sum(nbytes for nbytes, _ in sample.sites.values())
+        assert live == 100 * len([i for i in range(1, 100) if i * 10_000 <= sample.t_us])
+
+
+def test_walks_inside_a_long_event_mode_run_are_a_second_apart_at_least(session):
     session.run_for(10.0)
     assert len(session.engine.calls) == 8 and len(session.walks) == 8
+    assert all(b - a >= MIN_WALK_GAP_S for a, b in zip(session.walks, session.walks[1:]))
+    session.run_for(0.5)
+    assert len(session.walks) == 8  # the last walk is less than MIN_WALK_GAP_S ago
+
+
+def test_snapshot_runs_keep_eight_samples(tmp_path, monkeypatch):
+    s = _session(tmp_path, monkeypatch, "snapshot")
+    s.run_for(10.0)
+    assert len(s.engine.calls) == 8 and len(s.walks) == 8
 
 
 def test_heap_walks_are_spaced_by_the_sample_gap(session):
