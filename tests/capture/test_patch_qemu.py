@@ -58,6 +58,7 @@ def test_patched_events_equal_breakpoints_and_firmware_counters(firmware, tmp_pa
     for x, y in zip(patched, stopped):
         assert (x.seq, x.kind, x.ptr, x.size, x.node_size, x.module, x.task, x.old_ptr, x.flags) == \
                (y.seq, y.kind, y.ptr, y.size, y.node_size, y.module, y.task, y.old_ptr, y.flags)
+        assert x.stack[0] == y.stack[0]  # the patched stack's first frame, taken from the record before any unwinding
         assert x.stack == y.stack and len(x.stack) > 2
         assert 0 <= x.t_us - y.t_us <= 1000
         # ``lrs`` is what the firmware's own leak-check stack scan found in the node: it takes any word that

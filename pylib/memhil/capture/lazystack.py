@@ -5,6 +5,12 @@ nobody ever asks for their stack, so unwinding every call would spend the host's
 A :class:`LazyStack` holds the raw words and unwinds (DWARF CFI, :class:`memhil.elf.Unwinder`) on first use;
 :class:`StackResolver` caches results by (function, return address, stack words), so a call site seen again
 costs one dictionary lookup. A LazyStack compares, hashes, sorts and iterates as the tuple it stands for.
+
+Its first frame needs no unwinding: at the allocator's entry the return address is in LR (every CFI program
+starts there, and a stack that cannot be unwound is ``(lr,)``), so ``stack[0]`` and ``bool(stack)``, all that
+the samples of live bytes per allocation site ask of each live block, are answered from the record alone. An LR
+holding an exception return value (an interrupt handler that tail-calls the allocator) is unwound: the frame
+then comes from the exception frame on the stack.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ log = logging.getLogger("memhil.capture")
 
 #: results kept before the cache starts over
 CACHE_LIMIT = 1 << 16
+#: an LR at or above this is an exception return value (EXC_RETURN), not a code address
+EXC_RETURN_BASE = 0xF0000000
 
 
 class StackResolver:
@@ -84,13 +92,17 @@ class LazyStack(Sequence):
         return len(self.value)
 
     def __getitem__(self, index):
+        if index == 0 and self._value is None:
+            lr = self._key[1]  # type: ignore[index]
+            if lr < EXC_RETURN_BASE:
+                return lr & ~1  # the caller, as the unwinder's first step finds it (see the module's docstring)
         return self.value[index]
 
     def __iter__(self):
         return iter(self.value)
 
     def __bool__(self) -> bool:
-        return bool(self.value)
+        return True  # never empty: a stack that cannot be unwound is (lr,)
 
     def __eq__(self, other) -> bool:
         if isinstance(other, LazyStack):
