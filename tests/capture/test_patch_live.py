@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import pytest
 
+import struct
+
 from memhil.capture.base import RingCapture
 from memhil.capture.patch import BELL_PAGE, HDR_SIZE
+from memhil.errors import CaptureError
 from memhil.session import Session, SessionOptions
 
 SECONDS = 0.105  # ten bursts of 480 calls, the run ending between two
@@ -97,6 +100,43 @@ def test_the_doorbell_has_a_page_of_its_own(firmware, tmp_path):
         assert (2, lay.bell, 4) in session.engine._watched()
         session.run_for(0.02)
         assert session.capture.gaps == []
+
+
+@pytest.mark.emulator
+@pytest.mark.parametrize("as_rows", [True, False])
+def test_a_record_naming_no_patched_function_ends_its_batch_after_the_ones_before(firmware, tmp_path, as_rows):
+    """Records copied from burst's ring, the fourth made to name a function id that was never patched (the ring
+    overwritten): the three before it reach the ledger (as rows, or as events with another sink), are counted, and
+    the error says which record; the records after it are not taken."""
+    with Session(SessionOptions(capture="hooks"), run_dir=tmp_path) as session:
+        session.start(firmware("burst", "debug"))
+        cap = session.capture
+        got: list[tuple[bytes, int]] = []
+        process = cap._process
+        cap._process = lambda raw, count: (got.append((bytes(raw), count)), process(raw, count))  # type: ignore[method-assign]
+        session.run_for(0.02)
+        cap._process = process  # type: ignore[method-assign]
+        if not as_rows:
+            seen: list = []
+            keep = seen.append
+            session.extra_sinks.append(keep)
+        raw, count = next((r, c) for r, c in got if c >= 8)
+        rs = cap.layout.rec_size
+        seqs = [struct.unpack_from("<I", raw, i * rs)[0] for i in range(count)]
+        bad = bytearray(raw)
+        struct.pack_into("<I", bad, 3 * rs + 4, 999)
+        ledger, records, calls = session.ledger, cap.stats["records"], sum(cap.calls_by_function.values())
+        events_before, seq_before = ledger.events, cap.seq
+        cap.last_seq = seqs[0] - 1  # as if the records came again, in order
+        ledger.last_seq = seq_before - 1
+        with pytest.raises(CaptureError, match=f"seq {seqs[3]} names function 999"):
+            cap._process(bytes(bad), count)
+        assert cap.last_seq == seqs[3] and cap.seq == seq_before + 3
+        assert sum(cap.calls_by_function.values()) == calls + 3 and cap.stats["records"] == records
+        if as_rows:
+            assert ledger.events == events_before + 3
+        else:
+            assert [e.seq for e in seen] == [seq_before, seq_before + 1, seq_before + 2]
 
 
 class _Batches(RingCapture):

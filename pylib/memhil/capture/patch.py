@@ -80,8 +80,6 @@ HDR = {"magic": 0, "enabled": 4, "head": 8, "tail": 12, "capacity": 16, "drain_a
 HDR_SIZE = 48
 #: fixed words at the start of a record: seq, function, r0-r3, result, lr, sp, t_lo, t_hi
 FIXED = struct.Struct("<11I")
-#: the decode table's kind for a pool function's record (no event: ``on_pool``)
-POOL = "pool"
 FIXED_WORDS = 11
 #: bytes the wrapper pushes below the entry SP: r0-r3, lr
 PUSHED = 20
@@ -93,8 +91,6 @@ MIN_CAPACITY = 16
 #: QEMU's slow path, so the doorbell gets a page of its own, past the slots, where the area has room for one
 BELL_PAGE = 1024
 ALIGNED, USED, SIZE_MASK = 0x40000000, 0x80000000, 0x3FFFFFFF
-#: an event kind as a row holds it (``memhil.events.ROW_FIELDS``)
-_KIND_NUM = {k: int(k) for k in EventKind}
 
 
 def record_size(header_words: int, stack_words: int) -> int:
@@ -835,32 +831,47 @@ class PatchCapture(RingCapture):
         return done
 
     # -- decoding --------------------------------------------------------------------------------------------
-    def _table(self) -> dict[int, tuple]:
-        """Per function id, what decoding needs, flattened once: (function, kind, ptr reg, size regs, module reg, flags)."""
-        out = {}
+    def _table(self) -> list[tuple | None]:
+        """Per function id (the list's index), what decoding needs, flattened once into record indexes: (function,
+        code, ptr, size, size2, module, flags, success, kind, kind as a row's number). ``code``: 0 free, 1 allocation, 2 realloc, 3 pool call;
+        ptr, size, size2 and module index the record's words (-1: none; size2 multiplies size, as calloc's two
+        arguments); for a pool call ``kind`` is the call's own ("init" or "deinit") and size its size argument."""
+        out: list[tuple | None] = [None] * (1 + max([f.fid for f in self.functions + self.pool_functions], default=-1))
+
+        def reg(r: int | None) -> int:
+            return -1 if r is None else 2 + r  # r0 is the record's third word
+
         for f in self.functions:
             spec = f.spec
-            out[f.fid] = (f, spec.kind, spec.ptr, spec.size, spec.module,
-                          EventFlag.UNTRACKED if spec.untracked else EventFlag.NONE, spec.success)
-        for f in self.pool_functions:  # the module slot holds the pool call's kind ("init" or "deinit")
-            out[f.fid] = (f, POOL, f.spec.pool, f.spec.size, f.spec.kind, EventFlag.NONE, f.spec.success)
+            code = {EventKind.FREE: 0, EventKind.REALLOC: 2}.get(spec.kind, 1)
+            sizes = [reg(r) for r in spec.size] + [-1, -1]
+            if len(spec.size) > 2:
+                raise CaptureError(f"{spec.name}: {len(spec.size)} size arguments; hooks multiply at most two", hint="fix the profile")
+            out[f.fid] = (f, code, reg(spec.ptr), sizes[0], sizes[1], reg(spec.module),
+                          EventFlag.UNTRACKED if spec.untracked else EventFlag.NONE, spec.success, spec.kind, int(spec.kind))
+        for f in self.pool_functions:
+            out[f.fid] = (f, 3, reg(f.spec.pool), reg(f.spec.size), -1, -1, EventFlag.NONE, f.spec.success, f.spec.kind, 0)
         return out
 
     def _node_reader(self):
-        """(size word index, (word, shift, mask) of module and task, lr word indexes) in the node header's words."""
+        """(size, (word, shift, mask) of module and task, lrs) of the node header, as indexes of the record's words."""
         n = self.nodes
         assert n is not None
 
         def field(spec: tuple[int, int, int]) -> tuple[int, int, int]:
             off, bit, bits = spec
-            return (off // 4, (off % 4) * 8 + bit, (1 << bits) - 1)
+            return (FIXED_WORDS + off // 4, (off % 4) * 8 + bit, (1 << bits) - 1)
 
-        lrs = tuple(n.lr_off // 4 + i for i in range(n.lr_count))
-        return n.size_off // 4, field(n.module), field(n.task), lrs
+        lrs = tuple(FIXED_WORDS + n.lr_off // 4 + i for i in range(n.lr_count))
+        return FIXED_WORDS + n.size_off // 4, field(n.module), field(n.task), lrs
 
     def _process(self, raw: bytes, count: int) -> None:
         """Records to events (the same as the breakpoint hooks make) and to the sinks; to the session's ledger
-        alone, as rows and their stacks (no event objects, no stack kept for a free), where it takes them."""
+        alone, as rows and their stacks (no event objects, no stack kept for a free), where it takes them.
+
+        The host's cost per call under patched hooks is this loop and the ledger's: a record is one tuple of its
+        fixed and node-header words (one C-level unpack of the batch, the stack words left as bytes), read by
+        index, with everything about its function looked up once per batch (:meth:`_table`)."""
         lay = self.layout
         assert lay is not None
         rs, hw, sw = lay.rec_size, lay.header_words, lay.stack_words
@@ -868,135 +879,149 @@ class PatchCapture(RingCapture):
         regions = self._regions
         resolver = self.resolver
         stack_off = 4 * (FIXED_WORDS + hw)
-        if self.nodes is not None:
-            size_w, (mod_w, mod_sh, mod_mask), (task_w, task_sh, task_mask), lr_ws = self._nodes_fmt
-            lr_get = itemgetter(*lr_ws) if len(lr_ws) > 1 else None  # the LR words as a tuple, in C
-        else:
-            lr_ws = ()
         nodes = self.nodes is not None
+        if nodes:
+            size_i, (nmod_i, mod_sh, mod_mask), (ntask_i, task_sh, task_mask), lr_is = self._nodes_fmt
+        else:
+            size_i = nmod_i = ntask_i = mod_sh = task_sh = mod_mask = task_mask = 0
+            lr_is = ()
+        lr_get = itemgetter(*lr_is) if len(lr_is) > 1 else None  # the LR words as a tuple, in C
         have_time = self.uptime is not None
         t_fallback = 0 if have_time else self.engine_time_us()
-        FREE, REALLOC, ALLOC = EventKind.FREE, EventKind.REALLOC, EventKind.ALLOC
+        FREE, ALLOC = EventKind.FREE, EventKind.ALLOC
         s_seq, s_t, s_kind, s_ptr, s_size, s_node, s_mod, s_task, s_stack, s_old, s_lrs, s_flags = _SETTERS
         new, cls = object.__new__, AllocEvent
         events: list[AllocEvent] = []
         append = events.append
         last = self.last_seq
+        expect = None if last is None else (last + 1) & 0xFFFFFFFF
         seq_out = self.seq
         stats = self.stats
         words_at = self._words_cache
-        calls = self._calls
+        counts = [0] * len(table)
         # rows hold the time in ms and up to three LRs; an untracked call's event goes on its own, in order
-        rows_mode = have_time and len(lr_ws) <= 3 and self._takes_rows()
+        rows_mode = have_time and len(lr_is) <= 3 and self._takes_rows()
+        lr_pad = (0, 0, 0)[len(lr_is):]  # a row's LRs past those the header has
         rows: list = []
         stacks: list = []
-        rows_append, stacks_append, no_flags, kind_num, zeros = rows.append, stacks.append, EventFlag.NONE, _KIND_NUM, (0, 0, 0)
-        # each record's fixed and node-header words in one C-level pass over the batch (the stack words skipped)
-        for off, (seq, fid, r0, r1, r2, r3, ret, lr, sp, t_lo, t_hi, *words) in zip(range(0, count * rs, rs),
-                                                                                   self._rec_struct.iter_unpack(raw[: count * rs])):
-            if last is not None and seq != (last + 1) & 0xFFFFFFFF:
-                self._gap(TraceGap(last, seq, (seq - last - 1) & 0xFFFFFFFF, "seq-gap"))
-            last = seq
-            entry = table.get(fid)
-            if entry is None:
-                self.last_seq, self.seq = last, seq_out
-                if rows:
-                    self._emit_rows(rows, stacks)
-                if events:
-                    self._emit_many(events)
-                raise CaptureError(f"hook record seq {seq} names function {fid}, which was not patched",
-                                   hint="the ring in target memory was overwritten; pass ram=(base, size) of an area the firmware leaves alone")
-            f, kind, ptr_reg, size_regs, mod_reg, flags, success = entry
-            args = (r0, r1, r2, r3)
-            if kind is POOL:
-                stats["pool_calls"] += 1
-                if ret == success:
-                    self.on_pool(mod_reg, args[ptr_reg], args[size_regs] if size_regs is not None else 0)  # type: ignore[misc]
-                else:
-                    stats["pool_failed"] += 1
-                continue
-            calls[fid] = calls.get(fid, 0) + 1
-            ptr_arg = args[ptr_reg] if ptr_reg is not None else 0
-            size = 0
-            if kind is FREE:
-                if not ptr_arg:
-                    continue
-                if success is not None and ret != success:  # refused (a bad module id): the block stays
-                    stats["failed"] += 1
-                    continue
-                ekind, ptr, old = FREE, ptr_arg, 0
-            else:
-                size = 1 if size_regs else 0
-                for reg in size_regs:
-                    size *= args[reg]
-                size &= 0xFFFFFFFF
-                old = ptr_arg if kind is REALLOC else 0
-                if ret == 0:
-                    if kind is REALLOC and size == 0 and old:
-                        ekind, ptr, old, size = FREE, old, 0, 0
+        rows_append, stacks_append, no_flags = rows.append, stacks.append, EventFlag.NONE
+        failed = 0
+        try:
+            for off, rec in zip(range(0, count * rs, rs), self._rec_struct.iter_unpack(raw[: count * rs])):
+                seq = rec[0]
+                if seq != expect:
+                    if last is not None:
+                        self._gap(TraceGap(last, seq, (seq - last - 1) & 0xFFFFFFFF, "seq-gap"))
+                last = seq
+                expect = (seq + 1) & 0xFFFFFFFF
+                fid = rec[1]
+                entry = table[fid] if fid < len(table) else None
+                if entry is None:
+                    raise CaptureError(f"hook record seq {seq} names function {fid}, which was not patched",
+                                       hint="the ring in target memory was overwritten; pass ram=(base, size) of an area the firmware leaves alone")
+                f, code, ptr_i, size_i0, size_i1, mod_i, flags, success, kind, kind_n = entry
+                ret = rec[6]
+                if code == 3:
+                    stats["pool_calls"] += 1
+                    if ret == success:
+                        self.on_pool(kind, rec[ptr_i], rec[size_i0] if size_i0 >= 0 else 0)  # type: ignore[misc]
                     else:
-                        stats["failed"] += 1
-                        continue
-                else:
-                    ekind, ptr = (ALLOC if kind is REALLOC and not old else kind), ret
-            module = args[mod_reg] if mod_reg is not None else 0
-            node_size = task = 0
-            lrs: tuple[int, ...] = ()
-            if nodes:
-                size_flag = words[size_w]
-                if size_flag & USED:
-                    node_size = size_flag & SIZE_MASK
-                    module = (words[mod_w] >> mod_sh) & mod_mask
-                    task = (words[task_w] >> task_sh) & task_mask
-                    if ekind is not FREE and lr_ws:
-                        lrs = lr_get(words) if lr_get is not None else (words[lr_ws[0]],)
-                        if not all(lrs):
-                            lrs = tuple(v for v in lrs if v)
-                elif ekind is FREE:  # not a used block: the allocator refuses it, no event
-                    self._rejected(f.spec.name, ptr)
+                        stats["pool_failed"] += 1
                     continue
-            as_row = rows_mode and flags is no_flags
-            if as_row and ekind is FREE:
-                stack = ()  # the ledger keeps no stack of a free
-            else:
+                counts[fid] += 1
+                if code == 0:  # a free
+                    ptr = rec[ptr_i]
+                    if not ptr:
+                        continue
+                    if success is not None and ret != success:  # refused (a bad module id): the block stays
+                        failed += 1
+                        continue
+                    ekind, old, size = FREE, 0, 0
+                else:
+                    size = rec[size_i0] if size_i0 >= 0 else 0
+                    if size_i1 >= 0:
+                        size = size * rec[size_i1] & 0xFFFFFFFF
+                    old = rec[ptr_i] if code == 2 else 0
+                    if ret:
+                        ekind, ptr = (ALLOC if code == 2 and not old else kind), ret
+                        knum = 1 if ekind is ALLOC else kind_n
+                    elif code == 2 and size == 0 and old:  # realloc(p, 0) that freed p
+                        ekind, ptr, old = FREE, old, 0
+                    else:
+                        failed += 1
+                        continue
+                module = rec[mod_i] if mod_i >= 0 else 0
+                node_size = task = 0
+                used = False
+                if nodes:
+                    size_flag = rec[size_i]
+                    if size_flag & USED:
+                        used = True
+                        node_size = size_flag & SIZE_MASK
+                        module = (rec[nmod_i] >> mod_sh) & mod_mask
+                        task = (rec[ntask_i] >> task_sh) & task_mask
+                    elif ekind is FREE:  # not a used block: the allocator refuses it, no event
+                        self._rejected(f.spec.name, ptr)
+                        continue
+                freed = ekind is FREE
+                if rows_mode and flags is no_flags:
+                    if freed:
+                        rows_append((seq_out, rec[10] << 32 | rec[9], 2, module, task, ptr, 0, 0, node_size, 0, 0, 0))
+                        stacks_append(())  # the ledger keeps no stack of a free
+                    else:
+                        sp = rec[8]
+                        n = words_at.get(sp)
+                        if n is None:
+                            n = words_at[sp] = self._words_at(sp, regions, sw)
+                        if used and lr_is:
+                            lrs = lr_get(rec) if lr_get is not None else (rec[lr_is[0]],)
+                            rows_append((seq_out, rec[10] << 32 | rec[9], knum, module, task, ptr, old, size, node_size) + lrs + lr_pad)
+                        else:
+                            rows_append((seq_out, rec[10] << 32 | rec[9], knum, module, task, ptr, old, size, node_size, 0, 0, 0))
+                        stacks_append(LazyStack(resolver, (f.address, rec[7], sp, raw[off + stack_off : off + stack_off + 4 * n])))  # type: ignore[arg-type]
+                    seq_out += 1
+                    continue
+                lrs: tuple[int, ...] = ()
+                if used and not freed and lr_is:
+                    lrs = tuple(v for v in (lr_get(rec) if lr_get is not None else (rec[lr_is[0]],)) if v)
+                sp = rec[8]
                 n = words_at.get(sp)
                 if n is None:
                     n = words_at[sp] = self._words_at(sp, regions, sw)
-                stack = LazyStack(resolver, (f.address, lr, sp, raw[off + stack_off : off + stack_off + 4 * n]))  # type: ignore[arg-type]
-            if as_row:
-                lr0, lr1, lr2 = (lrs + zeros)[:3]
-                rows_append((seq_out, t_hi << 32 | t_lo, kind_num[ekind], module, task, ptr, old, size, node_size, lr0, lr1, lr2))
-                stacks_append(stack)
+                ev = new(cls)
+                s_seq(ev, seq_out)
                 seq_out += 1
-                continue
-            ev = new(cls)
-            s_seq(ev, seq_out)
-            seq_out += 1
-            s_t(ev, (t_hi << 32 | t_lo) * 1000 if have_time else t_fallback)
-            s_kind(ev, ekind)
-            s_ptr(ev, ptr)
-            s_size(ev, size)
-            s_node(ev, node_size)
-            s_mod(ev, module)
-            s_task(ev, task)
-            s_stack(ev, stack)
-            s_old(ev, old)
-            s_lrs(ev, lrs)
-            s_flags(ev, flags)
-            if rows_mode:  # an untracked call amid rows: the rows before it first
-                if rows:
-                    self._emit_rows(rows, stacks)
-                    rows, stacks = [], []
-                    rows_append, stacks_append = rows.append, stacks.append
-                self._emit_many([ev])
-                continue
-            append(ev)
-        self.last_seq, self.seq = last, seq_out
+                s_t(ev, (rec[10] << 32 | rec[9]) * 1000 if have_time else t_fallback)
+                s_kind(ev, ekind)
+                s_ptr(ev, ptr)
+                s_size(ev, size)
+                s_node(ev, node_size)
+                s_mod(ev, module)
+                s_task(ev, task)
+                s_stack(ev, LazyStack(resolver, (f.address, rec[7], sp, raw[off + stack_off : off + stack_off + 4 * n])))  # type: ignore[arg-type]
+                s_old(ev, old)
+                s_lrs(ev, lrs)
+                s_flags(ev, flags)
+                if rows_mode:  # an untracked call amid rows: the rows before it first
+                    if rows:
+                        self._emit_rows(rows, stacks)
+                        rows, stacks = [], []
+                        rows_append, stacks_append = rows.append, stacks.append
+                    self._emit_many([ev])
+                    continue
+                append(ev)
+        finally:  # what was decoded before a bad record goes on, and is counted
+            self.last_seq, self.seq = last, seq_out
+            stats["failed"] += failed
+            calls = self._calls
+            for fid, n in enumerate(counts):
+                if n:
+                    calls[fid] = calls.get(fid, 0) + n
+            if rows:
+                self._emit_rows(rows, stacks)
+            if events:
+                self._emit_many(events)
         stats["records"] += count
-        if rows:
-            self._emit_rows(rows, stacks)
-        if events:
-            self._emit_many(events)
 
     @staticmethod
     def _words_at(sp: int, regions: list[tuple[int, int]], most: int) -> int:

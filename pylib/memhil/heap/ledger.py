@@ -126,40 +126,67 @@ class Ledger:
                 self.apply(event_from_row(row, stack))
             return
         live, total, modules, tasks = self.live, self.total, self.modules, self.tasks
-        no_flags, block_of = EventFlag.NONE, LiveBlock
+        no_flags, block_of, pop = EventFlag.NONE, LiveBlock, live.pop
         last, t_us, n = self.last_seq, self.t_us, 0
+        # UsageStat.sub/add written out, the three stats one after the other (no method calls, no loop): this is
+        # the host's per-event cost under trace and patched hooks
         for row, stack in zip(rows, stacks):
             seq, t_ms, kind, module, task, ptr, old_ptr, size, node_size, lr0, lr1, lr2 = row
             t = t_ms * 1000
-            if (seq != last + 1 or t < t_us or module == UNTRACKED_MODULE or kind == 2 and ptr not in live
-                    or kind == 3 and old_ptr and old_ptr not in live or kind != 2 and ptr in live and ptr != old_ptr):
+            if kind == 2:
+                block = pop(ptr, None) if seq == last + 1 and t >= t_us and module != UNTRACKED_MODULE else None
+            elif (seq != last + 1 or t < t_us or module == UNTRACKED_MODULE or ptr in live and ptr != old_ptr
+                  or kind == 3 and old_ptr and old_ptr not in live):
+                block = None
+            else:
+                block = pop(old_ptr) if kind == 3 and old_ptr else True
+            if block is None:  # gaps, clock steps, untracked, bad frees, double allocations: the general path
                 self.last_seq, self.t_us, self.events = last, t_us, self.events + n
                 n = 0
-                self.apply(event_from_row(row, stack))  # gaps, clock steps, untracked, bad frees, double allocations
+                self.apply(event_from_row(row, stack))
                 last, t_us = self.last_seq, self.t_us
                 continue
             last, t_us = seq, t
             n += 1
-            # UsageStat.sub/add written out (no method calls): this loop is the host's per-event cost under trace
-            if kind == 2 or kind == 3 and old_ptr:
-                block = live.pop(old_ptr if kind == 3 else ptr)
+            if block is not True:  # a free, or the block a realloc replaced
                 b = block.node_size or block.size
-                for stat in (total, modules[block.module], tasks[block.task]):
-                    stat.current -= b
-                    stat.blocks -= 1
-                    stat.frees += 1
+                total.current -= b
+                total.blocks -= 1
+                total.frees += 1
+                stat = modules[block.module]
+                stat.current -= b
+                stat.blocks -= 1
+                stat.frees += 1
+                stat = tasks[block.task]
+                stat.current -= b
+                stat.blocks -= 1
+                stat.frees += 1
                 if kind == 2:
                     continue
             lrs = (lr0, lr1, lr2) if lr0 and lr1 and lr2 else tuple(v for v in (lr0, lr1, lr2) if v)
             live[ptr] = block_of(ptr, size, node_size, module, task, seq, t, stack, lrs, no_flags)
             b = node_size or size
-            for stat in (total, modules.get(module) or modules.setdefault(module, UsageStat()),
-                         tasks.get(task) or tasks.setdefault(task, UsageStat())):
-                cur = stat.current = stat.current + b
-                stat.blocks += 1
-                stat.allocs += 1
-                if cur > stat.peak:
-                    stat.peak = cur
+            cur = total.current = total.current + b
+            total.blocks += 1
+            total.allocs += 1
+            if cur > total.peak:
+                total.peak = cur
+            stat = modules.get(module)
+            if stat is None:
+                stat = modules[module] = UsageStat()
+            cur = stat.current = stat.current + b
+            stat.blocks += 1
+            stat.allocs += 1
+            if cur > stat.peak:
+                stat.peak = cur
+            stat = tasks.get(task)
+            if stat is None:
+                stat = tasks[task] = UsageStat()
+            cur = stat.current = stat.current + b
+            stat.blocks += 1
+            stat.allocs += 1
+            if cur > stat.peak:
+                stat.peak = cur
         self.last_seq, self.t_us, self.events = last, t_us, self.events + n
 
     def _alloc(self, ev: AllocEvent) -> None:
