@@ -190,35 +190,68 @@ class Session:
 
     def _on_events(self, events) -> None:
         if self._ledger_only:
-            self.ledger.apply_many(events)
-            self._sample_if_due()
+            self._feed_in_time(events, None, _event_time, lambda part, _: self.ledger.apply_many(part))
         else:
             for event in events:
                 self._on_event(event)
 
     def _on_event(self, event) -> None:
+        self._samples_before(event.t_us)
         if self.timeline is not None:
             self.timeline.write(event)  # first: the writer follows self.ledger and reads it before the event
         self.ledger.apply(event)
         for sink in self.extra_sinks:
             sink(event)
-        self._sample_if_due()
 
     def _on_rows(self, rows, stacks=None) -> None:
-        self.ledger.apply_rows(rows, stacks)
-        self._sample_if_due()
+        self._feed_in_time(rows, stacks, _row_time, self.ledger.apply_rows)
 
-    def _sample_if_due(self) -> None:
-        """A ledger sample once the events fed reach the next sample's virtual time (event modes, see run_for).
-        Host work only: it may run while the firmware runs, as the capture decodes."""
+    def _feed_in_time(self, items, stacks, time_of, feed) -> None:
+        """``feed(part, its stacks)`` the events (or rows) of a batch, cut where a ledger sample falls due between
+        two of them, the sample taken at the cut (:meth:`_samples_before`)."""
         due = self._next_sample_us
-        if due is not None and self.ledger.t_us >= due:
-            self._ledger_sample(self.ledger.t_us)
+        if due is None or not items or time_of(items[-1]) <= due:  # the usual batch: no sample in it
+            feed(items, stacks)
+            return
+        start = 0
+        for i, item in enumerate(items):
+            t = time_of(item)
+            if t > self._next_sample_us:  # type: ignore[operator]
+                if i > start:
+                    feed(items[start:i], stacks[start:i] if stacks is not None else None)
+                    start = i
+                self._samples_before(t)
+        feed(items[start:] if start else items, (stacks[start:] if start else stacks) if stacks is not None else None)
+
+    def _samples_before(self, t_us: int) -> None:
+        """The ledger samples due before an event at ``t_us``, each at its own time, holding every event up to that
+        time and none after it (event modes, see :meth:`run_for`): where the samples fall depends on the events'
+        virtual times alone, never on how the host's decoding happened to cut the batches. Host work only: it may
+        run while the firmware runs, as the capture decodes."""
+        gap = self._stream_gap_us
+        while gap and (due := self._next_sample_us) is not None and t_us > due:
+            self.sampler.take(due, self.ledger.live.values())
+            self._next_sample_us = self._next_due(due, t_us)
+
+    def _next_due(self, due: int, t_us: int) -> int:
+        """The sample grid's next point after ``due``, or, past a quiet stretch of more than ``SAMPLES_PER_RUN``
+        points before ``t_us``, the last point at or before ``t_us`` (the ledger is the same at all of them)."""
+        gap = self._stream_gap_us or 1
+        nxt = due + gap
+        if nxt + SAMPLES_PER_RUN * gap < t_us:
+            nxt += (t_us - nxt) // gap * gap
+        return nxt
 
     def _ledger_sample(self, t_us: int) -> None:
+        """A ledger sample at ``t_us`` with every event up to it taken in (the end of a run); the grid of the samples
+        taken as events arrive goes on after it."""
+        self._samples_before(t_us)
         self.sampler.take(t_us, self.ledger.live.values())
-        if self._stream_gap_us:
-            self._next_sample_us = t_us + self._stream_gap_us
+        due = self._next_sample_us
+        if due is not None and due <= t_us:
+            self._next_sample_us = self._next_due(due, t_us)
+            while self._next_sample_us <= t_us:
+                self._next_sample_us += self._stream_gap_us or 1
 
     def stop(self) -> None:
         """Drain what is captured, close the timeline, stop the engine. Safe to call twice."""
@@ -265,8 +298,10 @@ class Session:
         the end-of-run results) and heap walks (fragmentation) spaced in virtual time, not per call.
 
         Where the capture sees every allocator call (hooks, breakpoints, trace), the samples come from the ledger
-        as the events arrive, one each :meth:`sample_gap` of the events' virtual time, while the firmware runs (the
-        capture decodes on the host's other core): the firmware stops only for heap walks, at most ``SAMPLE_CHUNKS``
+        as the events arrive, while the firmware runs (the capture decodes on the host's other core), one at each
+        point of a grid :meth:`sample_gap` apart in virtual time, holding the events up to that point and none after
+        (so where they fall, and what they hold, does not depend on the host's speed): the firmware stops only for
+        heap walks, at most ``SAMPLE_CHUNKS``
         a call and ``MIN_WALK_GAP_S`` apart, and at the end of the call, when every event is in and a last sample
         and a due walk are taken. Elsewhere (snapshots) a sample is a heap walk: a run is cut into at most
         ``SAMPLE_CHUNKS`` chunks no shorter than :meth:`sample_gap`, each followed by one. Either way a soak made of
@@ -615,6 +650,14 @@ class Session:
         path = self.run_dir / "summary.json"
         path.write_text(json.dumps(data, indent=2, default=_json_default))
         return path
+
+
+def _event_time(event) -> int:
+    return event.t_us
+
+
+def _row_time(row) -> int:
+    return row[1] * 1000  # memhil.events.ROW_FIELDS: t_ms second
 
 
 class _SessionSink:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from memhil.events import AllocEvent, EventKind
+from memhil.results import MAX_SAMPLES
 from memhil.session import MIN_WALK_GAP_S, SAMPLES_PER_RUN, Session, SessionOptions
 
 
@@ -56,29 +57,61 @@ def test_a_day_in_48_steps_stops_the_engine_far_less_than_8_times_per_step(sessi
     assert sum(calls) == pytest.approx(86400.0)
     assert 48 <= len(calls) <= 3 * SAMPLES_PER_RUN < 48 * 8
     assert len(session.walks) <= len(calls)
-    # no events came: one ledger sample per call, at its end
-    assert [s.t_us for s in session.sampler.samples] == [int(1800e6) * (i + 1) for i in range(48)]
+    # no events came: the ledger is still sampled on the grid (the same flat figures at each point) and at each
+    # call's end, in time order, within the sampler's bound
+    times = [s.t_us for s in session.sampler.samples]
+    assert all(a < b for a, b in zip(times, times[1:])) and times[-1] == int(86400e6)
+    assert 48 < len(times) <= MAX_SAMPLES
 
 
-def test_a_short_run_of_an_event_mode_stops_once_and_samples_as_the_events_arrive(tmp_path, monkeypatch):
+@pytest.mark.parametrize("feed", ["batch", "one by one", "rows", "rows in one batch"])
+def test_a_short_run_of_an_event_mode_stops_once_and_samples_as_the_events_arrive(tmp_path, monkeypatch, feed):
     """1 s of a firmware allocating 100 bytes every 10 ms: the ledger is sampled every sample gap of the events'
-    virtual time, each sample holding what was live then, with one engine call and one walk (at its end)."""
+    virtual time, each sample holding the events up to its time and none after, however the events were handed
+    over (a batch of events, one at a time as with a timeline, rows, or everything in one late batch), with one
+    engine call and one walk (at its end)."""
     seq = iter(range(1_000_000))
+    held: list = []
+
+    def event(t: float) -> AllocEvent:
+        return AllocEvent(next(seq), round(t * 1e6), EventKind.ALLOC, 0x20000000 + 0x100 * round(t * 100), 100, 116)
 
     def allocate(t: float) -> None:
-        s._on_events([AllocEvent(next(seq), round(t * 1e6), EventKind.ALLOC, 0x20000000 + 0x100 * round(t * 100), 100)])
+        ev = event(t)
+        row = (ev.seq, ev.t_us // 1000, 1, 0, 0, ev.ptr, 0, ev.size, ev.node_size, 0, 0, 0)
+        if feed == "batch":
+            s._on_events([ev])
+        elif feed == "one by one":
+            s._on_event(ev)
+        elif feed == "rows":
+            s._on_rows([row], [()])
+        else:
+            held.append(row)
 
     s = _session(tmp_path, monkeypatch, "hooks", ClockEngine(0.01, allocate))
+    if feed == "rows in one batch":  # the host decoded nothing until the run's end
+        monkeypatch.setattr(s, "drain", lambda: s._on_rows(held, [()] * len(held)))
     s.run_for(1.0)
     assert s.engine.calls == [1.0]
     assert s.walks == [1.0]
     samples = s.sampler.samples
-    gap_us = Session.sample_gap(1.0) * 1e6
-    assert len(samples) == 10  # 9 while it ran (0.1 s apart), the last at its end
-    assert all(b.t_us - a.t_us >= gap_us * 0.99 for a, b in zip(samples, samples[1:]))
+    assert [x.t_us for x in samples] == [100_000 * k for k in range(1, 11)]  # on the grid, the last at the end
     for sample in samples:
         live = sum(nbytes for nbytes, _ in sample.sites.values())
         assert live == 100 * len([i for i in range(1, 100) if i * 10_000 <= sample.t_us])
+        assert sum(sample.modules.values()) == 116 * len([i for i in range(1, 100) if i * 10_000 <= sample.t_us])
+    s.run_for(0.25)  # the grid goes on after the end's sample
+    assert [x.t_us for x in samples[10:]] == [1_100_000, 1_200_000, 1_250_000]
+
+
+def test_a_long_quiet_stretch_takes_a_bounded_number_of_samples(tmp_path, monkeypatch):
+    s = _session(tmp_path, monkeypatch, "trace")
+    s.run_for(0.05)
+    s._stream_gap_us = 100_000
+    s._on_events([AllocEvent(0, 3_600_000_000, EventKind.ALLOC, 0x20000000, 8)])  # an hour later
+    assert 1 < len(s.sampler.samples) <= SAMPLES_PER_RUN + 3
+    assert all(a.t_us < b.t_us for a, b in zip(s.sampler.samples, s.sampler.samples[1:]))
+    assert s.sampler.samples[-1].t_us <= 3_600_000_000 and not s.sampler.samples[-1].sites
 
 
 def test_walks_inside_a_long_event_mode_run_are_a_second_apart_at_least(session):
