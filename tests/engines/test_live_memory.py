@@ -82,7 +82,7 @@ def test_qemu_window_on_the_firmware_ram_reads_while_it_runs(started_engine):
     uptime = info.symbols["g_memhil_uptime_ms"]
     window = engine.live_window(uptime & ~0xFFF, 0x1000)
     assert window is not None
-    assert window.read_memory(uptime, 8) == engine.read_memory(uptime, 8)  # halted: the same bytes either way
+    assert window.read_memory(uptime, 8) == engine.client.read_memory(uptime, 8)  # halted: the same bytes as the gdbstub's
     seen: list[int] = []
 
     def work() -> int:
@@ -104,6 +104,41 @@ def test_qemu_window_on_the_firmware_ram_reads_while_it_runs(started_engine):
     assert engine.live_window(info.symbols["main"] & ~0xFF, 0x100) is None  # flash holds code: no window
     engine.stop()
     assert window.closed  # the engine closes its windows with QEMU
+
+
+@pytest.mark.emulator
+@pytest.mark.parametrize("live", [True, False])
+def test_halted_reads_of_ram_go_through_qemus_memory_and_read_what_the_gdbstub_reads(started_engine, platform, live):
+    """At a stop, a read inside one RAM region of the platform is a pread of QEMU's memory, not a gdbstub round
+    trip (with live memory); the bytes are the gdbstub's, RAM regions whole; flash and a read straddling two
+    regions still go through the gdbstub, and so does everything without live memory."""
+    engine, info = started_engine("leak_demo", live_memory=live)
+    engine.run_for(0.2)  # the heap has blocks, the stacks words
+    rams = [r for r in platform.regions if r.kind == "ram" and r not in engine.missing_regions]  # QEMU 7.2: no CCM
+    assert rams
+    for region in rams:
+        engine.read_memory(region.base, 4)  # the first read opens the region's window (its check asks the gdbstub)
+    windows = [engine._ram_windows.get(region.name) for region in rams]
+    assert all(w is not None for w in windows) if live else not any(windows)
+
+    def window_reads() -> int:
+        return sum(w.reads for w in windows if w is not None)
+
+    for region in rams:
+        before = window_reads()
+        whole = engine.read_memory(region.base, region.size)
+        parts = engine.read_memory_many([(region.base + 8, 24), (region.end - 64, 64)])
+        assert window_reads() == before + (3 if live else 0)
+        assert whole == engine.client.read_memory(region.base, region.size)
+        assert any(whole) or not region.base <= info.symbols["g_memhil_uptime_ms"] < region.end  # the firmware's RAM holds data
+        assert parts == [engine.client.read_memory(a, n) for a, n in ((region.base + 8, 24), (region.end - 64, 64))]
+    code = info.symbols["main"] & ~3
+    before = window_reads()
+    assert engine.read_memory(code, 16) == engine.client.read_memory(code, 16)
+    mixed = engine.read_memory_many([(rams[0].end - 4, 4), (code, 4)])  # one range not in RAM: all through the gdbstub
+    assert mixed == [engine.client.read_memory(rams[0].end - 4, 4), engine.client.read_memory(code, 4)]
+    assert window_reads() == before
+    engine.stop()
 
 
 @pytest.mark.emulator

@@ -63,7 +63,9 @@ class QemuEngine(ConsoleWatch, VirtualTime, StopHandling, Engine):
     :class:`~memhil.errors.TargetFault` (IPSR read over QMP while the core runs, see ``_probe_fault``; a
     breakpoint on the handlers would slow QEMU 7.2 down on every page it shares with them: 1.6x on the soak);
     ``live_memory``: let captures read and write their RAM rings while the firmware runs, through QEMU's own memory
-    (:mod:`memhil.engines.live_memory`; off: rings are read at stops only); ``poll_s``: how often a run that waits
+    (:mod:`memhil.engines.live_memory`; off: rings are read at stops only), and read RAM at stops the same way
+    (heap walks, breakpoint hooks' node and stack reads: a ``pread`` each instead of a gdbstub round trip; writes
+    still go through the gdbstub, which QEMU sees); ``poll_s``: how often a run that waits
     for its stop looks for such work (``add_background(..., poll=True)``).
     """
 
@@ -90,6 +92,8 @@ class QemuEngine(ConsoleWatch, VirtualTime, StopHandling, Engine):
         self.tick_stop = tick_stop
         self.live_memory, self.poll_s = live_memory, poll_s
         self._windows: list = []  # live windows handed out (closed when QEMU stops)
+        #: per platform RAM region, the window halted reads go through (None: none here; opened on first use)
+        self._ram_windows: dict[str, object] = {}
         self.accelerate = True
         self.launch: QemuLaunch | None = None
         self.firmware: FirmwareInfo | None = None
@@ -206,6 +210,7 @@ class QemuEngine(ConsoleWatch, VirtualTime, StopHandling, Engine):
         for window in self._windows:
             window.close()
         self._windows.clear()
+        self._ram_windows.clear()
         self.console.close()
         self._internal.clear()
         self._input.clear()
@@ -270,14 +275,36 @@ class QemuEngine(ConsoleWatch, VirtualTime, StopHandling, Engine):
     # -- memory and registers --------------------------------------------------------------
     def read_memory(self, address: int, size: int) -> bytes:
         self.check_running()
+        window = self._ram_window(address, size)
+        if window is not None:
+            return window.read_memory(address, size)
         return self._gdb_call(self.client.read_memory, address, size)
 
     def read_memory_many(self, ranges: list[tuple[int, int]]) -> list[bytes]:
         self.check_running()
-        blobs = self._gdb_call(self.client.read_memory_many, ranges)
+        windows = [self._ram_window(a, n) for a, n in ranges]
+        if all(w is not None for w in windows):
+            blobs = [w.read_memory(a, n) for w, (a, n) in zip(windows, ranges)]  # type: ignore[union-attr]
+        else:
+            blobs = self._gdb_call(self.client.read_memory_many, ranges)
         if self._halted_pc is not None:  # kept for leaving this stop (a POP reads the stack)
             self._stop_reads.extend(zip((a for a, _ in ranges), blobs))
         return blobs
+
+    def _ram_window(self, address: int, size: int):
+        """The live window halted reads of ``[address, address + size)`` go through (a ``pread`` of QEMU's memory
+        instead of a gdbstub round trip: the firmware is halted, so the bytes are those the gdbstub would read), or
+        None: not inside one RAM region of the platform, no live memory here (opened on first use; see
+        :meth:`live_window`), or host work running while the target runs (which must not read it at all)."""
+        if self._in_background or not self.live_memory or self.platform is None or size <= 0:
+            return None
+        for region in self.platform.regions:
+            if region.kind == "ram" and region.base <= address and address + size <= region.end:
+                if region.name not in self._ram_windows:
+                    self._ram_windows[region.name] = None  # the window's own check reads through the gdbstub
+                    self._ram_windows[region.name] = self.live_window(region.base, region.size)
+                return self._ram_windows[region.name]
+        return None
 
     def write_memory(self, address: int, data: bytes) -> None:
         self.check_running()
