@@ -142,6 +142,7 @@ class RingCapture(Capture):
         self.chunk = 64
         self.deferred_drains = 0
         self._slice_end = False  # drain() is the engine's slice-end work
+        self._decoding_while_running = False  # _decode is called from the engine's background work
         #: also ``copy_s``, wall seconds the target stood halted while drain stops copied the ring, and
         #: ``decode_s``, wall seconds spent decoding records and feeding the sinks (at stops or in the background),
         #: ``decode_running_s`` the part of it spent in the engine's background work, while the target ran;
@@ -198,12 +199,16 @@ class RingCapture(Capture):
         raise NotImplementedError
 
     def _decode(self, raw: bytes, count: int) -> None:
-        """:meth:`_process`, its wall time counted in ``stats["decode_s"]``."""
+        """:meth:`_process`, its wall time counted in ``stats["decode_s"]`` (and in ``decode_running_s`` when it is
+        the engine's background work, while the target runs)."""
         started = time.perf_counter()
         try:
             self._process(raw, count)
         finally:
-            self.stats["decode_s"] += time.perf_counter() - started
+            took = time.perf_counter() - started
+            self.stats["decode_s"] += took
+            if self._decoding_while_running:
+                self.stats["decode_running_s"] += took
 
     def _at_drain_stop(self, ctx) -> None:
         """The firmware's drain stop: copy the records and free their slots (one request when the ring is full),
@@ -266,13 +271,13 @@ class RingCapture(Capture):
         return found + self._decode_while_running(self.chunk)
 
     def _decode_while_running(self, limit: int | None) -> int:
-        """:meth:`_decode_pending` in the engine's background work, while the target runs: its wall time is also
-        counted in ``stats["decode_running_s"]`` (the rest of ``decode_s`` was spent with the target halted)."""
-        started = time.perf_counter()
+        """:meth:`_decode_pending` in the engine's background work, while the target runs: the decoding's wall time is
+        also counted in ``stats["decode_running_s"]`` (the rest of ``decode_s`` was spent with the target halted)."""
+        self._decoding_while_running = True
         try:
             return self._decode_pending(limit)
         finally:
-            self.stats["decode_running_s"] += time.perf_counter() - started
+            self._decoding_while_running = False
 
     def _queue(self, got: tuple[bytes, int]) -> None:
         """Keep copied records (raw, count) for decoding, after those copied earlier."""
