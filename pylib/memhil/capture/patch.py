@@ -355,10 +355,19 @@ class PatchCapture(RingCapture):
         a.str(0, 3, 0)
         a.bx(LR)
 
-    def _copy_node(self, a: Assembler, regions: list[tuple[int, int]], header_words: int, invert: bool, t: str) -> None:
-        """Inline: the node header of user pointer r1 into [r2] (``header_words`` words; ``invert``: each word
-        inverted), zeros when r1 is no block; goes on at its end. Clobbers r1, r3, r12. Inline, not a subroutine:
-        a return is an indirect jump, which QEMU cannot chain."""
+    def _free_words(self) -> tuple[int, ...]:
+        """The node header's words a free's record needs (its size and flags, module and task: the decoder takes no
+        link registers from a free), as indexes of the header's words."""
+        n = self.nodes
+        assert n is not None
+        return tuple(sorted({n.size_off // 4, n.module[0] // 4, n.task[0] // 4}))
+
+    def _copy_node(self, a: Assembler, regions: list[tuple[int, int]], header_words: int, invert: bool, t: str,
+                   words: Iterable[int] | None = None) -> None:
+        """Inline: the node header of user pointer r1 into [r2] (``header_words`` words, or only those of them whose
+        indexes ``words`` gives; ``invert``: each word inverted), zeros when r1 is no block; goes on at its end.
+        Clobbers r1, r3, r12. Inline, not a subroutine: a return is an indirect jump, which QEMU cannot chain."""
+        words = tuple(range(header_words) if words is None else words)
         head = 4 * header_words
         self._range_check(a, 1, regions, head, f"{t}_ok", f"{t}_zero", f"{t}1")
         a.label(f"{t}_ok")
@@ -371,7 +380,7 @@ class PatchCapture(RingCapture):
         self._range_check(a, 1, regions, head, f"{t}_plain", f"{t}_zero", f"{t}2")
         a.label(f"{t}_plain")
         a.subw(1, 1, head)
-        for j in range(header_words):
+        for j in words:
             a.ldr(3, 1, 4 * j)
             if invert:
                 a.eor_imm(3, 3, 0xFFFFFFFF)
@@ -381,7 +390,7 @@ class PatchCapture(RingCapture):
         a.movs(3, 0)
         if invert:
             a.eor_imm(3, 3, 0xFFFFFFFF)
-        for j in range(header_words):
+        for j in words:
             a.str(3, 2, 4 * j)
         a.label(f"{t}_done")
 
@@ -465,7 +474,7 @@ class PatchCapture(RingCapture):
             if header_words:
                 a.ldr(1, SP, saved + 4 * (spec.ptr or 0))
                 a.add_rd_sp(2, 8)
-                self._copy_node(a, regions, header_words, True, f"cni_{i}")
+                self._copy_node(a, regions, header_words, True, f"cni_{i}", self._free_words())
         a.label(f"call_{i}")
         for k in range(4):
             a.ldr(k, SP, saved + 4 * k)
@@ -518,7 +527,7 @@ class PatchCapture(RingCapture):
             for k in range(2):
                 a.ldr(3, SP, 4 * k)
                 a.str(3, 2, 36 + 4 * k)
-            for k in range(header_words):
+            for k in (self._free_words() if header_words else ()):  # the rest of a free's header slots: not read
                 a.ldr(3, SP, 8 + 4 * k)
                 a.eor_imm(3, 3, 0xFFFFFFFF)
                 a.str(3, 2, 44 + 4 * k)
