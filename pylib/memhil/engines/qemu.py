@@ -253,9 +253,9 @@ class QemuEngine(ConsoleWatch, VirtualTime, StopHandling, Engine):
         except (ProtocolError, EngineTimeout) as exc:
             self._fail(exc)
 
-    def _fail(self, exc: ProtocolError | EngineTimeout):
-        """A gdbstub request failed: a QEMU that exited or does not answer becomes a diagnosed failure (the engine
-        is cleaned up); a malformed answer from a live QEMU is raised as it is."""
+    def _fail(self, exc: ProtocolError | EngineTimeout | EngineError):
+        """A gdbstub request (or a read through QEMU's memory) failed: a QEMU that exited or does not answer becomes a
+        diagnosed failure (the engine is cleaned up); a malformed answer from a live QEMU is raised as it is."""
         if isinstance(exc, EngineTimeout):
             err: EngineError = self._hung(exc.message)
         elif self.process is not None and (not self.process.alive() or self.process.wait(1.0) is not None):
@@ -277,14 +277,20 @@ class QemuEngine(ConsoleWatch, VirtualTime, StopHandling, Engine):
         self.check_running()
         window = self._ram_window(address, size)
         if window is not None:
-            return window.read_memory(address, size)
+            try:
+                return window.read_memory(address, size)
+            except EngineError as exc:  # QEMU gone: diagnosed as a gdbstub read would be
+                self._fail(exc)
         return self._gdb_call(self.client.read_memory, address, size)
 
     def read_memory_many(self, ranges: list[tuple[int, int]]) -> list[bytes]:
         self.check_running()
         windows = [self._ram_window(a, n) for a, n in ranges]
         if all(w is not None for w in windows):
-            blobs = [w.read_memory(a, n) for w, (a, n) in zip(windows, ranges)]  # type: ignore[union-attr]
+            try:
+                blobs = [w.read_memory(a, n) for w, (a, n) in zip(windows, ranges)]  # type: ignore[union-attr]
+            except EngineError as exc:
+                self._fail(exc)
         else:
             blobs = self._gdb_call(self.client.read_memory_many, ranges)
         if self._halted_pc is not None:  # kept for leaving this stop (a POP reads the stack)
