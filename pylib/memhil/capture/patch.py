@@ -32,8 +32,9 @@ Stacks are unwound on the host when first read (:mod:`.lazystack`). Patches are 
 What it costs the firmware and where it stops being exact:
 
 - each hooked call runs ~150-250 more instructions (the nesting check is two compares for a caller outside the
-  hooked functions, the stack words are copied three at a time) and 80 more bytes of stack (the wrapper's frame,
-  which holds no callee-saved register and no stale word, so a firmware's own stack scan sees what it sees
+  hooked functions, the stack words are copied three at a time) and uses 24 more bytes of stack while the hooked
+  function runs (40 for a LiteOS free, which keeps the time and two header words), 40 after it (the wrapper's
+  frame, which holds no callee-saved register and no stale word, so a firmware's own stack scan sees what it sees
   unpatched);
 - the wrapper passes r0-r3 only: a hooked function that takes arguments on the stack (a fifth one) would read
   the wrapper's frame instead (no profile has one);
@@ -43,7 +44,7 @@ What it costs the firmware and where it stops being exact:
   as the breakpoint hooks' first rule; their last rule (a live frame just above on the same stack, for a hooked
   function reached through an unhooked one) has no counterpart here;
 - the ``lrs`` a LiteOS leak-check build records in its nodes come from its own scan of the stack for words that
-  look like return addresses, stale ones included: the wrapper's frame shifts the stack by 80 bytes, so where
+  look like return addresses, stale ones included: the wrapper's frame shifts the stack by 24 bytes, so where
   that scan picked a stale word it may pick another (memhil's own stacks, unwound from CFI, are unaffected).
 """
 
@@ -83,6 +84,8 @@ FIXED = struct.Struct("<11I")
 FIXED_WORDS = 11
 #: bytes the wrapper pushes below the entry SP: r0-r3, lr
 PUSHED = 20
+#: bytes of the wrapper's frame made after the hooked function returns: its result, PRIMASK, the record, the head
+POST = 16
 #: most records the ring holds (the drain is one read of the whole ring)
 MAX_CAPACITY = 4096
 #: fewest records worth a ring
@@ -363,11 +366,13 @@ class PatchCapture(RingCapture):
         return tuple(sorted({n.size_off // 4, n.module[0] // 4, n.task[0] // 4}))
 
     def _copy_node(self, a: Assembler, regions: list[tuple[int, int]], header_words: int, invert: bool, t: str,
-                   words: Iterable[int] | None = None) -> None:
+                   words: Iterable[int] | None = None, *, packed: bool = False) -> None:
         """Inline: the node header of user pointer r1 into [r2] (``header_words`` words, or only those of them whose
-        indexes ``words`` gives; ``invert``: each word inverted), zeros when r1 is no block; goes on at its end.
-        Clobbers r1, r3, r12. Inline, not a subroutine: a return is an indirect jump, which QEMU cannot chain."""
+        indexes ``words`` gives, each at its own place or, ``packed``, one after the other; ``invert``: each word
+        inverted), zeros when r1 is no block; goes on at its end. Clobbers r1, r3, r12. Inline, not a subroutine: a
+        return is an indirect jump, which QEMU cannot chain."""
         words = tuple(range(header_words) if words is None else words)
+        dest = {j: 4 * (k if packed else j) for k, j in enumerate(words)}
         head = 4 * header_words
         self._range_check(a, 1, regions, head, f"{t}_ok", f"{t}_zero", f"{t}1")
         a.label(f"{t}_ok")
@@ -384,14 +389,14 @@ class PatchCapture(RingCapture):
             a.ldr(3, 1, 4 * j)
             if invert:
                 a.eor_imm(3, 3, 0xFFFFFFFF)
-            a.str(3, 2, 4 * j)
+            a.str(3, 2, dest[j])
         a.b_w(f"{t}_done")
         a.label(f"{t}_zero")
         a.movs(3, 0)
         if invert:
             a.eor_imm(3, 3, 0xFFFFFFFF)
         for j in words:
-            a.str(3, 2, 4 * j)
+            a.str(3, 2, dest[j])
         a.label(f"{t}_done")
 
     def _copy_stack(self, a: Assembler, regions: list[tuple[int, int]], t: str) -> None:
@@ -433,24 +438,33 @@ class PatchCapture(RingCapture):
     def _wrapper(self, a: Assembler, f: PatchedFunction, ring: int, header_words: int, rec_size: int,
                  box: tuple[int, int], own: tuple[int, int], regions: list[tuple[int, int]]) -> None:
         """The wrapper of one function. It keeps its state in its stack frame and touches no callee-saved
-        register, so its frame holds only the caller's arguments and return address, zeros, times and the
-        entry node header stored inverted: nothing a firmware's own stack scan (LiteOS's leak-check LRs) could
-        take for a return address that it would not see unpatched."""
+        register, so its frame holds only the caller's arguments and return address, the nesting flag, and for a
+        function whose record is taken at entry (a free, a realloc) the time and the entry node header's words a
+        free needs, stored inverted (zeros when nested): nothing a firmware's own stack scan (LiteOS's leak-check
+        LRs) could take for a return address that it would not see unpatched. The slots only the record needs
+        (result, PRIMASK, record and head) are made after the call returns, so nothing is zeroed for an allocation."""
         spec, i = f.spec, f.fid
         kind = spec.kind
         entry_capture = kind in (EventKind.FREE, EventKind.REALLOC)
-        nest, res, pm, rec, head_slot = (8 + 4 * header_words + 4 * k for k in range(5))
-        pre = 8 + 4 * header_words + 20
+        words = self._free_words() if entry_capture and header_words else ()
+        # during the call: [time lo, time hi, the free's header words, nest] at entry capture, else [nest]
+        nest_a = 8 + 4 * len(words) if entry_capture else 0
+        pre = nest_a + 4
         if (pre + PUSHED) % 8:
             pre += 4
-        saved = pre  # the pushed r0 from SP after the sub; lr at saved + 16; the entry SP is saved + 20
+        # after it, POST more bytes below: [res, pm, rec, head_slot], and the call's slots POST further up
+        res, pm, rec, head_slot = 0, 4, 8, 12
+        nest = nest_a + POST
+        saved = pre + POST  # the pushed r0 from SP after both subs; lr at saved + 16; the entry SP is saved + 20
         a.label(f"wrap_{i}")
         a.push(0, 1, 2, 3, LR)
         a.sub_sp(pre)
-        a.movs(3, 0)
-        for k in range(0, pre, 4):
-            a.str(3, SP, k)
-        a.ldr(2, SP, saved + 16)
+        if pre > 4:  # the time, header and padding slots: zeros unless written below
+            a.movs(3, 0)
+            for k in range(0, pre, 4):
+                if k != nest_a:
+                    a.str(3, SP, k)
+        a.ldr(2, SP, pre + 16)
         # nested? A caller outside the hooked functions' span and outside this code (the usual case) is not:
         # decided inline; one inside either is looked up range by range
         for lo, size in (box, own):
@@ -464,21 +478,22 @@ class PatchCapture(RingCapture):
         a.label(f"nest_ask_{i}")
         a.bl("is_nested")
         a.label(f"nest_done_{i}")
-        a.str(0, SP, nest)
+        a.str(0, SP, nest_a)
         if entry_capture:
             a.cmp_imm(0, 0)
             a.b_w(f"call_{i}", "ne")
             self._read_time(a)
             a.str(0, SP, 0)
             a.str(1, SP, 4)
-            if header_words:
-                a.ldr(1, SP, saved + 4 * (spec.ptr or 0))
+            if words:
+                a.ldr(1, SP, pre + 4 * (spec.ptr or 0))
                 a.add_rd_sp(2, 8)
-                self._copy_node(a, regions, header_words, True, f"cni_{i}", self._free_words())
+                self._copy_node(a, regions, header_words, True, f"cni_{i}", words, packed=True)
         a.label(f"call_{i}")
         for k in range(4):
-            a.ldr(k, SP, saved + 4 * k)
+            a.ldr(k, SP, pre + 4 * k)
         a.bl(f"body_{i}")
+        a.sub_sp(POST)
         a.str(0, SP, res)
         a.ldr(1, SP, nest)
         a.cmp_imm(1, 0)
@@ -525,12 +540,12 @@ class PatchCapture(RingCapture):
         def at_entry() -> None:
             a.ldr(2, SP, rec)
             for k in range(2):
-                a.ldr(3, SP, 4 * k)
+                a.ldr(3, SP, POST + 4 * k)
                 a.str(3, 2, 36 + 4 * k)
-            for k in (self._free_words() if header_words else ()):  # the rest of a free's header slots: not read
-                a.ldr(3, SP, 8 + 4 * k)
+            for k, j in enumerate(words):  # a free's other header slots in the record are not read
+                a.ldr(3, SP, POST + 8 + 4 * k)
                 a.eor_imm(3, 3, 0xFFFFFFFF)
-                a.str(3, 2, 44 + 4 * k)
+                a.str(3, 2, 44 + 4 * j)
 
         if kind is EventKind.FREE:
             at_entry()
@@ -571,7 +586,7 @@ class PatchCapture(RingCapture):
         a.msr("primask", 1)
         a.ldr(0, SP, res)
         a.label(f"done_{i}")
-        a.add_sp(pre + 16)
+        a.add_sp(saved + 16)
         a.pop(15)
 
     @staticmethod
