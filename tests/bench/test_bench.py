@@ -44,7 +44,10 @@ def test_every_key_with_its_spread(tiny_results):
     scale = Scale.tiny()
     for key in SPREAD:
         value, lo, hi, runs = (tiny_results[k] for k in (key, f"{key}_min", f"{key}_max", f"{key}_runs"))
-        assert isinstance(value, float) and math.isfinite(value) and value > 0, (key, value)
+        assert isinstance(value, float) and math.isfinite(value), (key, value)
+        # what a run_for call adds is a difference of two walls (4 calls against 1 of the same virtual time): at the
+        # tests' scale it is within the machine's noise of zero, either side; every other figure is a rate or a wall
+        assert value > 0 or key == "run_for_ms_per_call", (key, value)
         assert lo <= value <= hi, key
         expected = scale.soak_runs if key in ("soak_wall_s", "acceleration_factor") else scale.runs
         if key.startswith("symbolize"):
