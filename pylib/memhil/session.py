@@ -221,7 +221,7 @@ class Session:
                     feed(items[start:i], stacks[start:i] if stacks is not None else None)
                     start = i
                 self._samples_before(t)
-        feed(items[start:] if start else items, (stacks[start:] if start else stacks) if stacks is not None else None)
+        feed(items[start:], stacks[start:] if stacks is not None else None)
 
     def _samples_before(self, t_us: int) -> None:
         """The ledger samples due before an event at ``t_us``, each at its own time, holding every event up to that
@@ -231,27 +231,18 @@ class Session:
         gap = self._stream_gap_us
         while gap and (due := self._next_sample_us) is not None and t_us > due:
             self.sampler.take(due, self.ledger.live.values())
-            self._next_sample_us = self._next_due(due, t_us)
-
-    def _next_due(self, due: int, t_us: int) -> int:
-        """The sample grid's next point after ``due``, or, past a quiet stretch of more than ``SAMPLES_PER_RUN``
-        points before ``t_us``, the last point at or before ``t_us`` (the ledger is the same at all of them)."""
-        gap = self._stream_gap_us or 1
-        nxt = due + gap
-        if nxt + SAMPLES_PER_RUN * gap < t_us:
-            nxt += (t_us - nxt) // gap * gap
-        return nxt
+            nxt = due + gap
+            if nxt + SAMPLES_PER_RUN * gap < t_us:  # a long quiet stretch: on to its last point (the same ledger)
+                nxt += (t_us - nxt) // gap * gap
+            self._next_sample_us = nxt
 
     def _ledger_sample(self, t_us: int) -> None:
         """A ledger sample at ``t_us`` with every event up to it taken in (the end of a run); the grid of the samples
         taken as events arrive goes on after it."""
-        self._samples_before(t_us)
+        self._samples_before(t_us)  # the grid's points before t_us: after it, the next is at t_us or later
         self.sampler.take(t_us, self.ledger.live.values())
-        due = self._next_sample_us
-        if due is not None and due <= t_us:
-            self._next_sample_us = self._next_due(due, t_us)
-            while self._next_sample_us <= t_us:
-                self._next_sample_us += self._stream_gap_us or 1
+        if self._stream_gap_us and self._next_sample_us == t_us:  # that point is this sample
+            self._next_sample_us += self._stream_gap_us
 
     def stop(self) -> None:
         """Drain what is captured, close the timeline, stop the engine. Safe to call twice."""

@@ -867,10 +867,10 @@ class PatchCapture(RingCapture):
 
         for f in self.functions:
             spec = f.spec
-            code = {EventKind.FREE: 0, EventKind.REALLOC: 2}.get(spec.kind, 1)
-            sizes = [reg(r) for r in spec.size] + [-1, -1]
             if len(spec.size) > 2:
                 raise CaptureError(f"{spec.name}: {len(spec.size)} size arguments; hooks multiply at most two", hint="fix the profile")
+            code = {EventKind.FREE: 0, EventKind.REALLOC: 2}.get(spec.kind, 1)
+            sizes = [reg(r) for r in spec.size] + [-1, -1]
             out[f.fid] = (f, code, reg(spec.ptr), sizes[0], sizes[1], reg(spec.module),
                           EventFlag.UNTRACKED if spec.untracked else EventFlag.NONE, spec.success, spec.kind, int(spec.kind))
         for f in self.pool_functions:
@@ -988,30 +988,29 @@ class PatchCapture(RingCapture):
                         self._rejected(f.spec.name, ptr)
                         continue
                 freed = ekind is FREE
-                if rows_mode and flags is no_flags:
-                    if freed:
-                        rows_append((seq_out, rec[10] << 32 | rec[9], 2, module, task, ptr, 0, 0, node_size, 0, 0, 0))
-                        stacks_append(())  # the ledger keeps no stack of a free
-                    else:
-                        sp = rec[8]
-                        n = words_at.get(sp)
-                        if n is None:
-                            n = words_at[sp] = self._words_at(sp, regions, sw)
-                        if used and lr_is:
-                            lrs = lr_get(rec) if lr_get is not None else (rec[lr_is[0]],)
-                            rows_append((seq_out, rec[10] << 32 | rec[9], knum, module, task, ptr, old, size, node_size) + lrs + lr_pad)
-                        else:
-                            rows_append((seq_out, rec[10] << 32 | rec[9], knum, module, task, ptr, old, size, node_size, 0, 0, 0))
-                        stacks_append(LazyStack(resolver, (f.address, rec[7], sp, raw[off + stack_off : off + stack_off + 4 * n])))  # type: ignore[arg-type]
+                as_row = rows_mode and flags is no_flags
+                if as_row and freed:
+                    rows_append((seq_out, rec[10] << 32 | rec[9], 2, module, task, ptr, 0, 0, node_size, 0, 0, 0))
+                    stacks_append(())  # the ledger keeps no stack of a free
                     seq_out += 1
                     continue
-                lrs: tuple[int, ...] = ()
-                if used and not freed and lr_is:
-                    lrs = tuple(v for v in (lr_get(rec) if lr_get is not None else (rec[lr_is[0]],)) if v)
                 sp = rec[8]
                 n = words_at.get(sp)
                 if n is None:
                     n = words_at[sp] = self._words_at(sp, regions, sw)
+                stack = LazyStack(resolver, (f.address, rec[7], sp, raw[off + stack_off : off + stack_off + 4 * n]))  # type: ignore[arg-type]
+                if as_row:
+                    if used and lr_is:
+                        lrs = lr_get(rec) if lr_get is not None else (rec[lr_is[0]],)
+                        rows_append((seq_out, rec[10] << 32 | rec[9], knum, module, task, ptr, old, size, node_size) + lrs + lr_pad)
+                    else:
+                        rows_append((seq_out, rec[10] << 32 | rec[9], knum, module, task, ptr, old, size, node_size, 0, 0, 0))
+                    stacks_append(stack)
+                    seq_out += 1
+                    continue
+                lrs = ()
+                if used and not freed and lr_is:
+                    lrs = tuple(v for v in (lr_get(rec) if lr_get is not None else (rec[lr_is[0]],)) if v)
                 ev = new(cls)
                 s_seq(ev, seq_out)
                 seq_out += 1
@@ -1022,7 +1021,7 @@ class PatchCapture(RingCapture):
                 s_node(ev, node_size)
                 s_mod(ev, module)
                 s_task(ev, task)
-                s_stack(ev, LazyStack(resolver, (f.address, rec[7], sp, raw[off + stack_off : off + stack_off + 4 * n])))  # type: ignore[arg-type]
+                s_stack(ev, stack)
                 s_old(ev, old)
                 s_lrs(ev, lrs)
                 s_flags(ev, flags)

@@ -275,27 +275,30 @@ class QemuEngine(ConsoleWatch, VirtualTime, StopHandling, Engine):
     # -- memory and registers --------------------------------------------------------------
     def read_memory(self, address: int, size: int) -> bytes:
         self.check_running()
-        window = self._ram_window(address, size)
-        if window is not None:
-            try:
-                return window.read_memory(address, size)
-            except EngineError as exc:  # QEMU gone: diagnosed as a gdbstub read would be
-                self._fail(exc)
-        return self._gdb_call(self.client.read_memory, address, size)
+        blobs = self._read_ram([(address, size)])
+        return blobs[0] if blobs is not None else self._gdb_call(self.client.read_memory, address, size)
 
     def read_memory_many(self, ranges: list[tuple[int, int]]) -> list[bytes]:
         self.check_running()
-        windows = [self._ram_window(a, n) for a, n in ranges]
-        if all(w is not None for w in windows):
-            try:
-                blobs = [w.read_memory(a, n) for w, (a, n) in zip(windows, ranges)]  # type: ignore[union-attr]
-            except EngineError as exc:
-                self._fail(exc)
-        else:
+        blobs = self._read_ram(ranges)
+        if blobs is None:
             blobs = self._gdb_call(self.client.read_memory_many, ranges)
         if self._halted_pc is not None:  # kept for leaving this stop (a POP reads the stack)
             self._stop_reads.extend(zip((a for a, _ in ranges), blobs))
         return blobs
+
+    def _read_ram(self, ranges: list[tuple[int, int]]) -> list[bytes] | None:
+        """``ranges`` read through QEMU's memory when every one lies in a RAM region with a window
+        (:meth:`_ram_window`), else None (the caller asks the gdbstub). A QEMU that is gone is diagnosed as a
+        gdbstub read would be."""
+        windows = [self._ram_window(a, n) for a, n in ranges]
+        if not all(w is not None for w in windows):
+            return None
+        try:
+            return [w.read_memory(a, n) for w, (a, n) in zip(windows, ranges)]  # type: ignore[union-attr]
+        except EngineError as exc:
+            self._fail(exc)
+            raise  # _fail raises; kept for readers and type checkers
 
     def _ram_window(self, address: int, size: int):
         """The live window halted reads of ``[address, address + size)`` go through (a ``pread`` of QEMU's memory
