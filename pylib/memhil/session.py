@@ -301,6 +301,7 @@ class Session:
         if self.options.capture == "none":  # nothing to sample: one run, one barrier
             engine.run_for(seconds)
             return
+        self._before_run()
         gap = self.sample_gap(engine.virtual_time() + max(seconds, 0.0))
         if sees_every_call(self.options.capture):
             self._stream_gap_us = int(gap * 1e6)
@@ -320,6 +321,11 @@ class Session:
             engine.run_for(part)
             self.drain()
             self.sample(min_walk_gap_s=gap)
+
+    def _before_run(self) -> None:
+        """The target is about to run: the capture records what its sinks take now (``Capture.before_run``)."""
+        if self.capture is not None:
+            self.capture.before_run()
 
     @staticmethod
     def sample_gap(horizon_s: float) -> float:
@@ -383,7 +389,9 @@ class Session:
         self._need_engine().console_write(text + "\r")
 
     def wait_for_line(self, pattern: str, timeout: float = 10.0):
-        match = self._need_engine().wait_for_line(pattern, timeout)
+        engine = self._need_engine()
+        self._before_run()
+        match = engine.wait_for_line(pattern, timeout)
         self.drain()
         return match
 
@@ -393,6 +401,7 @@ class Session:
         Waits first for the shell's prompt, so output still coming from start-up is not taken for the answer.
         """
         engine = self._need_engine()
+        self._before_run()
         ready = re.compile(rf"[\s\S]*{prompt}")  # greedy: consume through the last prompt seen
         # the prompt that ended the previous answer was consumed with it: the shell is still waiting there
         if engine.console.search(ready) is None and not self._at_prompt:

@@ -9,7 +9,8 @@ import pytest
 import struct
 
 from memhil.capture.base import RingCapture
-from memhil.capture.patch import BELL_PAGE, HDR_SIZE
+from memhil.capture.patch import BELL_PAGE, HDR, HDR_SIZE, NO_STACK
+from memhil.events import EventKind
 from memhil.errors import CaptureError
 from memhil.session import Session, SessionOptions
 
@@ -137,6 +138,63 @@ def test_a_record_naming_no_patched_function_ends_its_batch_after_the_ones_befor
             assert ledger.events == events_before + 3
         else:
             assert [e.seq for e in seen] == [seq_before, seq_before + 1, seq_before + 2]
+
+
+@pytest.mark.emulator
+def test_a_free_takes_its_stack_words_only_for_a_sink_that_keeps_them(firmware, tmp_path):
+    """The session's ledger alone keeps no stack of a free: before each run the ring's header says so, and a free's
+    wrapper leaves its stack words out (its record marked). With another sink the frees' stacks are whole again,
+    and a marked record decoded as an event has the first frame, its caller."""
+    with Session(SessionOptions(capture="hooks"), run_dir=tmp_path) as session:
+        session.start(firmware("burst", "debug"))
+        cap = session.capture
+        lay = cap.layout
+        frees = {f.fid for f in cap.patched if f.spec.kind is EventKind.FREE}
+        got: list[tuple[bytes, int]] = []
+        process = cap._process
+        cap._process = lambda raw, count: (got.append((bytes(raw), count)), process(raw, count))  # type: ignore[method-assign]
+
+        def run() -> tuple[int, list[tuple[int, bytes]]]:
+            got.clear()
+            session.run_for(0.02)
+            flag = struct.unpack("<I", session.engine.read_memory(lay.ring + HDR["free_stacks"], 4))[0]
+            records = [raw[i * lay.rec_size:(i + 1) * lay.rec_size] for raw, count in got for i in range(count)]
+            return flag, [(struct.unpack_from("<I", r, 4)[0], r) for r in records]
+
+        flag, records = run()
+        words = [fid for fid, _ in records]
+        assert flag == 0 and not cap.free_stacks
+        assert all(bool(w & NO_STACK) == (w & ~NO_STACK in frees) for w in words)  # a free's record marked, no other
+        assert any(w & NO_STACK for w in words) and any(not w & NO_STACK for w in words)
+        ledger_only = got[:]
+
+        seen: list = []
+
+        def keep(event) -> None:
+            seen.append(event)
+
+        keep.host_only = True  # type: ignore[attr-defined]
+        session.extra_sinks.append(keep)
+        flag, records = run()
+        assert flag == 1 and cap.free_stacks and not any(w & NO_STACK for w, _ in records)
+        freed = [e for e in seen if e.kind is EventKind.FREE]
+        assert freed and all(len(e.stack) > 2 for e in freed)
+
+        # the marked records of the first run, decoded again as events: a free's stack is its caller alone
+        seen.clear()
+        raw, count = next((r, c) for r, c in ledger_only if c >= 8)
+        cap.last_seq = struct.unpack_from("<I", raw, 0)[0] - 1
+        session.ledger.last_seq = cap.seq - 1
+        process(raw, count)
+        lrs = {struct.unpack_from("<I", raw, i * lay.rec_size)[0]: struct.unpack_from("<I", raw, i * lay.rec_size + 28)[0]
+               for i in range(count)}
+        freed = [e for e in seen if e.kind is EventKind.FREE]
+        assert freed and all(tuple(e.stack) == (e.stack[0],) for e in freed)
+        assert {e.stack[0] for e in freed} <= {lr & ~1 for lr in lrs.values()}
+
+        session.extra_sinks.remove(keep)
+        flag, records = run()
+        assert flag == 0 and any(w & NO_STACK for w, _ in records)
 
 
 class _Batches(RingCapture):

@@ -90,6 +90,10 @@ class Capture:
     def attach(self) -> None:
         self.attached = True
 
+    def before_run(self) -> None:
+        """Called by the session with the target halted, before it lets the target run: a capture may adjust
+        what it records to what its sinks take now."""
+
     def detach(self) -> None:
         self.attached = False
 

@@ -74,11 +74,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("memhil.capture")
 
 MAGIC = 0x4B50484D  # "MHPK"
-VERSION = 1
-#: ring header: byte offsets of its words
+VERSION = 2
+#: ring header: byte offsets of its words (``free_stacks``: nonzero when a free's record takes its stack words)
 HDR = {"magic": 0, "enabled": 4, "head": 8, "tail": 12, "capacity": 16, "drain_at": 20, "wptr": 24, "base": 28,
-       "end": 32, "doorbell": 36, "rec_size": 40, "version": 44}
-HDR_SIZE = 48
+       "end": 32, "doorbell": 36, "rec_size": 40, "version": 44, "free_stacks": 48}
+HDR_SIZE = 52
+#: set in a record's function word when the wrapper left its stack words out (a free, ``free_stacks`` off)
+NO_STACK = 0x100
 #: fixed words at the start of a record: seq, function, r0-r3, result, lr, sp, t_lo, t_hi
 FIXED = struct.Struct("<11I")
 FIXED_WORDS = 11
@@ -192,6 +194,34 @@ class PatchCapture(RingCapture):
         self._on_reset_hook = None
         self._regions: list[tuple[int, int]] = []
         self._calls: dict[int, int] = {}  # records per function id
+        self._free_stacks = True  # the ring header's free_stacks (see free_stacks)
+
+    @property
+    def free_stacks(self) -> bool:
+        """Whether a free's record carries its stack words (on by default: every event's stack is whole).
+
+        A free's stack is worth its cost only to a sink that keeps it: the session's ledger, fed rows, keeps none
+        (:meth:`before_run` turns it off for it), and leaving the words out halves what a free's wrapper does. A
+        record says in its function word when its words were left out, so a free decoded as an event then has
+        the first frame only (its caller, from the record's LR). Set it with the target halted."""
+        return self._free_stacks
+
+    @free_stacks.setter
+    def free_stacks(self, on: bool) -> None:
+        on = bool(on)
+        if on != self._free_stacks and self.layout is not None and self.attached:
+            self.engine.write_memory(self.layout.ring + HDR["free_stacks"], struct.pack("<I", int(on)))
+        self._free_stacks = on
+
+    def before_run(self) -> None:
+        """The session's call before the target runs (halted): a free's stack words only for a sink that keeps
+        them (:attr:`free_stacks`)."""
+        self.free_stacks = not self._rows_mode()
+
+    def _rows_mode(self) -> bool:
+        """True when records are decoded to rows for the session's ledger alone (see :meth:`_process`)."""
+        lr_count = self.nodes.lr_count if self.nodes is not None else 0
+        return self.uptime is not None and lr_count <= 3 and self._takes_rows()
 
     # -- planning --------------------------------------------------------------------------------
     def plan(self) -> list[PatchedFunction]:
@@ -561,10 +591,22 @@ class PatchCapture(RingCapture):
         else:
             at_return()
         if self.stack_words:
+            if kind is EventKind.FREE:  # a free's stack words only when the host asks for them
+                a.load_const(3, ring)
+                a.ldr(3, 3, HDR["free_stacks"])
+                a.cmp_imm(3, 0)
+                a.b_w(f"nostack_{i}", "eq")
             a.add_rd_sp(0, saved + PUSHED)
             a.ldr(2, SP, rec)
             a.addw(2, 2, 4 * (FIXED_WORDS + header_words))
             self._copy_stack(a, regions, f"cs_{i}")
+            if kind is EventKind.FREE:
+                a.b_w(f"stacked_{i}")
+                a.label(f"nostack_{i}")
+                a.ldr(2, SP, rec)
+                a.movw(3, i | NO_STACK)
+                a.str(3, 2, 4)
+                a.label(f"stacked_{i}")
         # publish: head + 1, the write pointer on to the next slot; ring the doorbell when the ring is due a drain
         a.ldr(0, SP, head_slot)
         a.adds(0, 1)
@@ -694,7 +736,7 @@ class PatchCapture(RingCapture):
         slots = lay.slots
         header = {"magic": MAGIC, "enabled": 1, "head": 0, "tail": 0, "capacity": lay.capacity, "drain_at": lay.capacity,
                   "wptr": slots, "base": slots, "end": slots + lay.capacity * lay.rec_size, "doorbell": 0,
-                  "rec_size": lay.rec_size, "version": VERSION}
+                  "rec_size": lay.rec_size, "version": VERSION, "free_stacks": int(self._free_stacks)}
         raw = bytearray(HDR_SIZE)
         for name, off in HDR.items():
             struct.pack_into("<I", raw, off, header[name])
@@ -859,8 +901,10 @@ class PatchCapture(RingCapture):
         """Per function id (the list's index), what decoding needs, flattened once into record indexes: (function,
         code, ptr, size, size2, module, flags, success, kind, kind as a row's number). ``code``: 0 free, 1 allocation, 2 realloc, 3 pool call;
         ptr, size, size2 and module index the record's words (-1: none; size2 multiplies size, as calloc's two
-        arguments); for a pool call ``kind`` is the call's own ("init" or "deinit") and size its size argument."""
-        out: list[tuple | None] = [None] * (1 + max([f.fid for f in self.functions + self.pool_functions], default=-1))
+        arguments); for a pool call ``kind`` is the call's own ("init" or "deinit") and size its size argument. A free's
+        id with :data:`NO_STACK` set (a record without its stack words) has the same entry."""
+        frees = [f.fid for f in self.functions if f.spec.kind is EventKind.FREE]
+        out: list[tuple | None] = [None] * (1 + max([f.fid for f in self.functions + self.pool_functions] + [fid | NO_STACK for fid in frees], default=-1))
 
         def reg(r: int | None) -> int:
             return -1 if r is None else 2 + r  # r0 is the record's third word
@@ -873,6 +917,8 @@ class PatchCapture(RingCapture):
             sizes = [reg(r) for r in spec.size] + [-1, -1]
             out[f.fid] = (f, code, reg(spec.ptr), sizes[0], sizes[1], reg(spec.module),
                           EventFlag.UNTRACKED if spec.untracked else EventFlag.NONE, spec.success, spec.kind, int(spec.kind))
+        for fid in frees:
+            out[fid | NO_STACK] = out[fid]
         for f in self.pool_functions:
             out[f.fid] = (f, 3, reg(f.spec.pool), reg(f.spec.size), -1, -1, EventFlag.NONE, f.spec.success, f.spec.kind, 0)
         return out
@@ -924,7 +970,7 @@ class PatchCapture(RingCapture):
         words_at = self._words_cache
         counts = [0] * len(table)
         # rows hold the time in ms and up to three LRs; an untracked call's event goes on its own, in order
-        rows_mode = have_time and len(lr_is) <= 3 and self._takes_rows()
+        rows_mode = self._rows_mode()
         lr_pad = (0, 0, 0)[len(lr_is):]  # a row's LRs past those the header has
         rows: list = []
         stacks: list = []
@@ -998,6 +1044,8 @@ class PatchCapture(RingCapture):
                 n = words_at.get(sp)
                 if n is None:
                     n = words_at[sp] = self._words_at(sp, regions, sw)
+                if fid & NO_STACK:
+                    n = 0  # unwinding stops at the first frame: the caller
                 stack = LazyStack(resolver, (f.address, rec[7], sp, raw[off + stack_off : off + stack_off + 4 * n]))  # type: ignore[arg-type]
                 if as_row:
                     if used and lr_is:
@@ -1039,7 +1087,7 @@ class PatchCapture(RingCapture):
             calls = self._calls
             for fid, n in enumerate(counts):
                 if n:
-                    calls[fid] = calls.get(fid, 0) + n
+                    calls[fid & ~NO_STACK] = calls.get(fid & ~NO_STACK, 0) + n
             if rows:
                 self._emit_rows(rows, stacks)
             if events:
