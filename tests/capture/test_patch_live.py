@@ -212,7 +212,7 @@ class _Batches(RingCapture):
         self.decoded.append((raw, count))
 
 
-def test_bounded_decoding_splits_batches_and_keeps_their_order():
+def test_bounded_decoding_splits_and_joins_batches_in_order():
     cap = _Batches()
     batches = [(bytes(range(4 * i, 4 * i + 4 * n)), n) for i, n in ((0, 5), (5, 2), (7, 6))]
     for batch in batches:
@@ -220,7 +220,7 @@ def test_bounded_decoding_splits_batches_and_keeps_their_order():
     assert cap._pending_records == 13
     assert cap._decode_pending(4) == 4
     assert cap.decoded == [(batches[0][0][:16], 4)] and cap._pending_records == 9
-    assert cap._decode_pending(4) == 4  # the first batch's last record, the second batch, the third's first
+    assert cap._decode_pending(4) == 4  # the first batch's last record with the second batch (one decoding), the third's first
     assert cap._decode_pending() == 5 and not cap._pending and cap._pending_records == 0
     assert b"".join(raw for raw, _ in cap.decoded) == b"".join(raw for raw, _ in batches)
-    assert [n for _, n in cap.decoded] == [4, 1, 2, 1, 5]
+    assert [n for _, n in cap.decoded] == [4, 3, 1, 5]

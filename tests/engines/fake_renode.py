@@ -283,8 +283,9 @@ class FakeRenode:
     def _patched_call(self, event: dict) -> bool:
         """A call of ``event["call"]``. Unpatched (no ``b.w`` at its entry into code the host wrote): no record.
         Patched: what the wrapper leaves in the hook ring (``capture/patch.py``): nothing while disabled; False
-        (wait) when full; else at ``wptr`` the words seq = head, fid, r0-r3, result, lr, sp, uptime (64 bits),
-        then ``node`` and ``stack`` (hex, zero-padded to rec_size); wptr advances (back to base at end), head + 1."""
+        (wait) when full; else in the slot of the claim number (claim % capacity) the words seq = claim, fid, r0-r3,
+        result, lr, sp, uptime (64 bits), then ``node`` and ``stack`` (hex, zero-padded to rec_size); claim and head
+        + 1 (the record is complete as it is claimed: nothing interrupts this wrapper)."""
         entry = event["call"] & ~1
         branch = _branch_32(*struct.unpack("<HH", self.read(entry, 4)), entry)
         if branch is None or branch.kind != "b" or branch.cond is not None:  # not B T4 (ARMv7-M A7.7.12)
@@ -299,20 +300,19 @@ class FakeRenode:
         hdr = {name: self._u32(ring + offset) for name, offset in hook_ring.HDR.items()}
         if not hdr["enabled"]:
             return True
-        head, rec_size, wptr = hdr["head"], hdr["rec_size"], hdr["wptr"]
-        if (head - hdr["tail"]) & 0xFFFFFFFF >= hdr["capacity"]:
+        claim, rec_size, capacity = hdr["claim"], hdr["rec_size"], hdr["capacity"]
+        if (claim - hdr["tail"]) & 0xFFFFFFFF >= capacity:
             return False
         ms = self.time_us // 1000
-        words = [head, event["fid"], *self.regs[0:4], event.get("result", 0), self.regs[14], self.regs[13], ms & 0xFFFFFFFF, ms >> 32]
+        words = [claim, event["fid"], *self.regs[0:4], event.get("result", 0), self.regs[14], self.regs[13], ms & 0xFFFFFFFF, ms >> 32]
         rec = hook_ring.FIXED.pack(*words) + bytes.fromhex(event.get("node", "")) + bytes.fromhex(event.get("stack", ""))
-        self.write(wptr, rec.ljust(rec_size, b"\0")[:rec_size])
-        wptr += rec_size
-        self.write(ring + hook_ring.HDR["wptr"], (hdr["base"] if wptr >= hdr["end"] else wptr).to_bytes(4, "little"))
-        self.write(ring + hook_ring.HDR["head"], ((head + 1) & 0xFFFFFFFF).to_bytes(4, "little"))
+        self.write(hdr["slots"] + claim % capacity * rec_size, rec.ljust(rec_size, b"\0")[:rec_size])
+        for name in ("claim", "head"):
+            self.write(ring + hook_ring.HDR[name], ((claim + 1) & 0xFFFFFFFF).to_bytes(4, "little"))
         return True
 
     def _hook_ring(self) -> int | None:
-        """The hook ring's header: the first word-aligned "MHPK" magic with version 1 in SRAM or the CCM."""
+        """The hook ring's header: the first word-aligned "MHPK" magic with this memhil's version in SRAM or the CCM."""
         for base in (SRAM, CCM):
             data = self.mem[base]
             at = data.find(hook_ring.MAGIC.to_bytes(4, "little"))

@@ -371,6 +371,45 @@ class Assembler:
     def stmia(self, rn: int, *regs: int) -> None:
         self._ldm_stm(False, rn, regs)
 
+    def udiv(self, rd: int, rn: int, rm: int) -> None:
+        """A7.7.195 UDIV T1: ``rd = rn / rm`` (unsigned)."""
+        text = f"udiv r{rd}, r{rn}, r{rm}"
+        self._reg(rd, rn, rm, text=text)
+        self._fixed(text, _hw(0xFBB0 | rn, 0xF0F0 | rd << 8 | rm))
+
+    def mla(self, rd: int, rn: int, rm: int, ra: int) -> None:
+        """A7.7.74 MLA T1: ``rd = ra + rn * rm``."""
+        text = f"mla r{rd}, r{rn}, r{rm}, r{ra}"
+        self._reg(rd, rn, rm, ra, text=text)
+        self._fixed(text, _hw(0xFB00 | rn, ra << 12 | rd << 8 | rm))
+
+    def mls(self, rd: int, rn: int, rm: int, ra: int) -> None:
+        """A7.7.75 MLS T1: ``rd = ra - rn * rm``."""
+        text = f"mls r{rd}, r{rn}, r{rm}, r{ra}"
+        self._reg(rd, rn, rm, ra, text=text)
+        self._fixed(text, _hw(0xFB00 | rn, ra << 12 | rd << 8 | 0x10 | rm))
+
+    def ldrex(self, rt: int, rn: int, off: int = 0) -> None:
+        """A7.7.52 LDREX T1: load ``[rn, #off]`` and mark it for the ``strex`` that follows."""
+        text = f"ldrex r{rt}, [r{rn}, #{off}]"
+        self._reg(rt, rn, text=text)
+        self._range(off, 0, 1020, 4, text)
+        self._fixed(text, _hw(0xE850 | rn, rt << 12 | 0xF00 | off >> 2))
+
+    def strex(self, rd: int, rt: int, rn: int, off: int = 0) -> None:
+        """A7.7.167 STREX T1: store ``rt`` at ``[rn, #off]`` if nothing came between it and its ``ldrex``; ``rd`` =
+        0 when it did, 1 when it did not."""
+        text = f"strex r{rd}, r{rt}, [r{rn}, #{off}]"
+        self._reg(rd, rt, rn, text=text)
+        self._range(off, 0, 1020, 4, text)
+        if rd in (rt, rn):
+            raise AsmError(f"{text}: the status register must differ from the others (UNPREDICTABLE)")
+        self._fixed(text, _hw(0xE840 | rn, rt << 12 | rd << 8 | off >> 2))
+
+    def clrex(self) -> None:
+        """A7.7.23 CLREX T1: forget the ``ldrex`` mark (a claim given up)."""
+        self._fixed("clrex", _hw(0xF3BF, 0x8F2F))
+
     def mrs(self, rd: int, sysreg: str) -> None:
         """B5.2.2 MRS T1."""
         text = f"mrs r{rd}, {sysreg}"

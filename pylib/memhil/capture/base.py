@@ -293,13 +293,22 @@ class RingCapture(Capture):
         engine's background work, and the start of every drain). A bad record ends its batch: the records before it
         are emitted, the error is kept for the next drain to raise, and the records after it show as a sequence gap."""
         n = 0
-        while self._pending and (limit is None or n < limit):
-            raw, count = self._pending.popleft()
+        pending = self._pending
+        while pending and (limit is None or n < limit):
+            raw, count = pending.popleft()
             if limit is not None and count > limit - n:  # decode the head of the batch, keep its tail first in line
                 take = limit - n
                 cut = take * self._record_size()
-                self._pending.appendleft((raw[cut:], count - take))
+                pending.appendleft((raw[cut:], count - take))
                 raw, count = raw[:cut], take
+            elif pending and (limit is None or n + count + pending[0][1] <= limit):
+                # copies that follow it, decoded with it: one decoding (and one hand-over to the sinks) for them all
+                parts = [raw]
+                while pending and (limit is None or n + count + pending[0][1] <= limit):
+                    more, k = pending.popleft()
+                    parts.append(more)
+                    count += k
+                raw = b"".join(parts)
             self._pending_records -= count
             try:
                 self._decode(raw, count)

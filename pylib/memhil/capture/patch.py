@@ -54,15 +54,18 @@ import logging
 import struct
 from operator import itemgetter
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable, NamedTuple
 
-from memhil.capture.asm import LR, SP, Assembler, encode_b_w
+import numpy as np
+
+from memhil.capture.asm import LR, SP, Assembler, encode_b_w, encode_bl
 from memhil.capture.base import EventSink, RingCapture, read_many, uptime_var
 from memhil.capture.lazystack import LazyStack, StackResolver
 from memhil.capture.nodes import LiteosNodes
 from memhil.capture.profiles import AllocatorProfile, FunctionSpec, load_profile
 from memhil.capture.relocate import PATCH_BYTES, Branch, Declined, Relocation, relocate_prologue
 from memhil.capture.scratch import Area, find_flash, find_ram, writable
+from memhil.capture.thumb import direct_branches
 from memhil.capture.trace import _SETTERS, TraceGap
 from memhil.engines.base import Capability
 from memhil.errors import CaptureError, MemhilError
@@ -74,16 +77,24 @@ if TYPE_CHECKING:
 log = logging.getLogger("memhil.capture")
 
 MAGIC = 0x4B50484D  # "MHPK"
-VERSION = 2
-#: ring header: byte offsets of its words (``free_stacks``: nonzero when a free's record takes its stack words)
-HDR = {"magic": 0, "enabled": 4, "head": 8, "tail": 12, "capacity": 16, "drain_at": 20, "wptr": 24, "base": 28,
-       "end": 32, "doorbell": 36, "rec_size": 40, "version": 44, "free_stacks": 48}
+VERSION = 3
+#: ring header: byte offsets of its words. ``claim``: records claimed by the wrappers; ``head``: records complete, in
+#: order (the host takes [tail, head)); ``lost``: records a wrapper could not write (see the module's docstring);
+#: ``free_stacks``: nonzero when a free's record takes its stack words
+HDR = {"magic": 0, "enabled": 4, "head": 8, "tail": 12, "capacity": 16, "drain_at": 20, "claim": 24, "lost": 28,
+       "slots": 32, "doorbell": 36, "rec_size": 40, "version": 44, "free_stacks": 48}
 HDR_SIZE = 52
 #: set in a record's function word when the wrapper left its stack words out (a free, ``free_stacks`` off)
 NO_STACK = 0x100
 #: fixed words at the start of a record: seq, function, r0-r3, result, lr, sp, t_lo, t_hi
 FIXED = struct.Struct("<11I")
 FIXED_WORDS = 11
+#: fewest records decoded as arrays (:meth:`PatchCapture._process_rows`): numpy's fixed cost per batch (~0.1 ms)
+#: outweighs its gain below a few hundred; the batches a live drain takes (the background work's ``chunk``) are
+#: smaller, the ones a drain stop or the end of a run takes can be a whole ring
+ROWS_AT_ONCE = 512
+#: an ELF program header's executable flag
+PF_X = 1
 #: bytes the wrapper pushes below the entry SP: r0-r3, lr
 PUSHED = 20
 #: bytes of the wrapper's frame made after the hooked function returns: its result, PRIMASK, the record, the head
@@ -93,14 +104,56 @@ MAX_CAPACITY = 4096
 #: fewest records worth a ring
 MIN_CAPACITY = 16
 #: QEMU's page for an M-profile core (TARGET_PAGE_BITS 10): every access to a page that holds a watched word takes
-#: QEMU's slow path, so the doorbell gets a page of its own, past the slots, where the area has room for one
-BELL_PAGE = 1024
+#: QEMU's slow path, so the doorbell gets a page of its own, past the slots, where the area has room for one; and
+#: QEMU chains a translated block straight to the next only within its page (a jump to another page is looked up
+#: in a hash table each time), so each wrapper and its body are kept in one page, where the flash has room
+PAGE = BELL_PAGE = 1024
 ALIGNED, USED, SIZE_MASK = 0x40000000, 0x80000000, 0x3FFFFFFF
 
 
 def record_size(header_words: int, stack_words: int) -> int:
     """Bytes of one ring record: the fixed words, the node header, the stack words."""
     return 4 * (FIXED_WORDS + header_words + stack_words)
+
+
+class _Columns(NamedTuple):
+    """:meth:`PatchCapture._column_table`: per function id."""
+
+    plain: np.ndarray
+    code: np.ndarray
+    ptr: np.ndarray
+    size0: np.ndarray
+    size1: np.ndarray
+    module: np.ndarray
+    has_success: np.ndarray
+    success: np.ndarray
+    row_kind: np.ndarray
+    address: np.ndarray
+    two_sizes: np.ndarray
+
+
+class _RowColumns(NamedTuple):
+    """A batch's records decoded as arrays (:meth:`PatchCapture._process_rows`): a row's fields, then what else
+    the rows and stacks are made of."""
+
+    seq: np.ndarray
+    fid: np.ndarray
+    kind: np.ndarray
+    module: np.ndarray
+    task: np.ndarray
+    ptr: np.ndarray
+    old: np.ndarray
+    size: np.ndarray
+    node_size: np.ndarray
+    lr0: np.ndarray
+    lr1: np.ndarray
+    lr2: np.ndarray
+    t_ms: np.ndarray
+    freed: np.ndarray
+    emit: np.ndarray
+    failed: np.ndarray
+    lr: np.ndarray
+    sp: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -183,6 +236,7 @@ class PatchCapture(RingCapture):
         self.code = b""
         self._labels: dict[str, int] = {}
         self._originals: dict[int, bytes] = {}
+        self.direct_calls: list[tuple[int, bytes, bytes]] = []  # see _direct_calls
         self.fallback = None  # HookCapture for the declined functions
         self.gaps: list[TraceGap] = []
         self.last_seq: int | None = None
@@ -195,6 +249,9 @@ class PatchCapture(RingCapture):
         self._regions: list[tuple[int, int]] = []
         self._calls: dict[int, int] = {}  # records per function id
         self._free_stacks = True  # the ring header's free_stacks (see free_stacks)
+        #: the claim number the ring starts at when (re)written: past the seqs its slots may hold (see _apply)
+        self._ring_start = MIN_CAPACITY
+        self._lost = 0  # the ring header's lost count, as last read
 
     @property
     def free_stacks(self) -> bool:
@@ -306,10 +363,13 @@ class PatchCapture(RingCapture):
         return [(r.base, r.end) for r in self._platform().ram if r.name not in missing]
 
     # -- code ----------------------------------------------------------------------------------------
-    def _build(self, code_base: int, ring: int, header_words: int, bell: int = 0, code_size: int = 0) -> tuple[Assembler, dict[str, int]]:
+    def _build(self, code_base: int, ring: int, header_words: int, bell: int = 0, code_size: int = 0,
+               units: list[int] | None = None, capacity: int = MIN_CAPACITY) -> tuple[Assembler, dict[str, int]]:
         """The code at ``code_base``, its doorbell store to ``bell`` (:attr:`Layout.doorbell`); ``code_size`` is its
         own size (known from a first build: the size does not depend on the addresses), for the nesting check's own
-        range."""
+        range. ``units``: the bytes of each wrapper with its body (:meth:`_units`), to start one on the next page
+        when it would cross into it (:data:`PAGE`). ``capacity``: the ring's records (the code's size does not
+        depend on it)."""
         a = Assembler()
         regions = self._ram_regions()
         rec_size = record_size(header_words, self.stack_words)
@@ -319,16 +379,21 @@ class PatchCapture(RingCapture):
         self._is_nested(a, ranges, own)
         lo = min(f.address for f in self.functions)
         box = (lo, max(f.address + f.size for f in self.functions) - lo)  # every hooked function lies in it
-        for f in self.patched:
-            self._wrapper(a, f, ring, header_words, rec_size, box, own, regions)
+        bodies: dict[int, str | int] = {f.address: f"body_{f.fid}" for f in self.patched}  # a moved call to a hooked function: nested
+        for k, f in enumerate(self.patched):
+            if units is not None:
+                at = (code_base + a.size) % PAGE
+                if at + units[k] > PAGE >= units[k]:
+                    a.raw(b"\x00\xbf" * ((PAGE - at) // 2), "nop: the next wrapper and its body in a page of their own")
+            self._wrapper(a, f, ring, header_words, rec_size, box, own, regions, capacity)
             # the body right after its wrapper: QEMU chains a jump within a page, not across one
             a.label(f"body_{f.fid}")
             for k, piece in enumerate(f.relocation.pieces):  # type: ignore[union-attr]
                 if isinstance(piece, Branch):
                     if piece.kind == "bl":
-                        a.bl(piece.target)
+                        a.bl(bodies.get(piece.target, piece.target))
                     elif piece.kind == "b":
-                        a.b_w(piece.target, piece.cond)
+                        a.b_w(bodies.get(piece.target, piece.target), piece.cond)
                     else:  # cbz rn, T: cbnz rn over a b.w T (and the other way round)
                         a.cbz(piece.reg, f"body_{f.fid}_{k}", nonzero=piece.kind == "cbz")
                         a.b_w(piece.target)
@@ -466,7 +531,7 @@ class PatchCapture(RingCapture):
         a.label(f"{t}_done")
 
     def _wrapper(self, a: Assembler, f: PatchedFunction, ring: int, header_words: int, rec_size: int,
-                 box: tuple[int, int], own: tuple[int, int], regions: list[tuple[int, int]]) -> None:
+                 box: tuple[int, int], own: tuple[int, int], regions: list[tuple[int, int]], capacity: int) -> None:
         """The wrapper of one function. It keeps its state in its stack frame and touches no callee-saved
         register, so its frame holds only the caller's arguments and return address, the nesting flag, and for a
         function whose record is taken at entry (a free, a realloc) the time and the entry node header's words a
@@ -482,8 +547,8 @@ class PatchCapture(RingCapture):
         pre = nest_a + 4
         if (pre + PUSHED) % 8:
             pre += 4
-        # after it, POST more bytes below: [res, pm, rec, head_slot], and the call's slots POST further up
-        res, pm, rec, head_slot = 0, 4, 8, 12
+        # after it, POST more bytes below: [res, (unused), rec, claim_slot], and the call's slots POST further up
+        res, rec, claim_slot = 0, 8, 12
         nest = nest_a + POST
         saved = pre + POST  # the pushed r0 from SP after both subs; lr at saved + 16; the entry SP is saved + 20
         a.label(f"wrap_{i}")
@@ -528,23 +593,24 @@ class PatchCapture(RingCapture):
         a.ldr(1, SP, nest)
         a.cmp_imm(1, 0)
         a.b_w(f"done_{i}", "ne")
-        a.mrs(1, "primask")
-        a.str(1, SP, pm)
-        a.cpsid_i()
         a.load_const(2, ring)
         a.ldr(3, 2, HDR["enabled"])
         a.cmp_imm(3, 0)
-        a.b_w(f"unmask_{i}", "eq")
+        a.b_w(f"end_{i}", "eq")
+        # claim a slot: claim + 1, unless something came between (an interrupt's call claimed one)
         a.label(f"claim_{i}")
-        a.ldr(0, 2, HDR["head"])
+        a.ldrex(0, 2, HDR["claim"])
         self._below(a, "capacity", f"ok_{i}")
-        a.bl("ring_bell")  # full: the host drains at this store, then the claim succeeds
-        a.b(f"claim_{i}")
+        a.b_w(f"full_{i}")
         a.label(f"ok_{i}")
-        a.str(0, SP, head_slot)
-        a.ldr(1, 2, HDR["wptr"])
+        a.mov(1, 0)
+        a.adds(1, 1)
+        a.strex(3, 1, 2, HDR["claim"])
+        a.cmp_imm(3, 0)
+        a.b_w(f"claim_{i}", "ne")
+        a.str(0, SP, claim_slot)
+        self._slot(a, 0, ring, capacity, rec_size)
         a.str(1, SP, rec)
-        a.str(0, 1, 0)
         a.movs(3, i)
         a.str(3, 1, 4)
         for k in range(4):
@@ -607,29 +673,65 @@ class PatchCapture(RingCapture):
                 a.movw(3, i | NO_STACK)
                 a.str(3, 2, 4)
                 a.label(f"stacked_{i}")
-        # publish: head + 1, the write pointer on to the next slot; ring the doorbell when the ring is due a drain
-        a.ldr(0, SP, head_slot)
-        a.adds(0, 1)
-        a.load_const(2, ring)
-        a.str(0, 2, HDR["head"])
+        # commit: the record's seq, written last, says it is complete; then publish (head) every complete record in
+        # order, this one and any an interrupted wrapper finished meanwhile; the doorbell when the ring is due a drain
+        a.ldr(0, SP, claim_slot)
         a.ldr(1, SP, rec)
-        a.addw(1, 1, rec_size)
-        a.ldr(3, 2, HDR["end"])
-        a.cmp(1, 3)
-        a.b(f"adv_w{i}", "ne")
-        a.ldr(1, 2, HDR["base"])
-        a.label(f"adv_w{i}")
-        a.str(1, 2, HDR["wptr"])
-        self._below(a, "drain_at", f"adv_end{i}")
+        a.str(0, 1, 0)
+        a.load_const(2, ring)
+        self._publish(a, ring, capacity, rec_size, f"pub_{i}")
+        self._below(a, "drain_at", f"end_{i}")
         a.bl("ring_bell")
-        a.label(f"adv_end{i}")
-        a.label(f"unmask_{i}")
-        a.ldr(1, SP, pm)
-        a.msr("primask", 1)
+        a.label(f"end_{i}")
         a.ldr(0, SP, res)
         a.label(f"done_{i}")
         a.add_sp(saved + 16)
         a.pop(15)
+        # the ring is full: publish what is complete, and let the host drain it at the doorbell; when nothing is
+        # complete, the oldest record's wrapper is the one this call interrupted, which cannot go on before this
+        # one returns: the record is dropped and counted (lost), not waited for forever
+        a.label(f"full_{i}")
+        a.clrex()
+        self._publish(a, ring, capacity, rec_size, f"fpub_{i}")
+        a.ldr(1, 2, HDR["tail"])
+        a.cmp(0, 1)
+        a.b_w(f"drop_{i}", "eq")
+        a.bl("ring_bell")
+        a.b_w(f"claim_{i}")
+        a.label(f"drop_{i}")
+        a.ldrex(0, 2, HDR["lost"])
+        a.adds(0, 1)
+        a.strex(3, 0, 2, HDR["lost"])
+        a.cmp_imm(3, 0)
+        a.b_w(f"drop_{i}", "ne")
+        a.b_w(f"end_{i}")
+
+    @staticmethod
+    def _slot(a: Assembler, claim: int, ring: int, capacity: int, rec_size: int) -> None:
+        """r1 = the slot of claim number ``claim`` (a register): ``(claim % capacity) * rec_size`` past the ring's
+        header. Clobbers r3, r12."""
+        a.movw(3, capacity)
+        a.udiv(1, claim, 3)
+        a.mls(1, 1, 3, claim)
+        a.movw(3, rec_size)
+        a.load_const(12, ring + HDR_SIZE)
+        a.mla(1, 1, 3, 12)
+
+    def _publish(self, a: Assembler, ring: int, capacity: int, rec_size: int, t: str) -> None:
+        """Inline: head + 1 while the record at head is complete (its seq is head), each step one ldrex/strex;
+        ends with r0 = head, r2 = the ring. Clobbers r1, r3, r12."""
+        a.label(t)
+        a.ldrex(0, 2, HDR["head"])
+        self._slot(a, 0, ring, capacity, rec_size)
+        a.ldr(1, 1, 0)
+        a.cmp(1, 0)
+        a.b_w(f"{t}_done", "ne")
+        a.mov(1, 0)
+        a.adds(1, 1)
+        a.strex(3, 1, 2, HDR["head"])
+        a.b_w(t)  # the next one (or this one again, when something came between)
+        a.label(f"{t}_done")
+        a.clrex()
 
     @staticmethod
     def _below(a: Assembler, limit: str, label: str) -> None:
@@ -641,9 +743,30 @@ class PatchCapture(RingCapture):
         a.cmp(3, 1)
         a.b(label, "lo")
 
-    def _assemble(self, code_base: int, ring: int, header_words: int, bell: int = 0) -> bytes:
-        size = self._build(code_base, ring, header_words, bell)[0].size  # the same whatever the addresses
-        a, labels = self._build(code_base, ring, header_words, bell, size)
+    def _jump_cache_clashes(self, size: int) -> Callable[[int], int]:
+        """For code of ``size`` bytes at a page-aligned base: how many of its pages share their slots in QEMU's cache
+        of recent jump targets with a page of the firmware's own code. That cache (``tb_jmp_cache``, 4096 slots) is
+        indexed by ``tb_jmp_cache_hash_func``: with QEMU's 1 KiB pages, 6 bits of the page number, bits 10-15 of an
+        address xor bits 14-19. The top of a 1 MiB flash maps onto its bottom (0x080FFC00 onto 0x08000000), where
+        the allocator is: there each wrapper would evict the allocator's blocks from the cache and they its, each
+        time costing QEMU a lookup in its global table (measured on burst: 5.6 of those a call, 3.7 placed apart,
+        3.2 unpatched)."""
+        def slot(addr: int) -> int:
+            return ((addr >> 10) ^ (addr >> 14)) & 0x3F
+
+        firmware = {slot(page) for seg in self.image.load_segments if seg.flags & PF_X
+                    for page in range(seg.vaddr & ~(PAGE - 1), seg.vaddr + seg.memsz, PAGE)}
+        return lambda base: sum(slot(page) in firmware for page in range(base, base + size, PAGE))
+
+    def _units(self, header_words: int) -> list[int]:
+        """Bytes of each patched function's wrapper with its body, in order (the same wherever the code goes)."""
+        a, labels = self._build(0, 0, header_words)
+        starts = [labels[f"wrap_{f.fid}"] for f in self.patched] + [labels["code_end"]]
+        return [b - a for a, b in zip(starts, starts[1:])]
+
+    def _assemble(self, code_base: int, ring: int, header_words: int, bell: int, units: list[int] | None, capacity: int) -> bytes:
+        size = self._build(code_base, ring, header_words, bell, units=units)[0].size  # the same whatever the addresses
+        a, labels = self._build(code_base, ring, header_words, bell, size, units, capacity)
         assert labels["code_end"] - code_base == size
         self._labels = labels
         return a.assemble(code_base)
@@ -689,9 +812,15 @@ class PatchCapture(RingCapture):
     def _place(self) -> None:
         platform = self._platform()
         header_words = self.nodes.head // 4 if self.nodes is not None else 0
-        size = self._build(0, 0, header_words)[0].size + 64  # the code's size does not depend on where it goes
         taken = getattr(self.engine, "scratch_taken", None)
-        code_area = find_flash(self.image, platform, size, taken=taken or ())
+        units: list[int] | None = self._units(header_words)
+        try:  # from a page's start, each wrapper and its body in one page
+            size = self._build(0, 0, header_words, units=units)[0].size + 64
+            code_area = find_flash(self.image, platform, size, align=PAGE, taken=taken or (), score=self._jump_cache_clashes(size))
+        except CaptureError:  # too little flash for that: packed (the code's size does not depend on where it goes)
+            units = None
+            size = self._build(0, 0, header_words)[0].size + 64
+            code_area = find_flash(self.image, platform, size, taken=taken or ())
         rec_size = record_size(header_words, self.stack_words)
         want = HDR_SIZE + rec_size * (self.capacity_option or MAX_CAPACITY)
         need = HDR_SIZE + rec_size * (self.capacity_option or MIN_CAPACITY)
@@ -712,12 +841,35 @@ class PatchCapture(RingCapture):
         self._rec_struct = struct.Struct(f"<{FIXED_WORDS + header_words}I{4 * self.stack_words}x")
         self._words_cache: dict[int, int] = {}
         self._nodes_fmt = self._node_reader() if self.nodes is not None else None
-        self.code = self._assemble(code_area.base, ram.base, header_words, self.layout.doorbell)
+        self._columns = self._column_table()
+        self.code = self._assemble(code_area.base, ram.base, header_words, self.layout.doorbell, units, capacity)
         def placed(funcs: list[PatchedFunction]) -> list[PatchedFunction]:
             return [replace(f, wrapper=self._labels[f"wrap_{f.fid}"], body=self._labels[f"body_{f.fid}"]) if f.relocation else f
                     for f in funcs]
 
         self.functions, self.pool_functions = placed(self.functions), placed(self.pool_functions)
+        self.direct_calls = self._direct_calls()
+
+    def _direct_calls(self) -> list[tuple[int, bytes, bytes]]:
+        """The ``bl``/``b.w`` from one patched function to another's entry, as (address, original, retargeted): such
+        a call is nested (its return address lies in a hooked function) and makes no event, so it goes straight to
+        the callee's body, running no wrapper (``LOS_MemMfree`` calling ``LOS_MemFree``: half a free's wrapper work).
+        Decoded from the ELF, literal pools stepped over by the mapping symbols; none without them (a stripped ELF:
+        those calls take the wrappers' own nesting check)."""
+        bodies = {f.address: f.body for f in self.patched}
+        out: list[tuple[int, bytes, bytes]] = []
+        for f in self.patched:
+            lo, hi = f.address + f.relocation.length, f.address + f.size  # type: ignore[union-attr]
+            data = self.image.data_ranges(lo, hi)
+            if data is None:
+                log.info("no mapping symbols in the ELF: calls between hooked functions go through their wrappers")
+                return []
+            for br in direct_branches(self.image.read(lo, hi - lo), lo, data):
+                body = bodies.get(br.target)
+                if body is not None:
+                    new = encode_bl(br.address, body) if br.link else encode_b_w(br.address, body)
+                    out.append((br.address, self.image.read(br.address, 4), new))
+        return out
 
     def _apply(self) -> None:
         """Write the code, a fresh ring header and the entry branches (target halted)."""
@@ -734,16 +886,28 @@ class PatchCapture(RingCapture):
             self._originals[f.address] = now[:PATCH_BYTES]
         eng.write_memory(lay.code.base, self.code)
         slots = lay.slots
-        header = {"magic": MAGIC, "enabled": 1, "head": 0, "tail": 0, "capacity": lay.capacity, "drain_at": lay.capacity,
-                  "wptr": slots, "base": slots, "end": slots + lay.capacity * lay.rec_size, "doorbell": 0,
-                  "rec_size": lay.rec_size, "version": VERSION, "free_stacks": int(self._free_stacks)}
+        # claims start past every seq the slots may still hold from before (a record is complete when its seq is its
+        # claim): zeros at the first start, at most the claims of the last run after a reset
+        start = self._ring_start
+        header = {"magic": MAGIC, "enabled": 1, "head": start, "tail": start, "capacity": lay.capacity, "drain_at": lay.capacity,
+                  "claim": start, "lost": 0, "slots": slots, "doorbell": 0, "rec_size": lay.rec_size, "version": VERSION,
+                  "free_stacks": int(self._free_stacks)}
+        self._lost = 0
         raw = bytearray(HDR_SIZE)
         for name, off in HDR.items():
             struct.pack_into("<I", raw, off, header[name])
         eng.write_memory(lay.ring, bytes(raw))
+        self._ring_start = (start + 2 * lay.capacity) & 0xFFFFFFFF
         for f in self.patched:
             eng.write_memory(f.address, encode_b_w(f.address, f.wrapper))
-        self._ring_head = 0
+        for address, original, new in self.direct_calls:
+            now = eng.read_memory(address, 4)
+            if now != new:
+                if now != original:
+                    raise CaptureError(f"the call at {address:#x} in the target ({now.hex()}) is not the ELF's ({original.hex()})",
+                                       hint="run the ELF the session loaded (or detach another patched capture first)")
+                eng.write_memory(address, new)
+            self._originals[address] = original
 
     def _attach_fallback(self) -> None:
         from memhil.capture.hooks import HookCapture
@@ -851,12 +1015,16 @@ class PatchCapture(RingCapture):
             blob = target.read_memory(lay.ring, HDR_SIZE + cap * rs)
         else:
             blob = target.read_memory(lay.ring, HDR_SIZE)
-        magic, _en, head, tail = struct.unpack_from("<4I", blob)
+        magic, _en, head, tail, _cap, _drain_at, claim, lost = struct.unpack_from("<8I", blob)
         if magic == 0 and not any(blob[:HDR_SIZE]):
             return None  # zeroed by a reset: drain() notices and patches again
         if magic != MAGIC:
             raise CaptureError(f"the hook ring at {lay.ring:#x} lost its header (magic {magic:#010x})",
                                hint="the firmware wrote over the RAM the hooks use; pass ram=(base, size) of an area it leaves alone")
+        if lost != self._lost:
+            self._gap(TraceGap(head, head, (lost - self._lost) & 0xFFFFFFFF, "lost"))
+            self._lost = lost
+        self._ring_start = (claim + 2 * cap) & 0xFFFFFFFF
         count = (head - tail) & 0xFFFFFFFF
         if count == 0:
             return None
@@ -935,7 +1103,139 @@ class PatchCapture(RingCapture):
         lrs = tuple(FIXED_WORDS + n.lr_off // 4 + i for i in range(n.lr_count))
         return FIXED_WORDS + n.size_off // 4, field(n.module), field(n.task), lrs
 
+    def _column_table(self) -> _Columns:
+        """:meth:`_table` as arrays by function id, for :meth:`_process_rows`: which ids make plain rows (an
+        allocator call of a tracked function: no pool call, no untracked one), and the record words they read. A
+        word index ``FIXED_WORDS + header_words`` is a column of zeros (no such argument)."""
+        table = self._decode_table
+        n, zero = len(table), FIXED_WORDS + self.layout.header_words  # type: ignore[union-attr]
+        plain, code, has_success = np.zeros(n, bool), np.zeros(n, np.int8), np.zeros(n, bool)
+        ptr, size0, size1, module = (np.full(n, zero, np.intp) for _ in range(4))
+        success, row_kind, address = np.zeros(n, np.uint32), np.zeros(n, np.uint32), np.zeros(n, np.uint32)
+        for fid, entry in enumerate(table):
+            if entry is None or entry[1] == 3 or entry[6] is not EventFlag.NONE:
+                continue
+            f, code_, ptr_i, size_i0, size_i1, mod_i, _flags, ok, kind, kind_n = entry
+            plain[fid], code[fid], address[fid] = True, code_, f.address
+            for arr, i in ((ptr, ptr_i), (size0, size_i0), (size1, size_i1), (module, mod_i)):
+                arr[fid] = zero if i < 0 else i
+            if ok is not None:
+                has_success[fid], success[fid] = True, ok
+            row_kind[fid] = 1 if kind is EventKind.ALLOC else kind_n
+        return _Columns(plain, code, ptr, size0, size1, module, has_success, success, row_kind, address, size1 != zero)
+
     def _process(self, raw: bytes, count: int) -> None:
+        """Records to rows for the session's ledger alone (:meth:`_process_rows`, where it takes them), else to
+        events for the sinks (:meth:`_process_each`)."""
+        if count >= ROWS_AT_ONCE and self._rows_mode():
+            self._process_rows(raw, count)
+        else:
+            self._process_each(raw, count)
+
+    def _process_rows(self, raw: bytes, count: int) -> None:
+        """:meth:`_process_each` for the session's ledger alone, the batch's words decoded as arrays (numpy) rather
+        than record by record: the host's cost per call under patched hooks. A record that is not a plain call in
+        sequence (a pool call, an untracked function's, a sequence gap, a free the allocator refuses, a function id
+        never patched) goes through :meth:`_process_each`, in its place, so each has the same rows, stacks, counts
+        and diagnostics."""
+        lay = self.layout
+        assert lay is not None
+        rs, width = lay.rec_size, FIXED_WORDS + lay.header_words
+        c = self._columns
+        words = np.frombuffer(raw, dtype="<u4", count=count * rs // 4).reshape(count, rs // 4)
+        rec = np.zeros((count, width + 1), np.uint32)  # the last column: zeros, for an argument a function has not
+        rec[:, :width] = words[:, :width]
+        at = np.arange(count)
+        seq, fw = rec[:, 0], rec[:, 1]
+        known = fw < len(c.plain)
+        fid = np.where(known, fw, 0).astype(np.intp)
+        plain = known & c.plain[fid]
+        follows = np.empty(count, np.uint32)  # each record's expected sequence number
+        follows[1:] = seq[:-1] + np.uint32(1)
+        follows[0] = seq[0] if self.last_seq is None else (self.last_seq + 1) & 0xFFFFFFFF
+        plain &= seq == follows
+        code, ret = c.code[fid], rec[:, 6]
+        arg = rec[at, c.ptr[fid]]
+        size = rec[at, c.size0[fid]]
+        size = np.where(c.two_sizes[fid], size * rec[at, c.size1[fid]], size)  # calloc: wraps as the firmware's
+        free_call = (code == 0) & (arg != 0)
+        refused = free_call & c.has_success[fid] & (ret != c.success[fid])
+        got = (code != 0) & (ret != 0)
+        realloc_freed = (code == 2) & (ret == 0) & (size == 0) & (arg != 0)
+        freed = (free_call & ~refused) | realloc_freed
+        emit = freed | got
+        failed = (code != 0) & ~emit | refused
+        ptr = np.where(got, ret, arg)
+        old = np.where(got & (code == 2), arg, 0)
+        kind = np.where(freed, 2, np.where((code == 2) & (arg == 0), 1, c.row_kind[fid]))
+        module = rec[at, c.module[fid]]
+        zeros = np.zeros(count, np.uint32)
+        node_size = task = lr0 = lr1 = lr2 = zeros
+        if self.nodes is not None:
+            size_i, (nmod_i, mod_sh, mod_mask), (ntask_i, task_sh, task_mask), lr_is = self._nodes_fmt
+            flag = rec[:, size_i]
+            used = (flag & np.uint32(USED)) != 0
+            plain &= used | ~freed  # a free of no used block: refused by the allocator, said by _process_each
+            node_size = np.where(used, flag & np.uint32(SIZE_MASK), 0)
+            module = np.where(used, (rec[:, nmod_i] >> np.uint32(mod_sh)) & np.uint32(mod_mask), module)
+            task = np.where(used, (rec[:, ntask_i] >> np.uint32(task_sh)) & np.uint32(task_mask), 0)
+            keep_lrs = used & ~freed
+            lr0, lr1, lr2 = (np.where(keep_lrs, rec[:, i], 0) for i in list(lr_is) + [width] * (3 - len(lr_is)))
+        cols = _RowColumns(seq, fid, kind, module, task, ptr, old, np.where(freed, 0, size), node_size, lr0, lr1, lr2,
+                           rec[:, 10].astype(np.uint64) << np.uint64(32) | rec[:, 9], freed, emit, failed, rec[:, 7], rec[:, 8])
+        records = self.stats["records"]
+        try:
+            if plain.all():
+                self._plain_rows(raw, cols, 0, count)
+            else:
+                edges = np.flatnonzero(plain[1:] != plain[:-1]) + 1
+                for a, b in zip([0, *edges.tolist()], [*edges.tolist(), count]):
+                    if plain[a]:
+                        self._plain_rows(raw, cols, a, b)
+                    else:
+                        self._process_each(raw[a * rs : b * rs], b - a)
+        finally:  # a batch's records are counted once it is all taken in, as _process_each counts them
+            self.stats["records"] = records
+        self.stats["records"] = records + count
+
+    def _plain_rows(self, raw: bytes, cols: _RowColumns, a: int, b: int) -> None:
+        """Records ``a`` to ``b`` of a batch, every one a plain call in sequence (:meth:`_process_rows`), as rows."""
+        lay = self.layout
+        assert lay is not None
+        c = self._columns
+        emit = cols.emit[a:b]
+        counts = np.bincount(cols.fid[a:b], minlength=len(c.plain))
+        calls = self._calls
+        for fid in np.flatnonzero(counts).tolist():
+            calls[fid & ~NO_STACK] = calls.get(fid & ~NO_STACK, 0) + int(counts[fid])
+        self.stats["failed"] += int(np.count_nonzero(cols.failed[a:b]))
+        self.last_seq = int(cols.seq[b - 1])
+        m = int(np.count_nonzero(emit))
+        if not m:
+            return
+        first = self.seq
+        self.seq = first + m
+        pick = np.flatnonzero(emit) + a
+
+        def col(arr) -> list[int]:
+            return arr[pick].tolist()
+
+        rows = list(zip(range(first, first + m), col(cols.t_ms), col(cols.kind), col(cols.module), col(cols.task), col(cols.ptr),
+                        col(cols.old), col(cols.size), col(cols.node_size), col(cols.lr0), col(cols.lr1), col(cols.lr2)))
+        # each allocation's stack: the words the wrapper copied (as many as its stack's RAM region holds above SP)
+        sp = cols.sp[pick]
+        words = np.zeros(m, np.int64)
+        for base, end in self._regions:
+            inside = (sp >= base) & (sp < end)
+            words[inside] = np.minimum(lay.stack_words, (end - sp[inside].astype(np.int64)) >> 2)
+        start = pick * lay.rec_size + 4 * (FIXED_WORDS + lay.header_words)
+        resolver = self.resolver
+        stacks = [() if gone else LazyStack(resolver, (fn, lr, s, raw[o : o + 4 * n]))  # type: ignore[arg-type]
+                  for gone, fn, lr, s, o, n in zip(col(cols.freed), c.address[cols.fid[pick]].tolist(), col(cols.lr),
+                                                    sp.tolist(), start.tolist(), words.tolist())]
+        self._emit_rows(rows, stacks)
+
+    def _process_each(self, raw: bytes, count: int) -> None:
         """Records to events (the same as the breakpoint hooks make) and to the sinks; to the session's ledger
         alone, as rows and their stacks (no event objects, no stack kept for a free), where it takes them.
 
@@ -1111,4 +1411,8 @@ class PatchCapture(RingCapture):
 
     def _gap(self, gap: TraceGap) -> None:
         self.gaps.append(gap)
-        log.warning("hook ring: %d record(s) missing between seq %d and %d", gap.missing, gap.after_seq, gap.next_seq)
+        if gap.reason == "lost":
+            log.warning("hook ring: %d record(s) lost: the ring was full of a record an interrupted call had not "
+                        "finished (raise the ring's capacity, or drain more often)", gap.missing)
+        else:
+            log.warning("hook ring: %d record(s) missing between seq %d and %d", gap.missing, gap.after_seq, gap.next_seq)

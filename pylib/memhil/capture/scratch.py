@@ -77,8 +77,10 @@ def _free(area: Area, taken: Iterable[Area]) -> list[Area]:
     return [Area(start, end - start, area.what) for start, end in _gaps(area.base, area.end, [(t.base, t.end) for t in taken])]
 
 
-def find_flash(image: Image, platform, size: int, *, align: int = 64, taken: Iterable[Area] = ()) -> Area:
-    """``size`` bytes of flash no segment uses (nor ``taken``), at the top of the largest free gap."""
+def find_flash(image: Image, platform, size: int, *, align: int = 64, taken: Iterable[Area] = (),
+               score: Callable[[int], int] | None = None) -> Area:
+    """``size`` bytes of flash no segment uses (nor ``taken``), at the top of the largest free gap; with ``score``,
+    at the ``align``ed base in that gap it scores lowest (the highest of those that tie)."""
     flash = [r for r in platform.regions if r.kind == "flash"]
     if not flash:
         raise CaptureError(f"platform {platform.name} names no flash region for the hook code",
@@ -96,6 +98,8 @@ def find_flash(image: Image, platform, size: int, *, align: int = 64, taken: Ite
         raise CaptureError(f"no room in flash for the hook code: {size} bytes needed, the largest unused gap is {free} bytes",
                            hint="leave some flash unused by the firmware, or use capture=breakpoints")
     base = (best[1] - need) // align * align
+    if score is not None:
+        base = min(range(base, best[0] - 1, -align), key=score)  # min keeps the first (highest) of equals
     return Area(base, need, f"flash {base:#010x}-{base + need:#010x} (unused by the ELF)")
 
 

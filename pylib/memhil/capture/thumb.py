@@ -1,4 +1,4 @@
-"""Find where a Thumb function returns, so a hook can stop exactly once on its way out.
+"""Find where a Thumb function returns, so a hook can stop exactly once on its way out; and its direct calls.
 
 Decodes the few Thumb / Thumb-2 encodings that leave a function (ARM ARMv7-M, section A5 "Thumb
 instruction set encoding", A7.7 instruction details):
@@ -146,3 +146,41 @@ def _decode32(scan: ExitScan, addr: int, hw1: int, hw2: int, conditional: bool) 
         elif hw2 & 0xD000 == 0x8000 and (hw1 >> 6) & 0xE != 0xE:  # B<c>.W T3
             imm = (s << 20) | (j2 << 19) | (j1 << 18) | ((hw1 & 0x3F) << 12) | ((hw2 & 0x7FF) << 1)
             _branch(scan, addr + 4 + _sign_extend(imm, 21))
+
+
+@dataclass(frozen=True)
+class DirectBranch:
+    """A ``bl`` (``link``) or unconditional ``b.w`` at ``address`` to ``target``: both BL T1 / B T4 encodings, whose
+    target any other in +-16 MiB may replace (:func:`memhil.capture.asm.encode_bl`, ``encode_b_w``)."""
+
+    address: int
+    target: int
+    link: bool
+
+
+def direct_branches(code: bytes, start: int, data: list[tuple[int, int]]) -> list[DirectBranch]:
+    """The BL T1 and B T4 instructions of the Thumb code ``code`` linked at ``start``, decoded in order from its
+    start, the ``data`` ranges (literal pools, from the mapping symbols) stepped over: decoding a pool as code could
+    find a branch in a constant, and rewriting it would change the constant."""
+    out: list[DirectBranch] = []
+    start &= ~1
+    i, n = 0, len(code)
+    while i + 1 < n:
+        addr = start + i
+        skip = next((end for lo, end in data if lo <= addr < end), None)
+        if skip is not None:
+            i = skip - start + (skip - start) % 2
+            continue
+        hw1 = code[i] | code[i + 1] << 8
+        if not _is_32bit(hw1):
+            i += 2
+            continue
+        if i + 3 >= n:
+            break
+        hw2 = code[i + 2] | code[i + 3] << 8
+        if hw1 & 0xF800 == 0xF000 and hw2 & 0xD000 in (0xD000, 0x9000):  # BL T1, B T4
+            s, j1, j2 = (hw1 >> 10) & 1, (hw2 >> 13) & 1, (hw2 >> 11) & 1
+            imm = s << 24 | (1 - (j1 ^ s)) << 23 | (1 - (j2 ^ s)) << 22 | (hw1 & 0x3FF) << 12 | (hw2 & 0x7FF) << 1
+            out.append(DirectBranch(addr, addr + 4 + _sign_extend(imm, 25), bool(hw2 & 0x4000)))
+        i += 4
+    return out

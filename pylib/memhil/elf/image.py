@@ -2,7 +2,8 @@
 
 Implements the parts of the ELF specification (System V ABI, ARM ELF supplement "ELF for the Arm
 Architecture") that memhil needs: the symbol table (STT_FUNC / STT_OBJECT, bit 0 of a Thumb function's
-value is the Thumb bit, ``$t``/``$d`` mapping symbols ignored), PT_LOAD program headers, and the GNU
+value is the Thumb bit; the ``$t``/``$d``/``$a`` mapping symbols, "ELF for the Arm Architecture" 5.5.5, apart in
+:meth:`Image.data_ranges`), PT_LOAD program headers, and the GNU
 build-id note. DWARF users (:mod:`.lines`, :mod:`.types`) are created lazily, once per image.
 
 The file is read into memory at :meth:`Image.open` so that no file handle stays open and every later
@@ -163,11 +164,15 @@ class Image:
 
     def _build_symbol_index(self) -> None:
         syms: list[Symbol] = []
+        marks: list[tuple[int, str]] = []  # mapping symbols: (address, "t", "d" or "a")
         symtab = self._elf.get_section_by_name(".symtab")
         if symtab is not None:
             for s in symtab.iter_symbols():
                 name = s.name
                 stype = s["st_info"]["type"]
+                if name[:2] in ("$t", "$d", "$a") and name[2:3] in ("", "."):
+                    marks.append((int(s["st_value"]), name[1]))
+                    continue
                 if not name or stype in ("STT_SECTION", "STT_FILE") or name.startswith("$"):
                     continue
                 if s["st_shndx"] == "SHN_UNDEF":
@@ -178,6 +183,7 @@ class Image:
                 binding = {"STB_LOCAL": "local", "STB_WEAK": "weak"}.get(s["st_info"]["bind"], "global")
                 syms.append(Symbol(name, value & ~1 if kind == "func" else value, int(s["st_size"]), kind, thumb, None, binding))
         self._symbols = syms
+        self._marks = sorted(set(marks))
         self._by_name: dict[str, Symbol] = {}
         rank = {"global": 0, "weak": 1, "local": 2}
         for sym in syms:
@@ -209,6 +215,27 @@ class Image:
             if sec.addr <= addr < sec.addr + sec.size:
                 return sec.addr + sec.size
         return addr + 2
+
+    def data_ranges(self, lo: int, hi: int) -> list[tuple[int, int]] | None:
+        """The parts of [lo, hi) that its mapping symbols mark as data (``$d``: literal pools, jump tables) up to the
+        next ``$t``/``$a``, for a decoder that must not take data for instructions; None when the ELF has no
+        mapping symbols (stripped of its local symbols), so nothing there can be told apart."""
+        if not self._marks:
+            return None
+        out: list[tuple[int, int]] = []
+        i = bisect.bisect_right(self._marks, (lo, "~")) - 1  # the mark in force at lo
+        start = lo if i >= 0 and self._marks[i][1] == "d" else None
+        for addr, kind in self._marks[max(i + 1, 0):]:
+            if addr >= hi:
+                break
+            if kind == "d" and start is None:
+                start = addr
+            elif kind != "d" and start is not None:
+                out.append((start, addr))
+                start = None
+        if start is not None:
+            out.append((start, hi))
+        return out
 
     def symbols(self) -> list[Symbol]:
         """Every named function/object/other symbol (mapping symbols, sections and files excluded)."""
