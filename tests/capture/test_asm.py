@@ -146,4 +146,8 @@ def test_values_an_encoding_cannot_hold_are_errors():
         a.ldmia(0, 0, 1)  # writeback into a loaded register is UNPREDICTABLE
     with pytest.raises(AsmError, match="not the base register"):
         a.stmia(2, 1, 14)
+    with pytest.raises(AsmError, match="status register must differ"):
+        a.strex(1, 1, 2)  # UNPREDICTABLE: the status over the value stored
+    with pytest.raises(AsmError, match="out of range"):
+        a.ldrex(0, 2, 6)  # a word offset
     assert thumb_expand_imm(0xC0000000) is not None and thumb_expand_imm(0x101) is None

@@ -185,6 +185,16 @@ def test_flash_goes_to_the_top_of_the_largest_unused_gap(platform):
         find_flash(tiny, platform, 1000)
 
 
+def test_flash_with_a_score_takes_the_highest_of_the_lowest_scored_bases(platform):
+    image = _Image([_Seg(0x08000000, 0x08000000, 0x3000, 0x3000)], {})
+    top = find_flash(image, platform, 2048, align=1024)
+    assert top.base == 0x08100000 - 2048
+    got = find_flash(image, platform, 2048, align=1024, score=lambda base: 0 if base <= 0x080F0000 else 1)
+    assert got.base == 0x080F0000 and got.size == 2048
+    assert find_flash(image, platform, 2048, align=1024, score=lambda base: 5).base == top.base  # all equal: the top
+    assert find_flash(image, platform, 2048, align=1024, score=lambda base: base).base == 0x08003000  # the gap's start
+
+
 def test_areas_taken_on_the_target_are_left_out(platform):
     """The tick stop and the patched hooks share the target's scratch memory: neither gets bytes the other holds."""
     image = _Image([_Seg(0x08000000, 0x08000000, 0x1000, 0x1000)], {"__heap_end": 0x20010000, "_sstack": 0x2001E000})

@@ -3,14 +3,26 @@
 While the target is halted, for every allocator function the profile names (the ELF on disk stays as it is):
 
 - its first instructions move into a *body* stub (``<moved instructions>; b.w F+n``, :mod:`.relocate`);
-- a *wrapper* (Thumb-2 made by :mod:`.asm`) calls the body with the original r0-r3, then, with PRIMASK set,
-  claims the next slot of a RAM ring and writes one record: sequence, function, r0-r3, result, caller LR,
-  entry SP, the firmware's uptime, the allocator's node header of the block (LiteOS) and ``stack_words`` words
-  from the entry SP for the host's unwinder;
-- the function's entry becomes ``b.w wrapper``.
+- a *wrapper* (Thumb-2 made by :mod:`.asm`) calls the body with the original r0-r3, then claims the next slot
+  of a RAM ring and writes one record: sequence, function, r0-r3, result, caller LR, entry SP, the firmware's
+  uptime, the allocator's node header of the block (LiteOS) and ``stack_words`` words from the entry SP for the
+  host's unwinder (none for a free when the host keeps no stack of it: :attr:`PatchCapture.free_stacks`);
+- the function's entry becomes ``b.w wrapper``; a ``bl``/``b.w`` from one hooked function to another goes
+  straight to the callee's body (such a call is nested: no wrapper to run).
+
+The ring is claimed without masking interrupts: masking (``cpsid``/``msr primask``) ends QEMU's translated block
+and sends it back to its main loop twice a call, about as costly as the rest of the wrapper. A wrapper claims a
+slot with ``ldrex``/``strex`` on the header's ``claim`` count (an interrupt's call that claims in between makes
+it try again), writes the record, its sequence number last (the record is then complete), and advances the
+header's ``head`` over every complete record in order, its own and any an interrupted wrapper finished
+meanwhile; the host takes [tail, head). Claims start past any sequence number the slots may still hold.
 
 A function whose first instructions cannot move (PC-relative, IT, branch) keeps its code and is caught by
 gdbstub breakpoints instead (:class:`~memhil.capture.hooks.HookCapture`), with the reason logged.
+
+Where the code goes matters to QEMU: it chains a translated block to the next only within a 1 KiB page, and keeps
+recent jump targets in a cache whose slots pages share; each wrapper with its body gets a page of its own, at
+pages whose slots the firmware's code does not use (:meth:`PatchCapture._jump_cache_clashes`).
 
 Which call is an event follows the breakpoint hooks: a call whose return address lies inside a hooked function
 or inside the wrappers (a tail call from one) is nested and writes nothing, so ``LOS_MemMfree`` calling
@@ -24,7 +36,10 @@ fills the ring (the host is behind, or has no window), the wrapper stores to a d
 watchpoint (QEMU 7.2 does not flush its translation cache for those; the word has a 1 KiB page of its own, as
 every access to a watched page takes QEMU's slow path) and the host copies the records at that stop. A wrapper
 that finds the ring full rings and waits, so nothing is lost, and a sequence gap would be reported
-(:attr:`PatchCapture.gaps`). On an engine that cannot stop the firmware but works at the ends of its run slices
+(:attr:`PatchCapture.gaps`). One case cannot wait: a full ring none of whose records is complete, whose oldest
+record's wrapper is the one this call interrupted (an interrupt handler that allocates while every slot is
+claimed by calls it interrupted); that record is dropped, counted in the header's ``lost`` and reported as a
+gap ("lost"). On an engine that cannot stop the firmware but works at the ends of its run slices
 (Renode), the ring is drained at every slice end instead, with no doorbell stop. Fed to the session's ledger
 alone, records become rows and stacks (``Ledger.apply_rows``), no event objects.
 Stacks are unwound on the host when first read (:mod:`.lazystack`). Patches are put back after a reset.
@@ -32,13 +47,16 @@ Stacks are unwound on the host when first read (:mod:`.lazystack`). Patches are 
 What it costs the firmware and where it stops being exact:
 
 - each hooked call runs ~150-250 more instructions (the nesting check is two compares for a caller outside the
-  hooked functions, the stack words are copied three at a time) and uses 24 more bytes of stack while the hooked
+  hooked functions, the stack words are copied three at a time; a free without its stack words ~100) and uses
+  24 more bytes of stack while the hooked
   function runs (40 for a LiteOS free, which keeps the time and two header words), 40 after it (the wrapper's
   frame, which holds no callee-saved register and no stale word, so a firmware's own stack scan sees what it sees
   unpatched);
 - the wrapper passes r0-r3 only: a hooked function that takes arguments on the stack (a fifth one) would read
   the wrapper's frame instead (no profile has one);
-- PRIMASK masks interrupts, not NMI or HardFault: an allocator called from those could interleave a record;
+- an interrupt that comes between a wrapper's claim and its record's completion may have its own record
+  published first: records come in the order they were claimed, which for calls that overlap is not always the
+  order they returned;
 - a firmware that checksums its own flash sees the patches (use ``capture=breakpoints``);
 - nesting is decided by the caller's return address (inside a hooked function, or a tail call from a wrapper),
   as the breakpoint hooks' first rule; their last rule (a live frame just above on the same stack, for a hooked
