@@ -137,41 +137,11 @@ def record_size(header_words: int, stack_words: int) -> int:
 class _Columns(NamedTuple):
     """:meth:`PatchCapture._column_table`: per function id."""
 
-    plain: np.ndarray
-    code: np.ndarray
-    ptr: np.ndarray
-    size0: np.ndarray
-    size1: np.ndarray
-    module: np.ndarray
-    has_success: np.ndarray
-    success: np.ndarray
-    row_kind: np.ndarray
+    props: np.ndarray
+    cols: np.ndarray
+    has: np.ndarray
     address: np.ndarray
-    two_sizes: np.ndarray
-
-
-class _RowColumns(NamedTuple):
-    """A batch's records decoded as arrays (:meth:`PatchCapture._process_rows`): a row's fields, then what else
-    the rows and stacks are made of."""
-
-    seq: np.ndarray
-    fid: np.ndarray
-    kind: np.ndarray
-    module: np.ndarray
-    task: np.ndarray
-    ptr: np.ndarray
-    old: np.ndarray
-    size: np.ndarray
-    node_size: np.ndarray
-    lr0: np.ndarray
-    lr1: np.ndarray
-    lr2: np.ndarray
-    t_ms: np.ndarray
-    freed: np.ndarray
-    emit: np.ndarray
-    failed: np.ndarray
-    lr: np.ndarray
-    sp: np.ndarray
+    two_sizes: bool
 
 
 @dataclass(frozen=True)
@@ -860,6 +830,7 @@ class PatchCapture(RingCapture):
         self._words_cache: dict[int, int] = {}
         self._nodes_fmt = self._node_reader() if self.nodes is not None else None
         self._columns = self._column_table()
+        self._plain = self._plain_table()
         self.code = self._assemble(code_area.base, ram.base, header_words, self.layout.doorbell, units, capacity)
         def placed(funcs: list[PatchedFunction]) -> list[PatchedFunction]:
             return [replace(f, wrapper=self._labels[f"wrap_{f.fid}"], body=self._labels[f"body_{f.fid}"]) if f.relocation else f
@@ -1122,135 +1093,222 @@ class PatchCapture(RingCapture):
         return FIXED_WORDS + n.size_off // 4, field(n.module), field(n.task), lrs
 
     def _column_table(self) -> _Columns:
-        """:meth:`_table` as arrays by function id, for :meth:`_process_rows`: which ids make plain rows (an
-        allocator call of a tracked function: no pool call, no untracked one), and the record words they read. A
-        word index ``FIXED_WORDS + header_words`` is a column of zeros (no such argument)."""
+        """:meth:`_table` as arrays by function id, for :meth:`_process_rows`: per id (a row of ``props``) whether
+        it makes plain rows (an allocator call of a tracked function: no pool call, no untracked one), its code,
+        whether it has a success value and which, its row kind, whether its size is a product of two arguments; the
+        record words it takes as pointer, size, second size and module (``cols``, word 0 where it has none, and
+        ``has`` zero there)."""
         table = self._decode_table
-        n, zero = len(table), FIXED_WORDS + self.layout.header_words  # type: ignore[union-attr]
-        plain, code, has_success = np.zeros(n, bool), np.zeros(n, np.int8), np.zeros(n, bool)
-        ptr, size0, size1, module = (np.full(n, zero, np.intp) for _ in range(4))
-        success, row_kind, address = np.zeros(n, np.uint32), np.zeros(n, np.uint32), np.zeros(n, np.uint32)
+        n = len(table)
+        props = np.zeros((n, 6), np.int64)
+        cols, has = np.zeros((n, 4), np.intp), np.zeros((n, 4), np.uint32)
+        address = np.zeros(n, np.int64)
         for fid, entry in enumerate(table):
             if entry is None or entry[1] == 3 or entry[6] is not EventFlag.NONE:
                 continue
-            f, code_, ptr_i, size_i0, size_i1, mod_i, _flags, ok, kind, kind_n = entry
-            plain[fid], code[fid], address[fid] = True, code_, f.address
-            for arr, i in ((ptr, ptr_i), (size0, size_i0), (size1, size_i1), (module, mod_i)):
-                arr[fid] = zero if i < 0 else i
-            if ok is not None:
-                has_success[fid], success[fid] = True, ok
-            row_kind[fid] = 1 if kind is EventKind.ALLOC else kind_n
-        return _Columns(plain, code, ptr, size0, size1, module, has_success, success, row_kind, address, size1 != zero)
+            f, code, ptr_i, size_i0, size_i1, mod_i, _flags, ok, kind, kind_n = entry
+            props[fid] = (1, code, ok is not None, ok or 0, 1 if kind is EventKind.ALLOC else kind_n, size_i1 >= 0)
+            for k, i in enumerate((ptr_i, size_i0, size_i1, mod_i)):
+                cols[fid, k], has[fid, k] = max(i, 0), i >= 0
+            address[fid] = f.address
+        return _Columns(props, cols, has, address, bool(props[:, 5].any()))
+
+    def _plain_table(self) -> list[tuple | None]:
+        """Per function word (an id, or a free's id with :data:`NO_STACK`), for :meth:`_rows_each`: None where its
+        records are not plain calls (a pool call, an untracked function), else (code, ptr, size, size2, module,
+        success, row kind, address) with the record words as in :meth:`_table`."""
+        return [None if e is None or e[1] == 3 or e[6] is not EventFlag.NONE else
+                (e[1], e[2], e[3], e[4], e[5], e[7], 1 if e[8] is EventKind.ALLOC else e[9], e[0].address)
+                for e in self._decode_table]
 
     def _process(self, raw: bytes, count: int) -> None:
-        """Records to rows for the session's ledger alone (:meth:`_process_rows`, where it takes them), else to
-        events for the sinks (:meth:`_process_each`)."""
-        if count >= ROWS_AT_ONCE and self._rows_mode():
+        """Records to rows for the session's ledger alone, as arrays for a large batch (:meth:`_process_rows`) or one
+        by one (:meth:`_rows_each`), else to events for the sinks (:meth:`_process_each`)."""
+        if not self._rows_mode() or self.nodes is None:
+            self._process_each(raw, count)
+        elif count >= ROWS_AT_ONCE:
             self._process_rows(raw, count)
         else:
-            self._process_each(raw, count)
+            self._rows_each(raw, count)
+
+    def _rows_each(self, raw: bytes, count: int) -> None:
+        """:meth:`_process_each` for the session's ledger alone (a LiteOS node header in each record), its common
+        case only, written out: a plain call in sequence becomes a row and its stack, nothing else is looked at.
+        From the first record that is not one (a pool call, an untracked function's, a sequence gap, a free the
+        allocator refuses, a function id never patched), the batch goes through :meth:`_process_each`."""
+        lay = self.layout
+        assert lay is not None and self._nodes_fmt is not None
+        rs, sw, regions = lay.rec_size, lay.stack_words, self._regions
+        plain, resolver, words_at = self._plain, self.resolver, self._words_cache
+        nplain = len(plain)
+        stack_off = 4 * (FIXED_WORDS + lay.header_words)
+        size_w, (nmod_i, mod_sh, mod_mask), (ntask_i, task_sh, task_mask), lr_is = self._nodes_fmt
+        lr_get = itemgetter(*lr_is) if len(lr_is) > 1 else None
+        lr_pad = (0, 0, 0)[len(lr_is):]
+        last = self.last_seq
+        expect = -1 if last is None else (last + 1) & 0xFFFFFFFF
+        seq_out = self.seq
+        counts = [0] * nplain
+        failed = done = 0
+        rows: list = []
+        stacks: list = []
+        row, stack = rows.append, stacks.append
+        records = self.stats["records"]
+        try:
+            for off, rec in zip(range(0, count * rs, rs), self._rec_struct.iter_unpack(raw[: count * rs])):
+                seq, fw = rec[0], rec[1]
+                e = plain[fw] if fw < nplain else None
+                if e is None or seq != expect and expect >= 0:
+                    break
+                code, ptr_i, size_i, size2_i, mod_i, success, row_kind, address = e
+                ret, flag = rec[6], rec[size_w]
+                if code == 0:  # a free
+                    ptr = rec[ptr_i]
+                    if not ptr:
+                        pass
+                    elif success is not None and ret != success:
+                        failed += 1
+                    elif flag & USED:
+                        row((seq_out, rec[10] << 32 | rec[9], 2, (rec[nmod_i] >> mod_sh) & mod_mask, (rec[ntask_i] >> task_sh) & task_mask,
+                             ptr, 0, 0, flag & SIZE_MASK, 0, 0, 0))
+                        stack(())
+                        seq_out += 1
+                    else:
+                        break  # no used block: the allocator refuses it, _process_each says so
+                else:
+                    size = rec[size_i] if size_i >= 0 else 0
+                    if size2_i >= 0:
+                        size = size * rec[size2_i] & 0xFFFFFFFF
+                    old = rec[ptr_i] if code == 2 else 0
+                    if ret:
+                        if flag & USED:
+                            module, task = (rec[nmod_i] >> mod_sh) & mod_mask, (rec[ntask_i] >> task_sh) & task_mask
+                            lrs = (lr_get(rec) if lr_get is not None else (rec[lr_is[0]],) if lr_is else ()) + lr_pad
+                            node_size = flag & SIZE_MASK
+                        else:
+                            module, task, lrs, node_size = rec[mod_i] if mod_i >= 0 else 0, 0, (0, 0, 0), 0
+                        sp = rec[8]
+                        n = words_at.get(sp)
+                        if n is None:
+                            n = words_at[sp] = self._words_at(sp, regions, sw)
+                        row((seq_out, rec[10] << 32 | rec[9], 1 if code == 2 and not old else row_kind, module, task, ret, old, size, node_size) + lrs)
+                        stack(LazyStack(resolver, (address, rec[7], sp, raw[off + stack_off : off + stack_off + 4 * n])))  # type: ignore[arg-type]
+                        seq_out += 1
+                    elif code == 2 and size == 0 and old:  # realloc(p, 0) that freed p
+                        if not flag & USED:
+                            break
+                        row((seq_out, rec[10] << 32 | rec[9], 2, (rec[nmod_i] >> mod_sh) & mod_mask, (rec[ntask_i] >> task_sh) & task_mask,
+                             old, 0, 0, flag & SIZE_MASK, 0, 0, 0))
+                        stack(())
+                        seq_out += 1
+                    else:
+                        failed += 1
+                counts[fw] += 1
+                last, expect = seq, (seq + 1) & 0xFFFFFFFF
+                done += 1
+            self.last_seq, self.seq = last, seq_out
+            self.stats["failed"] += failed
+            calls = self._calls
+            for fid, n in enumerate(counts):
+                if n:
+                    calls[fid & ~NO_STACK] = calls.get(fid & ~NO_STACK, 0) + n
+            if rows:
+                self._emit_rows(rows, stacks)
+            if done < count:
+                self._process_each(raw[done * rs :], count - done)
+        finally:  # a batch's records are counted once it is all taken in, as _process_each counts them
+            self.stats["records"] = records
+        self.stats["records"] = records + count
 
     def _process_rows(self, raw: bytes, count: int) -> None:
         """:meth:`_process_each` for the session's ledger alone, the batch's words decoded as arrays (numpy) rather
-        than record by record: the host's cost per call under patched hooks. A record that is not a plain call in
-        sequence (a pool call, an untracked function's, a sequence gap, a free the allocator refuses, a function id
-        never patched) goes through :meth:`_process_each`, in its place, so each has the same rows, stacks, counts
-        and diagnostics."""
+        than record by record: the host's cost per call under patched hooks. From the first record that is not a
+        plain call in sequence (a pool call, an untracked function's, a sequence gap, a free the allocator
+        refuses, a function id never patched), the batch goes through :meth:`_process_each`, so each record has
+        the same row, stack, count and diagnostics either way."""
         lay = self.layout
         assert lay is not None
         rs, width = lay.rec_size, FIXED_WORDS + lay.header_words
         c = self._columns
-        words = np.frombuffer(raw, dtype="<u4", count=count * rs // 4).reshape(count, rs // 4)
-        rec = np.zeros((count, width + 1), np.uint32)  # the last column: zeros, for an argument a function has not
-        rec[:, :width] = words[:, :width]
-        at = np.arange(count)
-        seq, fw = rec[:, 0], rec[:, 1]
-        known = fw < len(c.plain)
-        fid = np.where(known, fw, 0).astype(np.intp)
-        plain = known & c.plain[fid]
-        follows = np.empty(count, np.uint32)  # each record's expected sequence number
-        follows[1:] = seq[:-1] + np.uint32(1)
-        follows[0] = seq[0] if self.last_seq is None else (self.last_seq + 1) & 0xFFFFFFFF
-        plain &= seq == follows
-        code, ret = c.code[fid], rec[:, 6]
-        arg = rec[at, c.ptr[fid]]
-        size = rec[at, c.size0[fid]]
-        size = np.where(c.two_sizes[fid], size * rec[at, c.size1[fid]], size)  # calloc: wraps as the firmware's
+        rec = np.frombuffer(raw, dtype="<u4", count=count * rs // 4).reshape(count, rs // 4)[:, :width]
+        fw = rec[:, 1]
+        if int(fw.max()) >= len(c.props):  # a function id never patched: said by _process_each
+            self._process_each(raw, count)
+            return
+        fid = fw.astype(np.intp)
+        p = c.props[fid]
+        arg, size, size2, module = (np.take_along_axis(rec, c.cols[fid], axis=1) * c.has[fid]).T
+        seq, ret = rec[:, 0], rec[:, 6]
+        first = seq[0] if self.last_seq is None else (self.last_seq + 1) & 0xFFFFFFFF
+        plain = (p[:, 0] != 0) & (seq == np.arange(first, first + count, dtype=np.int64).astype(np.uint32))
+        code = p[:, 1]
+        if c.two_sizes:
+            size = np.where(p[:, 5] != 0, size * size2, size)  # calloc: wraps as the firmware's
         free_call = (code == 0) & (arg != 0)
-        refused = free_call & c.has_success[fid] & (ret != c.success[fid])
+        refused = free_call & (p[:, 2] != 0) & (ret != p[:, 3])
         got = (code != 0) & (ret != 0)
-        realloc_freed = (code == 2) & (ret == 0) & (size == 0) & (arg != 0)
-        freed = (free_call & ~refused) | realloc_freed
+        freed = free_call & ~refused | (code == 2) & (ret == 0) & (size == 0) & (arg != 0)
         emit = freed | got
         failed = (code != 0) & ~emit | refused
-        ptr = np.where(got, ret, arg)
-        old = np.where(got & (code == 2), arg, 0)
-        kind = np.where(freed, 2, np.where((code == 2) & (arg == 0), 1, c.row_kind[fid]))
-        module = rec[at, c.module[fid]]
+        kind = np.where(freed, 2, np.where((code == 2) & (arg == 0), 1, p[:, 4]))
         zeros = np.zeros(count, np.uint32)
         node_size = task = lr0 = lr1 = lr2 = zeros
         if self.nodes is not None:
             size_i, (nmod_i, mod_sh, mod_mask), (ntask_i, task_sh, task_mask), lr_is = self._nodes_fmt
             flag = rec[:, size_i]
-            used = (flag & np.uint32(USED)) != 0
+            used = flag >= USED
             plain &= used | ~freed  # a free of no used block: refused by the allocator, said by _process_each
-            node_size = np.where(used, flag & np.uint32(SIZE_MASK), 0)
-            module = np.where(used, (rec[:, nmod_i] >> np.uint32(mod_sh)) & np.uint32(mod_mask), module)
-            task = np.where(used, (rec[:, ntask_i] >> np.uint32(task_sh)) & np.uint32(task_mask), 0)
-            keep_lrs = used & ~freed
-            lr0, lr1, lr2 = (np.where(keep_lrs, rec[:, i], 0) for i in list(lr_is) + [width] * (3 - len(lr_is)))
-        cols = _RowColumns(seq, fid, kind, module, task, ptr, old, np.where(freed, 0, size), node_size, lr0, lr1, lr2,
-                           rec[:, 10].astype(np.uint64) << np.uint64(32) | rec[:, 9], freed, emit, failed, rec[:, 7], rec[:, 8])
+            node_size = np.where(used, flag & SIZE_MASK, 0)
+            module = np.where(used, (rec[:, nmod_i] >> mod_sh) & mod_mask, module)
+            task = np.where(used, (rec[:, ntask_i] >> task_sh) & task_mask, 0)
+            keep = used & ~freed
+            lr0, lr1, lr2 = (np.where(keep, rec[:, i], 0) if i is not None else zeros for i in (list(lr_is) + [None] * 3)[:3])
+        table = np.stack([zeros, rec[:, 10].astype(np.int64) << 32 | rec[:, 9], kind, module, task,
+                          np.where(got, ret, arg), np.where(got & (code == 2), arg, 0), np.where(freed, 0, size), node_size,
+                          lr0, lr1, lr2, fid, rec[:, 7], rec[:, 8], freed], axis=1, dtype=np.int64)
         records = self.stats["records"]
         try:
-            if plain.all():
-                self._plain_rows(raw, cols, 0, count)
-            else:
-                edges = np.flatnonzero(plain[1:] != plain[:-1]) + 1
-                for a, b in zip([0, *edges.tolist()], [*edges.tolist(), count]):
-                    if plain[a]:
-                        self._plain_rows(raw, cols, a, b)
-                    else:
-                        self._process_each(raw[a * rs : b * rs], b - a)
+            end = count if plain.all() else int(np.argmin(plain))
+            if end:
+                self._plain_rows(raw, table[:end], emit[:end], failed[:end], int(seq[end - 1]))
+            if end < count:
+                self._process_each(raw[end * rs :], count - end)
         finally:  # a batch's records are counted once it is all taken in, as _process_each counts them
             self.stats["records"] = records
         self.stats["records"] = records + count
 
-    def _plain_rows(self, raw: bytes, cols: _RowColumns, a: int, b: int) -> None:
-        """Records ``a`` to ``b`` of a batch, every one a plain call in sequence (:meth:`_process_rows`), as rows."""
+    def _plain_rows(self, raw: bytes, table: np.ndarray, emit: np.ndarray, failed: np.ndarray, last_seq: int) -> None:
+        """The first records of a batch, every one a plain call in sequence (:meth:`_process_rows`), as rows:
+        ``table`` holds per record its row (its first column to be the event's seq), then its function id, LR, SP
+        and whether it freed."""
         lay = self.layout
         assert lay is not None
-        c = self._columns
-        emit = cols.emit[a:b]
-        counts = np.bincount(cols.fid[a:b], minlength=len(c.plain))
+        counts = np.bincount(table[:, 12].astype(np.intp))
         calls = self._calls
         for fid in np.flatnonzero(counts).tolist():
             calls[fid & ~NO_STACK] = calls.get(fid & ~NO_STACK, 0) + int(counts[fid])
-        self.stats["failed"] += int(np.count_nonzero(cols.failed[a:b]))
-        self.last_seq = int(cols.seq[b - 1])
-        m = int(np.count_nonzero(emit))
+        self.stats["failed"] += int(np.count_nonzero(failed))
+        self.last_seq = last_seq
+        pick = np.flatnonzero(emit)
+        m = len(pick)
         if not m:
             return
+        out = table[pick]
         first = self.seq
         self.seq = first + m
-        pick = np.flatnonzero(emit) + a
-
-        def col(arr) -> list[int]:
-            return arr[pick].tolist()
-
-        rows = list(zip(range(first, first + m), col(cols.t_ms), col(cols.kind), col(cols.module), col(cols.task), col(cols.ptr),
-                        col(cols.old), col(cols.size), col(cols.node_size), col(cols.lr0), col(cols.lr1), col(cols.lr2)))
+        out[:, 0] = np.arange(first, first + m, dtype=np.uint64)
+        rows = out[:, :12].tolist()
         # each allocation's stack: the words the wrapper copied (as many as its stack's RAM region holds above SP)
-        sp = cols.sp[pick]
+        sp = out[:, 14].astype(np.int64)
         words = np.zeros(m, np.int64)
         for base, end in self._regions:
             inside = (sp >= base) & (sp < end)
-            words[inside] = np.minimum(lay.stack_words, (end - sp[inside].astype(np.int64)) >> 2)
-        start = pick * lay.rec_size + 4 * (FIXED_WORDS + lay.header_words)
+            words = np.where(inside, np.minimum(lay.stack_words, (end - sp) >> 2), words)
+        begin = pick * lay.rec_size + 4 * (FIXED_WORDS + lay.header_words)
         resolver = self.resolver
-        stacks = [() if gone else LazyStack(resolver, (fn, lr, s, raw[o : o + 4 * n]))  # type: ignore[arg-type]
-                  for gone, fn, lr, s, o, n in zip(col(cols.freed), c.address[cols.fid[pick]].tolist(), col(cols.lr),
-                                                    sp.tolist(), start.tolist(), words.tolist())]
+        stacks = [() if gone else LazyStack(resolver, (fn, lr, s, raw[o : o + n]))  # type: ignore[arg-type]
+                  for gone, fn, lr, s, o, n in zip(out[:, 15].tolist(), self._columns.address[out[:, 12].astype(np.intp)].tolist(),
+                                                    out[:, 13].tolist(), sp.tolist(), begin.tolist(), (4 * words).tolist())]
         self._emit_rows(rows, stacks)
 
     def _process_each(self, raw: bytes, count: int) -> None:
