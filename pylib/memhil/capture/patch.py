@@ -107,9 +107,10 @@ NO_STACK = 0x100
 #: fixed words at the start of a record: seq, function, r0-r3, result, lr, sp, t_lo, t_hi
 FIXED = struct.Struct("<11I")
 FIXED_WORDS = 11
-#: fewest records decoded as arrays (:meth:`PatchCapture._process_rows`): numpy's fixed cost per batch (~0.1 ms)
-#: outweighs its gain below a few hundred; the batches a live drain takes (the background work's ``chunk``) are
-#: smaller, the ones a drain stop or the end of a run takes can be a whole ring
+#: fewest records decoded as arrays (:meth:`PatchCapture._process_rows`): numpy's fixed cost per batch (~0.2 ms on
+#: the bench machine) outweighs its gain below a few hundred; the batches a live drain takes (the background work's
+#: ``chunk``) are smaller and go through :meth:`PatchCapture._rows_each`, the ones a drain stop or the end of a run
+#: takes can be a whole ring
 ROWS_AT_ONCE = 512
 #: an ELF program header's executable flag
 PF_X = 1
