@@ -197,6 +197,9 @@ class PatchCapture(RingCapture):
                  capacity: int | None = None, fallback: bool = True, seq_start: int = 0, unwinder=None,
                  on_pool: Callable[[str, int, int], None] | None = None) -> None:
         super().__init__(engine, image, sinks=sinks)
+        # a ring holds ~300 records (64 KiB) that the firmware fills in ~2 ms of wall time: decoding 128 between looks
+        # at it (~0.6 ms) halves the per-batch costs of 64 and still looks often enough
+        self.chunk = 128
         if unwind_depth < 1 or not 0 <= stack_words <= 255:
             raise CaptureError(f"bad hook settings unwind_depth={unwind_depth}, stack_words={stack_words}",
                                hint="unwind_depth >= 1 and 0 <= stack_words <= 255")
