@@ -116,7 +116,7 @@ ROWS_AT_ONCE = 512
 PF_X = 1
 #: bytes the wrapper pushes below the entry SP: r0-r3, lr
 PUSHED = 20
-#: bytes of the wrapper's frame made after the hooked function returns: its result, PRIMASK, the record, the head
+#: bytes of the wrapper's frame made after the hooked function returns: its result, a spare word, the record, its claim
 POST = 16
 #: most records the ring holds (the drain is one read of the whole ring)
 MAX_CAPACITY = 4096
@@ -529,7 +529,7 @@ class PatchCapture(RingCapture):
         function whose record is taken at entry (a free, a realloc) the time and the entry node header's words a
         free needs, stored inverted (zeros when nested): nothing a firmware's own stack scan (LiteOS's leak-check
         LRs) could take for a return address that it would not see unpatched. The slots only the record needs
-        (result, PRIMASK, record and head) are made after the call returns, so nothing is zeroed for an allocation."""
+        (result, record and claim) are made after the call returns, so nothing is zeroed for an allocation."""
         spec, i = f.spec, f.fid
         kind = spec.kind
         entry_capture = kind in (EventKind.FREE, EventKind.REALLOC)
