@@ -360,7 +360,7 @@ class PatchCapture(RingCapture):
         """The code at ``code_base``, its doorbell store to ``bell`` (:attr:`Layout.doorbell`); ``code_size`` is its
         own size (known from a first build: the size does not depend on the addresses), for the nesting check's own
         range. ``units``: the bytes of each wrapper with its body (:meth:`_units`), to start one on the next page
-        when it would cross into it (:data:`PAGE`). ``capacity``: the ring's records (the code's size does not
+        when it would cross into it (:data:`PAGE`); its way for a full ring follows its body, in any page. ``capacity``: the ring's records (the code's size does not
         depend on it)."""
         a = Assembler()
         regions = self._ram_regions()
@@ -393,6 +393,8 @@ class PatchCapture(RingCapture):
                 else:
                     a.raw(piece, f"moved from {f.spec.name}")
             a.b_w(f.address + f.relocation.length)  # type: ignore[union-attr]
+            a.label(f"hot_end_{f.fid}")
+            self._full(a, f, ring, capacity, rec_size)
         a.label("code_end")
         return a, a.layout(code_base)
 
@@ -679,9 +681,13 @@ class PatchCapture(RingCapture):
         a.label(f"done_{i}")
         a.add_sp(saved + 16)
         a.pop(15)
-        # the ring is full: publish what is complete, and let the host drain it at the doorbell; when nothing is
-        # complete, the oldest record's wrapper is the one this call interrupted, which cannot go on before this
-        # one returns: the record is dropped and counted (lost), not waited for forever
+
+    def _full(self, a: Assembler, f: PatchedFunction, ring: int, capacity: int, rec_size: int) -> None:
+        """The wrapper's way when the ring is full, placed after its body (seldom run, it need not share the page):
+        publish what is complete, and let the host drain it at the doorbell; when nothing is complete, the oldest
+        record's wrapper is the one this call interrupted, which cannot go on before this one returns: the record is
+        dropped and counted (lost), not waited for forever."""
+        i = f.fid
         a.label(f"full_{i}")
         a.clrex()
         self._publish(a, ring, capacity, rec_size, f"fpub_{i}")
@@ -751,10 +757,10 @@ class PatchCapture(RingCapture):
         return lambda base: sum(slot(page) in firmware for page in range(base, base + size, PAGE))
 
     def _units(self, header_words: int) -> list[int]:
-        """Bytes of each patched function's wrapper with its body, in order (the same wherever the code goes)."""
-        a, labels = self._build(0, 0, header_words)
-        starts = [labels[f"wrap_{f.fid}"] for f in self.patched] + [labels["code_end"]]
-        return [b - a for a, b in zip(starts, starts[1:])]
+        """Bytes of each patched function's wrapper with its body (what every call runs; its way for a full ring
+        comes after), in order (the same wherever the code goes)."""
+        labels = self._build(0, 0, header_words)[1]
+        return [labels[f"hot_end_{f.fid}"] - labels[f"wrap_{f.fid}"] for f in self.patched]
 
     def _assemble(self, code_base: int, ring: int, header_words: int, bell: int, units: list[int] | None, capacity: int) -> bytes:
         size = self._build(code_base, ring, header_words, bell, units=units)[0].size  # the same whatever the addresses
