@@ -72,9 +72,9 @@ import logging
 import struct
 from operator import itemgetter
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Callable, Iterable, NamedTuple
+from typing import TYPE_CHECKING, Callable, Iterable
 
-import numpy as np
+from elftools.elf.constants import P_FLAGS
 
 from memhil.capture.asm import LR, SP, Assembler, encode_b_w, encode_bl
 from memhil.capture.base import EventSink, RingCapture, read_many, uptime_var
@@ -107,13 +107,6 @@ NO_STACK = 0x100
 #: fixed words at the start of a record: seq, function, r0-r3, result, lr, sp, t_lo, t_hi
 FIXED = struct.Struct("<11I")
 FIXED_WORDS = 11
-#: fewest records decoded as arrays (:meth:`PatchCapture._process_rows`): numpy's fixed cost per batch (~0.2 ms on
-#: the bench machine) outweighs its gain below a few hundred; the batches a live drain takes (the background work's
-#: ``chunk``) are smaller and go through :meth:`PatchCapture._rows_each`, the ones a drain stop or the end of a run
-#: takes can be a whole ring
-ROWS_AT_ONCE = 512
-#: an ELF program header's executable flag
-PF_X = 1
 #: bytes the wrapper pushes below the entry SP: r0-r3, lr
 PUSHED = 20
 #: bytes of the wrapper's frame made after the hooked function returns: its result, a spare word, the record, its claim
@@ -133,16 +126,6 @@ ALIGNED, USED, SIZE_MASK = 0x40000000, 0x80000000, 0x3FFFFFFF
 def record_size(header_words: int, stack_words: int) -> int:
     """Bytes of one ring record: the fixed words, the node header, the stack words."""
     return 4 * (FIXED_WORDS + header_words + stack_words)
-
-
-class _Columns(NamedTuple):
-    """:meth:`PatchCapture._column_table`: per function id."""
-
-    props: np.ndarray
-    cols: np.ndarray
-    has: np.ndarray
-    address: np.ndarray
-    two_sizes: bool
 
 
 @dataclass(frozen=True)
@@ -752,7 +735,7 @@ class PatchCapture(RingCapture):
         def slot(addr: int) -> int:
             return ((addr >> 10) ^ (addr >> 14)) & 0x3F
 
-        firmware = {slot(page) for seg in self.image.load_segments if seg.flags & PF_X
+        firmware = {slot(page) for seg in self.image.load_segments if seg.flags & P_FLAGS.PF_X
                     for page in range(seg.vaddr & ~(PAGE - 1), seg.vaddr + seg.memsz, PAGE)}
         return lambda base: sum(slot(page) in firmware for page in range(base, base + size, PAGE))
 
@@ -839,8 +822,8 @@ class PatchCapture(RingCapture):
         self._rec_struct = struct.Struct(f"<{FIXED_WORDS + header_words}I{4 * self.stack_words}x")
         self._words_cache: dict[int, int] = {}
         self._nodes_fmt = self._node_reader() if self.nodes is not None else None
-        self._columns = self._column_table()
         self._plain = self._plain_table()
+        self._table_words = [word for word, entry in enumerate(self._decode_table) if entry is not None]
         self.code = self._assemble(code_area.base, ram.base, header_words, self.layout.doorbell, units, capacity)
         def placed(funcs: list[PatchedFunction]) -> list[PatchedFunction]:
             return [replace(f, wrapper=self._labels[f"wrap_{f.fid}"], body=self._labels[f"body_{f.fid}"]) if f.relocation else f
@@ -1102,26 +1085,14 @@ class PatchCapture(RingCapture):
         lrs = tuple(FIXED_WORDS + n.lr_off // 4 + i for i in range(n.lr_count))
         return FIXED_WORDS + n.size_off // 4, field(n.module), field(n.task), lrs
 
-    def _column_table(self) -> _Columns:
-        """:meth:`_table` as arrays by function id, for :meth:`_process_rows`: per id (a row of ``props``) whether
-        it makes plain rows (an allocator call of a tracked function: no pool call, no untracked one), its code,
-        whether it has a success value and which, its row kind, whether its size is a product of two arguments; the
-        record words it takes as pointer, size, second size and module (``cols``, word 0 where it has none, and
-        ``has`` zero there)."""
-        table = self._decode_table
-        n = len(table)
-        props = np.zeros((n, 6), np.int64)
-        cols, has = np.zeros((n, 4), np.intp), np.zeros((n, 4), np.uint32)
-        address = np.zeros(n, np.int64)
-        for fid, entry in enumerate(table):
-            if entry is None or entry[1] == 3 or entry[6] is not EventFlag.NONE:
-                continue
-            f, code, ptr_i, size_i0, size_i1, mod_i, _flags, ok, kind, kind_n = entry
-            props[fid] = (1, code, ok is not None, ok or 0, 1 if kind is EventKind.ALLOC else kind_n, size_i1 >= 0)
-            for k, i in enumerate((ptr_i, size_i0, size_i1, mod_i)):
-                cols[fid, k], has[fid, k] = max(i, 0), i >= 0
-            address[fid] = f.address
-        return _Columns(props, cols, has, address, bool(props[:, 5].any()))
+    def _count_calls(self, counts: list[int]) -> None:
+        """Add a batch's records per function word (``counts``, indexed as :meth:`_table`) to the calls per function."""
+        calls = self._calls
+        for word in self._table_words:
+            n = counts[word]
+            if n:
+                fid = word & ~NO_STACK
+                calls[fid] = calls.get(fid, 0) + n
 
     def _plain_table(self) -> list[tuple | None]:
         """Per function word (an id, or a free's id with :data:`NO_STACK`), for :meth:`_rows_each`: None where its
@@ -1132,14 +1103,12 @@ class PatchCapture(RingCapture):
                 for e in self._decode_table]
 
     def _process(self, raw: bytes, count: int) -> None:
-        """Records to rows for the session's ledger alone, as arrays for a large batch (:meth:`_process_rows`) or one
-        by one (:meth:`_rows_each`), else to events for the sinks (:meth:`_process_each`)."""
-        if not self._rows_mode() or self.nodes is None:
-            self._process_each(raw, count)
-        elif count >= ROWS_AT_ONCE:
-            self._process_rows(raw, count)
-        else:
+        """Records to rows for the session's ledger alone (:meth:`_rows_each`), else to events for the sinks
+        (:meth:`_process_each`)."""
+        if self.nodes is not None and self._rows_mode():
             self._rows_each(raw, count)
+        else:
+            self._process_each(raw, count)
 
     def _rows_each(self, raw: bytes, count: int) -> None:
         """:meth:`_process_each` for the session's ledger alone (a LiteOS node header in each record), its common
@@ -1218,10 +1187,7 @@ class PatchCapture(RingCapture):
                 done += 1
             self.last_seq, self.seq = last, seq_out
             self.stats["failed"] += failed
-            calls = self._calls
-            for fid, n in enumerate(counts):
-                if n:
-                    calls[fid & ~NO_STACK] = calls.get(fid & ~NO_STACK, 0) + n
+            self._count_calls(counts)
             if rows:
                 self._emit_rows(rows, stacks)
             if done < count:
@@ -1229,97 +1195,6 @@ class PatchCapture(RingCapture):
         finally:  # a batch's records are counted once it is all taken in, as _process_each counts them
             self.stats["records"] = records
         self.stats["records"] = records + count
-
-    def _process_rows(self, raw: bytes, count: int) -> None:
-        """:meth:`_process_each` for the session's ledger alone, the batch's words decoded as arrays (numpy) rather
-        than record by record: the host's cost per call under patched hooks. From the first record that is not a
-        plain call in sequence (a pool call, an untracked function's, a sequence gap, a free the allocator
-        refuses, a function id never patched), the batch goes through :meth:`_process_each`, so each record has
-        the same row, stack, count and diagnostics either way."""
-        lay = self.layout
-        assert lay is not None
-        rs, width = lay.rec_size, FIXED_WORDS + lay.header_words
-        c = self._columns
-        rec = np.frombuffer(raw, dtype="<u4", count=count * rs // 4).reshape(count, rs // 4)[:, :width]
-        fw = rec[:, 1]
-        if int(fw.max()) >= len(c.props):  # a function id never patched: said by _process_each
-            self._process_each(raw, count)
-            return
-        fid = fw.astype(np.intp)
-        p = c.props[fid]
-        arg, size, size2, module = (np.take_along_axis(rec, c.cols[fid], axis=1) * c.has[fid]).T
-        seq, ret = rec[:, 0], rec[:, 6]
-        first = seq[0] if self.last_seq is None else (self.last_seq + 1) & 0xFFFFFFFF
-        plain = (p[:, 0] != 0) & (seq == np.arange(first, first + count, dtype=np.int64).astype(np.uint32))
-        code = p[:, 1]
-        if c.two_sizes:
-            size = np.where(p[:, 5] != 0, size * size2, size)  # calloc: wraps as the firmware's
-        free_call = (code == 0) & (arg != 0)
-        refused = free_call & (p[:, 2] != 0) & (ret != p[:, 3])
-        got = (code != 0) & (ret != 0)
-        freed = free_call & ~refused | (code == 2) & (ret == 0) & (size == 0) & (arg != 0)
-        emit = freed | got
-        failed = (code != 0) & ~emit | refused
-        kind = np.where(freed, 2, np.where((code == 2) & (arg == 0), 1, p[:, 4]))
-        zeros = np.zeros(count, np.uint32)
-        node_size = task = lr0 = lr1 = lr2 = zeros
-        if self.nodes is not None:
-            size_i, (nmod_i, mod_sh, mod_mask), (ntask_i, task_sh, task_mask), lr_is = self._nodes_fmt
-            flag = rec[:, size_i]
-            used = flag >= USED
-            plain &= used | ~freed  # a free of no used block: refused by the allocator, said by _process_each
-            node_size = np.where(used, flag & SIZE_MASK, 0)
-            module = np.where(used, (rec[:, nmod_i] >> mod_sh) & mod_mask, module)
-            task = np.where(used, (rec[:, ntask_i] >> task_sh) & task_mask, 0)
-            keep = used & ~freed
-            lr0, lr1, lr2 = (np.where(keep, rec[:, i], 0) if i is not None else zeros for i in (list(lr_is) + [None] * 3)[:3])
-        table = np.stack([zeros, rec[:, 10].astype(np.int64) << 32 | rec[:, 9], kind, module, task,
-                          np.where(got, ret, arg), np.where(got & (code == 2), arg, 0), np.where(freed, 0, size), node_size,
-                          lr0, lr1, lr2, fid, rec[:, 7], rec[:, 8], freed], axis=1, dtype=np.int64)
-        records = self.stats["records"]
-        try:
-            end = count if plain.all() else int(np.argmin(plain))
-            if end:
-                self._plain_rows(raw, table[:end], emit[:end], failed[:end], int(seq[end - 1]))
-            if end < count:
-                self._process_each(raw[end * rs :], count - end)
-        finally:  # a batch's records are counted once it is all taken in, as _process_each counts them
-            self.stats["records"] = records
-        self.stats["records"] = records + count
-
-    def _plain_rows(self, raw: bytes, table: np.ndarray, emit: np.ndarray, failed: np.ndarray, last_seq: int) -> None:
-        """The first records of a batch, every one a plain call in sequence (:meth:`_process_rows`), as rows:
-        ``table`` holds per record its row (its first column to be the event's seq), then its function id, LR, SP
-        and whether it freed."""
-        lay = self.layout
-        assert lay is not None
-        counts = np.bincount(table[:, 12].astype(np.intp))
-        calls = self._calls
-        for fid in np.flatnonzero(counts).tolist():
-            calls[fid & ~NO_STACK] = calls.get(fid & ~NO_STACK, 0) + int(counts[fid])
-        self.stats["failed"] += int(np.count_nonzero(failed))
-        self.last_seq = last_seq
-        pick = np.flatnonzero(emit)
-        m = len(pick)
-        if not m:
-            return
-        out = table[pick]
-        first = self.seq
-        self.seq = first + m
-        out[:, 0] = np.arange(first, first + m, dtype=np.uint64)
-        rows = out[:, :12].tolist()
-        # each allocation's stack: the words the wrapper copied (as many as its stack's RAM region holds above SP)
-        sp = out[:, 14].astype(np.int64)
-        words = np.zeros(m, np.int64)
-        for base, end in self._regions:
-            inside = (sp >= base) & (sp < end)
-            words = np.where(inside, np.minimum(lay.stack_words, (end - sp) >> 2), words)
-        begin = pick * lay.rec_size + 4 * (FIXED_WORDS + lay.header_words)
-        resolver = self.resolver
-        stacks = [() if gone else LazyStack(resolver, (fn, lr, s, raw[o : o + n]))  # type: ignore[arg-type]
-                  for gone, fn, lr, s, o, n in zip(out[:, 15].tolist(), self._columns.address[out[:, 12].astype(np.intp)].tolist(),
-                                                    out[:, 13].tolist(), sp.tolist(), begin.tolist(), (4 * words).tolist())]
-        self._emit_rows(rows, stacks)
 
     def _process_each(self, raw: bytes, count: int) -> None:
         """Records to events (the same as the breakpoint hooks make) and to the sinks; to the session's ledger
@@ -1470,10 +1345,7 @@ class PatchCapture(RingCapture):
         finally:  # what was decoded before a bad record goes on, and is counted
             self.last_seq, self.seq = last, seq_out
             stats["failed"] += failed
-            calls = self._calls
-            for fid, n in enumerate(counts):
-                if n:
-                    calls[fid & ~NO_STACK] = calls.get(fid & ~NO_STACK, 0) + n
+            self._count_calls(counts)
             if rows:
                 self._emit_rows(rows, stacks)
             if events:

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from memhil.capture.relocate import _branch_32
+
 
 @dataclass(frozen=True)
 class ReturnSite:
@@ -177,10 +179,8 @@ def direct_branches(code: bytes, start: int, data: list[tuple[int, int]]) -> lis
             continue
         if i + 3 >= n:
             break
-        hw2 = code[i + 2] | code[i + 3] << 8
-        if hw1 & 0xF800 == 0xF000 and hw2 & 0xD000 in (0xD000, 0x9000):  # BL T1, B T4
-            s, j1, j2 = (hw1 >> 10) & 1, (hw2 >> 13) & 1, (hw2 >> 11) & 1
-            imm = s << 24 | (1 - (j1 ^ s)) << 23 | (1 - (j2 ^ s)) << 22 | (hw1 & 0x3FF) << 12 | (hw2 & 0x7FF) << 1
-            out.append(DirectBranch(addr, addr + 4 + _sign_extend(imm, 25), bool(hw2 & 0x4000)))
+        branch = _branch_32(hw1, code[i + 2] | code[i + 3] << 8, addr)
+        if branch is not None and branch.cond is None:  # BL T1, B T4 (B T3 is conditional)
+            out.append(DirectBranch(addr, branch.target, branch.kind == "bl"))
         i += 4
     return out
