@@ -49,7 +49,7 @@ What it costs the firmware and where it stops being exact:
 - each hooked call runs ~150-250 more instructions (the nesting check is two compares for a caller outside the
   hooked functions, the stack words are copied three at a time; a free without its stack words ~100) and uses
   24 more bytes of stack while the hooked
-  function runs (40 for a LiteOS free, which keeps the time and two header words), 40 after it (the wrapper's
+  function runs (40 for a LiteOS free, which keeps the time and two header words), 36 after it (the wrapper's
   frame, which holds no callee-saved register and no stale word, so a firmware's own stack scan sees what it sees
   unpatched);
 - the wrapper passes r0-r3 only: a hooked function that takes arguments on the stack (a fifth one) would read
@@ -109,8 +109,8 @@ FIXED = struct.Struct("<11I")
 FIXED_WORDS = 11
 #: bytes the wrapper pushes below the entry SP: r0-r3, lr
 PUSHED = 20
-#: bytes of the wrapper's frame made after the hooked function returns: its result, a spare word, the record, its claim
-POST = 16
+#: bytes of the wrapper's frame made after the hooked function returns: its result, the record, its claim
+POST = 12
 #: most records the ring holds (the drain is one read of the whole ring)
 MAX_CAPACITY = 4096
 #: fewest records worth a ring
@@ -524,8 +524,8 @@ class PatchCapture(RingCapture):
         pre = nest_a + 4
         if (pre + PUSHED) % 8:
             pre += 4
-        # after it, POST more bytes below: [res, (unused), rec, claim_slot], and the call's slots POST further up
-        res, rec, claim_slot = 0, 8, 12
+        # after it, POST more bytes below: [res, rec, claim_slot], and the call's slots POST further up
+        res, rec, claim_slot = 0, 4, 8
         nest = nest_a + POST
         saved = pre + POST  # the pushed r0 from SP after both subs; lr at saved + 16; the entry SP is saved + 20
         a.label(f"wrap_{i}")
