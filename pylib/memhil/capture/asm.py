@@ -21,8 +21,6 @@ from memhil.errors import CaptureError
 SP, LR, PC = 13, 14, 15
 CONDITIONS = {"eq": 0, "ne": 1, "cs": 2, "hs": 2, "cc": 3, "lo": 3, "mi": 4, "pl": 5, "vs": 6, "vc": 7,
               "hi": 8, "ls": 9, "ge": 10, "lt": 11, "gt": 12, "le": 13}
-#: special registers for MRS/MSR (B5.2.2 and B5.2.3, SYSm)
-SYSM = {"primask": 0x10, "ipsr": 0x05, "basepri": 0x11}
 
 
 class AsmError(CaptureError):
@@ -409,22 +407,6 @@ class Assembler:
     def clrex(self) -> None:
         """A7.7.23 CLREX T1: forget the ``ldrex`` mark (a claim given up)."""
         self._fixed("clrex", _hw(0xF3BF, 0x8F2F))
-
-    def mrs(self, rd: int, sysreg: str) -> None:
-        """B5.2.2 MRS T1."""
-        text = f"mrs r{rd}, {sysreg}"
-        self._reg(rd, text=text)
-        self._fixed(text, _hw(0xF3EF, 0x8000 | rd << 8 | SYSM[sysreg]))
-
-    def msr(self, sysreg: str, rn: int) -> None:
-        """B5.2.3 MSR T1 (mask 0b10)."""
-        text = f"msr {sysreg}, r{rn}"
-        self._reg(rn, text=text)
-        self._fixed(text, _hw(0xF380 | rn, 0x8800 | SYSM[sysreg]))
-
-    def cpsid_i(self) -> None:
-        """B5.2.1 CPS T1: ``cpsid i`` (PRIMASK = 1)."""
-        self._fixed("cpsid i", _hw(0xB672))
 
     def nop(self) -> None:
         self._fixed("nop", _hw(0xBF00))
